@@ -1,1 +1,27 @@
+//! sealkm: a key management server for 3GPP SEAL (TS 23.434, TS 33.434), serving the TS 33.180
+//! Annex D KMS interface with RFC 6507 (ECCSI) and RFC 6508 (SAKKE) key material.
+//!
+//! Code map (see ARCHITECTURE.md for the data flow and the invariants):
+//! - [`crypto`]: pure cryptography (ECCSI, SAKKE, MIKEY-SAKKE, 3GPP KDFs, sealing).
+//! - [`kms`]: the pure KMS domain (communities, certificates, periods, key sets, XML documents).
+//! - [`state`]: versioned commands and the deterministic state machine over sled.
+//! - [`node`]: one node's core: write path, key-set cache, admission control, bootstrap.
+//! - [`api`]: the HTTP edge (KM-UU, admin, health) and the one error→status mapping.
+//! - [`auth`]: access tokens (JWT/JWKS) and the development identity provider.
+//! - [`audit`]: the node-local hash-chained audit file.
+//! - [`client`]: a validating KM client.
+//! - [`config`], [`clock`], [`tls`], [`dev`], [`selfcheck`]: plumbing.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod config;
 pub mod crypto;
+pub mod dev;
+pub mod kms;
+pub mod node;
+pub mod selfcheck;
+pub mod state;
+pub mod tls;

@@ -1,1 +1,335 @@
-fn main(){}
+//! The `sealkm` binary: thin CLI over the library (see `lib.rs` for the code map).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use sealkm::api::{self, AppState};
+use sealkm::auth::jwks::Jwks;
+use sealkm::auth::jwt::TokenVerifier;
+use sealkm::client::{validate_key_set, KmClient};
+use sealkm::clock::{Clock, SystemClock};
+use sealkm::config::NodeConfig;
+use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
+use sealkm::{dev, node};
+
+#[derive(Parser)]
+#[command(name = "sealkm", version, about = "Clustered key management server for 3GPP SEAL")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a local node on embedded defaults (dev CA, certificates, unseal key, identity provider).
+    Dev {
+        #[arg(long, default_value = "dev-cluster")]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        addr: String,
+    },
+    /// Run a node from a config file.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Mint an access token with a dev environment's identity provider.
+    Token {
+        #[arg(long, default_value = "dev-cluster")]
+        dir: PathBuf,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Act as a KM client: fetch and validate KMS documents.
+    Client {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        req: ClientReq,
+    },
+    /// Administer a node (certificates, revocations) with the admin credential.
+    Admin {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        op: AdminOp,
+    },
+    /// Audit file tools.
+    Audit {
+        #[command(subcommand)]
+        op: AuditOp,
+    },
+    /// Run the crypto core on the published RFC 6507/6508 vectors and report.
+    Selfcheck,
+}
+
+#[derive(clap::Args)]
+struct Conn {
+    /// Dev environment to take the URL, CA, token key and admin credential from.
+    #[arg(long, default_value = "dev-cluster")]
+    dir: PathBuf,
+    /// Node URL (default: the dev environment's listener).
+    #[arg(long)]
+    url: Option<String>,
+    /// CA certificate (PEM) to trust (default: the dev CA).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Bearer token (default: minted by the dev identity provider for --user, or the admin credential).
+    #[arg(long)]
+    token: Option<String>,
+    /// User identity to mint a dev token for.
+    #[arg(long, default_value = "sip:alice@sealkm.test")]
+    user: String,
+}
+
+#[derive(Subcommand)]
+enum ClientReq {
+    Init,
+    Keyprov {
+        /// Put the user URI in the path.
+        #[arg(long)]
+        uri: bool,
+        /// NTP-UTC time (16 hex digits) for the key period.
+        #[arg(long)]
+        time: Option<String>,
+    },
+    Certcache {
+        #[arg(long)]
+        num: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminOp {
+    Status,
+    Communities,
+    Rotate {
+        #[arg(long)]
+        community: String,
+        #[arg(long, default_value_t = 365)]
+        validity_days: u64,
+    },
+    RevokeCert {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        serial: u32,
+    },
+    RevokeIdentity {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        identity: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    ReinstateIdentity {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        identity: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditOp {
+    /// Check every record's hash and the chain.
+    Verify { file: PathBuf },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Dev { dir, addr } => run_dev(&dir, &addr),
+        Cmd::Serve { config } => run_serve(&config),
+        Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
+        Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
+        Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),
+        Cmd::Audit { op: AuditOp::Verify { file } } => sealkm::audit::verify_file(&file)
+            .map(|s| println!("ok: {} records, chain intact, last hash {}", s.records, s.last_hash))
+            .map_err(|e| e.to_string()),
+        Cmd::Selfcheck => sealkm::selfcheck::run().map(|report| println!("{report}")),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sealkm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_dev(dir: &Path, addr: &str) -> Result<(), String> {
+    let cfg = dev::ensure(&dev::DevOptions { dir: dir.to_owned(), addr: addr.to_owned() })?;
+    eprintln!(
+        "sealkm dev: environment in {dir}\n  node config: {cfg}\n  try:\n    sealkm client --dir {dir} init\n    sealkm client --dir {dir} --user sip:alice@sealkm.test keyprov\n    sealkm admin --dir {dir} communities",
+        dir = dir.display(),
+        cfg = cfg.display()
+    );
+    run_serve(&cfg)
+}
+
+fn run_serve(config: &Path) -> Result<(), String> {
+    let cfg = NodeConfig::load(config).map_err(|e| e.to_string())?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let node = node::bootstrap::open_node(&cfg, clock).map_err(|e| e.to_string())?;
+    let jwks_text = std::fs::read_to_string(&cfg.auth.jwks_file)
+        .map_err(|e| format!("cannot read {}: {e}", cfg.auth.jwks_file.display()))?;
+    let jwks = Jwks::from_json(&jwks_text).map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
+    let verifier = TokenVerifier::new(jwks, cfg.auth.token.clone()).map_err(|e| e.to_string())?;
+    let admin_token_sha256 = match &cfg.admin.token_sha256 {
+        None => None,
+        Some(h) => {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(h, &mut out).map_err(|_| "admin.token_sha256 must be 64 hex digits".to_string())?;
+            Some(out)
+        }
+    };
+    let tls = sealkm::tls::server_config(&cfg.client_listener.tls_cert, &cfg.client_listener.tls_key)
+        .map_err(|e| e.to_string())?;
+    let state = AppState {
+        node,
+        verifier: Arc::new(verifier),
+        max_body_bytes: cfg.limits.max_body_bytes,
+        admin_token_sha256,
+    };
+    tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
+    actix_rt::System::new()
+        .block_on(api::serve(state, &cfg.client_listener.addr, tls, cfg.client_listener.workers))
+        .map_err(|e| format!("listener failed: {e}"))
+}
+
+fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {
+    let cfg = NodeConfig::load(&dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
+    let idp = dev::load_idp(dir)?;
+    idp.mint_for(&cfg.auth.token, user, &cfg.auth.token.required_scope, SystemClock.now_unix(), ttl)
+        .map_err(|e| e.to_string())
+}
+
+fn conn_parts(conn: &Conn) -> Result<(String, PathBuf), String> {
+    let url = match &conn.url {
+        Some(u) => u.clone(),
+        None => {
+            let cfg = NodeConfig::load(&conn.dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
+            format!("https://{}", cfg.client_listener.addr.replace("127.0.0.1", "localhost"))
+        }
+    };
+    let ca = conn.ca.clone().unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
+    Ok((url, ca))
+}
+
+async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
+    let (url, ca) = conn_parts(&conn)?;
+    let token = match conn.token.clone() {
+        Some(t) => t,
+        None => mint(&conn.dir, &conn.user, 600)?,
+    };
+    let client = KmClient::new(&url, &ca, Some(token)).map_err(|e| e.to_string())?;
+    let path = match &req {
+        ClientReq::Init => "init".to_string(),
+        ClientReq::Keyprov { uri: false, time: None } => "keyprov".to_string(),
+        ClientReq::Keyprov { time, .. } => {
+            let enc = percent_encoding::utf8_percent_encode(&conn.user, percent_encoding::NON_ALPHANUMERIC);
+            match time {
+                Some(t) => format!("keyprov/{enc}/{t}"),
+                None => format!("keyprov/{enc}"),
+            }
+        }
+        ClientReq::Certcache { num: Some(n) } => format!("certcache/{n}"),
+        ClientReq::Certcache { num: None } => "certcache".to_string(),
+    };
+    let reply = client.post(&path, None).await.map_err(|e| e.to_string())?;
+    match &reply.doc.body {
+        KmsResponseBody::Error(e) => Err(format!("HTTP {}: KmsError {} {}", reply.status, e.code.code(), e.message)),
+        KmsResponseBody::Message(KmsMessageDoc::Init(cert)) => {
+            println!("KmsInit: {} ({:?}), KmsUri {}, period {} s, offset {} s", cert.cert_uri.as_deref().unwrap_or("-"), cert.role, cert.kms_uri, cert.user_key_period, cert.user_key_offset);
+            println!("  PubAuthKey (KPAK) {}", hex::encode_upper(&cert.pub_auth_key));
+            Ok(())
+        }
+        KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
+            let init = client.post("init", None).await.map_err(|e| e.to_string())?;
+            let KmsResponseBody::Message(KmsMessageDoc::Init(cert)) = init.doc.body else {
+                return Err("init failed".into());
+            };
+            for ks in sets {
+                validate_key_set(&cert, ks).map_err(|e| e.to_string())?;
+                println!(
+                    "KmsKeySet for {} period {} (UID {}): SSK/PVT and RSK validated against {}",
+                    ks.user_uri,
+                    ks.key_period_no,
+                    hex::encode(ks.user_id),
+                    cert.cert_uri.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        KmsResponseBody::Message(KmsMessageDoc::CertCache { cache_num, certificates }) => {
+            println!("KmsCertCache CacheNum {cache_num}: {} certificate(s)", certificates.len());
+            for c in certificates {
+                println!("  {} revoked={:?} valid_to={:?}", c.cert_uri.as_deref().unwrap_or("-"), c.revoked, c.valid_to);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
+    let (url, ca) = conn_parts(&conn)?;
+    let token = match conn.token.clone() {
+        Some(t) => t,
+        None => std::fs::read_to_string(conn.dir.join(dev::ADMIN_TOKEN)).map_err(|e| e.to_string())?.trim().to_owned(),
+    };
+    let tls = sealkm::tls::client_config(&ca).map_err(|e| e.to_string())?;
+    let client = awc::Client::builder().connector(awc::Connector::new().rustls_0_23(Arc::new(tls))).finish();
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let (method_post, path, body) = match &op {
+        AdminOp::Status => (false, "status".to_string(), None),
+        AdminOp::Communities => (false, "communities".to_string(), None),
+        AdminOp::Rotate { community, validity_days } => (
+            true,
+            format!("communities/{}/certificates", enc(community)),
+            Some(serde_json::json!({ "validity_days": validity_days })),
+        ),
+        AdminOp::RevokeCert { community, serial } => {
+            (true, format!("communities/{}/certificates/{serial}/revoke", enc(community)), None)
+        }
+        AdminOp::RevokeIdentity { community, identity, reason } => (
+            true,
+            format!("communities/{}/revocations", enc(community)),
+            Some(serde_json::json!({ "identity": identity, "reason": reason })),
+        ),
+        AdminOp::ReinstateIdentity { community, identity } => (
+            true,
+            format!("communities/{}/revocations/delete", enc(community)),
+            Some(serde_json::json!({ "identity": identity })),
+        ),
+    };
+    let full = format!("{url}/admin/v1/{path}");
+    let req = if method_post { client.post(full) } else { client.get(full) }
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = resp.body().await.map_err(|e| e.to_string())?;
+    println!("{}", String::from_utf8_lossy(&bytes));
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}

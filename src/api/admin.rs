@@ -1,0 +1,165 @@
+//! The admin API (JSON, `/admin/v1`): communities and certificates (rotation, revocation) and
+//! identity revocation. Authorised by the admin bearer credential, compared in constant time
+//! against the SHA-256 stored in the config.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::node::core::Actor;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1")
+            .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|e, _| {
+                actix_web::error::InternalError::from_response(
+                    "",
+                    json_error(&ApiError::BadRequest(format!("invalid JSON body: {e}"))),
+                )
+                .into()
+            }))
+            .route("/status", web::get().to(status))
+            .route("/communities", web::get().to(communities))
+            .route("/communities/{kms_uri}/certificates", web::post().to(rotate))
+            .route("/communities/{kms_uri}/certificates/{serial}/revoke", web::post().to(revoke_cert))
+            .route("/communities/{kms_uri}/revocations", web::post().to(revoke_identity))
+            .route("/communities/{kms_uri}/revocations/delete", web::post().to(reinstate_identity)),
+    );
+}
+
+pub fn json_error(e: &ApiError) -> HttpResponse {
+    let mut b = HttpResponse::build(e.status());
+    if let Some(s) = e.retry_after_s() {
+        b.insert_header(("Retry-After", s.to_string()));
+    }
+    b.json(serde_json::json!({ "error": e.reason() }))
+}
+
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
+    use subtle::ConstantTimeEq;
+    let expected = state.admin_token_sha256.ok_or_else(|| ApiError::Forbidden("admin API disabled".into()))?;
+    let token = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::auth::jwt::bearer_token(v).ok())
+        .ok_or_else(|| ApiError::Unauthorized("missing admin credential".into()))?;
+    let got = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    if bool::from(got.as_ref().ct_eq(&expected)) {
+        Ok(Actor("admin".into()))
+    } else {
+        Err(ApiError::Unauthorized("invalid admin credential".into()))
+    }
+}
+
+fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
+    match r {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => json_error(&e),
+    }
+}
+
+async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    respond((|| {
+        authorize(&req, &state)?;
+        let s = &state.node.state;
+        let applied = s.applied_index().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let digest = s.digest().map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }))
+    })())
+}
+
+async fn communities(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    respond((|| {
+        authorize(&req, &state)?;
+        let cs = state.node.communities()?;
+        let list: Vec<_> = cs
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "kms_uri": c.kms_uri,
+                    "user_key_period_s": c.period.period_s,
+                    "user_key_offset_s": c.period.offset_s,
+                    "cache_num": c.cache_num,
+                    "certificates": c.certificates.iter().map(|cert| serde_json::json!({
+                        "serial": cert.serial, "cert_uri": cert.cert_uri,
+                        "valid_from": cert.valid_from_unix, "valid_to": cert.valid_to_unix,
+                        "revoked": cert.revoked,
+                        "pub_auth_key": hex::encode_upper(&cert.pub_auth_key),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({ "communities": list }))
+    })())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    validity_days: u64,
+}
+
+async fn rotate(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<RotateBody>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond((|| {
+        let actor = authorize(&req, &state)?;
+        if body.validity_days == 0 || body.validity_days > 36_500 {
+            return Err(ApiError::BadRequest("validity_days must be in 1..=36500".into()));
+        }
+        let cert_uri = state.node.rotate_certificate(&path, body.validity_days * 86_400, &actor)?;
+        Ok(serde_json::json!({ "cert_uri": cert_uri }))
+    })())
+}
+
+async fn revoke_cert(req: HttpRequest, path: web::Path<(String, u32)>, state: web::Data<AppState>) -> HttpResponse {
+    respond((|| {
+        let actor = authorize(&req, &state)?;
+        let (kms_uri, serial) = path.into_inner();
+        let cert_uri = format!("{kms_uri}/cert/{serial}");
+        state.node.revoke_certificate(&kms_uri, &cert_uri, &actor)?;
+        Ok(serde_json::json!({ "revoked": cert_uri }))
+    })())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityBody {
+    identity: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn revoke_identity(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<IdentityBody>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond((|| {
+        let actor = authorize(&req, &state)?;
+        if body.identity.is_empty() || body.identity.len() > 2048 {
+            return Err(ApiError::BadRequest("identity must be 1..=2048 bytes".into()));
+        }
+        state.node.revoke_identity(&path, &body.identity, &body.reason, &actor)?;
+        Ok(serde_json::json!({ "revoked": body.identity }))
+    })())
+}
+
+async fn reinstate_identity(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<IdentityBody>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond((|| {
+        let actor = authorize(&req, &state)?;
+        state.node.reinstate_identity(&path, &body.identity, &actor)?;
+        Ok(serde_json::json!({ "reinstated": body.identity }))
+    })())
+}

@@ -1,0 +1,301 @@
+//! KM-UU: the TS 33.180 Annex D KMS interface as SEAL reuses it (TS 33.434 5.1, 5.3).
+//!
+//! `POST /keymanagement/identity/v1/{init | keyprov[/<user URI>[/<NTP time>]] |
+//! certcache[/<cache number>]}` (TS 33.180 D.2.1; paths per TS 33.179/33.180 D.2), each with
+//! the identity management server's access token (`Authorization: Bearer`, TS 33.434 5.3.1).
+//! Answers are `KmsResponse` documents (D.3.1); failures are a `KmsResponse` carrying
+//! `KmsError` with the HTTP status of [`ApiError::status`]. Nothing changes on any error.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use percent_encoding::percent_decode_str;
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::kms::community::{Certificate, Community, PARAMETER_SET, USER_ID_FORMAT_HASHED_UID};
+use crate::kms::period::{ntp64_seconds, parse_ntp64_hex};
+use crate::kms::provision::KeySet;
+use crate::kms::xml::certificate::{CertRole, KmsCertificateDoc, KMS_CERTIFICATE_VERSION};
+use crate::kms::xml::keyset::KmsKeySetDoc;
+use crate::kms::xml::kms_error::{KmsErrorCode, KmsErrorDoc};
+use crate::kms::xml::request::{parse_kms_request, KmsRequestDoc};
+use crate::kms::xml::response::{render_kms_response, KmsMessageDoc, KmsResponseBody, KmsResponseDoc};
+use crate::node::core::Actor;
+
+/// The interface root (TS 33.180 D.2.1).
+pub const ROOT: &str = "/keymanagement/identity/v1";
+
+/// What the path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Init,
+    KeyProv { user_uri: Option<String>, ntp64: Option<u64> },
+    CertCache { cache_num: Option<u64> },
+}
+
+/// Parses the path after [`ROOT`] (raw, still percent-encoded). The user URI may be sent
+/// percent-encoded or raw; the time is 16 hex digits in either case.
+pub fn parse_route(raw_path: &str) -> Result<Route, ApiError> {
+    let rest = raw_path
+        .strip_prefix(ROOT)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(|| ApiError::NotFound("unknown resource".into()))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let segs: Vec<&str> = if tail.is_empty() { Vec::new() } else { tail.split('/').collect() };
+    let decode = |s: &str| -> Result<String, ApiError> {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| ApiError::BadRequest("path segment is not UTF-8".into()))
+    };
+    match (head, segs.as_slice()) {
+        ("init", []) => Ok(Route::Init),
+        ("keyprov", []) => Ok(Route::KeyProv { user_uri: None, ntp64: None }),
+        ("keyprov", [uri]) => Ok(Route::KeyProv { user_uri: Some(decode(uri)?), ntp64: None }),
+        ("keyprov", [uri, t]) => {
+            let ntp = parse_ntp64_hex(t)
+                .ok_or_else(|| ApiError::BadRequest("time segment must be 16 hex digits (NTP-UTC)".into()))?;
+            Ok(Route::KeyProv { user_uri: Some(decode(uri)?), ntp64: Some(ntp) })
+        }
+        ("certcache", []) => Ok(Route::CertCache { cache_num: None }),
+        ("certcache", [n]) => {
+            let n = n.parse().map_err(|_| ApiError::BadRequest("cache number must be a decimal integer".into()))?;
+            Ok(Route::CertCache { cache_num: Some(n) })
+        }
+        ("init" | "keyprov" | "certcache", _) => Err(ApiError::BadRequest("too many path segments".into())),
+        _ => Err(ApiError::NotFound("unknown resource".into())),
+    }
+}
+
+fn odt(unix: u64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(i64::try_from(unix).ok()?).ok()
+}
+
+/// The `KmsCertificate` of one of our certificates.
+pub fn certificate_doc(community: &Community, cert: &Certificate, role: CertRole) -> KmsCertificateDoc {
+    KmsCertificateDoc {
+        version: KMS_CERTIFICATE_VERSION.to_owned(),
+        role,
+        is_security_gateway: None,
+        cert_uri: Some(cert.cert_uri.clone()),
+        kms_uri: community.kms_uri.clone(),
+        issuer: Some(community.kms_uri.clone()),
+        valid_from: odt(cert.valid_from_unix),
+        valid_to: odt(cert.valid_to_unix),
+        revoked: Some(cert.revoked),
+        user_id_format: USER_ID_FORMAT_HASHED_UID.to_owned(),
+        user_key_period: community.period.period_s,
+        user_key_offset: community.period.offset_s,
+        pub_enc_key: cert.pub_enc_key.clone(),
+        pub_auth_key: cert.pub_auth_key.clone(),
+        parameter_set: Some(u64::from(PARAMETER_SET)),
+        kms_domains: Vec::new(),
+    }
+}
+
+fn key_set_doc(set: &KeySet) -> KmsKeySetDoc {
+    use crate::crypto::secret::SecretVec;
+    KmsKeySetDoc {
+        kms_uri: set.kms_uri.clone(),
+        cert_uri: Some(set.cert_uri.clone()),
+        issuer: Some(set.kms_uri.clone()),
+        user_uri: set.user_uri.clone(),
+        user_id: set.uid,
+        valid_from: odt(set.valid_from_unix),
+        valid_to: odt(set.valid_to_unix),
+        key_period_no: set.period_no,
+        revoked: Some(false),
+        user_decrypt_key: set.rsk.to_bytes(),
+        user_signing_key_ssk: SecretVec::new(set.ssk.to_bytes().expose().to_vec()),
+        user_pub_token_pvt: set.pvt.to_bytes().to_vec(),
+    }
+}
+
+/// Reads the body up to `limit` bytes (413 above, without reading further).
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadRequest("could not read the request body".into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Context for the response header, known before anything can fail.
+struct Ctx {
+    user_uri: String,
+    kms_uri: String,
+    client_req_url: String,
+    now: u64,
+}
+
+/// The single KM-UU handler: all errors become a `KmsError` response.
+pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let host = req.connection_info().host().to_owned();
+    let mut ctx = Ctx {
+        user_uri: String::new(),
+        kms_uri: String::new(),
+        client_req_url: format!("https://{host}{}", req.uri().path()),
+        now: state.node.now(),
+    };
+    match serve(&req, payload, &state, &mut ctx).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&ctx, &e),
+    }
+}
+
+async fn serve(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    ctx: &mut Ctx,
+) -> Result<HttpResponse, ApiError> {
+    let community = state.node.community_for_host(Some(&ctx.client_req_url_host()))?;
+    ctx.kms_uri = community.kms_uri.clone();
+
+    // Whole-body limit first: an oversized request is refused before any work.
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if len > state.max_body_bytes {
+            return Err(ApiError::PayloadTooLarge(state.max_body_bytes));
+        }
+    }
+    let token = state.authenticate(req)?;
+    ctx.user_uri = token.identity.clone();
+    let route = parse_route(req.uri().path())?;
+    let body = read_body(payload, state.max_body_bytes).await?;
+    let request: Option<KmsRequestDoc> =
+        parse_kms_request(&body).map_err(|e| ApiError::BadRequest(format!("malformed KmsRequest: {e}")))?;
+    if let Some(r) = &request {
+        if !r.user_uri.is_empty() && r.user_uri != token.identity {
+            return Err(ApiError::Forbidden("UserUri does not match the access token's identity".into()));
+        }
+        if let Some(url) = &r.client_req_url {
+            ctx.client_req_url = url.clone();
+        }
+    }
+    let actor = Actor(token.identity.clone());
+    let message = match route {
+        Route::Init => {
+            let cert = community.issuing_certificate(ctx.now).map_err(crate::node::NodeError::from)?;
+            KmsMessageDoc::Init(certificate_doc(&community, cert, CertRole::Root))
+        }
+        Route::KeyProv { user_uri, ntp64 } => {
+            if let Some(u) = &user_uri {
+                if *u != token.identity {
+                    return Err(ApiError::Forbidden("a user gets key material only for its own identity".into()));
+                }
+            }
+            let period = match ntp64 {
+                Some(t) => Some(community.period.period_at_ntp(ntp64_seconds(t)).ok_or_else(|| {
+                    ApiError::BadRequest("the requested time precedes the community's key periods".into())
+                })?),
+                None => None,
+            };
+            let set = state.node.key_set(&community, &token.identity, period, &actor).await?;
+            KmsMessageDoc::KeyProv(vec![key_set_doc(&set)])
+        }
+        Route::CertCache { cache_num } => {
+            let current = community.cache_num;
+            let certificates = if cache_num == Some(current) {
+                Vec::new()
+            } else {
+                community.live_certificates(ctx.now).map(|c| certificate_doc(&community, c, CertRole::Root)).collect()
+            };
+            KmsMessageDoc::CertCache { cache_num: current, certificates }
+        }
+    };
+    let doc = KmsResponseDoc {
+        user_uri: ctx.user_uri.clone(),
+        kms_uri: ctx.kms_uri.clone(),
+        time: odt(ctx.now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        kms_id: None,
+        client_req_url: ctx.client_req_url.clone(),
+        body: KmsResponseBody::Message(message),
+    };
+    let xml = render_kms_response(&doc).map_err(|e| ApiError::Internal(format!("render: {e}")))?;
+    Ok(xml_response(actix_web::http::StatusCode::OK, xml.as_bytes().to_vec()))
+}
+
+impl Ctx {
+    fn client_req_url_host(&self) -> String {
+        let rest = self.client_req_url.trim_start_matches("https://");
+        rest.split('/').next().unwrap_or_default().to_owned()
+    }
+}
+
+fn xml_response(status: actix_web::http::StatusCode, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/xml; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+fn error_code(e: &ApiError) -> KmsErrorCode {
+    match e {
+        ApiError::Unauthorized(_) => KmsErrorCode::Unauthorized,
+        ApiError::Forbidden(_) => KmsErrorCode::Forbidden,
+        ApiError::IdentityRevoked => KmsErrorCode::IdentityRevoked,
+        ApiError::BadRequest(r) if r.contains("outside the allowed window") => KmsErrorCode::PeriodOutOfWindow,
+        ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => KmsErrorCode::BadRequest,
+        ApiError::NotFound(_) => KmsErrorCode::NotFound,
+        ApiError::TooManyRequests { .. } => KmsErrorCode::TooManyRequests,
+        ApiError::Unavailable { .. } => KmsErrorCode::Unavailable,
+        ApiError::Internal(_) => KmsErrorCode::Internal,
+    }
+}
+
+fn error_response(ctx: &Ctx, e: &ApiError) -> HttpResponse {
+    let doc = KmsResponseDoc {
+        user_uri: if ctx.user_uri.is_empty() { "unknown".into() } else { ctx.user_uri.clone() },
+        kms_uri: if ctx.kms_uri.is_empty() { "unknown".into() } else { ctx.kms_uri.clone() },
+        time: odt(ctx.now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        kms_id: None,
+        client_req_url: ctx.client_req_url.clone(),
+        body: KmsResponseBody::Error(KmsErrorDoc::new(error_code(e), e.reason())),
+    };
+    let body = render_kms_response(&doc).map(|x| x.as_bytes().to_vec()).unwrap_or_default();
+    let mut resp = xml_response(e.status(), body);
+    let headers = resp.headers_mut();
+    if let ApiError::Unauthorized(reason) = e {
+        let v = format!("Bearer realm=\"sealkm\", error=\"invalid_token\", error_description=\"{}\"", reason.replace('"', "'"));
+        if let Ok(v) = header::HeaderValue::from_str(&v) {
+            headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if let Some(s) = e.retry_after_s() {
+        headers.insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(parse_route("/keymanagement/identity/v1/init").unwrap(), Route::Init);
+        assert_eq!(
+            parse_route("/keymanagement/identity/v1/keyprov/sip%3Auser%40example.org/D6B4323200000000").unwrap(),
+            Route::KeyProv { user_uri: Some("sip:user@example.org".into()), ntp64: Some(0xD6B4_3232_0000_0000) }
+        );
+        assert_eq!(
+            parse_route("/keymanagement/identity/v1/keyprov/sip:user@example.org/d6b4323200000000").unwrap(),
+            Route::KeyProv { user_uri: Some("sip:user@example.org".into()), ntp64: Some(0xD6B4_3232_0000_0000) }
+        );
+        assert_eq!(
+            parse_route("/keymanagement/identity/v1/certcache/7").unwrap(),
+            Route::CertCache { cache_num: Some(7) }
+        );
+        assert!(matches!(parse_route("/keymanagement/identity/v1/keyprov/a/123"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_route("/keymanagement/identity/v1/nope"), Err(ApiError::NotFound(_))));
+        assert!(matches!(parse_route("/keymanagement/identity/v1/init/x"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_route("/other"), Err(ApiError::NotFound(_))));
+    }
+}

@@ -1,0 +1,71 @@
+//! The HTTP edge (actix-web over rustls): one file per reference point.
+//!
+//! | file | serves |
+//! |------|--------|
+//! | [`km_uu`] | KM-UU, TS 33.180 Annex D XML under `/keymanagement/identity/v1` |
+//! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
+//! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`error`] | the one error → HTTP status mapping |
+
+pub mod admin;
+pub mod error;
+pub mod health;
+pub mod km_uu;
+
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpRequest, HttpServer};
+
+use self::error::ApiError;
+use crate::auth::jwt::{bearer_token, TokenVerifier, VerifiedToken};
+use crate::node::KmsNode;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub node: Arc<KmsNode>,
+    pub verifier: Arc<TokenVerifier>,
+    pub max_body_bytes: usize,
+    /// SHA-256 of the admin bearer credential; `None` disables the admin API.
+    pub admin_token_sha256: Option<[u8; 32]>,
+}
+
+impl AppState {
+    /// Verifies the access token of a request (RFC 6750 §2.1 bearer header).
+    pub fn authenticate(&self, req: &HttpRequest) -> Result<VerifiedToken, ApiError> {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::Unauthorized("missing access token".into()))?;
+        let token = bearer_token(header)?;
+        Ok(self.verifier.verify(token, self.node.now())?)
+    }
+}
+
+/// Registers every route of the client listener.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(format!("{}/{{tail:.*}}", km_uu::ROOT)).route(web::post().to(km_uu::handle)))
+        .configure(admin::configure)
+        .configure(health::configure);
+}
+
+/// Starts the client listener and runs until stopped.
+pub async fn serve(
+    state: AppState,
+    addr: &str,
+    tls: rustls::ServerConfig,
+    workers: Option<usize>,
+) -> std::io::Result<()> {
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+            .configure(configure)
+    })
+    .bind_rustls_0_23(addr, tls)?;
+    if let Some(w) = workers {
+        server = server.workers(w.max(1));
+    }
+    server.run().await
+}

@@ -1,0 +1,254 @@
+//! Node configuration (TOML): the node's identity, its listener and TLS material, the identity
+//! management server's token policy, the communities it serves, key-provisioning and admission
+//! limits. Every path in the file is resolved relative to the file's own directory, so a config
+//! folder can be moved as a whole.
+//!
+//! The barrier (unseal) key is deliberately *not* part of the config: it comes from
+//! `unseal_key_file` or the `SEALKM_UNSEAL_KEY` environment variable at start and never touches
+//! the data directory (ARCHITECTURE §4).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::auth::jwt::TokenPolicy;
+
+/// Name of the environment variable that may carry the unseal key (64 hex digits).
+pub const UNSEAL_ENV: &str = "SEALKM_UNSEAL_KEY";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// One node's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node name, written into audit records.
+    pub node_id: String,
+    /// Where the state (sled) lives.
+    pub data_dir: PathBuf,
+    /// File with the 32-byte unseal key as 64 hex digits; overridden by `SEALKM_UNSEAL_KEY`.
+    #[serde(default)]
+    pub unseal_key_file: Option<PathBuf>,
+    /// The hash-chained audit file (node-local).
+    pub audit_file: PathBuf,
+    pub client_listener: ListenerConfig,
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(rename = "community")]
+    pub communities: Vec<CommunityConfig>,
+    #[serde(default)]
+    pub keyprov: KeyProvConfig,
+    #[serde(default)]
+    pub admission: AdmissionConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `host:port` to bind.
+    pub addr: String,
+    /// PEM certificate chain of this listener.
+    pub tls_cert: PathBuf,
+    /// PEM private key (PKCS#8) of this listener.
+    pub tls_key: PathBuf,
+    /// HTTP worker threads (default: the number of cores).
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// JWKS file with the identity management server's public keys.
+    pub jwks_file: PathBuf,
+    /// `[auth.token]`: issuer, audience, leeway, identity claim, scope claim, required scope.
+    pub token: TokenPolicy,
+}
+
+/// The admin credential: a bearer secret whose SHA-256 (hex) is stored here, never the secret.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+}
+
+/// A community: one KMS identity (TS 33.180 D.3.2.2 `KmsCertificate`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommunityConfig {
+    /// The bare KMS URI (also the DNS name a request uses to select this community).
+    pub kms_uri: String,
+    /// Serves requests whose host name matches no community.
+    #[serde(default)]
+    pub default: bool,
+    /// `UserKeyPeriod` in seconds.
+    #[serde(default = "default_key_period")]
+    pub user_key_period_s: u64,
+    /// `UserKeyOffset` in seconds.
+    #[serde(default)]
+    pub user_key_offset_s: u64,
+    /// Validity of a newly created KMS certificate, in days.
+    #[serde(default = "default_cert_validity")]
+    pub cert_validity_days: u64,
+    /// Extra host names (besides `kms_uri`) that select this community.
+    #[serde(default)]
+    pub host_aliases: Vec<String>,
+}
+
+fn default_key_period() -> u64 {
+    2_592_000
+}
+fn default_cert_validity() -> u64 {
+    365
+}
+
+/// Which key periods a `keyprov` request may ask for, relative to the current one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyProvConfig {
+    #[serde(default = "one")]
+    pub periods_before: u64,
+    #[serde(default = "one")]
+    pub periods_after: u64,
+    /// Issued key sets kept in memory (zeroized on eviction).
+    #[serde(default = "default_cache")]
+    pub cache_entries: usize,
+}
+
+fn one() -> u64 {
+    1
+}
+fn default_cache() -> usize {
+    10_000
+}
+
+impl Default for KeyProvConfig {
+    fn default() -> Self {
+        Self { periods_before: 1, periods_after: 1, cache_entries: default_cache() }
+    }
+}
+
+/// Admission control on cold key issuance (ARCHITECTURE §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// Cold issuances running at once; more are shed with 429.
+    #[serde(default = "default_inflight")]
+    pub max_inflight_issuance: usize,
+    /// Cold issuances one identity may start per `identity_window_s`.
+    #[serde(default = "default_per_identity")]
+    pub per_identity_burst: u32,
+    #[serde(default = "default_window")]
+    pub identity_window_s: u64,
+}
+
+fn default_inflight() -> usize {
+    64
+}
+fn default_per_identity() -> u32 {
+    20
+}
+fn default_window() -> u64 {
+    60
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            max_inflight_issuance: default_inflight(),
+            per_identity_burst: default_per_identity(),
+            identity_window_s: default_window(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes (413 above).
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_body() -> usize {
+    64 * 1024
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: default_body() }
+    }
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file; relative paths are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.audit_file);
+        if let Some(p) = self.unseal_key_file.as_mut() {
+            fix(p);
+        }
+        fix(&mut self.client_listener.tls_cert);
+        fix(&mut self.client_listener.tls_key);
+        fix(&mut self.auth.jwks_file);
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.communities.is_empty() {
+            return Err(ConfigError::Invalid("at least one [[community]] is required".into()));
+        }
+        if self.communities.iter().filter(|c| c.default).count() > 1 {
+            return Err(ConfigError::Invalid("at most one community may be the default".into()));
+        }
+        for c in &self.communities {
+            if c.kms_uri.is_empty() || c.kms_uri.contains('/') || c.kms_uri.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "community kms_uri {:?} must be a bare KMS URI (a host name), not a URL",
+                    c.kms_uri
+                )));
+            }
+            if c.user_key_period_s == 0 {
+                return Err(ConfigError::Invalid(format!("{}: user_key_period_s must be > 0", c.kms_uri)));
+            }
+            if c.cert_validity_days == 0 {
+                return Err(ConfigError::Invalid(format!("{}: cert_validity_days must be > 0", c.kms_uri)));
+            }
+        }
+        if self.admission.max_inflight_issuance == 0 {
+            return Err(ConfigError::Invalid("admission.max_inflight_issuance must be > 0".into()));
+        }
+        self.auth.token.validate().map_err(|e| ConfigError::Invalid(format!("[auth.token]: {e}")))?;
+        Ok(())
+    }
+}

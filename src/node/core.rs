@@ -1,0 +1,306 @@
+//! [`KmsNode`]: what the API handlers call.
+//!
+//! Write path (single node, issue 3): a command is proposed by appending it at the next index
+//! of the local log and applying it under one lock, then flushing sled. (The Raft cluster
+//! replaces `propose` with a replicated proposal; callers do not change.)
+//! Read path: key sets are issued from the community's issuing certificate with the unsealed
+//! master secrets, through a cache and admission control, and every delivery is audited.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ring::rand::SystemRandom;
+use thiserror::Error;
+
+use super::admission::{Admission, Shed};
+use super::cache::KeySetCache;
+use crate::audit::{AuditEvent, AuditKind, AuditLog};
+use crate::clock::Clock;
+use crate::config::NodeConfig;
+use crate::crypto::seal::BarrierKey;
+use crate::crypto::CryptoError;
+use crate::kms::community::{master_aad, Certificate, Community};
+use crate::kms::master::MasterSecrets;
+use crate::kms::provision::{issue_key_set, KeySet};
+use crate::kms::KmsError;
+use crate::state::command::COMMAND_VERSION;
+use crate::state::{Command, Envelope, Outcome, StateError, StateMachine};
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("refused: {0}")]
+    Rejected(String),
+    #[error("overloaded")]
+    Shed(Shed),
+    #[error("unseal key does not match this data directory")]
+    WrongUnsealKey,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<CryptoError> for NodeError {
+    fn from(e: CryptoError) -> Self {
+        NodeError::Kms(KmsError::Crypto(e))
+    }
+}
+
+/// Who asked (for the audit trail).
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+pub struct KmsNode {
+    pub(crate) node_id: String,
+    pub(crate) state: StateMachine,
+    write_lock: Mutex<()>,
+    pub(crate) barrier: BarrierKey,
+    masters: Mutex<HashMap<String, Arc<MasterSecrets>>>,
+    cache: KeySetCache,
+    admission: Admission,
+    audit: AuditLog,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: SystemRandom,
+    /// host name (lower case) → kms_uri
+    hosts: HashMap<String, String>,
+    default_community: String,
+    pub(crate) periods_before: u64,
+    pub(crate) periods_after: u64,
+    next_request_id: std::sync::atomic::AtomicU64,
+}
+
+impl KmsNode {
+    /// Builds a node over an opened state; [`super::bootstrap`] checks the barrier key and
+    /// creates the configured communities first.
+    pub fn new(
+        cfg: &NodeConfig,
+        state: StateMachine,
+        barrier: BarrierKey,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let mut hosts = HashMap::new();
+        for c in &cfg.communities {
+            hosts.insert(c.kms_uri.to_ascii_lowercase(), c.kms_uri.clone());
+            for a in &c.host_aliases {
+                hosts.insert(a.to_ascii_lowercase(), c.kms_uri.clone());
+            }
+        }
+        let default_community = cfg
+            .communities
+            .iter()
+            .find(|c| c.default)
+            .or_else(|| cfg.communities.first())
+            .map(|c| c.kms_uri.clone())
+            .unwrap_or_default();
+        Self {
+            node_id: cfg.node_id.clone(),
+            state,
+            write_lock: Mutex::new(()),
+            barrier,
+            masters: Mutex::new(HashMap::new()),
+            cache: KeySetCache::new(cfg.keyprov.cache_entries),
+            admission: Admission::new(
+                cfg.admission.max_inflight_issuance,
+                cfg.admission.per_identity_burst,
+                cfg.admission.identity_window_s,
+            ),
+            audit,
+            clock,
+            rng: SystemRandom::new(),
+            hosts,
+            default_community,
+            periods_before: cfg.keyprov.periods_before,
+            periods_after: cfg.keyprov.periods_after,
+            next_request_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now_unix()
+    }
+
+    /// Proposes a command and waits until it is applied.
+    pub fn propose(&self, command: Command) -> Result<Outcome, NodeError> {
+        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let request_id = self.next_request_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let env = Envelope { version: COMMAND_VERSION, request_id, command };
+        let index = self.state.applied_index()? + 1;
+        let outcome = self.state.apply(index, &env)?.unwrap_or(Outcome::Applied);
+        self.state.flush()?;
+        Ok(outcome)
+    }
+
+    /// Proposes and turns a deterministic refusal into an error.
+    pub fn propose_ok(&self, command: Command) -> Result<(), NodeError> {
+        match self.propose(command)? {
+            Outcome::Applied => Ok(()),
+            Outcome::Rejected(r) => Err(NodeError::Rejected(r)),
+        }
+    }
+
+    /// The community a request addressed to `host` selects (TS 33.180 roots the interface per
+    /// domain: each community's KMS URI is its own DNS name), or the default one.
+    pub fn community_for_host(&self, host: Option<&str>) -> Result<Community, NodeError> {
+        let name = host
+            .map(|h| strip_port(h).to_ascii_lowercase())
+            .and_then(|h| self.hosts.get(&h).cloned())
+            .unwrap_or_else(|| self.default_community.clone());
+        self.community(&name)
+    }
+
+    pub fn community(&self, kms_uri: &str) -> Result<Community, NodeError> {
+        self.state.community(kms_uri)?.ok_or_else(|| KmsError::UnknownCommunity(kms_uri.to_owned()).into())
+    }
+
+    pub fn communities(&self) -> Result<Vec<Community>, NodeError> {
+        Ok(self.state.communities()?)
+    }
+
+    /// The unsealed master secrets of a certificate (cached per certificate).
+    fn masters(&self, cert: &Certificate) -> Result<Arc<MasterSecrets>, NodeError> {
+        let mut m = self.masters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ms) = m.get(&cert.cert_uri) {
+            return Ok(ms.clone());
+        }
+        let ms = Arc::new(MasterSecrets::unseal(&self.barrier, &master_aad(&cert.cert_uri), &cert.sealed_master)?);
+        m.insert(cert.cert_uri.clone(), ms.clone());
+        Ok(ms)
+    }
+
+    /// The allowed window of key periods around `now`.
+    pub fn period_window(&self, community: &Community) -> Result<(u64, u64), NodeError> {
+        let current = community.period.period_at_unix(self.now()).ok_or(KmsError::BadTime)?;
+        Ok((current.saturating_sub(self.periods_before), current.saturating_add(self.periods_after)))
+    }
+
+    /// The key set of `identity` for `period` (default: the current one). Checks revocation and
+    /// the period window; a cache miss goes through admission control. Audited.
+    pub async fn key_set(
+        self: &Arc<Self>,
+        community: &Community,
+        identity: &str,
+        period: Option<u64>,
+        actor: &Actor,
+    ) -> Result<Arc<KeySet>, NodeError> {
+        if self.state.revocation(&community.kms_uri, identity)?.is_some() {
+            return Err(KmsError::IdentityRevoked.into());
+        }
+        let (first, last) = self.period_window(community)?;
+        let current = community.period.period_at_unix(self.now()).ok_or(KmsError::BadTime)?;
+        let requested = period.unwrap_or(current);
+        if requested < first || requested > last {
+            return Err(KmsError::PeriodOutOfWindow { requested, first, last }.into());
+        }
+        let cert = community.issuing_certificate(self.now())?.clone();
+        let set = match self.cache.get(&cert.cert_uri, identity, requested) {
+            Some(s) => s,
+            None => {
+                let _permit = self.admission.try_admit(identity, self.now()).map_err(NodeError::Shed)?;
+                let masters = self.masters(&cert)?;
+                let community = community.clone();
+                let identity_owned = identity.to_owned();
+                // About a millisecond of CPU: off the async workers.
+                let set = actix_web::rt::task::spawn_blocking(move || {
+                    issue_key_set(&community, &cert, &masters, &identity_owned, requested)
+                })
+                .await
+                .map_err(|e| NodeError::Internal(format!("issuance task failed: {e}")))??;
+                let set = Arc::new(set);
+                self.cache.insert(set.clone());
+                set
+            }
+        };
+        self.audit.record(AuditEvent {
+            kind: AuditKind::KeySetDelivered,
+            actor: actor.0.clone(),
+            identity: Some(identity.to_owned()),
+            key_period: Some(requested),
+            community: Some(community.kms_uri.clone()),
+            detail: Some(set.cert_uri.clone()),
+        });
+        Ok(set)
+    }
+
+    /// Creates a new certificate for `kms_uri` (first certificate or rotation): fresh master
+    /// secrets, sealed before proposing. The previous certificate stays valid until its ValidTo.
+    pub fn rotate_certificate(&self, kms_uri: &str, validity_s: u64, actor: &Actor) -> Result<String, NodeError> {
+        let community = self.community(kms_uri)?;
+        let (serial, cert_uri) = community.next_cert_uri();
+        let masters = MasterSecrets::generate(&self.rng)?;
+        let sealed_master = masters.seal(&self.barrier, &master_aad(&cert_uri), &self.rng)?;
+        let now = self.now();
+        let certificate = Certificate {
+            serial,
+            cert_uri: cert_uri.clone(),
+            valid_from_unix: now,
+            valid_to_unix: now.saturating_add(validity_s),
+            revoked: false,
+            pub_enc_key: masters.z_pub.to_bytes(),
+            pub_auth_key: masters.kpak.to_bytes().to_vec(),
+            sealed_master,
+        };
+        self.propose_ok(Command::AddCertificate { kms_uri: kms_uri.to_owned(), certificate })?;
+        let kind = if serial == 1 { AuditKind::CertificateCreated } else { AuditKind::CertificateRotated };
+        self.audit_admin(kind, actor, None, kms_uri, Some(cert_uri.clone()));
+        Ok(cert_uri)
+    }
+
+    pub fn revoke_certificate(&self, kms_uri: &str, cert_uri: &str, actor: &Actor) -> Result<(), NodeError> {
+        self.propose_ok(Command::RevokeCertificate { kms_uri: kms_uri.to_owned(), cert_uri: cert_uri.to_owned() })?;
+        self.cache.purge(|s| s.cert_uri == cert_uri);
+        self.masters.lock().unwrap_or_else(|p| p.into_inner()).remove(cert_uri);
+        self.audit_admin(AuditKind::CertificateRevoked, actor, None, kms_uri, Some(cert_uri.to_owned()));
+        Ok(())
+    }
+
+    pub fn revoke_identity(&self, kms_uri: &str, identity: &str, reason: &str, actor: &Actor) -> Result<(), NodeError> {
+        let at_unix = self.now();
+        self.propose_ok(Command::RevokeIdentity {
+            kms_uri: kms_uri.to_owned(),
+            identity: identity.to_owned(),
+            at_unix,
+            reason: reason.to_owned(),
+        })?;
+        self.cache.purge(|s| s.kms_uri == kms_uri && s.user_uri == identity);
+        self.audit_admin(AuditKind::IdentityRevoked, actor, Some(identity), kms_uri, Some(reason.to_owned()));
+        Ok(())
+    }
+
+    pub fn reinstate_identity(&self, kms_uri: &str, identity: &str, actor: &Actor) -> Result<(), NodeError> {
+        self.propose_ok(Command::ReinstateIdentity { kms_uri: kms_uri.to_owned(), identity: identity.to_owned() })?;
+        self.audit_admin(AuditKind::IdentityReinstated, actor, Some(identity), kms_uri, None);
+        Ok(())
+    }
+
+    fn audit_admin(&self, kind: AuditKind, actor: &Actor, identity: Option<&str>, kms_uri: &str, detail: Option<String>) {
+        self.audit.record(AuditEvent {
+            kind,
+            actor: actor.0.clone(),
+            identity: identity.map(str::to_owned),
+            key_period: None,
+            community: Some(kms_uri.to_owned()),
+            detail,
+        });
+    }
+
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub fn admission_inflight(&self) -> usize {
+        self.admission.inflight()
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or(host);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}

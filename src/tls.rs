@@ -1,0 +1,104 @@
+//! TLS configuration (rustls 0.23 on the `ring` provider; TLS 1.2 and 1.3) and the development
+//! PKI that `sealkm dev` and the tests use (a CA and server certificates made with rcgen).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Pem { path: String, reason: String },
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+}
+
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read(path)?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem { path: path.display().to_string(), reason: e.to_string() })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem { path: path.display().to_string(), reason: "no certificate found".into() });
+    }
+    Ok(certs)
+}
+
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = zeroize::Zeroizing::new(read(path)?);
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(|e| TlsError::Pem { path: path.display().to_string(), reason: e.to_string() })?
+        .ok_or_else(|| TlsError::Pem { path: path.display().to_string(), reason: "no private key found".into() })
+}
+
+/// Server config for a listener: its chain and key; no client certificates.
+pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = load_certs(cert)?;
+    let key = load_key(key)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Client config trusting the CA(s) in `ca` (PEM).
+pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in load_certs(ca)? {
+        roots.add(c).map_err(|e| TlsError::Config(e.to_string()))?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// A development CA with PEM texts, able to sign server certificates.
+pub struct DevCa {
+    pub cert_pem: String,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl DevCa {
+    pub fn generate(name: &str) -> Result<Self, TlsError> {
+        let e = |e: rcgen::Error| TlsError::Config(e.to_string());
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().map_err(e)?;
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, key).map_err(e)?;
+        Ok(Self { cert_pem: issuer.pem(), issuer })
+    }
+
+    /// A leaf certificate for `names` (DNS names or IP addresses): (cert PEM, key PEM).
+    pub fn issue(&self, names: &[String]) -> Result<(String, zeroize::Zeroizing<String>), TlsError> {
+        let e = |e: rcgen::Error| TlsError::Config(e.to_string());
+        let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(e)?;
+        if let Some(first) = names.first() {
+            params.distinguished_name.push(rcgen::DnType::CommonName, first.as_str());
+        }
+        params.extended_key_usages =
+            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().map_err(e)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(e)?;
+        Ok((cert.pem(), zeroize::Zeroizing::new(key.serialize_pem())))
+    }
+}
