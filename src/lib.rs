@@ -1,1 +1,2 @@
 pub mod crypto;
+pub mod kms;

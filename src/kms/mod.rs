@@ -1,0 +1,3 @@
+//! Key management domain logic (pure: no I/O).
+
+pub mod xml;
