@@ -7,7 +7,10 @@ use thiserror::Error;
 pub enum CryptoError {
     /// An encoding had the wrong length or shape (a point without 0x04, a short scalar, ...).
     #[error("malformed {what}: {reason}")]
-    Malformed { what: &'static str, reason: &'static str },
+    Malformed {
+        what: &'static str,
+        reason: &'static str,
+    },
     /// A point is not on the curve (or is the point at infinity where that is not allowed).
     #[error("{what} is not a valid curve point")]
     NotOnCurve { what: &'static str },
@@ -21,7 +24,9 @@ pub enum CryptoError {
     #[error("ECCSI signature does not verify")]
     BadSignature,
     /// SAKKE RSK fails ⟨[a]P + Z, K⟩ = g (RFC 6508 §6.1.2).
-    #[error("SAKKE receiver secret key does not validate against the KMS public key and identifier")]
+    #[error(
+        "SAKKE receiver secret key does not validate against the KMS public key and identifier"
+    )]
     InvalidRsk,
     /// SAKKE decapsulation's re-encapsulation check failed (RFC 6508 §6.2.2 step 4).
     #[error("SAKKE encapsulated data is not valid for this identifier")]
