@@ -43,7 +43,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::auth::jwt::bearer_token(v).ok())
+        .and_then(|v| crate::auth::bearer_token(v).ok())
         .ok_or_else(|| ApiError::Unauthorized("missing admin credential".into()))?;
     let got = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     if bool::from(got.as_ref().ct_eq(&expected)) {

@@ -183,7 +183,7 @@ async fn serve(
     let message = match route {
         Route::Init => {
             let cert = community.issuing_certificate(ctx.now).map_err(crate::node::NodeError::from)?;
-            KmsMessageDoc::Init(certificate_doc(&community, cert, CertRole::Root))
+            KmsMessageDoc::Init(Box::new(certificate_doc(&community, cert, CertRole::Root)))
         }
         Route::KeyProv { user_uri, ntp64 } => {
             if let Some(u) = &user_uri {

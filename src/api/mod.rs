@@ -17,7 +17,8 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpRequest, HttpServer};
 
 use self::error::ApiError;
-use crate::auth::jwt::{bearer_token, TokenVerifier, VerifiedToken};
+use crate::auth::bearer_token;
+use crate::auth::jwt::{TokenVerifier, VerifiedToken};
 use crate::node::KmsNode;
 
 /// Shared by every handler.
@@ -67,5 +68,11 @@ pub async fn serve(
     if let Some(w) = workers {
         server = server.workers(w.max(1));
     }
+    // The one line scripts and tests wait for: the listener is bound (port 0 gets resolved here).
+    for a in server.addrs() {
+        println!("sealkm: KM-UU listening on https://{a}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
     server.run().await
 }

@@ -1,0 +1,126 @@
+//! Test harness: real `sealkm` processes in temporary directories, started from a dev
+//! environment, waited for by the line they print once their listener is bound (no sleeps),
+//! and killed by PID when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use sealkm::client::KmClient;
+use sealkm::dev;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sealkm");
+
+/// A dev environment in a temp dir, with its config edited by `tweak`.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(tweak: impl FnOnce(String) -> String) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let cfg = dev::ensure(&dev::DevOptions { dir: tmp.path().to_owned(), addr: "127.0.0.1:0".into() })
+            .expect("dev env");
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        std::fs::write(&cfg, tweak(text)).expect("write config");
+        Self { tmp }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir().join(dev::NODE_CONFIG)
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir().join(dev::CA_CERT)
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        let cfg = sealkm::config::NodeConfig::load(&self.config()).expect("config");
+        let idp = dev::load_idp(self.dir()).expect("idp");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        idp.mint_for(&cfg.auth.token, user, &cfg.auth.token.required_scope, now, 600).expect("mint")
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir().join(dev::ADMIN_TOKEN)).unwrap().trim().to_owned()
+    }
+
+    pub fn start(&self) -> Node {
+        Node::start(&self.config(), &[])
+    }
+}
+
+/// A running node process.
+pub struct Node {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Node {
+    /// Starts `sealkm serve` and waits for its "listening" line. Panics with the node's
+    /// stderr if it exits first.
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Node {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").arg("--config").arg(config).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn sealkm");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(u) = line.strip_prefix("sealkm: KM-UU listening on ") {
+                        break u.replace("127.0.0.1", "localhost");
+                    }
+                }
+                _ => {
+                    let out = child.wait_with_output().expect("wait");
+                    panic!("sealkm exited before listening: {}", String::from_utf8_lossy(&out.stderr));
+                }
+            }
+        };
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node { child, url }
+    }
+
+    /// Runs `sealkm serve` expecting it to fail; returns its stderr.
+    pub fn start_failing(config: &Path, env: &[(&str, &str)]) -> String {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").arg("--config").arg(config);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run sealkm");
+        assert!(!out.status.success(), "sealkm was expected to refuse to start");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn client(&self, ca: &Path, token: Option<String>) -> KmClient {
+        KmClient::new(&self.url, ca, token).expect("client")
+    }
+
+    /// Graceful stop (SIGTERM), waiting for the process to exit.
+    pub fn stop(mut self) {
+        // SAFETY: kill(2) on our own child's PID.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
