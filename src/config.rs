@@ -20,7 +20,10 @@ pub const UNSEAL_ENV: &str = "SEALKM_UNSEAL_KEY";
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {reason}")]
     Parse { path: String, reason: String },
     #[error("invalid config: {0}")]
@@ -137,7 +140,11 @@ fn default_cache() -> usize {
 
 impl Default for KeyProvConfig {
     fn default() -> Self {
-        Self { periods_before: 1, periods_after: 1, cache_entries: default_cache() }
+        Self {
+            periods_before: 1,
+            periods_after: 1,
+            cache_entries: default_cache(),
+        }
     }
 }
 
@@ -189,15 +196,19 @@ fn default_body() -> usize {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_body_bytes: default_body() }
+        Self {
+            max_body_bytes: default_body(),
+        }
     }
 }
 
 impl NodeConfig {
     /// Reads and validates a config file; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -226,29 +237,47 @@ impl NodeConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.communities.is_empty() {
-            return Err(ConfigError::Invalid("at least one [[community]] is required".into()));
+            return Err(ConfigError::Invalid(
+                "at least one [[community]] is required".into(),
+            ));
         }
         if self.communities.iter().filter(|c| c.default).count() > 1 {
-            return Err(ConfigError::Invalid("at most one community may be the default".into()));
+            return Err(ConfigError::Invalid(
+                "at most one community may be the default".into(),
+            ));
         }
         for c in &self.communities {
-            if c.kms_uri.is_empty() || c.kms_uri.contains('/') || c.kms_uri.contains(char::is_whitespace) {
+            if c.kms_uri.is_empty()
+                || c.kms_uri.contains('/')
+                || c.kms_uri.contains(char::is_whitespace)
+            {
                 return Err(ConfigError::Invalid(format!(
                     "community kms_uri {:?} must be a bare KMS URI (a host name), not a URL",
                     c.kms_uri
                 )));
             }
             if c.user_key_period_s == 0 {
-                return Err(ConfigError::Invalid(format!("{}: user_key_period_s must be > 0", c.kms_uri)));
+                return Err(ConfigError::Invalid(format!(
+                    "{}: user_key_period_s must be > 0",
+                    c.kms_uri
+                )));
             }
             if c.cert_validity_days == 0 {
-                return Err(ConfigError::Invalid(format!("{}: cert_validity_days must be > 0", c.kms_uri)));
+                return Err(ConfigError::Invalid(format!(
+                    "{}: cert_validity_days must be > 0",
+                    c.kms_uri
+                )));
             }
         }
         if self.admission.max_inflight_issuance == 0 {
-            return Err(ConfigError::Invalid("admission.max_inflight_issuance must be > 0".into()));
+            return Err(ConfigError::Invalid(
+                "admission.max_inflight_issuance must be > 0".into(),
+            ));
         }
-        self.auth.token.validate().map_err(|e| ConfigError::Invalid(format!("[auth.token]: {e}")))?;
+        self.auth
+            .token
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[auth.token]: {e}")))?;
         Ok(())
     }
 }

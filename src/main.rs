@@ -16,7 +16,11 @@ use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 use sealkm::{dev, node};
 
 #[derive(Parser)]
-#[command(name = "sealkm", version, about = "Clustered key management server for 3GPP SEAL")]
+#[command(
+    name = "sealkm",
+    version,
+    about = "Clustered key management server for 3GPP SEAL"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -145,7 +149,10 @@ enum AuditOp {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn main() -> ExitCode {
@@ -157,8 +164,15 @@ fn main() -> ExitCode {
         Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
         Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
         Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),
-        Cmd::Audit { op: AuditOp::Verify { file } } => sealkm::audit::verify_file(&file)
-            .map(|s| println!("ok: {} records, chain intact, last hash {}", s.records, s.last_hash))
+        Cmd::Audit {
+            op: AuditOp::Verify { file },
+        } => sealkm::audit::verify_file(&file)
+            .map(|s| {
+                println!(
+                    "ok: {} records, chain intact, last hash {}",
+                    s.records, s.last_hash
+                )
+            })
             .map_err(|e| e.to_string()),
         Cmd::Selfcheck => sealkm::selfcheck::run().map(|report| println!("{report}")),
     };
@@ -172,7 +186,10 @@ fn main() -> ExitCode {
 }
 
 fn run_dev(dir: &Path, addr: &str) -> Result<(), String> {
-    let cfg = dev::ensure(&dev::DevOptions { dir: dir.to_owned(), addr: addr.to_owned() })?;
+    let cfg = dev::ensure(&dev::DevOptions {
+        dir: dir.to_owned(),
+        addr: addr.to_owned(),
+    })?;
     eprintln!(
         "sealkm dev: environment in {dir}\n  node config: {cfg}\n  try:\n    sealkm client --dir {dir} init\n    sealkm client --dir {dir} --user sip:alice@sealkm.test keyprov\n    sealkm admin --dir {dir} communities",
         dir = dir.display(),
@@ -187,18 +204,21 @@ fn run_serve(config: &Path) -> Result<(), String> {
     let node = node::bootstrap::open_node(&cfg, clock).map_err(|e| e.to_string())?;
     let jwks_text = std::fs::read_to_string(&cfg.auth.jwks_file)
         .map_err(|e| format!("cannot read {}: {e}", cfg.auth.jwks_file.display()))?;
-    let jwks = Jwks::from_json(&jwks_text).map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
+    let jwks = Jwks::from_json(&jwks_text)
+        .map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
     let verifier = TokenVerifier::new(jwks, cfg.auth.token.clone()).map_err(|e| e.to_string())?;
     let admin_token_sha256 = match &cfg.admin.token_sha256 {
         None => None,
         Some(h) => {
             let mut out = [0u8; 32];
-            hex::decode_to_slice(h, &mut out).map_err(|_| "admin.token_sha256 must be 64 hex digits".to_string())?;
+            hex::decode_to_slice(h, &mut out)
+                .map_err(|_| "admin.token_sha256 must be 64 hex digits".to_string())?;
             Some(out)
         }
     };
-    let tls = sealkm::tls::server_config(&cfg.client_listener.tls_cert, &cfg.client_listener.tls_key)
-        .map_err(|e| e.to_string())?;
+    let tls =
+        sealkm::tls::server_config(&cfg.client_listener.tls_cert, &cfg.client_listener.tls_key)
+            .map_err(|e| e.to_string())?;
     let state = AppState {
         node,
         verifier: Arc::new(verifier),
@@ -207,26 +227,44 @@ fn run_serve(config: &Path) -> Result<(), String> {
     };
     tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
     actix_rt::System::new()
-        .block_on(api::serve(state, &cfg.client_listener.addr, tls, cfg.client_listener.workers))
+        .block_on(api::serve(
+            state,
+            &cfg.client_listener.addr,
+            tls,
+            cfg.client_listener.workers,
+        ))
         .map_err(|e| format!("listener failed: {e}"))
 }
 
 fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {
     let cfg = NodeConfig::load(&dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
     let idp = dev::load_idp(dir)?;
-    idp.mint_for(&cfg.auth.token, user, &cfg.auth.token.required_scope, SystemClock.now_unix(), ttl)
-        .map_err(|e| e.to_string())
+    idp.mint_for(
+        &cfg.auth.token,
+        user,
+        &cfg.auth.token.required_scope,
+        SystemClock.now_unix(),
+        ttl,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn conn_parts(conn: &Conn) -> Result<(String, PathBuf), String> {
     let url = match &conn.url {
         Some(u) => u.clone(),
         None => {
-            let cfg = NodeConfig::load(&conn.dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
-            format!("https://{}", cfg.client_listener.addr.replace("127.0.0.1", "localhost"))
+            let cfg =
+                NodeConfig::load(&conn.dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
+            format!(
+                "https://{}",
+                cfg.client_listener.addr.replace("127.0.0.1", "localhost")
+            )
         }
     };
-    let ca = conn.ca.clone().unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
+    let ca = conn
+        .ca
+        .clone()
+        .unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
     Ok((url, ca))
 }
 
@@ -239,9 +277,15 @@ async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
     let client = KmClient::new(&url, &ca, Some(token)).map_err(|e| e.to_string())?;
     let path = match &req {
         ClientReq::Init => "init".to_string(),
-        ClientReq::Keyprov { uri: false, time: None } => "keyprov".to_string(),
+        ClientReq::Keyprov {
+            uri: false,
+            time: None,
+        } => "keyprov".to_string(),
         ClientReq::Keyprov { time, .. } => {
-            let enc = percent_encoding::utf8_percent_encode(&conn.user, percent_encoding::NON_ALPHANUMERIC);
+            let enc = percent_encoding::utf8_percent_encode(
+                &conn.user,
+                percent_encoding::NON_ALPHANUMERIC,
+            );
             match time {
                 Some(t) => format!("keyprov/{enc}/{t}"),
                 None => format!("keyprov/{enc}"),
@@ -252,10 +296,25 @@ async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
     };
     let reply = client.post(&path, None).await.map_err(|e| e.to_string())?;
     match &reply.doc.body {
-        KmsResponseBody::Error(e) => Err(format!("HTTP {}: KmsError {} {}", reply.status, e.code.code(), e.message)),
+        KmsResponseBody::Error(e) => Err(format!(
+            "HTTP {}: KmsError {} {}",
+            reply.status,
+            e.code.code(),
+            e.message
+        )),
         KmsResponseBody::Message(KmsMessageDoc::Init(cert)) => {
-            println!("KmsInit: {} ({:?}), KmsUri {}, period {} s, offset {} s", cert.cert_uri.as_deref().unwrap_or("-"), cert.role, cert.kms_uri, cert.user_key_period, cert.user_key_offset);
-            println!("  PubAuthKey (KPAK) {}", hex::encode_upper(&cert.pub_auth_key));
+            println!(
+                "KmsInit: {} ({:?}), KmsUri {}, period {} s, offset {} s",
+                cert.cert_uri.as_deref().unwrap_or("-"),
+                cert.role,
+                cert.kms_uri,
+                cert.user_key_period,
+                cert.user_key_offset
+            );
+            println!(
+                "  PubAuthKey (KPAK) {}",
+                hex::encode_upper(&cert.pub_auth_key)
+            );
             Ok(())
         }
         KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
@@ -275,10 +334,21 @@ async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
             }
             Ok(())
         }
-        KmsResponseBody::Message(KmsMessageDoc::CertCache { cache_num, certificates }) => {
-            println!("KmsCertCache CacheNum {cache_num}: {} certificate(s)", certificates.len());
+        KmsResponseBody::Message(KmsMessageDoc::CertCache {
+            cache_num,
+            certificates,
+        }) => {
+            println!(
+                "KmsCertCache CacheNum {cache_num}: {} certificate(s)",
+                certificates.len()
+            );
             for c in certificates {
-                println!("  {} revoked={:?} valid_to={:?}", c.cert_uri.as_deref().unwrap_or("-"), c.revoked, c.valid_to);
+                println!(
+                    "  {} revoked={:?} valid_to={:?}",
+                    c.cert_uri.as_deref().unwrap_or("-"),
+                    c.revoked,
+                    c.valid_to
+                );
             }
             Ok(())
         }
@@ -289,36 +359,62 @@ async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
     let (url, ca) = conn_parts(&conn)?;
     let token = match conn.token.clone() {
         Some(t) => t,
-        None => std::fs::read_to_string(conn.dir.join(dev::ADMIN_TOKEN)).map_err(|e| e.to_string())?.trim().to_owned(),
+        None => std::fs::read_to_string(conn.dir.join(dev::ADMIN_TOKEN))
+            .map_err(|e| e.to_string())?
+            .trim()
+            .to_owned(),
     };
     let tls = sealkm::tls::client_config(&ca).map_err(|e| e.to_string())?;
-    let client = awc::Client::builder().connector(awc::Connector::new().rustls_0_23(Arc::new(tls))).finish();
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .finish();
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     let (method_post, path, body) = match &op {
         AdminOp::Status => (false, "status".to_string(), None),
         AdminOp::Communities => (false, "communities".to_string(), None),
-        AdminOp::Rotate { community, validity_days } => (
+        AdminOp::Rotate {
+            community,
+            validity_days,
+        } => (
             true,
             format!("communities/{}/certificates", enc(community)),
             Some(serde_json::json!({ "validity_days": validity_days })),
         ),
-        AdminOp::RevokeCert { community, serial } => {
-            (true, format!("communities/{}/certificates/{serial}/revoke", enc(community)), None)
-        }
-        AdminOp::RevokeIdentity { community, identity, reason } => (
+        AdminOp::RevokeCert { community, serial } => (
+            true,
+            format!(
+                "communities/{}/certificates/{serial}/revoke",
+                enc(community)
+            ),
+            None,
+        ),
+        AdminOp::RevokeIdentity {
+            community,
+            identity,
+            reason,
+        } => (
             true,
             format!("communities/{}/revocations", enc(community)),
             Some(serde_json::json!({ "identity": identity, "reason": reason })),
         ),
-        AdminOp::ReinstateIdentity { community, identity } => (
+        AdminOp::ReinstateIdentity {
+            community,
+            identity,
+        } => (
             true,
             format!("communities/{}/revocations/delete", enc(community)),
             Some(serde_json::json!({ "identity": identity })),
         ),
     };
     let full = format!("{url}/admin/v1/{path}");
-    let req = if method_post { client.post(full) } else { client.get(full) }
-        .insert_header(("Authorization", format!("Bearer {token}")));
+    let req = if method_post {
+        client.post(full)
+    } else {
+        client.get(full)
+    }
+    .insert_header(("Authorization", format!("Bearer {token}")));
     let mut resp = match body {
         Some(b) => req.send_json(&b).await,
         None => req.send().await,

@@ -10,7 +10,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Pem { path: String, reason: String },
     #[error("TLS configuration: {0}")]
@@ -22,16 +25,25 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read(path)?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem { path: path.display().to_string(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::Pem {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: path.display().to_string(), reason: "no certificate found".into() });
+        return Err(TlsError::Pem {
+            path: path.display().to_string(),
+            reason: "no certificate found".into(),
+        });
     }
     Ok(certs)
 }
@@ -39,8 +51,14 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = zeroize::Zeroizing::new(read(path)?);
     rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|e| TlsError::Pem { path: path.display().to_string(), reason: e.to_string() })?
-        .ok_or_else(|| TlsError::Pem { path: path.display().to_string(), reason: "no private key found".into() })
+        .map_err(|e| TlsError::Pem {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?
+        .ok_or_else(|| TlsError::Pem {
+            path: path.display().to_string(),
+            reason: "no private key found".into(),
+        })
 }
 
 /// Server config for a listener: its chain and key; no client certificates.
@@ -81,22 +99,37 @@ impl DevCa {
         let e = |e: rcgen::Error| TlsError::Config(e.to_string());
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(e)?;
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
         let key = rcgen::KeyPair::generate().map_err(e)?;
         let issuer = rcgen::CertifiedIssuer::self_signed(params, key).map_err(e)?;
-        Ok(Self { cert_pem: issuer.pem(), issuer })
+        Ok(Self {
+            cert_pem: issuer.pem(),
+            issuer,
+        })
     }
 
     /// A leaf certificate for `names` (DNS names or IP addresses): (cert PEM, key PEM).
-    pub fn issue(&self, names: &[String]) -> Result<(String, zeroize::Zeroizing<String>), TlsError> {
+    pub fn issue(
+        &self,
+        names: &[String],
+    ) -> Result<(String, zeroize::Zeroizing<String>), TlsError> {
         let e = |e: rcgen::Error| TlsError::Config(e.to_string());
         let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(e)?;
         if let Some(first) = names.first() {
-            params.distinguished_name.push(rcgen::DnType::CommonName, first.as_str());
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, first.as_str());
         }
-        params.extended_key_usages =
-            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let key = rcgen::KeyPair::generate().map_err(e)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(e)?;
         Ok((cert.pem(), zeroize::Zeroizing::new(key.serialize_pem())))

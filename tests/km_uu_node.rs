@@ -41,7 +41,10 @@ fn error_code(reply: &KmReply) -> KmsErrorCode {
 }
 
 fn ntp_hex_now_plus(periods: i64, period_s: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let ntp = (now + periods * period_s + 2_208_988_800) as u64;
     format!("{:016X}", ntp << 32)
 }
@@ -64,15 +67,34 @@ async fn key_sets_validate_are_deterministic_and_survive_restart() {
 
     // Same identity and period: the same keys, by path with the URI percent-encoded or raw,
     // and with an explicit NTP time (either hex case).
-    let again = key_set(&c.post("keyprov/sip%3Aalice%40sealkm.test", None).await.unwrap());
+    let again = key_set(
+        &c.post("keyprov/sip%3Aalice%40sealkm.test", None)
+            .await
+            .unwrap(),
+    );
     assert_eq!(again, ks);
     let t = ntp_hex_now_plus(0, 2_592_000);
-    let by_time = key_set(&c.post(&format!("keyprov/sip:alice@sealkm.test/{}", t.to_lowercase()), None).await.unwrap());
+    let by_time = key_set(
+        &c.post(
+            &format!("keyprov/sip:alice@sealkm.test/{}", t.to_lowercase()),
+            None,
+        )
+        .await
+        .unwrap(),
+    );
     assert_eq!(by_time.key_period_no, ks.key_period_no);
     assert_eq!(by_time, ks);
     // The next period is inside the default window and gives another, valid key set.
     let next = key_set(
-        &c.post(&format!("keyprov/sip%3Aalice%40sealkm.test/{}", ntp_hex_now_plus(1, 2_592_000)), None).await.unwrap(),
+        &c.post(
+            &format!(
+                "keyprov/sip%3Aalice%40sealkm.test/{}",
+                ntp_hex_now_plus(1, 2_592_000)
+            ),
+            None,
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!(next.key_period_no, ks.key_period_no + 1);
     assert_ne!(next.user_decrypt_key, ks.user_decrypt_key);
@@ -101,48 +123,91 @@ async fn errors_are_kms_errors_with_the_right_status_and_change_nothing() {
     let anon = node.client(&env.ca(), None);
     let r = anon.post("keyprov", None).await.unwrap();
     assert_eq!(r.status, 401);
-    assert!(r.www_authenticate.as_deref().unwrap_or("").starts_with("Bearer"));
+    assert!(r
+        .www_authenticate
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("Bearer"));
     assert_eq!(error_code(&r), KmsErrorCode::Unauthorized);
 
     // A forged token: 401.
     let mut forged = env.token(ALICE);
     forged.pop();
     forged.push('A');
-    let r = node.client(&env.ca(), Some(forged)).post("init", None).await.unwrap();
+    let r = node
+        .client(&env.ca(), Some(forged))
+        .post("init", None)
+        .await
+        .unwrap();
     assert_eq!(r.status, 401);
 
     let c = node.client(&env.ca(), Some(env.token(ALICE)));
     // Another identity, in the path or in the body: 403.
-    let r = c.post("keyprov/sip%3Abob%40sealkm.test", None).await.unwrap();
+    let r = c
+        .post("keyprov/sip%3Abob%40sealkm.test", None)
+        .await
+        .unwrap();
     assert_eq!((r.status, error_code(&r)), (403, KmsErrorCode::Forbidden));
-    let body = format!(r#"<KmsRequest xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0" Version="1.1.0"><UserUri>{BOB}</UserUri><KmsUri>kms.sealkm.test</KmsUri></KmsRequest>"#);
+    let body = format!(
+        r#"<KmsRequest xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0" Version="1.1.0"><UserUri>{BOB}</UserUri><KmsUri>kms.sealkm.test</KmsUri></KmsRequest>"#
+    );
     assert_eq!(c.post("keyprov", Some(body)).await.unwrap().status, 403);
     // Malformed XML: 400.
-    let r = c.post("keyprov", Some("<KmsRequest><UserUri>".into())).await.unwrap();
+    let r = c
+        .post("keyprov", Some("<KmsRequest><UserUri>".into()))
+        .await
+        .unwrap();
     assert_eq!((r.status, error_code(&r)), (400, KmsErrorCode::BadRequest));
     // Over the body limit: 413.
     let big = format!("<KmsRequest>{}</KmsRequest>", "x".repeat(70 * 1024));
     assert_eq!(c.post("keyprov", Some(big)).await.unwrap().status, 413);
     // Bad time segment and a period outside the window: 400 with a reason.
-    assert_eq!(c.post("keyprov/sip%3Aalice%40sealkm.test/XYZ", None).await.unwrap().status, 400);
+    assert_eq!(
+        c.post("keyprov/sip%3Aalice%40sealkm.test/XYZ", None)
+            .await
+            .unwrap()
+            .status,
+        400
+    );
     let far = ntp_hex_now_plus(5, 2_592_000);
-    let r = c.post(&format!("keyprov/sip%3Aalice%40sealkm.test/{far}"), None).await.unwrap();
-    assert_eq!((r.status, error_code(&r)), (400, KmsErrorCode::PeriodOutOfWindow));
+    let r = c
+        .post(&format!("keyprov/sip%3Aalice%40sealkm.test/{far}"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (400, KmsErrorCode::PeriodOutOfWindow)
+    );
     // Unknown resource: 404.
     assert_eq!(c.post("nope", None).await.unwrap().status, 404);
 
     // None of this changed the state: the admin status shows only bootstrap entries.
     let applied_before = admin_status(&node, &env).await;
-    let _ = c.post("keyprov/sip%3Abob%40sealkm.test", None).await.unwrap();
+    let _ = c
+        .post("keyprov/sip%3Abob%40sealkm.test", None)
+        .await
+        .unwrap();
     assert_eq!(admin_status(&node, &env).await, applied_before);
 }
 
-async fn admin(node: &Node, env: &Env, post: bool, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+async fn admin(
+    node: &Node,
+    env: &Env,
+    post: bool,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let tls = sealkm::tls::client_config(&env.ca()).unwrap();
-    let client = awc::Client::builder().connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(tls))).finish();
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(tls)))
+        .finish();
     let url = format!("{}/admin/v1/{path}", node.url);
-    let req = if post { client.post(url) } else { client.get(url) }
-        .insert_header(("Authorization", format!("Bearer {}", env.admin_token())));
+    let req = if post {
+        client.post(url)
+    } else {
+        client.get(url)
+    }
+    .insert_header(("Authorization", format!("Bearer {}", env.admin_token())));
     let mut resp = match body {
         Some(b) => req.send_json(&b).await,
         None => req.send().await,
@@ -168,26 +233,64 @@ async fn revocation_rotation_and_audit() {
 
     // Revoke Alice: 403 with IdentityRevoked; Bob unaffected; reinstate restores the same keys.
     let kms = "kms.sealkm.test";
-    let (s, _) = admin(&node, &env, true, &format!("communities/{kms}/revocations"), Some(serde_json::json!({"identity": ALICE, "reason": "lost device"}))).await;
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/{kms}/revocations"),
+        Some(serde_json::json!({"identity": ALICE, "reason": "lost device"})),
+    )
+    .await;
     assert_eq!(s, 200);
     let r = c.post("keyprov", None).await.unwrap();
-    assert_eq!((r.status, error_code(&r)), (403, KmsErrorCode::IdentityRevoked));
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (403, KmsErrorCode::IdentityRevoked)
+    );
     let bob = node.client(&env.ca(), Some(env.token(BOB)));
     assert_eq!(bob.post("keyprov", None).await.unwrap().status, 200);
-    let (s, _) = admin(&node, &env, true, &format!("communities/{kms}/revocations/delete"), Some(serde_json::json!({"identity": ALICE}))).await;
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/{kms}/revocations/delete"),
+        Some(serde_json::json!({"identity": ALICE})),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(key_set(&c.post("keyprov", None).await.unwrap()), ks1);
 
     // Bad admin input: 400 and nothing changes; wrong credential: 401.
     let before = admin_status(&node, &env).await;
-    let (s, _) = admin(&node, &env, true, &format!("communities/{kms}/certificates"), Some(serde_json::json!({"validity_days": 0}))).await;
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/{kms}/certificates"),
+        Some(serde_json::json!({"validity_days": 0})),
+    )
+    .await;
     assert_eq!(s, 400);
-    let (s, _) = admin(&node, &env, true, &format!("communities/{kms}/certificates"), Some(serde_json::json!({"nonsense": 1}))).await;
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/{kms}/certificates"),
+        Some(serde_json::json!({"nonsense": 1})),
+    )
+    .await;
     assert_eq!(s, 400);
     assert_eq!(admin_status(&node, &env).await, before);
 
     // Rotate: init gives the new certificate, new key sets name it, the cache lists both.
-    let (s, v) = admin(&node, &env, true, &format!("communities/{kms}/certificates"), Some(serde_json::json!({"validity_days": 30}))).await;
+    let (s, v) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/{kms}/certificates"),
+        Some(serde_json::json!({"validity_days": 30})),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let second = init_cert(&c.post("init", None).await.unwrap());
     assert_ne!(second.cert_uri, first.cert_uri);
@@ -196,18 +299,37 @@ async fn revocation_rotation_and_audit() {
     assert_eq!(ks2.cert_uri, second.cert_uri);
     validate_key_set(&second, &ks2).unwrap();
     let cache = c.post("certcache", None).await.unwrap();
-    let KmsResponseBody::Message(KmsMessageDoc::CertCache { cache_num, certificates }) = cache.doc.body else {
+    let KmsResponseBody::Message(KmsMessageDoc::CertCache {
+        cache_num,
+        certificates,
+    }) = cache.doc.body
+    else {
         panic!("expected KmsCertCache")
     };
     assert_eq!(certificates.len(), 2);
-    let up_to_date = c.post(&format!("certcache/{cache_num}"), None).await.unwrap();
-    let KmsResponseBody::Message(KmsMessageDoc::CertCache { certificates, .. }) = up_to_date.doc.body else {
+    let up_to_date = c
+        .post(&format!("certcache/{cache_num}"), None)
+        .await
+        .unwrap();
+    let KmsResponseBody::Message(KmsMessageDoc::CertCache { certificates, .. }) =
+        up_to_date.doc.body
+    else {
         panic!("expected KmsCertCache")
     };
-    assert!(certificates.is_empty(), "a current cache number gets no certificates");
+    assert!(
+        certificates.is_empty(),
+        "a current cache number gets no certificates"
+    );
 
     // Revoke the new certificate: the old one (still valid) issues again.
-    let (s, _) = admin(&node, &env, true, &format!("communities/{kms}/certificates/2/revoke"), None).await;
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/{kms}/certificates/2/revoke"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(key_set(&c.post("keyprov", None).await.unwrap()), ks1);
 
@@ -218,13 +340,20 @@ async fn revocation_rotation_and_audit() {
         .arg(env.dir().join("node1-audit.jsonl"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("ok:"), "{text}");
     let audit = std::fs::read_to_string(env.dir().join("node1-audit.jsonl")).unwrap();
-    assert!(audit.contains("IdentityRevoked") && audit.contains("KeySetDelivered"));
+    assert!(audit.contains("identity_revoked") && audit.contains("key_set_delivered"), "{audit}");
     let ssk_hex = hex::encode_upper(ks1.user_signing_key_ssk.expose());
-    assert!(!audit.to_uppercase().contains(&ssk_hex), "no secret in the audit file");
+    assert!(
+        !audit.to_uppercase().contains(&ssk_hex),
+        "no secret in the audit file"
+    );
 }
 
 #[actix_rt::test]
@@ -237,11 +366,26 @@ async fn admission_control_sheds_a_greedy_identity_with_retry_after() {
     assert_eq!(c.post("keyprov", None).await.unwrap().status, 200);
     // A second cold issuance in the same window is shed.
     let r = c
-        .post(&format!("keyprov/sip%3Aalice%40sealkm.test/{}", ntp_hex_now_plus(1, 2_592_000)), None)
+        .post(
+            &format!(
+                "keyprov/sip%3Aalice%40sealkm.test/{}",
+                ntp_hex_now_plus(1, 2_592_000)
+            ),
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!((r.status, error_code(&r)), (429, KmsErrorCode::TooManyRequests));
-    assert!(r.retry_after.as_deref().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) >= 1);
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (429, KmsErrorCode::TooManyRequests)
+    );
+    assert!(
+        r.retry_after
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            >= 1
+    );
     // Others are not starved.
     let bob = node.client(&env.ca(), Some(env.token(BOB)));
     assert_eq!(bob.post("keyprov", None).await.unwrap().status, 200);
@@ -285,13 +429,26 @@ fn master_secrets_are_sealed_at_rest() {
     let ksak = masters.ksak.to_bytes().expose().to_vec();
     let z = masters.z.to_bytes().expose().to_vec();
     drop(state);
-    let key = hex::decode(std::fs::read_to_string(env.dir().join("unseal.key")).unwrap().trim()).unwrap();
+    let key = hex::decode(
+        std::fs::read_to_string(env.dir().join("unseal.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
     let mut files = walk(&env.dir().join("node1-data"));
     files.push(env.dir().join("node1-audit.jsonl"));
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
-        for (what, secret) in [("KSAK", &ksak[..]), ("z_T", &z[..32]), ("barrier key", &key[..])] {
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{what} in clear in {}", path.display());
+        for (what, secret) in [
+            ("KSAK", &ksak[..]),
+            ("z_T", &z[..32]),
+            ("barrier key", &key[..]),
+        ] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{what} in clear in {}",
+                path.display()
+            );
         }
     }
 }

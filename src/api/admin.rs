@@ -12,19 +12,35 @@ use crate::node::core::Actor;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
-            .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|e, _| {
-                actix_web::error::InternalError::from_response(
-                    "",
-                    json_error(&ApiError::BadRequest(format!("invalid JSON body: {e}"))),
-                )
-                .into()
-            }))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|e, _| {
+                        actix_web::error::InternalError::from_response(
+                            "",
+                            json_error(&ApiError::BadRequest(format!("invalid JSON body: {e}"))),
+                        )
+                        .into()
+                    }),
+            )
             .route("/status", web::get().to(status))
             .route("/communities", web::get().to(communities))
-            .route("/communities/{kms_uri}/certificates", web::post().to(rotate))
-            .route("/communities/{kms_uri}/certificates/{serial}/revoke", web::post().to(revoke_cert))
-            .route("/communities/{kms_uri}/revocations", web::post().to(revoke_identity))
-            .route("/communities/{kms_uri}/revocations/delete", web::post().to(reinstate_identity)),
+            .route(
+                "/communities/{kms_uri}/certificates",
+                web::post().to(rotate),
+            )
+            .route(
+                "/communities/{kms_uri}/certificates/{serial}/revoke",
+                web::post().to(revoke_cert),
+            )
+            .route(
+                "/communities/{kms_uri}/revocations",
+                web::post().to(revoke_identity),
+            )
+            .route(
+                "/communities/{kms_uri}/revocations/delete",
+                web::post().to(reinstate_identity),
+            ),
     );
 }
 
@@ -38,7 +54,9 @@ pub fn json_error(e: &ApiError) -> HttpResponse {
 
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
     use subtle::ConstantTimeEq;
-    let expected = state.admin_token_sha256.ok_or_else(|| ApiError::Forbidden("admin API disabled".into()))?;
+    let expected = state
+        .admin_token_sha256
+        .ok_or_else(|| ApiError::Forbidden("admin API disabled".into()))?;
     let token = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -64,7 +82,9 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     respond((|| {
         authorize(&req, &state)?;
         let s = &state.node.state;
-        let applied = s.applied_index().map_err(|e| ApiError::Internal(e.to_string()))?;
+        let applied = s
+            .applied_index()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let digest = s.digest().map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }))
     })())
@@ -110,14 +130,22 @@ async fn rotate(
     respond((|| {
         let actor = authorize(&req, &state)?;
         if body.validity_days == 0 || body.validity_days > 36_500 {
-            return Err(ApiError::BadRequest("validity_days must be in 1..=36500".into()));
+            return Err(ApiError::BadRequest(
+                "validity_days must be in 1..=36500".into(),
+            ));
         }
-        let cert_uri = state.node.rotate_certificate(&path, body.validity_days * 86_400, &actor)?;
+        let cert_uri = state
+            .node
+            .rotate_certificate(&path, body.validity_days * 86_400, &actor)?;
         Ok(serde_json::json!({ "cert_uri": cert_uri }))
     })())
 }
 
-async fn revoke_cert(req: HttpRequest, path: web::Path<(String, u32)>, state: web::Data<AppState>) -> HttpResponse {
+async fn revoke_cert(
+    req: HttpRequest,
+    path: web::Path<(String, u32)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     respond((|| {
         let actor = authorize(&req, &state)?;
         let (kms_uri, serial) = path.into_inner();
@@ -144,9 +172,13 @@ async fn revoke_identity(
     respond((|| {
         let actor = authorize(&req, &state)?;
         if body.identity.is_empty() || body.identity.len() > 2048 {
-            return Err(ApiError::BadRequest("identity must be 1..=2048 bytes".into()));
+            return Err(ApiError::BadRequest(
+                "identity must be 1..=2048 bytes".into(),
+            ));
         }
-        state.node.revoke_identity(&path, &body.identity, &body.reason, &actor)?;
+        state
+            .node
+            .revoke_identity(&path, &body.identity, &body.reason, &actor)?;
         Ok(serde_json::json!({ "revoked": body.identity }))
     })())
 }
@@ -159,7 +191,9 @@ async fn reinstate_identity(
 ) -> HttpResponse {
     respond((|| {
         let actor = authorize(&req, &state)?;
-        state.node.reinstate_identity(&path, &body.identity, &actor)?;
+        state
+            .node
+            .reinstate_identity(&path, &body.identity, &actor)?;
         Ok(serde_json::json!({ "reinstated": body.identity }))
     })())
 }

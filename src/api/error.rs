@@ -60,9 +60,8 @@ impl ApiError {
 
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
-            ApiError::TooManyRequests { retry_after_s } | ApiError::Unavailable { retry_after_s } => {
-                Some(*retry_after_s)
-            }
+            ApiError::TooManyRequests { retry_after_s }
+            | ApiError::Unavailable { retry_after_s } => Some(*retry_after_s),
             _ => None,
         }
     }
@@ -82,19 +81,22 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
             NodeError::Kms(KmsError::IdentityRevoked) => ApiError::IdentityRevoked,
-            NodeError::Kms(k @ KmsError::PeriodOutOfWindow { .. }) => ApiError::BadRequest(k.to_string()),
-            NodeError::Kms(k @ KmsError::BadTime) => ApiError::BadRequest(k.to_string()),
-            NodeError::Kms(k @ (KmsError::UnknownCommunity(_) | KmsError::UnknownCertificate(_))) => {
-                ApiError::NotFound(k.to_string())
+            NodeError::Kms(k @ KmsError::PeriodOutOfWindow { .. }) => {
+                ApiError::BadRequest(k.to_string())
             }
+            NodeError::Kms(k @ KmsError::BadTime) => ApiError::BadRequest(k.to_string()),
+            NodeError::Kms(
+                k @ (KmsError::UnknownCommunity(_) | KmsError::UnknownCertificate(_)),
+            ) => ApiError::NotFound(k.to_string()),
             NodeError::Kms(k @ KmsError::NoValidCertificate(_)) => {
                 tracing::error!(error = %k, "no valid certificate");
                 ApiError::Unavailable { retry_after_s: 60 }
             }
             NodeError::Rejected(r) => ApiError::BadRequest(r),
-            NodeError::Shed(s @ Shed::Throttled { .. }) | NodeError::Shed(s @ Shed::Busy { .. }) => {
-                ApiError::TooManyRequests { retry_after_s: s.retry_after_s() }
-            }
+            NodeError::Shed(s @ Shed::Throttled { .. })
+            | NodeError::Shed(s @ Shed::Busy { .. }) => ApiError::TooManyRequests {
+                retry_after_s: s.retry_after_s(),
+            },
             other => {
                 tracing::error!(error = %other, "request failed");
                 ApiError::Internal(other.to_string())

@@ -34,5 +34,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # TYPE sealkm_issuance_inflight gauge\nsealkm_issuance_inflight {}\n",
         state.node.admission_inflight()
     );
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
 }

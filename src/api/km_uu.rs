@@ -21,7 +21,9 @@ use crate::kms::xml::certificate::{CertRole, KmsCertificateDoc, KMS_CERTIFICATE_
 use crate::kms::xml::keyset::KmsKeySetDoc;
 use crate::kms::xml::kms_error::{KmsErrorCode, KmsErrorDoc};
 use crate::kms::xml::request::{parse_kms_request, KmsRequestDoc};
-use crate::kms::xml::response::{render_kms_response, KmsMessageDoc, KmsResponseBody, KmsResponseDoc};
+use crate::kms::xml::response::{
+    render_kms_response, KmsMessageDoc, KmsResponseBody, KmsResponseDoc,
+};
 use crate::node::core::Actor;
 
 /// The interface root (TS 33.180 D.2.1).
@@ -31,8 +33,13 @@ pub const ROOT: &str = "/keymanagement/identity/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Init,
-    KeyProv { user_uri: Option<String>, ntp64: Option<u64> },
-    CertCache { cache_num: Option<u64> },
+    KeyProv {
+        user_uri: Option<String>,
+        ntp64: Option<u64>,
+    },
+    CertCache {
+        cache_num: Option<u64>,
+    },
 }
 
 /// Parses the path after [`ROOT`] (raw, still percent-encoded). The user URI may be sent
@@ -44,7 +51,11 @@ pub fn parse_route(raw_path: &str) -> Result<Route, ApiError> {
         .ok_or_else(|| ApiError::NotFound("unknown resource".into()))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let segs: Vec<&str> = if tail.is_empty() { Vec::new() } else { tail.split('/').collect() };
+    let segs: Vec<&str> = if tail.is_empty() {
+        Vec::new()
+    } else {
+        tail.split('/').collect()
+    };
     let decode = |s: &str| -> Result<String, ApiError> {
         percent_decode_str(s)
             .decode_utf8()
@@ -53,19 +64,33 @@ pub fn parse_route(raw_path: &str) -> Result<Route, ApiError> {
     };
     match (head, segs.as_slice()) {
         ("init", []) => Ok(Route::Init),
-        ("keyprov", []) => Ok(Route::KeyProv { user_uri: None, ntp64: None }),
-        ("keyprov", [uri]) => Ok(Route::KeyProv { user_uri: Some(decode(uri)?), ntp64: None }),
+        ("keyprov", []) => Ok(Route::KeyProv {
+            user_uri: None,
+            ntp64: None,
+        }),
+        ("keyprov", [uri]) => Ok(Route::KeyProv {
+            user_uri: Some(decode(uri)?),
+            ntp64: None,
+        }),
         ("keyprov", [uri, t]) => {
-            let ntp = parse_ntp64_hex(t)
-                .ok_or_else(|| ApiError::BadRequest("time segment must be 16 hex digits (NTP-UTC)".into()))?;
-            Ok(Route::KeyProv { user_uri: Some(decode(uri)?), ntp64: Some(ntp) })
+            let ntp = parse_ntp64_hex(t).ok_or_else(|| {
+                ApiError::BadRequest("time segment must be 16 hex digits (NTP-UTC)".into())
+            })?;
+            Ok(Route::KeyProv {
+                user_uri: Some(decode(uri)?),
+                ntp64: Some(ntp),
+            })
         }
         ("certcache", []) => Ok(Route::CertCache { cache_num: None }),
         ("certcache", [n]) => {
-            let n = n.parse().map_err(|_| ApiError::BadRequest("cache number must be a decimal integer".into()))?;
+            let n = n.parse().map_err(|_| {
+                ApiError::BadRequest("cache number must be a decimal integer".into())
+            })?;
             Ok(Route::CertCache { cache_num: Some(n) })
         }
-        ("init" | "keyprov" | "certcache", _) => Err(ApiError::BadRequest("too many path segments".into())),
+        ("init" | "keyprov" | "certcache", _) => {
+            Err(ApiError::BadRequest("too many path segments".into()))
+        }
         _ => Err(ApiError::NotFound("unknown resource".into())),
     }
 }
@@ -75,7 +100,11 @@ fn odt(unix: u64) -> Option<OffsetDateTime> {
 }
 
 /// The `KmsCertificate` of one of our certificates.
-pub fn certificate_doc(community: &Community, cert: &Certificate, role: CertRole) -> KmsCertificateDoc {
+pub fn certificate_doc(
+    community: &Community,
+    cert: &Certificate,
+    role: CertRole,
+) -> KmsCertificateDoc {
     KmsCertificateDoc {
         version: KMS_CERTIFICATE_VERSION.to_owned(),
         role,
@@ -118,7 +147,8 @@ fn key_set_doc(set: &KeySet) -> KmsKeySetDoc {
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("could not read the request body".into()))?;
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("could not read the request body".into()))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
@@ -136,7 +166,11 @@ struct Ctx {
 }
 
 /// The single KM-UU handler: all errors become a `KmsError` response.
-pub async fn handle(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let host = req.connection_info().host().to_owned();
     let mut ctx = Ctx {
         user_uri: String::new(),
@@ -156,11 +190,17 @@ async fn serve(
     state: &AppState,
     ctx: &mut Ctx,
 ) -> Result<HttpResponse, ApiError> {
-    let community = state.node.community_for_host(Some(&ctx.client_req_url_host()))?;
+    let community = state
+        .node
+        .community_for_host(Some(&ctx.client_req_url_host()))?;
     ctx.kms_uri = community.kms_uri.clone();
 
     // Whole-body limit first: an oversized request is refused before any work.
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
         if len > state.max_body_bytes {
             return Err(ApiError::PayloadTooLarge(state.max_body_bytes));
         }
@@ -169,11 +209,13 @@ async fn serve(
     ctx.user_uri = token.identity.clone();
     let route = parse_route(req.uri().path())?;
     let body = read_body(payload, state.max_body_bytes).await?;
-    let request: Option<KmsRequestDoc> =
-        parse_kms_request(&body).map_err(|e| ApiError::BadRequest(format!("malformed KmsRequest: {e}")))?;
+    let request: Option<KmsRequestDoc> = parse_kms_request(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed KmsRequest: {e}")))?;
     if let Some(r) = &request {
         if !r.user_uri.is_empty() && r.user_uri != token.identity {
-            return Err(ApiError::Forbidden("UserUri does not match the access token's identity".into()));
+            return Err(ApiError::Forbidden(
+                "UserUri does not match the access token's identity".into(),
+            ));
         }
         if let Some(url) = &r.client_req_url {
             ctx.client_req_url = url.clone();
@@ -182,22 +224,36 @@ async fn serve(
     let actor = Actor(token.identity.clone());
     let message = match route {
         Route::Init => {
-            let cert = community.issuing_certificate(ctx.now).map_err(crate::node::NodeError::from)?;
+            let cert = community
+                .issuing_certificate(ctx.now)
+                .map_err(crate::node::NodeError::from)?;
             KmsMessageDoc::Init(Box::new(certificate_doc(&community, cert, CertRole::Root)))
         }
         Route::KeyProv { user_uri, ntp64 } => {
             if let Some(u) = &user_uri {
                 if *u != token.identity {
-                    return Err(ApiError::Forbidden("a user gets key material only for its own identity".into()));
+                    return Err(ApiError::Forbidden(
+                        "a user gets key material only for its own identity".into(),
+                    ));
                 }
             }
             let period = match ntp64 {
-                Some(t) => Some(community.period.period_at_ntp(ntp64_seconds(t)).ok_or_else(|| {
-                    ApiError::BadRequest("the requested time precedes the community's key periods".into())
-                })?),
+                Some(t) => Some(
+                    community
+                        .period
+                        .period_at_ntp(ntp64_seconds(t))
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(
+                                "the requested time precedes the community's key periods".into(),
+                            )
+                        })?,
+                ),
                 None => None,
             };
-            let set = state.node.key_set(&community, &token.identity, period, &actor).await?;
+            let set = state
+                .node
+                .key_set(&community, &token.identity, period, &actor)
+                .await?;
             KmsMessageDoc::KeyProv(vec![key_set_doc(&set)])
         }
         Route::CertCache { cache_num } => {
@@ -205,9 +261,15 @@ async fn serve(
             let certificates = if cache_num == Some(current) {
                 Vec::new()
             } else {
-                community.live_certificates(ctx.now).map(|c| certificate_doc(&community, c, CertRole::Root)).collect()
+                community
+                    .live_certificates(ctx.now)
+                    .map(|c| certificate_doc(&community, c, CertRole::Root))
+                    .collect()
             };
-            KmsMessageDoc::CertCache { cache_num: current, certificates }
+            KmsMessageDoc::CertCache {
+                cache_num: current,
+                certificates,
+            }
         }
     };
     let doc = KmsResponseDoc {
@@ -219,7 +281,10 @@ async fn serve(
         body: KmsResponseBody::Message(message),
     };
     let xml = render_kms_response(&doc).map_err(|e| ApiError::Internal(format!("render: {e}")))?;
-    Ok(xml_response(actix_web::http::StatusCode::OK, xml.as_bytes().to_vec()))
+    Ok(xml_response(
+        actix_web::http::StatusCode::OK,
+        xml.as_bytes().to_vec(),
+    ))
 }
 
 impl Ctx {
@@ -241,7 +306,9 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         ApiError::Unauthorized(_) => KmsErrorCode::Unauthorized,
         ApiError::Forbidden(_) => KmsErrorCode::Forbidden,
         ApiError::IdentityRevoked => KmsErrorCode::IdentityRevoked,
-        ApiError::BadRequest(r) if r.contains("outside the allowed window") => KmsErrorCode::PeriodOutOfWindow,
+        ApiError::BadRequest(r) if r.contains("outside the allowed window") => {
+            KmsErrorCode::PeriodOutOfWindow
+        }
         ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => KmsErrorCode::BadRequest,
         ApiError::NotFound(_) => KmsErrorCode::NotFound,
         ApiError::TooManyRequests { .. } => KmsErrorCode::TooManyRequests,
@@ -252,18 +319,31 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
 
 fn error_response(ctx: &Ctx, e: &ApiError) -> HttpResponse {
     let doc = KmsResponseDoc {
-        user_uri: if ctx.user_uri.is_empty() { "unknown".into() } else { ctx.user_uri.clone() },
-        kms_uri: if ctx.kms_uri.is_empty() { "unknown".into() } else { ctx.kms_uri.clone() },
+        user_uri: if ctx.user_uri.is_empty() {
+            "unknown".into()
+        } else {
+            ctx.user_uri.clone()
+        },
+        kms_uri: if ctx.kms_uri.is_empty() {
+            "unknown".into()
+        } else {
+            ctx.kms_uri.clone()
+        },
         time: odt(ctx.now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         kms_id: None,
         client_req_url: ctx.client_req_url.clone(),
         body: KmsResponseBody::Error(KmsErrorDoc::new(error_code(e), e.reason())),
     };
-    let body = render_kms_response(&doc).map(|x| x.as_bytes().to_vec()).unwrap_or_default();
+    let body = render_kms_response(&doc)
+        .map(|x| x.as_bytes().to_vec())
+        .unwrap_or_default();
     let mut resp = xml_response(e.status(), body);
     let headers = resp.headers_mut();
     if let ApiError::Unauthorized(reason) = e {
-        let v = format!("Bearer realm=\"sealkm\", error=\"invalid_token\", error_description=\"{}\"", reason.replace('"', "'"));
+        let v = format!(
+            "Bearer realm=\"sealkm\", error=\"invalid_token\", error_description=\"{}\"",
+            reason.replace('"', "'")
+        );
         if let Ok(v) = header::HeaderValue::from_str(&v) {
             headers.insert(header::WWW_AUTHENTICATE, v);
         }
@@ -280,22 +360,44 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(parse_route("/keymanagement/identity/v1/init").unwrap(), Route::Init);
         assert_eq!(
-            parse_route("/keymanagement/identity/v1/keyprov/sip%3Auser%40example.org/D6B4323200000000").unwrap(),
-            Route::KeyProv { user_uri: Some("sip:user@example.org".into()), ntp64: Some(0xD6B4_3232_0000_0000) }
+            parse_route("/keymanagement/identity/v1/init").unwrap(),
+            Route::Init
         );
         assert_eq!(
-            parse_route("/keymanagement/identity/v1/keyprov/sip:user@example.org/d6b4323200000000").unwrap(),
-            Route::KeyProv { user_uri: Some("sip:user@example.org".into()), ntp64: Some(0xD6B4_3232_0000_0000) }
+            parse_route(
+                "/keymanagement/identity/v1/keyprov/sip%3Auser%40example.org/D6B4323200000000"
+            )
+            .unwrap(),
+            Route::KeyProv {
+                user_uri: Some("sip:user@example.org".into()),
+                ntp64: Some(0xD6B4_3232_0000_0000)
+            }
+        );
+        assert_eq!(
+            parse_route("/keymanagement/identity/v1/keyprov/sip:user@example.org/d6b4323200000000")
+                .unwrap(),
+            Route::KeyProv {
+                user_uri: Some("sip:user@example.org".into()),
+                ntp64: Some(0xD6B4_3232_0000_0000)
+            }
         );
         assert_eq!(
             parse_route("/keymanagement/identity/v1/certcache/7").unwrap(),
             Route::CertCache { cache_num: Some(7) }
         );
-        assert!(matches!(parse_route("/keymanagement/identity/v1/keyprov/a/123"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_route("/keymanagement/identity/v1/nope"), Err(ApiError::NotFound(_))));
-        assert!(matches!(parse_route("/keymanagement/identity/v1/init/x"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_route("/keymanagement/identity/v1/keyprov/a/123"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_route("/keymanagement/identity/v1/nope"),
+            Err(ApiError::NotFound(_))
+        ));
+        assert!(matches!(
+            parse_route("/keymanagement/identity/v1/init/x"),
+            Err(ApiError::BadRequest(_))
+        ));
         assert!(matches!(parse_route("/other"), Err(ApiError::NotFound(_))));
     }
 }

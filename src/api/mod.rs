@@ -45,9 +45,11 @@ impl AppState {
 
 /// Registers every route of the client listener.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(format!("{}/{{tail:.*}}", km_uu::ROOT)).route(web::post().to(km_uu::handle)))
-        .configure(admin::configure)
-        .configure(health::configure);
+    cfg.service(
+        web::resource(format!("{}/{{tail:.*}}", km_uu::ROOT)).route(web::post().to(km_uu::handle)),
+    )
+    .configure(admin::configure)
+    .configure(health::configure);
 }
 
 /// Starts the client listener and runs until stopped.

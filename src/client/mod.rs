@@ -59,7 +59,11 @@ impl KmClient {
             .connector(connector)
             .timeout(std::time::Duration::from_secs(30))
             .finish();
-        Ok(Self { client, base: base.trim_end_matches('/').to_owned(), token })
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
     }
 
     /// POSTs `body` to `path` (relative to the interface root, e.g. `keyprov`).
@@ -87,20 +91,45 @@ impl KmClient {
         }
         .map_err(|e| ClientError::Transport(e.to_string()))?;
         let status = resp.status().as_u16();
-        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let www_authenticate = header("www-authenticate");
         let retry_after = header("retry-after");
-        let bytes = resp.body().limit(1 << 20).await.map_err(|e| ClientError::Transport(e.to_string()))?;
-        let doc = parse_kms_response(&bytes).map_err(|e| ClientError::Response { status, reason: e.to_string() })?;
-        Ok(KmReply { status, www_authenticate, retry_after, doc })
+        let bytes = resp
+            .body()
+            .limit(1 << 20)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let doc = parse_kms_response(&bytes).map_err(|e| ClientError::Response {
+            status,
+            reason: e.to_string(),
+        })?;
+        Ok(KmReply {
+            status,
+            www_authenticate,
+            retry_after,
+            doc,
+        })
     }
 }
 
 /// Validates a key set against the certificate it names: UID, ECCSI pair, SAKKE RSK.
 pub fn validate_key_set(cert: &KmsCertificateDoc, ks: &KmsKeySetDoc) -> Result<(), ClientError> {
-    let uid = kdf::uid(&ks.user_uri, &cert.kms_uri, cert.user_key_period, cert.user_key_offset, ks.key_period_no);
+    let uid = kdf::uid(
+        &ks.user_uri,
+        &cert.kms_uri,
+        cert.user_key_period,
+        cert.user_key_offset,
+        ks.key_period_no,
+    );
     if uid != ks.user_id {
-        return Err(ClientError::Invalid("UserID is not the F.2.1 UID of UserUri for KeyPeriodNo".into()));
+        return Err(ClientError::Invalid(
+            "UserID is not the F.2.1 UID of UserUri for KeyPeriodNo".into(),
+        ));
     }
     let kpak = Kpak::from_bytes(&cert.pub_auth_key)?;
     let ssk = Ssk::from_bytes(ks.user_signing_key_ssk.expose())?;

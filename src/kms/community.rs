@@ -74,12 +74,20 @@ pub struct Community {
 
 impl Community {
     pub fn new(kms_uri: String, period: PeriodParams) -> Self {
-        Self { kms_uri, period, certificates: Vec::new(), cache_num: 0 }
+        Self {
+            kms_uri,
+            period,
+            certificates: Vec::new(),
+            cache_num: 0,
+        }
     }
 
     /// The `CertUri` the next certificate will get.
     pub fn next_cert_uri(&self) -> (u32, String) {
-        let serial = self.certificates.last().map_or(1, |c| c.serial.saturating_add(1));
+        let serial = self
+            .certificates
+            .last()
+            .map_or(1, |c| c.serial.saturating_add(1));
         (serial, format!("{}/cert/{serial}", self.kms_uri))
     }
 
@@ -95,7 +103,9 @@ impl Community {
     /// Certificates a client may still need: not expired at `now` (revoked ones included, so
     /// that clients learn of the revocation).
     pub fn live_certificates(&self, now_unix: u64) -> impl Iterator<Item = &Certificate> {
-        self.certificates.iter().filter(move |c| now_unix < c.valid_to_unix)
+        self.certificates
+            .iter()
+            .filter(move |c| now_unix < c.valid_to_unix)
     }
 
     pub fn certificate(&self, cert_uri: &str) -> Option<&Certificate> {
@@ -103,7 +113,9 @@ impl Community {
     }
 
     pub fn certificate_mut(&mut self, cert_uri: &str) -> Option<&mut Certificate> {
-        self.certificates.iter_mut().find(|c| c.cert_uri == cert_uri)
+        self.certificates
+            .iter_mut()
+            .find(|c| c.cert_uri == cert_uri)
     }
 }
 
@@ -126,8 +138,17 @@ mod tests {
 
     #[test]
     fn newest_valid_certificate_issues() {
-        let mut c = Community::new("kms.example.org".into(), PeriodParams { period_s: 10, offset_s: 0 });
-        assert!(matches!(c.issuing_certificate(5), Err(KmsError::NoValidCertificate(_))));
+        let mut c = Community::new(
+            "kms.example.org".into(),
+            PeriodParams {
+                period_s: 10,
+                offset_s: 0,
+            },
+        );
+        assert!(matches!(
+            c.issuing_certificate(5),
+            Err(KmsError::NoValidCertificate(_))
+        ));
         c.certificates.push(cert(1, 0, 100, false));
         c.certificates.push(cert(2, 50, 200, false));
         assert_eq!(c.issuing_certificate(10).unwrap().serial, 1);

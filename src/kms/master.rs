@@ -30,17 +30,30 @@ impl core::fmt::Debug for MasterSecrets {
 impl MasterSecrets {
     /// Fresh master secrets from the RNG.
     pub fn generate(rng: &dyn SecureRandom) -> Result<Self, CryptoError> {
-        Self::from_parts(EccsiMasterSecret::generate(rng)?, SakkeMasterSecret::generate(rng)?)
+        Self::from_parts(
+            EccsiMasterSecret::generate(rng)?,
+            SakkeMasterSecret::generate(rng)?,
+        )
     }
 
     fn from_parts(ksak: EccsiMasterSecret, z: SakkeMasterSecret) -> Result<Self, CryptoError> {
         let kpak = ksak.kpak();
         let z_pub = z.public_key();
-        Ok(Self { ksak, z, kpak, z_pub })
+        Ok(Self {
+            ksak,
+            z,
+            kpak,
+            z_pub,
+        })
     }
 
     /// Seals `KSAK ‖ z_T` under the barrier key, bound to `aad` (the certificate URI).
-    pub fn seal(&self, key: &BarrierKey, aad: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, CryptoError> {
+    pub fn seal(
+        &self,
+        key: &BarrierKey,
+        aad: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, CryptoError> {
         let ksak = self.ksak.to_bytes();
         let z = self.z.to_bytes();
         // Capacity is exact, so the buffer never reallocates and leaves an unzeroized copy.

@@ -23,7 +23,11 @@ pub enum KmsError {
     #[error("identity is revoked")]
     IdentityRevoked,
     #[error("requested key period {requested} is outside the allowed window {first}..={last}")]
-    PeriodOutOfWindow { requested: u64, first: u64, last: u64 },
+    PeriodOutOfWindow {
+        requested: u64,
+        first: u64,
+        last: u64,
+    },
     #[error("the time is outside the community's key periods")]
     BadTime,
     #[error(transparent)]

@@ -32,7 +32,9 @@ impl PeriodParams {
 
     /// Start of period `n` in Unix seconds (`None` if it lies before 1970 or overflows).
     pub fn start_unix(&self, n: u64) -> Option<u64> {
-        n.checked_mul(self.period_s)?.checked_add(self.offset_s)?.checked_sub(NTP_UNIX_OFFSET_S)
+        n.checked_mul(self.period_s)?
+            .checked_add(self.offset_s)?
+            .checked_sub(NTP_UNIX_OFFSET_S)
     }
 
     /// End (exclusive) of period `n` in Unix seconds.
@@ -62,14 +64,20 @@ mod tests {
     #[test]
     fn interop_timestamp_gives_the_published_period() {
         // mikey-sakke-interop.json: T = EC898DA800000000, period 16777215 s, offset 0 → 236.
-        let p = PeriodParams { period_s: 16_777_215, offset_s: 0 };
+        let p = PeriodParams {
+            period_s: 16_777_215,
+            offset_s: 0,
+        };
         let ntp = parse_ntp64_hex("ec898da800000000").unwrap();
         assert_eq!(p.period_at_ntp(ntp64_seconds(ntp)), Some(236));
     }
 
     #[test]
     fn boundaries() {
-        let p = PeriodParams { period_s: 2_592_000, offset_s: 0 };
+        let p = PeriodParams {
+            period_s: 2_592_000,
+            offset_s: 0,
+        };
         let n = p.period_at_unix(1_700_000_000).unwrap();
         let start = p.start_unix(n).unwrap();
         let end = p.end_unix(n).unwrap();
@@ -82,14 +90,27 @@ mod tests {
     fn bad_hex_times_are_refused() {
         assert_eq!(parse_ntp64_hex("D6B43232"), None);
         assert_eq!(parse_ntp64_hex("D6B432320000000G"), None);
-        assert_eq!(parse_ntp64_hex("d6b4323200000000"), Some(0xD6B4_3232_0000_0000));
+        assert_eq!(
+            parse_ntp64_hex("d6b4323200000000"),
+            Some(0xD6B4_3232_0000_0000)
+        );
     }
 
     #[test]
     fn time_before_offset_has_no_period() {
-        let p = PeriodParams { period_s: 10, offset_s: 100 };
+        let p = PeriodParams {
+            period_s: 10,
+            offset_s: 100,
+        };
         assert_eq!(p.period_at_ntp(99), None);
         assert_eq!(p.period_at_ntp(100), Some(0));
-        assert_eq!(PeriodParams { period_s: 0, offset_s: 0 }.period_at_ntp(5), None);
+        assert_eq!(
+            PeriodParams {
+                period_s: 0,
+                offset_s: 0
+            }
+            .period_at_ntp(5),
+            None
+        );
     }
 }

@@ -39,7 +39,13 @@ impl core::fmt::Debug for KeySet {
 
 /// The UID of `user_uri` in `community` for `period_no`.
 pub fn uid_for(community: &Community, user_uri: &str, period_no: u64) -> [u8; 32] {
-    kdf::uid(user_uri, &community.kms_uri, community.period.period_s, community.period.offset_s, period_no)
+    kdf::uid(
+        user_uri,
+        &community.kms_uri,
+        community.period.period_s,
+        community.period.offset_s,
+        period_no,
+    )
 }
 
 /// Issues the key set of `user_uri` for `period_no` under `cert` (whose unsealed secrets are

@@ -70,7 +70,9 @@ impl Admission {
                 *entry = (window_start, 0);
             }
             if entry.1 >= self.burst {
-                return Err(Shed::Throttled { retry_after_s: (window_start + self.window_s - now_unix).max(1) });
+                return Err(Shed::Throttled {
+                    retry_after_s: (window_start + self.window_s - now_unix).max(1),
+                });
             }
             entry.1 += 1;
         }
@@ -96,7 +98,10 @@ mod tests {
         let a = Admission::new(2, 100, 60);
         let p1 = a.try_admit("a", 0).unwrap();
         let _p2 = a.try_admit("b", 0).unwrap();
-        assert_eq!(a.try_admit("c", 0).unwrap_err(), Shed::Busy { retry_after_s: 1 });
+        assert_eq!(
+            a.try_admit("c", 0).unwrap_err(),
+            Shed::Busy { retry_after_s: 1 }
+        );
         drop(p1);
         assert!(a.try_admit("c", 0).is_ok());
     }
@@ -106,7 +111,10 @@ mod tests {
         let a = Admission::new(100, 2, 60);
         drop(a.try_admit("greedy", 10).unwrap());
         drop(a.try_admit("greedy", 11).unwrap());
-        assert_eq!(a.try_admit("greedy", 12).unwrap_err(), Shed::Throttled { retry_after_s: 48 });
+        assert_eq!(
+            a.try_admit("greedy", 12).unwrap_err(),
+            Shed::Throttled { retry_after_s: 48 }
+        );
         assert!(a.try_admit("polite", 12).is_ok());
         // A new window resets the identity's budget.
         assert!(a.try_admit("greedy", 60).is_ok());

@@ -22,16 +22,22 @@ pub fn load_unseal_key(file: Option<&Path>) -> Result<BarrierKey, NodeError> {
         Ok(v) => zeroize::Zeroizing::new(v),
         Err(_) => {
             let path = file.ok_or_else(|| {
-                NodeError::Internal(format!("no unseal key: set {UNSEAL_ENV} or unseal_key_file"))
+                NodeError::Internal(format!(
+                    "no unseal key: set {UNSEAL_ENV} or unseal_key_file"
+                ))
             })?;
             zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                NodeError::Internal(format!("cannot read unseal key file {}: {e}", path.display()))
+                NodeError::Internal(format!(
+                    "cannot read unseal key file {}: {e}",
+                    path.display()
+                ))
             })?)
         }
     };
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), bytes.as_mut())
-        .map_err(|_| NodeError::Internal("the unseal key must be 64 hex digits (32 bytes)".into()))?;
+    hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| {
+        NodeError::Internal("the unseal key must be 64 hex digits (32 bytes)".into())
+    })?;
     BarrierKey::from_bytes(bytes.as_ref()).map_err(NodeError::from)
 }
 
@@ -40,7 +46,10 @@ pub fn disable_core_dumps() {
     #[cfg(unix)]
     // SAFETY: setrlimit with a valid, fully initialised struct has no memory-safety preconditions.
     unsafe {
-        let lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &lim);
         #[cfg(target_os = "linux")]
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -55,7 +64,12 @@ pub fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
             _ => Err(NodeError::WrongUnsealKey),
         },
         None => {
-            let sealed = seal::seal(&node.barrier, BARRIER_CHECK_AAD, BARRIER_CHECK_PLAIN, &node.rng)?;
+            let sealed = seal::seal(
+                &node.barrier,
+                BARRIER_CHECK_AAD,
+                BARRIER_CHECK_PLAIN,
+                &node.rng,
+            )?;
             node.propose_ok(Command::SetBarrierCheck { sealed })
         }
     }
@@ -65,11 +79,21 @@ pub fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
 pub fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeError> {
     let actor = Actor(format!("node:{}", cfg.node_id));
     for c in &cfg.communities {
-        let period = PeriodParams { period_s: c.user_key_period_s, offset_s: c.user_key_offset_s };
-        node.propose_ok(Command::CreateCommunity { kms_uri: c.kms_uri.clone(), period })?;
+        let period = PeriodParams {
+            period_s: c.user_key_period_s,
+            offset_s: c.user_key_offset_s,
+        };
+        node.propose_ok(Command::CreateCommunity {
+            kms_uri: c.kms_uri.clone(),
+            period,
+        })?;
         let community = node.community(&c.kms_uri)?;
         if community.issuing_certificate(node.now()).is_err() {
-            node.rotate_certificate(&c.kms_uri, c.cert_validity_days.saturating_mul(86_400), &actor)?;
+            node.rotate_certificate(
+                &c.kms_uri,
+                c.cert_validity_days.saturating_mul(86_400),
+                &actor,
+            )?;
         }
     }
     Ok(())
@@ -79,14 +103,29 @@ pub fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeEr
 pub fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<KmsNode>, NodeError> {
     disable_core_dumps();
     let barrier = load_unseal_key(cfg.unseal_key_file.as_deref())?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| NodeError::Internal(format!("cannot create data dir {}: {e}", cfg.data_dir.display())))?;
-    let db = sled::open(cfg.data_dir.join("state"))
-        .map_err(|e| NodeError::Internal(format!("cannot open state in {}: {e}", cfg.data_dir.display())))?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+        NodeError::Internal(format!(
+            "cannot create data dir {}: {e}",
+            cfg.data_dir.display()
+        ))
+    })?;
+    let db = sled::open(cfg.data_dir.join("state")).map_err(|e| {
+        NodeError::Internal(format!(
+            "cannot open state in {}: {e}",
+            cfg.data_dir.display()
+        ))
+    })?;
     let state = StateMachine::open(db)?;
     let audit_clock = clock.clone();
-    let audit = AuditLog::open(&cfg.audit_file, &cfg.node_id, move || audit_clock.now_unix_ms())
-        .map_err(|e| NodeError::Internal(format!("cannot open audit file {}: {e}", cfg.audit_file.display())))?;
+    let audit = AuditLog::open(&cfg.audit_file, &cfg.node_id, move || {
+        audit_clock.now_unix_ms()
+    })
+    .map_err(|e| {
+        NodeError::Internal(format!(
+            "cannot open audit file {}: {e}",
+            cfg.audit_file.display()
+        ))
+    })?;
     let node = KmsNode::new(cfg, state, barrier, audit, clock);
     check_barrier(&node)?;
     ensure_communities(&node, cfg)?;

@@ -24,7 +24,9 @@ impl KeySetCache {
     }
 
     pub fn get(&self, cert_uri: &str, identity: &str, period: u64) -> Option<Arc<KeySet>> {
-        self.lock().get(&(cert_uri.to_owned(), identity.to_owned(), period)).cloned()
+        self.lock()
+            .get(&(cert_uri.to_owned(), identity.to_owned(), period))
+            .cloned()
     }
 
     pub fn insert(&self, set: Arc<KeySet>) {
@@ -35,7 +37,11 @@ impl KeySetCache {
     /// Drops every entry of an identity (revocation) or of a certificate (revocation).
     pub fn purge(&self, pred: impl Fn(&KeySet) -> bool) {
         let mut c = self.lock();
-        let keys: Vec<Key> = c.iter().filter(|(_, v)| pred(v)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Key> = c
+            .iter()
+            .filter(|(_, v)| pred(v))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys {
             c.pop(&k);
         }

@@ -125,8 +125,14 @@ impl KmsNode {
     /// Proposes a command and waits until it is applied.
     pub fn propose(&self, command: Command) -> Result<Outcome, NodeError> {
         let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let request_id = self.next_request_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let env = Envelope { version: COMMAND_VERSION, request_id, command };
+        let request_id = self
+            .next_request_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let env = Envelope {
+            version: COMMAND_VERSION,
+            request_id,
+            command,
+        };
         let index = self.state.applied_index()? + 1;
         let outcome = self.state.apply(index, &env)?.unwrap_or(Outcome::Applied);
         self.state.flush()?;
@@ -152,7 +158,9 @@ impl KmsNode {
     }
 
     pub fn community(&self, kms_uri: &str) -> Result<Community, NodeError> {
-        self.state.community(kms_uri)?.ok_or_else(|| KmsError::UnknownCommunity(kms_uri.to_owned()).into())
+        self.state
+            .community(kms_uri)?
+            .ok_or_else(|| KmsError::UnknownCommunity(kms_uri.to_owned()).into())
     }
 
     pub fn communities(&self) -> Result<Vec<Community>, NodeError> {
@@ -165,15 +173,25 @@ impl KmsNode {
         if let Some(ms) = m.get(&cert.cert_uri) {
             return Ok(ms.clone());
         }
-        let ms = Arc::new(MasterSecrets::unseal(&self.barrier, &master_aad(&cert.cert_uri), &cert.sealed_master)?);
+        let ms = Arc::new(MasterSecrets::unseal(
+            &self.barrier,
+            &master_aad(&cert.cert_uri),
+            &cert.sealed_master,
+        )?);
         m.insert(cert.cert_uri.clone(), ms.clone());
         Ok(ms)
     }
 
     /// The allowed window of key periods around `now`.
     pub fn period_window(&self, community: &Community) -> Result<(u64, u64), NodeError> {
-        let current = community.period.period_at_unix(self.now()).ok_or(KmsError::BadTime)?;
-        Ok((current.saturating_sub(self.periods_before), current.saturating_add(self.periods_after)))
+        let current = community
+            .period
+            .period_at_unix(self.now())
+            .ok_or(KmsError::BadTime)?;
+        Ok((
+            current.saturating_sub(self.periods_before),
+            current.saturating_add(self.periods_after),
+        ))
     }
 
     /// The key set of `identity` for `period` (default: the current one). Checks revocation and
@@ -185,20 +203,35 @@ impl KmsNode {
         period: Option<u64>,
         actor: &Actor,
     ) -> Result<Arc<KeySet>, NodeError> {
-        if self.state.revocation(&community.kms_uri, identity)?.is_some() {
+        if self
+            .state
+            .revocation(&community.kms_uri, identity)?
+            .is_some()
+        {
             return Err(KmsError::IdentityRevoked.into());
         }
         let (first, last) = self.period_window(community)?;
-        let current = community.period.period_at_unix(self.now()).ok_or(KmsError::BadTime)?;
+        let current = community
+            .period
+            .period_at_unix(self.now())
+            .ok_or(KmsError::BadTime)?;
         let requested = period.unwrap_or(current);
         if requested < first || requested > last {
-            return Err(KmsError::PeriodOutOfWindow { requested, first, last }.into());
+            return Err(KmsError::PeriodOutOfWindow {
+                requested,
+                first,
+                last,
+            }
+            .into());
         }
         let cert = community.issuing_certificate(self.now())?.clone();
         let set = match self.cache.get(&cert.cert_uri, identity, requested) {
             Some(s) => s,
             None => {
-                let _permit = self.admission.try_admit(identity, self.now()).map_err(NodeError::Shed)?;
+                let _permit = self
+                    .admission
+                    .try_admit(identity, self.now())
+                    .map_err(NodeError::Shed)?;
                 let masters = self.masters(&cert)?;
                 let community = community.clone();
                 let identity_owned = identity.to_owned();
@@ -213,20 +246,28 @@ impl KmsNode {
                 set
             }
         };
-        self.audit.record(AuditEvent {
-            kind: AuditKind::KeySetDelivered,
-            actor: actor.0.clone(),
-            identity: Some(identity.to_owned()),
-            key_period: Some(requested),
-            community: Some(community.kms_uri.clone()),
-            detail: Some(set.cert_uri.clone()),
-        });
+        // A delivery that cannot be audited is not made.
+        self.audit
+            .record(AuditEvent {
+                kind: AuditKind::KeySetDelivered,
+                actor: actor.0.clone(),
+                identity: Some(identity.to_owned()),
+                key_period: Some(requested),
+                community: Some(community.kms_uri.clone()),
+                detail: Some(set.cert_uri.clone()),
+            })
+            .map_err(|e| NodeError::Internal(format!("audit: {e}")))?;
         Ok(set)
     }
 
     /// Creates a new certificate for `kms_uri` (first certificate or rotation): fresh master
     /// secrets, sealed before proposing. The previous certificate stays valid until its ValidTo.
-    pub fn rotate_certificate(&self, kms_uri: &str, validity_s: u64, actor: &Actor) -> Result<String, NodeError> {
+    pub fn rotate_certificate(
+        &self,
+        kms_uri: &str,
+        validity_s: u64,
+        actor: &Actor,
+    ) -> Result<String, NodeError> {
         let community = self.community(kms_uri)?;
         let (serial, cert_uri) = community.next_cert_uri();
         let masters = MasterSecrets::generate(&self.rng)?;
@@ -242,21 +283,51 @@ impl KmsNode {
             pub_auth_key: masters.kpak.to_bytes().to_vec(),
             sealed_master,
         };
-        self.propose_ok(Command::AddCertificate { kms_uri: kms_uri.to_owned(), certificate })?;
-        let kind = if serial == 1 { AuditKind::CertificateCreated } else { AuditKind::CertificateRotated };
+        self.propose_ok(Command::AddCertificate {
+            kms_uri: kms_uri.to_owned(),
+            certificate,
+        })?;
+        let kind = if serial == 1 {
+            AuditKind::CertificateCreated
+        } else {
+            AuditKind::CertificateRotated
+        };
         self.audit_admin(kind, actor, None, kms_uri, Some(cert_uri.clone()));
         Ok(cert_uri)
     }
 
-    pub fn revoke_certificate(&self, kms_uri: &str, cert_uri: &str, actor: &Actor) -> Result<(), NodeError> {
-        self.propose_ok(Command::RevokeCertificate { kms_uri: kms_uri.to_owned(), cert_uri: cert_uri.to_owned() })?;
+    pub fn revoke_certificate(
+        &self,
+        kms_uri: &str,
+        cert_uri: &str,
+        actor: &Actor,
+    ) -> Result<(), NodeError> {
+        self.propose_ok(Command::RevokeCertificate {
+            kms_uri: kms_uri.to_owned(),
+            cert_uri: cert_uri.to_owned(),
+        })?;
         self.cache.purge(|s| s.cert_uri == cert_uri);
-        self.masters.lock().unwrap_or_else(|p| p.into_inner()).remove(cert_uri);
-        self.audit_admin(AuditKind::CertificateRevoked, actor, None, kms_uri, Some(cert_uri.to_owned()));
+        self.masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(cert_uri);
+        self.audit_admin(
+            AuditKind::CertificateRevoked,
+            actor,
+            None,
+            kms_uri,
+            Some(cert_uri.to_owned()),
+        );
         Ok(())
     }
 
-    pub fn revoke_identity(&self, kms_uri: &str, identity: &str, reason: &str, actor: &Actor) -> Result<(), NodeError> {
+    pub fn revoke_identity(
+        &self,
+        kms_uri: &str,
+        identity: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<(), NodeError> {
         let at_unix = self.now();
         self.propose_ok(Command::RevokeIdentity {
             kms_uri: kms_uri.to_owned(),
@@ -264,19 +335,49 @@ impl KmsNode {
             at_unix,
             reason: reason.to_owned(),
         })?;
-        self.cache.purge(|s| s.kms_uri == kms_uri && s.user_uri == identity);
-        self.audit_admin(AuditKind::IdentityRevoked, actor, Some(identity), kms_uri, Some(reason.to_owned()));
+        self.cache
+            .purge(|s| s.kms_uri == kms_uri && s.user_uri == identity);
+        self.audit_admin(
+            AuditKind::IdentityRevoked,
+            actor,
+            Some(identity),
+            kms_uri,
+            Some(reason.to_owned()),
+        );
         Ok(())
     }
 
-    pub fn reinstate_identity(&self, kms_uri: &str, identity: &str, actor: &Actor) -> Result<(), NodeError> {
-        self.propose_ok(Command::ReinstateIdentity { kms_uri: kms_uri.to_owned(), identity: identity.to_owned() })?;
-        self.audit_admin(AuditKind::IdentityReinstated, actor, Some(identity), kms_uri, None);
+    pub fn reinstate_identity(
+        &self,
+        kms_uri: &str,
+        identity: &str,
+        actor: &Actor,
+    ) -> Result<(), NodeError> {
+        self.propose_ok(Command::ReinstateIdentity {
+            kms_uri: kms_uri.to_owned(),
+            identity: identity.to_owned(),
+        })?;
+        self.audit_admin(
+            AuditKind::IdentityReinstated,
+            actor,
+            Some(identity),
+            kms_uri,
+            None,
+        );
         Ok(())
     }
 
-    fn audit_admin(&self, kind: AuditKind, actor: &Actor, identity: Option<&str>, kms_uri: &str, detail: Option<String>) {
-        self.audit.record(AuditEvent {
+    /// Audits a committed change. The change is already durable, so a failing audit writer is
+    /// logged loudly rather than turned into a failed request.
+    fn audit_admin(
+        &self,
+        kind: AuditKind,
+        actor: &Actor,
+        identity: Option<&str>,
+        kms_uri: &str,
+        detail: Option<String>,
+    ) {
+        let res = self.audit.record(AuditEvent {
             kind,
             actor: actor.0.clone(),
             identity: identity.map(str::to_owned),
@@ -284,6 +385,9 @@ impl KmsNode {
             community: Some(kms_uri.to_owned()),
             detail,
         });
+        if let Err(e) = res {
+            tracing::error!(node = %self.node_id, error = %e, "audit record failed");
+        }
     }
 
     pub fn audit_log(&self) -> &AuditLog {
@@ -297,7 +401,11 @@ impl KmsNode {
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or(host);
+        return host
+            .split(']')
+            .next()
+            .map(|h| h.trim_start_matches('['))
+            .unwrap_or(host);
     }
     match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,

@@ -27,13 +27,24 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Creates a community (idempotent if it exists with the same parameters).
-    CreateCommunity { kms_uri: String, period: PeriodParams },
+    CreateCommunity {
+        kms_uri: String,
+        period: PeriodParams,
+    },
     /// Adds a certificate (creation or rotation); its master secrets arrive sealed.
-    AddCertificate { kms_uri: String, certificate: Certificate },
+    AddCertificate {
+        kms_uri: String,
+        certificate: Certificate,
+    },
     /// Revokes a certificate: it issues nothing more and is reported `Revoked`.
     RevokeCertificate { kms_uri: String, cert_uri: String },
     /// Revokes an identity in a community: it gets no key set.
-    RevokeIdentity { kms_uri: String, identity: String, at_unix: u64, reason: String },
+    RevokeIdentity {
+        kms_uri: String,
+        identity: String,
+        at_unix: u64,
+        reason: String,
+    },
     /// Lifts an identity revocation.
     ReinstateIdentity { kms_uri: String, identity: String },
     /// Stores the sealed barrier-check blob (written once, when the state is created).
@@ -66,13 +77,16 @@ pub enum DecodeError {
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     let cfg = bincode::config::standard();
     // The version is the envelope's first field, so it can be read before the rest.
-    let (version, _): (u16, usize) =
-        bincode::serde::decode_from_slice(bytes, cfg).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let (version, _): (u16, usize) = bincode::serde::decode_from_slice(bytes, cfg)
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     if version > COMMAND_VERSION {
-        return Err(DecodeError::UnknownVersion { found: version, known: COMMAND_VERSION });
+        return Err(DecodeError::UnknownVersion {
+            found: version,
+            known: COMMAND_VERSION,
+        });
     }
-    let (env, used): (Envelope, usize) =
-        bincode::serde::decode_from_slice(bytes, cfg).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let (env, used): (Envelope, usize) = bincode::serde::decode_from_slice(bytes, cfg)
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     if used != bytes.len() {
         return Err(DecodeError::Corrupt("trailing bytes after command".into()));
     }
@@ -88,12 +102,21 @@ mod tests {
         let env = Envelope {
             version: COMMAND_VERSION,
             request_id: 7,
-            command: Command::ReinstateIdentity { kms_uri: "k".into(), identity: "sip:a@b".into() },
+            command: Command::ReinstateIdentity {
+                kms_uri: "k".into(),
+                identity: "sip:a@b".into(),
+            },
         };
         let bytes = encode(&env);
         assert_eq!(decode(&bytes).unwrap(), env);
-        let future = Envelope { version: COMMAND_VERSION + 1, ..env };
-        assert!(matches!(decode(&encode(&future)), Err(DecodeError::UnknownVersion { .. })));
+        let future = Envelope {
+            version: COMMAND_VERSION + 1,
+            ..env
+        };
+        assert!(matches!(
+            decode(&encode(&future)),
+            Err(DecodeError::UnknownVersion { .. })
+        ));
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(matches!(decode(&trailing), Err(DecodeError::Corrupt(_))));

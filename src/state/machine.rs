@@ -85,7 +85,10 @@ impl StateMachine {
         match self.meta.get(APPLIED_KEY)? {
             None => Ok(0),
             Some(v) => {
-                let arr: [u8; 8] = v.as_ref().try_into().map_err(|_| StateError::Corrupt("applied index".into()))?;
+                let arr: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StateError::Corrupt("applied index".into()))?;
                 Ok(u64::from_be_bytes(arr))
             }
         }
@@ -124,15 +127,29 @@ impl StateMachine {
     }
 
     pub fn community(&self, kms_uri: &str) -> Result<Option<Community>, StateError> {
-        self.communities.get(kms_uri.as_bytes())?.map(|v| dec("community", &v)).transpose()
+        self.communities
+            .get(kms_uri.as_bytes())?
+            .map(|v| dec("community", &v))
+            .transpose()
     }
 
     pub fn communities(&self) -> Result<Vec<Community>, StateError> {
-        self.communities.iter().values().map(|v| dec("community", &v?)).collect()
+        self.communities
+            .iter()
+            .values()
+            .map(|v| dec("community", &v?))
+            .collect()
     }
 
-    pub fn revocation(&self, kms_uri: &str, identity: &str) -> Result<Option<Revocation>, StateError> {
-        self.revocations.get(revocation_key(kms_uri, identity))?.map(|v| dec("revocation", &v)).transpose()
+    pub fn revocation(
+        &self,
+        kms_uri: &str,
+        identity: &str,
+    ) -> Result<Option<Revocation>, StateError> {
+        self.revocations
+            .get(revocation_key(kms_uri, identity))?
+            .map(|v| dec("revocation", &v))
+            .transpose()
     }
 
     pub fn barrier_check(&self) -> Result<Option<Vec<u8>>, StateError> {
@@ -142,7 +159,11 @@ impl StateMachine {
     /// SHA-256 over every tree's keys and values in order: equal digests mean equal states.
     pub fn digest(&self) -> Result<[u8; 32], StateError> {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for (name, tree) in [("communities", &self.communities), ("revocations", &self.revocations), ("meta", &self.meta)] {
+        for (name, tree) in [
+            ("communities", &self.communities),
+            ("revocations", &self.revocations),
+            ("meta", &self.meta),
+        ] {
             ctx.update(name.as_bytes());
             for kv in tree.iter() {
                 let (k, v) = kv?;
@@ -161,7 +182,9 @@ impl StateMachine {
 fn get_community(c: &TransactionalTree, kms_uri: &str) -> TxResult<Option<Community>> {
     match c.get(kms_uri.as_bytes())? {
         None => Ok(None),
-        Some(v) => dec("community", &v).map(Some).map_err(ConflictableTransactionError::Abort),
+        Some(v) => dec("community", &v)
+            .map(Some)
+            .map_err(ConflictableTransactionError::Abort),
     }
 }
 
@@ -175,13 +198,21 @@ fn apply_in_tx(
     match cmd {
         Command::CreateCommunity { kms_uri, period } => match get_community(c, kms_uri)? {
             Some(existing) if existing.period == *period => Ok(Outcome::Applied),
-            Some(_) => rejected(format!("community {kms_uri} exists with other key period parameters")),
+            Some(_) => rejected(format!(
+                "community {kms_uri} exists with other key period parameters"
+            )),
             None => {
-                c.insert(kms_uri.as_bytes(), enc(&Community::new(kms_uri.clone(), *period)))?;
+                c.insert(
+                    kms_uri.as_bytes(),
+                    enc(&Community::new(kms_uri.clone(), *period)),
+                )?;
                 Ok(Outcome::Applied)
             }
         },
-        Command::AddCertificate { kms_uri, certificate } => {
+        Command::AddCertificate {
+            kms_uri,
+            certificate,
+        } => {
             let Some(mut community) = get_community(c, kms_uri)? else {
                 return rejected(format!("unknown community {kms_uri}"));
             };
@@ -189,7 +220,10 @@ fn apply_in_tx(
                 return rejected(format!("certificate {} exists", certificate.cert_uri));
             }
             if community.next_cert_uri().0 != certificate.serial {
-                return rejected(format!("certificate serial {} is not the next one", certificate.serial));
+                return rejected(format!(
+                    "certificate serial {} is not the next one",
+                    certificate.serial
+                ));
             }
             community.certificates.push(certificate.clone());
             community.cache_num += 1;
@@ -211,11 +245,19 @@ fn apply_in_tx(
             c.insert(kms_uri.as_bytes(), enc(&community))?;
             Ok(Outcome::Applied)
         }
-        Command::RevokeIdentity { kms_uri, identity, at_unix, reason } => {
+        Command::RevokeIdentity {
+            kms_uri,
+            identity,
+            at_unix,
+            reason,
+        } => {
             if get_community(c, kms_uri)?.is_none() {
                 return rejected(format!("unknown community {kms_uri}"));
             }
-            let rev = Revocation { at_unix: *at_unix, reason: reason.clone() };
+            let rev = Revocation {
+                at_unix: *at_unix,
+                reason: reason.clone(),
+            };
             r.insert(revocation_key(kms_uri, identity), enc(&rev))?;
             Ok(Outcome::Applied)
         }

@@ -21,8 +21,11 @@ pub struct Env {
 impl Env {
     pub fn new(tweak: impl FnOnce(String) -> String) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let cfg = dev::ensure(&dev::DevOptions { dir: tmp.path().to_owned(), addr: "127.0.0.1:0".into() })
-            .expect("dev env");
+        let cfg = dev::ensure(&dev::DevOptions {
+            dir: tmp.path().to_owned(),
+            addr: "127.0.0.1:0".into(),
+        })
+        .expect("dev env");
         let text = std::fs::read_to_string(&cfg).expect("config");
         std::fs::write(&cfg, tweak(text)).expect("write config");
         Self { tmp }
@@ -43,12 +46,25 @@ impl Env {
     pub fn token(&self, user: &str) -> String {
         let cfg = sealkm::config::NodeConfig::load(&self.config()).expect("config");
         let idp = dev::load_idp(self.dir()).expect("idp");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        idp.mint_for(&cfg.auth.token, user, &cfg.auth.token.required_scope, now, 600).expect("mint")
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        idp.mint_for(
+            &cfg.auth.token,
+            user,
+            &cfg.auth.token.required_scope,
+            now,
+            600,
+        )
+        .expect("mint")
     }
 
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.dir().join(dev::ADMIN_TOKEN)).unwrap().trim().to_owned()
+        std::fs::read_to_string(self.dir().join(dev::ADMIN_TOKEN))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     pub fn start(&self) -> Node {
@@ -67,7 +83,11 @@ impl Node {
     /// stderr if it exits first.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Node {
         let mut cmd = Command::new(BIN);
-        cmd.arg("serve").arg("--config").arg(config).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -83,7 +103,10 @@ impl Node {
                 }
                 _ => {
                     let out = child.wait_with_output().expect("wait");
-                    panic!("sealkm exited before listening: {}", String::from_utf8_lossy(&out.stderr));
+                    panic!(
+                        "sealkm exited before listening: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             }
         };
@@ -100,7 +123,10 @@ impl Node {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run sealkm");
-        assert!(!out.status.success(), "sealkm was expected to refuse to start");
+        assert!(
+            !out.status.success(),
+            "sealkm was expected to refuse to start"
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
