@@ -21,6 +21,9 @@ use super::{XmlError, MAX_DEPTH, MAX_ELEMENTS};
 #[derive(Default)]
 pub(crate) struct Element {
     pub name: String,
+    /// The namespace of this element when it is declared on the element itself (the default
+    /// `xmlns` or the `xmlns:prefix` of its own prefix); `None` otherwise.
+    pub namespace: Option<String>,
     attrs: Vec<(String, String)>,
     text: String,
     pub children: Vec<Element>,
@@ -201,11 +204,18 @@ fn open_element(
         return Err(XmlError::TooManyElements { max: MAX_ELEMENTS });
     }
     let mut attrs = Vec::new();
+    let mut namespace = None;
+    let prefix = start.name().prefix().map(|p| p.as_ref().to_owned());
     for attr in start.attributes() {
         let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
         let key = attr.key.local_name();
-        // Namespace declarations only bind prefixes, which we ignore.
-        if attr.key.as_ref() == "xmlns" || attr.key.as_ref().starts_with("xmlns:") {
+        // Namespace declarations only bind prefixes; we keep the one naming this element.
+        let raw_key = attr.key.as_ref();
+        if raw_key == "xmlns" || raw_key.starts_with("xmlns:") {
+            let declared = raw_key.strip_prefix("xmlns:");
+            if declared == prefix.as_deref() || (declared.is_none() && prefix.is_none()) {
+                namespace = Some(attr.value.to_string());
+            }
             continue;
         }
         // Predefined entities and character references only: `normalized_value` resolves
@@ -217,6 +227,7 @@ fn open_element(
     }
     Ok(Element {
         name: start.local_name().as_ref().to_owned(),
+        namespace,
         attrs,
         text: String::new(),
         children: Vec::new(),

@@ -66,6 +66,8 @@ pub const MAX_ELEMENTS: usize = 4096;
 /// response carries private keys and errors end up in logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
+    #[error("document is not in the namespace urn:3gpp:ns:mcsecKMSInterface:1.0")]
+    WrongNamespace,
     #[error("document of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge { len: usize, max: usize },
     #[error("document is not UTF-8")]

@@ -103,6 +103,15 @@ pub fn parse_kms_request(body: &[u8]) -> Result<Option<KmsRequestDoc>, XmlError>
         ),
         other => return Err(XmlError::UnexpectedRoot(other.chars().take(64).collect())),
     };
+    // Liberal about prefixes and about a missing declaration, strict about a wrong one: a
+    // document that says it is in another namespace is not a KMS request.
+    for el in [&root, request] {
+        if let Some(ns) = &el.namespace {
+            if ns != KMS_NAMESPACE {
+                return Err(XmlError::WrongNamespace);
+            }
+        }
+    }
     parse_request_element(request, signed, &root).map(Some)
 }
 
