@@ -1,1 +1,481 @@
-//! placeholder, being written
+//! ECCSI, RFC 6507, over NIST P-256 with SHA-256 (N = 32), as used by MIKEY-SAKKE
+//! (RFC 6509) and TS 33.180 Annex E for the SIGN payload.
+//!
+//! - KMS master pair (§4.2, §5.1.1): KSAK secret in [1, q−1], KPAK = [KSAK]G.
+//! - Issue (§5.1.1): v in [1, q−1], PVT = [v]G, HS = hash(G ‖ KPAK ‖ ID ‖ PVT),
+//!   SSK = KSAK + HS·v mod q; retry if SSK = 0 or HS ≡ 0 (mod q).
+//! - Validation (§5.1.2): PVT on the curve, HS recomputed, KPAK = [SSK]G − [HS]PVT.
+//! - Sign (§5.2.1): J = [j]G, r = x(J), HE = hash(HS ‖ r ‖ M), s' = (HE + r·SSK)⁻¹·j;
+//!   Signature = r ‖ s ‖ PVT.
+//! - Verify (§5.2.2): Y = [HS]PVT + KPAK, J = [s]([HE]G + [r]Y), accept iff x(J) = r, J ≠ O.
+//!
+//! **Deterministic issuance.** A cluster must issue the same (SSK, PVT) for an identifier on
+//! every node without storing v, and without a second secret next to KSAK. v is therefore
+//! derived from KSAK alone:
+//!
+//! ```text
+//! Kv    = TS 33.220 KDF(KSAK, FC 0xE0, [ "sealkm ECCSI v derivation v1" ])   (HMAC-SHA-256)
+//! block = HMAC-SHA-256(Kv, ID ‖ counter (4 octets, big-endian) ‖ b)        for b = 0x01, 0x02
+//! v     = (block₁ ‖ block₂) mod q                                          (512 → 256 bits)
+//! ```
+//!
+//! FC 0xE0 is outside the TS 33.220 B.2.2 allocations used by 3GPP and the label makes the
+//! purpose explicit. The counter starts at 0 and increments each time RFC 6507 asks for a new v
+//! (v = 0, HS ≡ 0 or SSK = 0), so the retry is deterministic too. Reducing 512 bits leaves a
+//! bias below 2^−256. ID is variable-length but is followed by fixed-length fields only, so the
+//! input is unambiguous.
+//!
+//! Secrets (KSAK, v, SSK, j) are only ever multiplied by G through the constant-time table of
+//! [`super::p256ext::mul_g`] and handled with the crate's constant-time scalar arithmetic. The
+//! few branches on secret-derived values are the RFC's retry conditions, which occur with
+//! probability ~2^−256 and whose only observable is "a retry happened".
+
+use p256::elliptic_curve::ops::LinearCombination;
+use p256::elliptic_curve::point::AffineCoordinates;
+use p256::elliptic_curve::{ff::PrimeField, Field, Group};
+use p256::{AffinePoint, ProjectivePoint, Scalar};
+use ring::rand::SecureRandom;
+use ring::{digest, hmac};
+use zeroize::Zeroize;
+
+use super::error::CryptoError;
+use super::kdf::kdf;
+use super::p256ext::{
+    generator_bytes, mul_g, mul_g_vartime, point_from_bytes, point_to_bytes, reduce_bytes,
+    reduce_wide, scalar_from_bytes, POINT_LEN,
+};
+use super::secret::SecretBytes;
+
+/// Signature length: r (32) ‖ s (32) ‖ PVT (65).
+pub const SIGNATURE_LEN: usize = 32 + 32 + POINT_LEN;
+
+/// FC and label of the v-derivation key (see the module docs).
+const FC_V_KEY: u8 = 0xE0;
+const V_KEY_LABEL: &[u8] = b"sealkm ECCSI v derivation v1";
+
+/// How many fresh scalars are tried before giving up. Each retry has probability ~2^−256, so
+/// reaching this means a broken RNG, not bad luck.
+const MAX_TRIES: u32 = 64;
+
+fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// HS = hash(G ‖ KPAK ‖ ID ‖ PVT) (RFC 6507 §5.1.1 step 3), as octets.
+fn hs_bytes(kpak: &[u8; POINT_LEN], id: &[u8], pvt: &[u8; POINT_LEN]) -> [u8; 32] {
+    sha256_parts(&[&generator_bytes(), kpak, id, pvt])
+}
+
+/// HE = hash(HS ‖ r ‖ M) (RFC 6507 §5.2.1 step 3).
+fn he_scalar(hs: &[u8; 32], r: &[u8; 32], msg: &[u8]) -> Scalar {
+    reduce_bytes(&sha256_parts(&[hs, r, msg]))
+}
+
+/// The KMS Secret Authentication Key (KSAK) with its public KPAK.
+pub struct EccsiMasterSecret {
+    ksak: Scalar,
+    kpak: Kpak,
+    v_key: SecretBytes<32>,
+}
+
+impl EccsiMasterSecret {
+    /// A fresh KSAK uniformly in [1, q−1] (rejection sampling on 32 random octets).
+    pub fn generate(rng: &dyn SecureRandom) -> Result<Self, CryptoError> {
+        let ksak = random_nonzero_scalar(rng)?;
+        Ok(Self::from_scalar(ksak))
+    }
+
+    /// From 32 big-endian octets; rejects 0 and values ≥ q.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let ksak = scalar_from_bytes(bytes, "KSAK")?;
+        if bool::from(ksak.is_zero()) {
+            return Err(CryptoError::ScalarOutOfRange { what: "KSAK" });
+        }
+        Ok(Self::from_scalar(ksak))
+    }
+
+    fn from_scalar(ksak: Scalar) -> Self {
+        let kpak = Kpak(mul_g(&ksak).to_affine());
+        let mut ksak_bytes: [u8; 32] = ksak.to_repr().into();
+        let v_key = SecretBytes::new(kdf(&ksak_bytes, FC_V_KEY, &[V_KEY_LABEL]));
+        ksak_bytes.zeroize();
+        Self { ksak, kpak, v_key }
+    }
+
+    /// The KSAK as 32 big-endian octets (for sealing at rest).
+    pub fn to_bytes(&self) -> SecretBytes<32> {
+        SecretBytes::new(self.ksak.to_repr().into())
+    }
+
+    /// The KMS Public Authentication Key, KPAK = [KSAK]G.
+    pub fn kpak(&self) -> Kpak {
+        self.kpak.clone()
+    }
+
+    /// v for `id` and retry `counter` (module docs).
+    fn derive_v(&self, id: &[u8], counter: u32) -> Scalar {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.v_key.expose());
+        let ctr = counter.to_be_bytes();
+        let mut wide = [0u8; 64];
+        for (b, half) in [1u8, 2u8].iter().zip(wide.chunks_exact_mut(32)) {
+            let mut ctx = hmac::Context::with_key(&key);
+            ctx.update(id);
+            ctx.update(&ctr);
+            ctx.update(&[*b]);
+            half.copy_from_slice(ctx.sign().as_ref());
+        }
+        let v = reduce_wide(&wide);
+        wide.zeroize();
+        v
+    }
+}
+
+impl Drop for EccsiMasterSecret {
+    fn drop(&mut self) {
+        self.ksak.zeroize();
+    }
+}
+
+impl core::fmt::Debug for EccsiMasterSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EccsiMasterSecret")
+            .field("ksak", &"<redacted>")
+            .field("kpak", &self.kpak)
+            .finish()
+    }
+}
+
+/// KMS Public Authentication Key: a point on P-256, never the identity.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Kpak(AffinePoint);
+
+impl Kpak {
+    /// `0x04 ‖ x ‖ y`, on the curve (the identity has no such encoding).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        point_from_bytes(bytes, "KPAK").map(Self)
+    }
+    pub fn to_bytes(&self) -> [u8; POINT_LEN] {
+        point_to_bytes(&self.0)
+    }
+}
+
+impl core::fmt::Debug for Kpak {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Kpak({})", hex::encode_upper(self.to_bytes()))
+    }
+}
+
+/// Secret Signing Key: a scalar in [1, q−1]. Zeroized on drop, never printed.
+pub struct Ssk(Scalar);
+
+impl Ssk {
+    /// 32 big-endian octets; rejects 0 and values ≥ q.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let s = scalar_from_bytes(bytes, "SSK")?;
+        if bool::from(s.is_zero()) {
+            return Err(CryptoError::ScalarOutOfRange { what: "SSK" });
+        }
+        Ok(Self(s))
+    }
+    pub fn to_bytes(&self) -> SecretBytes<32> {
+        SecretBytes::new(self.0.to_repr().into())
+    }
+}
+
+impl Drop for Ssk {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl core::fmt::Debug for Ssk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Ssk(<redacted>)")
+    }
+}
+
+/// Public Validation Token: a point on P-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pvt(AffinePoint);
+
+impl Pvt {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        point_from_bytes(bytes, "PVT").map(Self)
+    }
+    pub fn to_bytes(&self) -> [u8; POINT_LEN] {
+        point_to_bytes(&self.0)
+    }
+}
+
+impl core::fmt::Debug for Pvt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Pvt({})", hex::encode_upper(self.to_bytes()))
+    }
+}
+
+/// Uniform scalar in [1, q−1] by rejection sampling (no bias, no secret-dependent branch other
+/// than discarding a rejected draw).
+fn random_nonzero_scalar(rng: &dyn SecureRandom) -> Result<Scalar, CryptoError> {
+    for _ in 0..MAX_TRIES {
+        let mut buf = [0u8; 32];
+        rng.fill(&mut buf).map_err(|_| CryptoError::Rng)?;
+        let candidate: Option<Scalar> = Scalar::from_repr(buf.into()).into();
+        buf.zeroize();
+        if let Some(k) = candidate {
+            if !bool::from(k.is_zero()) {
+                return Ok(k);
+            }
+        }
+    }
+    Err(CryptoError::Rng)
+}
+
+/// One issue attempt with a given v: `None` when RFC 6507 asks for a new v.
+fn issue_attempt(master: &EccsiMasterSecret, id: &[u8], v: &Scalar) -> Option<(Ssk, Pvt)> {
+    if bool::from(v.is_zero()) {
+        return None;
+    }
+    let pvt = mul_g(v).to_affine();
+    let pvt_bytes = point_to_bytes(&pvt);
+    let hs = reduce_bytes(&hs_bytes(&master.kpak.to_bytes(), id, &pvt_bytes));
+    if bool::from(hs.is_zero()) {
+        return None;
+    }
+    let ssk = master.ksak + hs * v;
+    if bool::from(ssk.is_zero()) {
+        return None;
+    }
+    Some((Ssk(ssk), Pvt(pvt)))
+}
+
+/// Issues the (SSK, PVT) pair for `id` (RFC 6507 §5.1.1) with v derived deterministically from
+/// the KSAK (module docs): every node holding the same KSAK issues the same pair.
+pub fn issue(master: &EccsiMasterSecret, id: &[u8]) -> Result<(Ssk, Pvt), CryptoError> {
+    for counter in 0..MAX_TRIES {
+        let mut v = master.derive_v(id, counter);
+        let out = issue_attempt(master, id, &v);
+        v.zeroize();
+        if let Some(pair) = out {
+            return Ok(pair);
+        }
+    }
+    // Unreachable in practice (2^−256 per try); report rather than loop forever.
+    Err(CryptoError::ScalarOutOfRange { what: "derived v" })
+}
+
+/// Issues with a caller-chosen v (32 big-endian octets). For reproducing RFC 6507 Appendix A
+/// only: production issuance must use [`issue`].
+pub fn issue_with_v(
+    master: &EccsiMasterSecret,
+    id: &[u8],
+    v: &[u8],
+) -> Result<(Ssk, Pvt), CryptoError> {
+    let mut v = scalar_from_bytes(v, "v")?;
+    let out = issue_attempt(master, id, &v);
+    v.zeroize();
+    out.ok_or(CryptoError::ScalarOutOfRange { what: "v" })
+}
+
+/// A validated (SSK, PVT) pair for one identifier, with HS cached for signing.
+pub struct EccsiSigner {
+    ssk: Ssk,
+    pvt_bytes: [u8; POINT_LEN],
+    hs: [u8; 32],
+}
+
+impl EccsiSigner {
+    /// Validates the pair per RFC 6507 §5.1.2: PVT on the curve (by construction of [`Pvt`]),
+    /// HS recomputed, and KPAK = [SSK]G − [HS]PVT. Fails with `InvalidEccsiKeyPair`.
+    pub fn new(kpak: &Kpak, id: &[u8], ssk: &Ssk, pvt: &Pvt) -> Result<Self, CryptoError> {
+        let pvt_bytes = pvt.to_bytes();
+        let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
+        let hs_s = reduce_bytes(&hs);
+        // [SSK]G involves the secret: constant-time table. [HS]PVT is public.
+        let lhs = mul_g(&ssk.0) - ProjectivePoint::from(pvt.0).mul_vartime(&hs_s);
+        if lhs != ProjectivePoint::from(kpak.0) {
+            return Err(CryptoError::InvalidEccsiKeyPair);
+        }
+        Ok(Self {
+            ssk: Ssk(ssk.0),
+            pvt_bytes,
+            hs,
+        })
+    }
+
+    /// Signs `msg` (RFC 6507 §5.2.1) with an ephemeral j drawn from `rng`.
+    pub fn sign(
+        &self,
+        msg: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<[u8; SIGNATURE_LEN], CryptoError> {
+        for _ in 0..MAX_TRIES {
+            let mut j = random_nonzero_scalar(rng)?;
+            let out = self.sign_attempt(msg, &j);
+            j.zeroize();
+            if let Some(sig) = out {
+                return Ok(sig);
+            }
+        }
+        Err(CryptoError::Rng)
+    }
+
+    /// Signs with a caller-chosen j (32 big-endian octets). For reproducing RFC 6507
+    /// Appendix A only.
+    pub fn sign_with_j(&self, msg: &[u8], j: &[u8]) -> Result<[u8; SIGNATURE_LEN], CryptoError> {
+        let mut j = scalar_from_bytes(j, "j")?;
+        let out = self.sign_attempt(msg, &j);
+        j.zeroize();
+        out.ok_or(CryptoError::ScalarOutOfRange { what: "j" })
+    }
+
+    /// One signing attempt; `None` when the RFC asks for a new j.
+    fn sign_attempt(&self, msg: &[u8], j: &Scalar) -> Option<[u8; SIGNATURE_LEN]> {
+        if bool::from(j.is_zero()) {
+            return None;
+        }
+        let jp = mul_g(j).to_affine();
+        let r_bytes: [u8; 32] = jp.x().into();
+        // r is x(J) as an integer; verifiers (ours included) require r in [1, q−1], so a J
+        // whose x is 0 or ≥ q (probability ~2^−128) is discarded like a zero denominator.
+        let r: Scalar = Option::from(Scalar::from_repr(r_bytes.into()))?;
+        if bool::from(r.is_zero()) {
+            return None;
+        }
+        let he = he_scalar(&self.hs, &r_bytes, msg);
+        let denom = he + r * self.ssk.0;
+        let inv: Scalar = Option::from(denom.invert())?;
+        // s' = (HE + r·SSK)⁻¹·j. For P-256, q < 2^256 so s' always fits in N = 32 octets and
+        // the RFC's "s = q − s'" normalisation never applies: s = s'.
+        let s = inv * j;
+        let mut sig = [0u8; SIGNATURE_LEN];
+        sig[..32].copy_from_slice(&r_bytes);
+        sig[32..64].copy_from_slice(&s.to_repr());
+        sig[64..].copy_from_slice(&self.pvt_bytes);
+        Some(sig)
+    }
+
+    /// HS for this signer (public; RFC 6507 caches it alongside the key pair).
+    pub fn hs(&self) -> [u8; 32] {
+        self.hs
+    }
+
+    /// The PVT this signer puts in every signature.
+    pub fn pvt_bytes(&self) -> [u8; POINT_LEN] {
+        self.pvt_bytes
+    }
+}
+
+impl core::fmt::Debug for EccsiSigner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EccsiSigner")
+            .field("ssk", &"<redacted>")
+            .field("pvt", &hex::encode_upper(self.pvt_bytes))
+            .finish()
+    }
+}
+
+/// Splits a signature into (r, s) scalars in [1, q−1], r's octets, and the PVT point.
+fn parse_signature(
+    signature: &[u8],
+) -> Result<(Scalar, Scalar, [u8; 32], AffinePoint), CryptoError> {
+    if signature.len() != SIGNATURE_LEN {
+        return Err(CryptoError::BadSignature);
+    }
+    let r_bytes: [u8; 32] = signature[..32]
+        .try_into()
+        .map_err(|_| CryptoError::BadSignature)?;
+    let nonzero = |b: &[u8]| -> Result<Scalar, CryptoError> {
+        let k = scalar_from_bytes(b, "signature").map_err(|_| CryptoError::BadSignature)?;
+        if bool::from(k.is_zero()) {
+            return Err(CryptoError::BadSignature);
+        }
+        Ok(k)
+    };
+    let r = nonzero(&signature[..32])?;
+    let s = nonzero(&signature[32..64])?;
+    let pvt = point_from_bytes(&signature[64..], "PVT").map_err(|_| CryptoError::BadSignature)?;
+    Ok((r, s, r_bytes, pvt))
+}
+
+/// Final check of RFC 6507 §5.2.2 step 6: J ≠ O and x(J) = r.
+fn check_j_vartime(j: ProjectivePoint, r_bytes: &[u8; 32]) -> Result<(), CryptoError> {
+    let ja = j.to_affine();
+    if bool::from(ja.is_identity()) {
+        return Err(CryptoError::BadSignature);
+    }
+    let x: [u8; 32] = ja.x().into();
+    if x != *r_bytes {
+        return Err(CryptoError::BadSignature);
+    }
+    Ok(())
+}
+
+/// Verifies `signature` over `msg` by `id` under `kpak` (RFC 6507 §5.2.2), in one
+/// multi-scalar evaluation J = [s·HE]G + [s·r]KPAK + [s·r·HS]PVT. All inputs are public.
+pub fn verify(kpak: &Kpak, id: &[u8], msg: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    let (r, s, r_bytes, pvt) = parse_signature(signature)?;
+    let pvt_bytes = point_to_bytes(&pvt);
+    let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
+    let hs_s = reduce_bytes(&hs);
+    let he = he_scalar(&hs, &r_bytes, msg);
+    let sr = s * r;
+    let j = mul_g_vartime(&(s * he))
+        + ProjectivePoint::lincomb_vartime(&[
+            (ProjectivePoint::from(kpak.0), sr),
+            (ProjectivePoint::from(pvt), sr * hs_s),
+        ]);
+    check_j_vartime(j, &r_bytes)
+}
+
+/// Verifier for one signer (KPAK, ID, PVT), caching HS and Y = [HS]PVT + KPAK so each
+/// verification is J = [s·HE]G + [s·r]Y.
+#[derive(Clone)]
+pub struct EccsiVerifier {
+    pvt_bytes: [u8; POINT_LEN],
+    hs: [u8; 32],
+    y: ProjectivePoint,
+}
+
+impl EccsiVerifier {
+    pub fn new(kpak: &Kpak, id: &[u8], pvt: &Pvt) -> Result<Self, CryptoError> {
+        let pvt_bytes = pvt.to_bytes();
+        let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
+        let y = ProjectivePoint::from(pvt.0).mul_vartime(&reduce_bytes(&hs))
+            + ProjectivePoint::from(kpak.0);
+        if bool::from(y.is_identity()) {
+            // Y = O would make every J depend on HE alone; such a PVT cannot be legitimate.
+            return Err(CryptoError::NotOnCurve { what: "Y" });
+        }
+        Ok(Self { pvt_bytes, hs, y })
+    }
+
+    /// Y = [HS]PVT + KPAK (RFC 6507 §5.2.2 step 4), 0x04 ‖ x ‖ y.
+    pub fn y_bytes(&self) -> [u8; POINT_LEN] {
+        point_to_bytes(&self.y.to_affine())
+    }
+
+    /// Verifies a signature that must carry this verifier's PVT.
+    pub fn verify(&self, msg: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+        let (r, s, r_bytes, _) = parse_signature(signature)?;
+        if signature[64..] != self.pvt_bytes {
+            return Err(CryptoError::BadSignature);
+        }
+        let he = he_scalar(&self.hs, &r_bytes, msg);
+        let j = mul_g_vartime(&(s * he)) + self.y.mul_vartime(&(s * r));
+        check_j_vartime(j, &r_bytes)
+    }
+}
+
+impl core::fmt::Debug for EccsiVerifier {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EccsiVerifier")
+            .field("pvt", &hex::encode_upper(self.pvt_bytes))
+            .finish()
+    }
+}
