@@ -21,8 +21,8 @@
 
 use super::codec::{self, encode, parse};
 use super::payload::{
-    codes, CsIdMap, GeneralExt, Header, IMessage, IdPayload, Payload, SakkePayload,
-    SecurityPolicy, SignPayload, Timestamp,
+    codes, CsIdMap, GeneralExt, Header, IMessage, IdPayload, Payload, SakkePayload, SecurityPolicy,
+    SignPayload, Timestamp,
 };
 use crate::crypto::eccsi::{self, EccsiSigner, Kpak};
 use crate::crypto::kdf::{self, KeyPurpose};
@@ -134,7 +134,11 @@ pub struct OpenedMessage {
 }
 
 fn uri_id(role: u8, uri: &str) -> Payload {
-    Payload::Id(IdPayload { role, id_type: codes::id_type::URI, data: uri.as_bytes().to_vec() })
+    Payload::Id(IdPayload {
+        role,
+        id_type: codes::id_type::URI,
+        data: uri.as_bytes().to_vec(),
+    })
 }
 
 /// Builds and signs an I_MESSAGE: HDR, T, RAND, IDRi, IDRr, [UIDs 8/9], IDRkmsi, IDRkmsr,
@@ -146,14 +150,24 @@ pub fn build_i_message(p: &BuildParams<'_>, rng: &dyn SecureRandom) -> Result<Ve
 
     let sed = sakke::encapsulate(p.responder_z, p.responder.uid, p.key)?;
     let mut payloads = vec![
-        Payload::Timestamp(Timestamp { ts_type: codes::ts::NTP_UTC, value: p.ntp_timestamp }),
+        Payload::Timestamp(Timestamp {
+            ts_type: codes::ts::NTP_UTC,
+            value: p.ntp_timestamp,
+        }),
         Payload::Rand(rand.to_vec()),
         uri_id(codes::role::INITIATOR, p.initiator.uri),
         uri_id(codes::role::RESPONDER, p.responder.uri),
     ];
     if p.uid_roles {
-        for (role, uid) in [(codes::role::UID_INITIATOR, p.initiator.uid), (codes::role::UID_RESPONDER, p.responder.uid)] {
-            payloads.push(Payload::Id(IdPayload { role, id_type: codes::id_type::URI, data: uid.to_vec() }));
+        for (role, uid) in [
+            (codes::role::UID_INITIATOR, p.initiator.uid),
+            (codes::role::UID_RESPONDER, p.responder.uid),
+        ] {
+            payloads.push(Payload::Id(IdPayload {
+                role,
+                id_type: codes::id_type::URI,
+                data: uid.to_vec(),
+            }));
         }
     }
     payloads.push(uri_id(codes::role::KMS_INITIATOR, p.initiator.kms_uri));
@@ -168,11 +182,18 @@ pub fn build_i_message(p: &BuildParams<'_>, rng: &dyn SecureRandom) -> Result<Ve
     }));
     if let Some(self_z) = p.sakke_to_self {
         let data = sakke::encapsulate(self_z, p.initiator.uid, p.key)?;
-        let inner = SakkePayload { params: codes::SAKKE_PARAMS_1, id_scheme: codes::ID_SCHEME_3GPP_UID, data };
+        let inner = SakkePayload {
+            params: codes::SAKKE_PARAMS_1,
+            id_scheme: codes::ID_SCHEME_3GPP_UID,
+            data,
+        };
         payloads.push(Payload::GeneralExt(GeneralExt::new_sakke_to_self(&inner)?));
     }
     if let Some(kp) = p.key_parameters {
-        payloads.push(Payload::GeneralExt(GeneralExt { ext_type: codes::EXT_KEY_PARAMETERS, data: kp.to_vec() }));
+        payloads.push(Payload::GeneralExt(GeneralExt {
+            ext_type: codes::EXT_KEY_PARAMETERS,
+            data: kp.to_vec(),
+        }));
     }
 
     let mut msg = IMessage {
@@ -185,12 +206,18 @@ pub fn build_i_message(p: &BuildParams<'_>, rng: &dyn SecureRandom) -> Result<Ve
             cs_map: p.cs_map.clone(),
         },
         payloads,
-        sign: SignPayload { sig_type: codes::SIGN_TYPE_ECCSI, signature: vec![0; codes::ECCSI_SIGNATURE_LEN] },
+        sign: SignPayload {
+            sig_type: codes::SIGN_TYPE_ECCSI,
+            signature: vec![0; codes::ECCSI_SIGNATURE_LEN],
+        },
     };
     // Encode with a placeholder of the right length: the SIGN header is then final, and
     // the signature covers everything up to and including it (RFC 3830 §5.2).
     let mut bytes = encode(&msg)?;
-    let signed_len = bytes.len().checked_sub(codes::ECCSI_SIGNATURE_LEN).ok_or(CryptoError::Mikey("internal: short message"))?;
+    let signed_len = bytes
+        .len()
+        .checked_sub(codes::ECCSI_SIGNATURE_LEN)
+        .ok_or(CryptoError::Mikey("internal: short message"))?;
     let signature = p.signer.sign(&bytes[..signed_len], rng)?;
     bytes.truncate(signed_len);
     bytes.extend_from_slice(&signature);
@@ -205,19 +232,6 @@ fn utf8_id(id: &IdPayload, what: &'static str) -> Result<String> {
         _ => return Err(CryptoError::Mikey(what)),
     }
     String::from_utf8(id.data.clone()).map_err(|_| CryptoError::Mikey(what))
-}
-
-fn purpose_from_tag(tag: u8) -> Option<KeyPurpose> {
-    Some(match tag {
-        0 => KeyPurpose::Gmk,
-        1 => KeyPurpose::Pck,
-        2 => KeyPurpose::Csk,
-        3 => KeyPurpose::Spk,
-        4 => KeyPurpose::Mkfc,
-        5 => KeyPurpose::Mscck,
-        6 => KeyPurpose::Musik,
-        _ => return None,
-    })
 }
 
 /// Parses, authenticates and decrypts an I_MESSAGE addressed to the receiver in `ctx`.
@@ -245,22 +259,43 @@ pub fn open_i_message(bytes: &[u8], ctx: &ReceiverContext<'_>) -> Result<OpenedM
         Some(id) => utf8_id(id, "IDRkmsi is not a UTF-8 URI")?,
         None => ctx.kms_uri.to_owned(),
     };
-    let kms = ctx.trusted.iter().find(|k| k.kms_uri == kmsi).ok_or(Mikey("initiator's KMS is not trusted"))?;
+    let kms = ctx
+        .trusted
+        .iter()
+        .find(|k| k.kms_uri == kmsi)
+        .ok_or(Mikey("initiator's KMS is not trusted"))?;
     let period_i = kdf::key_period_no(ts.ntp_seconds(), kms.key_period_s, kms.key_offset_s)
         .ok_or(Mikey("T lies outside the initiator KMS's key periods"))?;
 
     // Initiator identity: IDRi URI or the caller's URI, UID always derived.
-    let idri = msg.id(codes::role::INITIATOR).map(|id| utf8_id(id, "IDRi is not a UTF-8 URI")).transpose()?;
+    let idri = msg
+        .id(codes::role::INITIATOR)
+        .map(|id| utf8_id(id, "IDRi is not a UTF-8 URI"))
+        .transpose()?;
     let initiator_uri = match (idri, ctx.initiator_uri) {
-        (Some(sent), Some(known)) if sent != known => return Err(Mikey("IDRi does not name the expected initiator")),
+        (Some(sent), Some(known)) if sent != known => {
+            return Err(Mikey("IDRi does not name the expected initiator"))
+        }
         (Some(sent), _) => sent,
         (None, Some(known)) => known.to_owned(),
-        (None, None) => return Err(Mikey("initiator unknown: no IDRi and no initiator URI from signalling")),
+        (None, None) => {
+            return Err(Mikey(
+                "initiator unknown: no IDRi and no initiator URI from signalling",
+            ))
+        }
     };
-    let initiator_uid = kdf::uid(&initiator_uri, &kmsi, kms.key_period_s, kms.key_offset_s, period_i);
+    let initiator_uid = kdf::uid(
+        &initiator_uri,
+        &kmsi,
+        kms.key_period_s,
+        kms.key_offset_s,
+        period_i,
+    );
     if let Some(id) = msg.id(codes::role::UID_INITIATOR) {
         if id.data.as_slice() != initiator_uid.as_slice() {
-            return Err(Mikey("initiator UID (role 8) does not match the initiator URI"));
+            return Err(Mikey(
+                "initiator UID (role 8) does not match the initiator URI",
+            ));
         }
     }
 
@@ -270,7 +305,13 @@ pub fn open_i_message(bytes: &[u8], ctx: &ReceiverContext<'_>) -> Result<OpenedM
     // The receiver.
     let period_r = kdf::key_period_no(ts.ntp_seconds(), ctx.key_period_s, ctx.key_offset_s)
         .ok_or(Mikey("T lies outside the receiver KMS's key periods"))?;
-    let receiver_uid = kdf::uid(ctx.uri, ctx.kms_uri, ctx.key_period_s, ctx.key_offset_s, period_r);
+    let receiver_uid = kdf::uid(
+        ctx.uri,
+        ctx.kms_uri,
+        ctx.key_period_s,
+        ctx.key_offset_s,
+        period_r,
+    );
     if let Some(id) = msg.id(codes::role::RESPONDER) {
         if id.data.as_slice() != ctx.uri.as_bytes() {
             return Err(Mikey("IDRr names another responder"));
@@ -287,16 +328,20 @@ pub fn open_i_message(bytes: &[u8], ctx: &ReceiverContext<'_>) -> Result<OpenedM
         }
     }
     let sakke_payload = msg.sakke().ok_or(Mikey("no SAKKE payload"))?;
-    if sakke_payload.params != codes::SAKKE_PARAMS_1 || sakke_payload.id_scheme != codes::ID_SCHEME_3GPP_UID {
-        return Err(Mikey("SAKKE payload is not parameter set 1 with the 3GPP UID scheme"));
+    if sakke_payload.params != codes::SAKKE_PARAMS_1
+        || sakke_payload.id_scheme != codes::ID_SCHEME_3GPP_UID
+    {
+        return Err(Mikey(
+            "SAKKE payload is not parameter set 1 with the 3GPP UID scheme",
+        ));
     }
     let key = sakke::decapsulate(ctx.z, &receiver_uid, ctx.rsk, &sakke_payload.data)?;
 
     let csb_id = msg.header.csb_id;
     let purpose_tag = msg.purpose_tag();
     let (gmk_id, guk_id) = if purpose_tag == KeyPurpose::Gmk as u8 {
-        let salt = kdf::user_salt(key.expose(), ctx.uri) & 0x0fff_ffff;
-        (Some(csb_id ^ salt), Some(csb_id))
+        let gmk_id = kdf::gmk_id_from_guk_id(key.expose(), csb_id, ctx.uri);
+        (Some(gmk_id), Some(csb_id))
     } else {
         (None, None)
     };
@@ -304,7 +349,7 @@ pub fn open_i_message(bytes: &[u8], ctx: &ReceiverContext<'_>) -> Result<OpenedM
         key,
         csb_id,
         purpose_tag,
-        purpose: purpose_from_tag(purpose_tag),
+        purpose: KeyPurpose::of(csb_id),
         key_id: gmk_id.unwrap_or(csb_id),
         gmk_id,
         guk_id,
@@ -314,7 +359,9 @@ pub fn open_i_message(bytes: &[u8], ctx: &ReceiverContext<'_>) -> Result<OpenedM
         initiator_uri,
         initiator_uid,
         initiator_kms_uri: kmsi,
-        key_parameters: msg.extension(codes::EXT_KEY_PARAMETERS).map(|e| e.data.clone()),
+        key_parameters: msg
+            .extension(codes::EXT_KEY_PARAMETERS)
+            .map(|e| e.data.clone()),
         message: msg,
     })
 }
