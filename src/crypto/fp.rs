@@ -1,1 +1,320 @@
-//! placeholder, being written
+//! Prime fields for SAKKE parameter set 1 (RFC 6509 Appendix A, used by RFC 6508 Appendix A).
+//!
+//! * [`Fp`] — the 1024-bit base field F_p, p ≡ 3 mod 4 (RFC 6508 §2.1: the curve and F_p² live here);
+//! * [`Fq`] — the scalar field F_q, q = (p + 1)/4 the 1022-bit order of P (RFC 6508 §2.1, §6.1.1:
+//!   (a + z_T)^-1 is taken modulo q).
+//!
+//! Both are crypto-bigint 0.7 `ConstMontyForm`s: the modulus is fixed at compile time, products
+//! are crypto-bigint's Montgomery multiplication, inversion is its constant-time safegcd. Every
+//! operation here is constant-time in the values; the only `*_vartime` function is
+//! [`Fp::invert_vartime`]. Conditional selection and equality work on the Montgomery words with
+//! masks so that table scans in [`super::curve`] stay branch-free.
+
+use crypto_bigint::{const_monty_params, modular::ConstMontyForm, Uint, U1024};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeLess};
+
+/// Number of 64-bit words in a field element.
+pub const LIMBS: usize = U1024::LIMBS;
+/// Octets in the big-endian encoding of an F_p element (RFC 6508 §2.1: L = 128 for set 1).
+pub const FP_BYTES: usize = 128;
+
+/// p of parameter set 1 (RFC 6509 App. A), big-endian hex.
+pub const P_HEX: &str = "997ABB1F0A563FDA65C61198DAD0657A416C0CE19CB48261BE9AE358B3E01A2EF40AAB27E2FC0F1B228730D531A59CB0E791B39FF7C88A19356D27F4A666A6D0E26C6487326B4CD4512AC5CD65681CE1B6AFF4A831852A82A7CF3C521C3C09AA9F94D6AF56971F1FFCE3E82389857DB080C5DF10AC7ACE87666D807AFEA85FEB";
+/// q of parameter set 1 (RFC 6509 App. A), big-endian hex.
+pub const Q_HEX: &str = "265EAEC7C2958FF69971846636B4195E905B0338672D20986FA6B8D62CF8068BBD02AAC9F8BF03C6C8A1CC354C69672C39E46CE7FDF222864D5B49FD2999A9B4389B1921CC9AD335144AB173595A07386DABFD2A0C614AA0A9F3CF14870F026AA7E535ABD5A5C7C7FF38FA08E2615F6C203177C42B1EB3A1D99B601EBFAA17FB";
+
+const_monty_params!(PModulus, U1024, P_HEX, "The SAKKE parameter set 1 prime p");
+const_monty_params!(
+    QModulus,
+    U1024,
+    Q_HEX,
+    "The SAKKE parameter set 1 group order q"
+);
+
+type PMonty = ConstMontyForm<PModulus, LIMBS>;
+type QMonty = ConstMontyForm<QModulus, LIMBS>;
+
+/// The modulus p as an integer.
+pub const P: U1024 = U1024::from_be_hex(P_HEX);
+/// The group order q as an integer.
+pub const Q: U1024 = U1024::from_be_hex(Q_HEX);
+
+/// Branch-free word-wise select: `b` where `choice` is set, else `a`.
+#[inline(always)]
+pub(crate) fn select_words(a: &[u64; LIMBS], b: &[u64; LIMBS], choice: Choice) -> [u64; LIMBS] {
+    let mask = 0u64.wrapping_sub(u64::from(choice.unwrap_u8()));
+    let mut out = [0u64; LIMBS];
+    for i in 0..LIMBS {
+        out[i] = a[i] ^ (mask & (a[i] ^ b[i]));
+    }
+    out
+}
+
+/// Branch-free equality of two word arrays.
+#[inline(always)]
+fn words_eq(a: &[u64; LIMBS], b: &[u64; LIMBS]) -> Choice {
+    let mut acc = 0u64;
+    for i in 0..LIMBS {
+        acc |= a[i] ^ b[i];
+    }
+    // acc == 0 <=> equal; fold to one bit without branching.
+    let nz = (acc | acc.wrapping_neg()) >> 63;
+    Choice::from((nz ^ 1) as u8)
+}
+
+/// Decodes a big-endian integer of at most 128 octets (shorter inputs are left-padded).
+pub(crate) fn uint_from_be(bytes: &[u8]) -> Option<U1024> {
+    if bytes.len() > FP_BYTES {
+        return None;
+    }
+    let mut buf = [0u8; FP_BYTES];
+    buf[FP_BYTES - bytes.len()..].copy_from_slice(bytes);
+    Some(U1024::from_be_slice(&buf))
+}
+
+/// Encodes an integer as exactly 128 big-endian octets.
+pub(crate) fn uint_to_be(x: &U1024) -> [u8; FP_BYTES] {
+    let mut out = [0u8; FP_BYTES];
+    for (i, w) in x.as_words().iter().rev().enumerate() {
+        out[8 * i..8 * i + 8].copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
+/// Constant-time `a < b` on integers.
+pub(crate) fn uint_lt(a: &U1024, b: &U1024) -> Choice {
+    let (aw, bw) = (a.as_words(), b.as_words());
+    // Compare from the top word down, remembering the first difference without branching.
+    let mut lt = Choice::from(0);
+    let mut decided = Choice::from(0);
+    for i in (0..LIMBS).rev() {
+        let wlt = aw[i].ct_lt(&bw[i]);
+        let wne = !aw[i].ct_eq(&bw[i]);
+        lt = Choice::conditional_select(&lt, &wlt, !decided & wne);
+        decided |= wne;
+    }
+    lt
+}
+
+macro_rules! field_newtype {
+    ($name:ident, $monty:ty, $modulus:expr, $doc:expr) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, Default)]
+        pub struct $name($monty);
+
+        impl $name {
+            pub const ZERO: Self = Self(<$monty>::ZERO);
+            pub const ONE: Self = Self(<$monty>::ONE);
+
+            /// From an integer, reduced modulo the field's modulus.
+            #[inline]
+            pub fn from_uint(x: &U1024) -> Self {
+                Self(<$monty>::new(x))
+            }
+
+            /// Small constants.
+            pub fn from_u64(x: u64) -> Self {
+                Self::from_uint(&U1024::from_u64(x))
+            }
+
+            /// The canonical integer in [0, modulus).
+            #[inline]
+            pub fn to_uint(&self) -> U1024 {
+                self.0.retrieve()
+            }
+
+            /// Strict decoding of a canonical big-endian value (≤ 128 octets, value < modulus).
+            /// Returns `None` for non-canonical input; constant-time in the value up to that
+            /// single public outcome.
+            pub fn from_be_bytes(bytes: &[u8]) -> Option<Self> {
+                let x = uint_from_be(bytes)?;
+                let ok: bool = uint_lt(&x, &$modulus).into();
+                if ok {
+                    Some(Self::from_uint(&x))
+                } else {
+                    None
+                }
+            }
+
+            /// Canonical 128-octet big-endian encoding.
+            pub fn to_be_bytes(&self) -> [u8; FP_BYTES] {
+                uint_to_be(&self.to_uint())
+            }
+
+            #[inline(always)]
+            pub fn square(&self) -> Self {
+                Self(self.0.square())
+            }
+
+            #[inline(always)]
+            pub fn double(&self) -> Self {
+                Self(self.0.double())
+            }
+
+            /// Constant-time inversion (safegcd); `is_some` is false for zero.
+            pub fn invert(&self) -> (Self, Choice) {
+                let r = self.0.invert();
+                let ok = Choice::from(r.is_some().to_u8());
+                (Self(r.to_inner_unchecked()), ok)
+            }
+
+            /// Variable-time inversion, for public values only.
+            pub fn invert_vartime(&self) -> Option<Self> {
+                self.0.invert_vartime().into_option().map(Self)
+            }
+
+            #[inline(always)]
+            pub fn is_zero(&self) -> Choice {
+                words_eq(self.0.as_montgomery().as_words(), &[0u64; LIMBS])
+            }
+
+            /// Raw Montgomery words, for branch-free table scans.
+            #[inline(always)]
+            pub(crate) fn words(&self) -> &[u64; LIMBS] {
+                self.0.as_montgomery().as_words()
+            }
+
+            #[inline(always)]
+            pub(crate) fn from_words(w: [u64; LIMBS]) -> Self {
+                Self(<$monty>::from_montgomery(Uint::from_words(w)))
+            }
+        }
+
+        impl ConstantTimeEq for $name {
+            #[inline(always)]
+            fn ct_eq(&self, other: &Self) -> Choice {
+                words_eq(self.words(), other.words())
+            }
+        }
+
+        impl ConditionallySelectable for $name {
+            #[inline(always)]
+            fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
+                Self::from_words(select_words(a.words(), b.words(), choice))
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.ct_eq(other).into()
+            }
+        }
+        impl Eq for $name {}
+
+        /// Values may be secret: never printed.
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($name), "(..)"))
+            }
+        }
+
+        impl zeroize::DefaultIsZeroes for $name {}
+
+        impl core::ops::Add for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn add(self, rhs: Self) -> Self {
+                Self(self.0.add(&rhs.0))
+            }
+        }
+        impl core::ops::Sub for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn sub(self, rhs: Self) -> Self {
+                Self(self.0.sub(&rhs.0))
+            }
+        }
+        impl core::ops::Mul for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn mul(self, rhs: Self) -> Self {
+                Self(self.0.mul(&rhs.0))
+            }
+        }
+        impl core::ops::Neg for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn neg(self) -> Self {
+                Self(self.0.neg())
+            }
+        }
+    };
+}
+
+field_newtype!(
+    Fp,
+    PMonty,
+    P,
+    "An element of F_p (parameter set 1), Montgomery form."
+);
+field_newtype!(
+    Fq,
+    QMonty,
+    Q,
+    "An element of F_q, q the order of P (parameter set 1)."
+);
+
+impl Fq {
+    /// An identifier (any length of octets) read as a big-endian integer and reduced mod q,
+    /// as RFC 6508 §6.1.1 / §6.2.1 use it ("b" in [b]P). Horner's rule over 64-octet chunks:
+    /// every chunk and the factor 2^512 are below q, so `from_uint` needs no extra reduction.
+    pub fn from_be_bytes_reduced(bytes: &[u8]) -> Self {
+        const CHUNK: usize = 64;
+        let shift = Fq::from_uint(&(U1024::ONE.shl_vartime(8 * CHUNK as u32)));
+        let first = bytes.len() % CHUNK;
+        let mut acc = Fq::ZERO;
+        let (head, rest) = bytes.split_at(first);
+        if !head.is_empty() {
+            acc = Fq::from_uint(&uint_from_be(head).unwrap_or(U1024::ZERO));
+        }
+        for chunk in rest.chunks(CHUNK) {
+            let c = Fq::from_uint(&uint_from_be(chunk).unwrap_or(U1024::ZERO));
+            acc = acc * shift + c;
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_and_encoding_round_trip() {
+        let a = Fp::from_u64(123456789);
+        let (inv, ok) = a.invert();
+        assert!(bool::from(ok));
+        assert_eq!(a * inv, Fp::ONE);
+        assert_eq!(Fp::from_be_bytes(&a.to_be_bytes()), Some(a));
+        assert!(Fp::from_be_bytes(&uint_to_be(&P)).is_none());
+        assert!(!bool::from(Fp::ZERO.invert().1));
+    }
+
+    #[test]
+    fn q_divides_p_plus_one_by_four() {
+        // q = (p + 1) / 4 for parameter set 1: the cofactor the final exponentiation uses.
+        let four_q = Q.shl_vartime(2);
+        assert_eq!(four_q, P.wrapping_add(&U1024::ONE));
+    }
+
+    #[test]
+    fn reduced_identifier_matches_direct_reduction() {
+        let long = [0xFFu8; 300];
+        let x = Fq::from_be_bytes_reduced(&long);
+        // Recompute with byte-wise Horner.
+        let mut acc = Fq::ZERO;
+        let b256 = Fq::from_u64(256);
+        for &byte in long.iter() {
+            acc = acc * b256 + Fq::from_u64(u64::from(byte));
+        }
+        assert_eq!(x, acc);
+        assert_eq!(Fq::from_be_bytes_reduced(&[1, 0]), Fq::from_u64(256));
+    }
+
+    #[test]
+    fn lt_is_correct() {
+        assert!(bool::from(uint_lt(&Q, &P)));
+        assert!(!bool::from(uint_lt(&P, &Q)));
+        assert!(!bool::from(uint_lt(&P, &P)));
+    }
+}

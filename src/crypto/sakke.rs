@@ -1,1 +1,472 @@
-//! placeholder, being written
+//! SAKKE, RFC 6508, with parameter set 1 (RFC 6509 Appendix A) and n = 128, Hash = SHA-256.
+//!
+//! | RFC 6508 clause | here |
+//! |---|---|
+//! | §5.1 HashToIntegerRange | [`hash_to_integer_range`] |
+//! | §6.1.1 KMS setup, RSK issue | [`SakkeMasterSecret`], [`issue_rsk`] |
+//! | §6.1.2 RSK validation | [`validate_rsk`] |
+//! | §6.2.1 sender | [`encapsulate`], [`encapsulate_random`] |
+//! | §6.2.2 receiver | [`decapsulate`] |
+//!
+//! Identifiers are raw octets (RFC 6509 §3.2 `YYYY-MM\0tel:...\0`, or the 32-octet TS 33.180
+//! F.2.1 UID); as a scalar, an identifier is its big-endian integer reduced mod q.
+//!
+//! Evaluation choices (all give the RFC's values; the vector tests check them bit for bit):
+//! * [a]P uses a constant-time fixed-base table for P; [r]([b]P + Z) is evaluated as
+//!   [r·b]P + [r]Z with a second fixed-base table for Z, cached in the [`SakkePublicKey`].
+//! * g^r uses a fixed-base table for g in PF_p ([`gpow`]).
+//! * ⟨[a]P + Z, K⟩ and ⟨R, K⟩ are evaluated as ⟨K, [a]P + Z⟩ and ⟨K, R⟩, with the RSK K as the
+//!   Miller point so its lines are computed once per RSK. This is the same value because the
+//!   pairing is symmetric on the cyclic order-q subgroup (both arguments multiples of P;
+//!   bilinearity), and the Miller walk proves that K has order q ([q − 1]K = −K), which is then
+//!   also required: an RSK outside the subgroup is rejected. For R outside the subgroup the
+//!   re-encapsulation check fails whichever way the pairing is taken.
+//!
+//! Secrets (z_T, (a + z_T)^−1, K, SSV, r, the pairing value w and g^r) only flow through
+//! constant-time code; the branches below depend on public data or on outcomes that are made
+//! public anyway (accept/reject).
+
+mod gpow;
+
+use super::curve::table::FixedBaseTable;
+use super::curve::{AffinePoint, JacobianPoint, POINT_BYTES};
+use super::error::CryptoError;
+use super::fp::{Fp, Fq, FP_BYTES, Q};
+use super::pairing::MillerLines;
+use super::secret::{SecretBytes, SecretVec};
+use crypto_bigint::U1024;
+use ring::digest::{digest, SHA256};
+use ring::rand::SecureRandom;
+use std::sync::{Arc, OnceLock};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use zeroize::Zeroize;
+
+pub use super::pairing::pairing;
+
+/// n/8: octets of an SSV and of the HINT H (RFC 6509: n = 128).
+pub const SSV_BYTES: usize = 16;
+/// R_(b,S) ‖ H.
+pub const ENCAPSULATED_BYTES: usize = POINT_BYTES + SSV_BYTES;
+
+/// g = ⟨P, P⟩ for parameter set 1 (RFC 6509 App. A), as its PF_p representative.
+const G_HEX: &str = "66FC2A432B6EA392148F15867D623068C6A87BD1FB94C41E27FABE658E015A87371E94744C96FEDA449AE9563F8BC446CBFDA85D5D00EF577072DA8F541721BEEE0FAED1828EAB90B99DFB0138C7843355DF0460B4A9FD74B4F1A32BCAFA1FFAD682C033A7942BCCE3720F20B9B7B0403C8CAE87B7A0042ACDE0FAB36461EA46";
+
+/// Window width of the table for P (8 bits: 4 MiB, built once per process).
+const P_WINDOW: usize = 8;
+/// Window width of each public key's table (6 bits: 1.3 MiB, built on first use).
+const Z_WINDOW: usize = 6;
+
+fn g_value() -> Fp {
+    Fp::from_uint(&U1024::from_be_hex(G_HEX))
+}
+
+fn p_table() -> &'static FixedBaseTable<P_WINDOW> {
+    static T: OnceLock<FixedBaseTable<P_WINDOW>> = OnceLock::new();
+    T.get_or_init(|| FixedBaseTable::new(&AffinePoint::generator()))
+}
+
+fn g_table() -> &'static gpow::GPowTable {
+    static T: OnceLock<gpow::GPowTable> = OnceLock::new();
+    T.get_or_init(|| gpow::GPowTable::new(&g_value()))
+}
+
+/// Which n RFC 6508 §5.1 reduces into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashRange {
+    /// n = q (for r): the result is 128 big-endian octets.
+    Q,
+    /// n = 2^128 (the SSV mask): the result is 16 octets.
+    TwoPow128,
+}
+
+/// v' = v_1 ‖ … ‖ v_l of RFC 6508 §5.1: A = H(s), h_0 = 0^256, h_i = H(h_(i−1)), v_i = H(h_i ‖ A).
+fn hash_blocks(s: &[u8], l: usize) -> Vec<u8> {
+    let a = digest(&SHA256, s);
+    let mut h = [0u8; 32];
+    let mut out = Vec::with_capacity(32 * l);
+    let mut buf = [0u8; 64];
+    for _ in 0..l {
+        let next = digest(&SHA256, &h);
+        h.copy_from_slice(next.as_ref());
+        buf[..32].copy_from_slice(&h);
+        buf[32..].copy_from_slice(a.as_ref());
+        out.extend_from_slice(digest(&SHA256, &buf).as_ref());
+    }
+    buf.zeroize();
+    out
+}
+
+/// HashToIntegerRange(s, q): l = ceil(lg(q)/256) = 4, so v' < 2^1024 and one Montgomery
+/// conversion reduces it mod q.
+fn htir_q(s: &[u8]) -> Fq {
+    let mut v = hash_blocks(s, 4);
+    let x = Fq::from_uint(&U1024::from_be_slice(&v));
+    v.zeroize();
+    x
+}
+
+/// HashToIntegerRange(s, 2^128): l = 1, and v_1 mod 2^128 is its last 16 octets.
+fn htir_2n(s: &[u8]) -> [u8; SSV_BYTES] {
+    let mut v = hash_blocks(s, 1);
+    let mut out = [0u8; SSV_BYTES];
+    out.copy_from_slice(&v[32 - SSV_BYTES..]);
+    v.zeroize();
+    out
+}
+
+/// RFC 6508 §5.1 HashToIntegerRange with SHA-256, as big-endian octets (128 for q, 16 for 2^128).
+pub fn hash_to_integer_range(s: &[u8], range: HashRange) -> SecretVec {
+    match range {
+        HashRange::Q => SecretVec::new(htir_q(s).to_be_bytes().to_vec()),
+        HashRange::TwoPow128 => SecretVec::new(htir_2n(s).to_vec()),
+    }
+}
+
+/// The KMS master secret z_T ∈ [2, q − 1] (RFC 6508 §6.1.1 requires z_T ∈ [2, q − 1]).
+pub struct SakkeMasterSecret {
+    z: Fq,
+}
+
+impl Drop for SakkeMasterSecret {
+    fn drop(&mut self) {
+        self.z.zeroize();
+    }
+}
+
+impl core::fmt::Debug for SakkeMasterSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SakkeMasterSecret(<redacted>)")
+    }
+}
+
+/// 2 ≤ x < q, constant-time.
+fn in_master_range(x: &U1024) -> Choice {
+    super::fp::uint_lt(x, &Q) & !super::fp::uint_lt(x, &U1024::from_u64(2))
+}
+
+impl SakkeMasterSecret {
+    /// Uniform z_T ∈ [2, q − 1] by rejection sampling of 1022-bit strings (the number of
+    /// rejected draws says nothing about the accepted one).
+    pub fn generate(rng: &dyn SecureRandom) -> Result<Self, CryptoError> {
+        let mut buf = [0u8; FP_BYTES];
+        loop {
+            rng.fill(&mut buf).map_err(|_| CryptoError::Rng)?;
+            buf[0] &= 0x3F; // q < 2^1022
+            let x = U1024::from_be_slice(&buf);
+            if bool::from(in_master_range(&x)) {
+                buf.zeroize();
+                return Ok(Self {
+                    z: Fq::from_uint(&x),
+                });
+            }
+        }
+    }
+
+    /// Big-endian z_T of at most 128 octets (shorter encodings, such as RFC 6508 App. A's
+    /// 20-octet z, are accepted), value in [2, q − 1].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let x = super::fp::uint_from_be(bytes).ok_or(CryptoError::Malformed {
+            what: "SAKKE master secret",
+            reason: "longer than 128 octets",
+        })?;
+        if bool::from(in_master_range(&x)) {
+            Ok(Self {
+                z: Fq::from_uint(&x),
+            })
+        } else {
+            Err(CryptoError::ScalarOutOfRange {
+                what: "SAKKE master secret",
+            })
+        }
+    }
+
+    /// 128 big-endian octets.
+    pub fn to_bytes(&self) -> SecretVec {
+        SecretVec::new(self.z.to_be_bytes().to_vec())
+    }
+
+    /// Z_T = [z_T]P (RFC 6508 §6.1.1), constant-time in z_T.
+    pub fn public_key(&self) -> SakkePublicKey {
+        let (z, _) = p_table().mul(&self.z).to_affine();
+        SakkePublicKey::from_point(z)
+    }
+}
+
+/// The KMS public key Z_T ("PubEncKey", TS 33.180 D.3.2.2), with a lazily built fixed-base
+/// table for [r]Z_T.
+#[derive(Clone)]
+pub struct SakkePublicKey {
+    point: AffinePoint,
+    table: Arc<OnceLock<FixedBaseTable<Z_WINDOW>>>,
+}
+
+impl PartialEq for SakkePublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.point == other.point
+    }
+}
+impl Eq for SakkePublicKey {}
+
+impl core::fmt::Debug for SakkePublicKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SakkePublicKey({})", hex::encode(&self.to_bytes()[..9]))?;
+        f.write_str("..")
+    }
+}
+
+impl SakkePublicKey {
+    fn from_point(point: AffinePoint) -> Self {
+        Self {
+            point,
+            table: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Decodes 0x04 ‖ x ‖ y and checks that the point is on E and has order q (a variable-time
+    /// [q]Z = ∞ check: Z_T is public).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let point = AffinePoint::from_bytes(bytes, "SAKKE public key")?;
+        if !point.has_order_q_vartime() {
+            return Err(CryptoError::NotOnCurve {
+                what: "SAKKE public key (not of order q)",
+            });
+        }
+        Ok(Self::from_point(point))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.point.to_bytes().to_vec()
+    }
+
+    pub fn point(&self) -> &AffinePoint {
+        &self.point
+    }
+
+    fn table(&self) -> &FixedBaseTable<Z_WINDOW> {
+        self.table.get_or_init(|| FixedBaseTable::new(&self.point))
+    }
+
+    /// [r]([b]P + Z) = [r·b]P + [r]Z, constant-time in r (b is public).
+    fn mul_receiver_point(&self, b: &Fq, r: &Fq) -> JacobianPoint {
+        let mut rb = *r * *b;
+        let rz = self.table().mul(r);
+        let (rz_aff, _) = rz.to_affine();
+        // [r·b]P = ±[r]Z only if b ≡ ±z_T: the complete addition covers it.
+        let out = p_table().mul(&rb).add_mixed_complete(&rz_aff);
+        let zero_rz = rz.is_identity();
+        rb.zeroize();
+        // If [r]Z = ∞ (r = 0) the affine form is garbage: fall back to [r·b]P = ∞ as well.
+        JacobianPoint::conditional_select(&out, &JacobianPoint::IDENTITY, zero_rz)
+    }
+}
+
+/// A receiver secret key K_(a,T) = [(a + z_T)^−1]P (RFC 6508 §6.1.1). Its Miller lines are
+/// computed on first use and cached (secret; zeroized on drop).
+pub struct Rsk {
+    point: AffinePoint,
+    lines: OnceLock<MillerLines>,
+}
+
+impl Drop for Rsk {
+    fn drop(&mut self) {
+        self.point.zeroize();
+    }
+}
+
+impl Clone for Rsk {
+    fn clone(&self) -> Self {
+        Self {
+            point: self.point,
+            lines: OnceLock::new(),
+        }
+    }
+}
+
+impl core::fmt::Debug for Rsk {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Rsk(<redacted>)")
+    }
+}
+
+impl Rsk {
+    /// Decodes 0x04 ‖ x ‖ y with an on-curve check. Membership in the order-q subgroup is
+    /// established by [`validate_rsk`] (and required by [`decapsulate`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let point = AffinePoint::from_bytes(bytes, "SAKKE RSK")?;
+        Ok(Self {
+            point,
+            lines: OnceLock::new(),
+        })
+    }
+
+    /// 257 octets 0x04 ‖ x ‖ y.
+    pub fn to_bytes(&self) -> SecretVec {
+        SecretVec::new(self.point.to_bytes().to_vec())
+    }
+
+    fn lines(&self) -> &MillerLines {
+        self.lines.get_or_init(|| MillerLines::new(&self.point))
+    }
+}
+
+/// RFC 6508 §6.1.1: K_(a,T) = [(a + z_T)^−1]P. Fails with `MasterKeyCollision` if
+/// a + z_T ≡ 0 mod q (the KMS must then replace z_T).
+pub fn issue_rsk(master: &SakkeMasterSecret, id: &[u8]) -> Result<Rsk, CryptoError> {
+    let a = Fq::from_be_bytes_reduced(id);
+    let mut s = a + master.z;
+    let (mut inv, ok) = s.invert();
+    s.zeroize();
+    // Only the (public, fatal) collision outcome leaves constant time.
+    if !bool::from(ok) {
+        return Err(CryptoError::MasterKeyCollision);
+    }
+    let (k, _) = p_table().mul(&inv).to_affine();
+    inv.zeroize();
+    Ok(Rsk {
+        point: k,
+        lines: OnceLock::new(),
+    })
+}
+
+/// [a]P + Z for a public identifier; `None` if it is the point at infinity (a ≡ −z_T).
+fn receiver_point(z: &SakkePublicKey, id: &[u8]) -> Option<AffinePoint> {
+    let a = Fq::from_be_bytes_reduced(id);
+    p_table()
+        .mul(&a)
+        .add_vartime(&JacobianPoint::from_affine(&z.point))
+        .to_affine_vartime()
+}
+
+/// RFC 6508 §6.1.2: accept K_(a,T) iff ⟨[a]P + Z_T, K_(a,T)⟩ = g (evaluated as
+/// ⟨K, [a]P + Z⟩ with K of order q, see the module docs).
+pub fn validate_rsk(z: &SakkePublicKey, id: &[u8], rsk: &Rsk) -> Result<(), CryptoError> {
+    let a_point = receiver_point(z, id).ok_or(CryptoError::InvalidRsk)?;
+    let lines = rsk.lines();
+    let w = lines.eval(&a_point);
+    let ok = w.ct_eq(&g_value()) & lines.first_argument_has_order_q();
+    if bool::from(ok) {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidRsk)
+    }
+}
+
+/// RFC 6508 §6.2.1 with a given SSV: r = HashToIntegerRange(SSV ‖ b, q),
+/// R_(b,S) = [r]([b]P + Z_S), H = SSV ⊕ HashToIntegerRange(g^r, 2^n); returns R_(b,S) ‖ H.
+pub fn encapsulate(
+    z: &SakkePublicKey,
+    id: &[u8],
+    ssv: &SecretBytes<SSV_BYTES>,
+) -> Result<Vec<u8>, CryptoError> {
+    let b = Fq::from_be_bytes_reduced(id);
+    let mut r = derive_r(ssv, id);
+    let (rp, finite) = z.mul_receiver_point(&b, &r).to_affine();
+    let mut gr = g_table().pow(&r).to_be_bytes();
+    r.zeroize();
+    let mut mask = htir_2n(&gr);
+    gr.zeroize();
+    // R = ∞ only if r ≡ 0 or b ≡ −z_S (no RSK can exist for b): refuse to encode it.
+    if !bool::from(finite) {
+        mask.zeroize();
+        return Err(CryptoError::ScalarOutOfRange {
+            what: "SAKKE r or identifier",
+        });
+    }
+    let mut out = Vec::with_capacity(ENCAPSULATED_BYTES);
+    out.extend_from_slice(&rp.to_bytes());
+    for (m, s) in mask.iter().zip(ssv.expose()) {
+        out.push(m ^ s);
+    }
+    mask.zeroize();
+    Ok(out)
+}
+
+/// RFC 6508 §6.2.1 step 1 with a fresh random SSV: returns (SSV, R_(b,S) ‖ H).
+pub fn encapsulate_random(
+    z: &SakkePublicKey,
+    id: &[u8],
+    rng: &dyn SecureRandom,
+) -> Result<(SecretBytes<SSV_BYTES>, Vec<u8>), CryptoError> {
+    let mut raw = [0u8; SSV_BYTES];
+    rng.fill(&mut raw).map_err(|_| CryptoError::Rng)?;
+    let ssv = SecretBytes::new(raw);
+    raw.zeroize();
+    let data = encapsulate(z, id, &ssv)?;
+    Ok((ssv, data))
+}
+
+/// r = HashToIntegerRange(SSV ‖ b, q).
+fn derive_r(ssv: &SecretBytes<SSV_BYTES>, id: &[u8]) -> Fq {
+    let mut buf = Vec::with_capacity(SSV_BYTES + id.len());
+    buf.extend_from_slice(ssv.expose());
+    buf.extend_from_slice(id);
+    let r = htir_q(&buf);
+    buf.zeroize();
+    r
+}
+
+/// RFC 6508 §6.2.2: w = ⟨R_(b,S), K_(b,S)⟩, SSV = H ⊕ HashToIntegerRange(w, 2^n),
+/// r = HashToIntegerRange(SSV ‖ b, q), and the SSV is released only if
+/// [r]([b]P + Z_S) = R_(b,S) (and K has order q). Any failure after parsing is the single
+/// `DecapsulationFailed`.
+pub fn decapsulate(
+    z: &SakkePublicKey,
+    id: &[u8],
+    rsk: &Rsk,
+    data: &[u8],
+) -> Result<SecretBytes<SSV_BYTES>, CryptoError> {
+    if data.len() != ENCAPSULATED_BYTES {
+        return Err(CryptoError::Malformed {
+            what: "SAKKE encapsulated data",
+            reason: "must be 273 octets (R_(b,S) || H)",
+        });
+    }
+    let r_point = AffinePoint::from_bytes(&data[..POINT_BYTES], "SAKKE R_(b,S)")?;
+    let lines = rsk.lines();
+    let mut w = lines.eval(&r_point).to_be_bytes();
+    let mut mask = htir_2n(&w);
+    w.zeroize();
+    let mut ssv_raw = [0u8; SSV_BYTES];
+    for ((o, m), h) in ssv_raw
+        .iter_mut()
+        .zip(mask.iter())
+        .zip(&data[POINT_BYTES..])
+    {
+        *o = m ^ h;
+    }
+    mask.zeroize();
+    let ssv = SecretBytes::new(ssv_raw);
+    ssv_raw.zeroize();
+    let b = Fq::from_be_bytes_reduced(id);
+    let mut r = derive_r(&ssv, id);
+    let test = z.mul_receiver_point(&b, &r);
+    r.zeroize();
+    let ok = test.ct_eq_affine(&r_point) & lines.first_argument_has_order_q();
+    if bool::from(ok) {
+        Ok(ssv)
+    } else {
+        Err(CryptoError::DecapsulationFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g_is_the_pairing_of_p_with_itself() {
+        let p = AffinePoint::generator();
+        assert_eq!(pairing(&p, &p), g_value());
+    }
+
+    #[test]
+    fn g_power_table_matches_square_and_multiply() {
+        let g = g_value();
+        let base = super::super::fp2::Fp2::new(Fp::ONE, g);
+        for k in [1u64, 2, 129, 0xDEAD_BEEF] {
+            let want = base.pow_vartime(&U1024::from_u64(k)).to_pfp();
+            assert_eq!(g_table().pow(&Fq::from_u64(k)), want, "k = {k}");
+        }
+        assert_eq!(g_table().pow(&Fq::ZERO), Fp::ZERO);
+    }
+}
