@@ -392,3 +392,296 @@ fn a_flipped_bit_anywhere_is_rejected() {
         }
     }
 }
+
+// ---- open_i_message / build_i_message (needs sakke) ----
+
+use sealkm::crypto::mikey::{BuildParams, Party, ReceiverContext, TrustedKms};
+use sealkm::crypto::sakke;
+use sealkm::crypto::secret::SecretBytes;
+
+struct KeySet {
+    uri: String,
+    rsk: sakke::Rsk,
+    ssk: eccsi::Ssk,
+    pvt: eccsi::Pvt,
+}
+
+fn key_set(uri: &str) -> KeySet {
+    let v = vectors();
+    let ks = v["key_sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["UserUri"] == uri)
+        .expect("key set");
+    KeySet {
+        uri: uri.to_owned(),
+        rsk: sakke::Rsk::from_bytes(&hexs(&ks["UserDecryptKey_RSK"])).unwrap(),
+        ssk: eccsi::Ssk::from_bytes(&hexs(&ks["UserSigningKeySSK"])).unwrap(),
+        pvt: eccsi::Pvt::from_bytes(&hexs(&ks["UserPubTokenPVT"])).unwrap(),
+    }
+}
+
+fn z() -> sakke::SakkePublicKey {
+    sakke::SakkePublicKey::from_bytes(&hexs(&vectors()["kms_init"]["PubEncKey_Z"])).unwrap()
+}
+
+fn open_as(
+    bytes: &[u8],
+    receiver: &KeySet,
+    initiator_uri: Option<&str>,
+    kms: &Kms,
+    z: &sakke::SakkePublicKey,
+) -> Result<mikey::OpenedMessage, CryptoError> {
+    let trusted = [TrustedKms {
+        kms_uri: &kms.uri,
+        key_period_s: kms.period,
+        key_offset_s: kms.offset,
+        kpak: &kms.kpak,
+    }];
+    let ctx = ReceiverContext {
+        uri: &receiver.uri,
+        kms_uri: &kms.uri,
+        key_period_s: kms.period,
+        key_offset_s: kms.offset,
+        z,
+        rsk: &receiver.rsk,
+        trusted: &trusted,
+        initiator_uri,
+    };
+    mikey::open_i_message(bytes, &ctx)
+}
+
+#[test]
+fn open_recovers_the_published_keys_and_ids() {
+    let kms = kms();
+    let z = z();
+    for case in cases() {
+        let name = case["name"].as_str().unwrap();
+        let bytes = message(&case);
+        let exp = &case["expected"];
+        let receiver = key_set(case["responder_uri"].as_str().unwrap());
+        let initiator = case["initiator_uri"].as_str().unwrap();
+        let o = open_as(&bytes, &receiver, Some(initiator), &kms, &z)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(o.key.expose().to_vec(), hexs(&exp["key"]), "{name}");
+        assert_eq!(o.key_id, u32_hex(&exp["key_id"]), "{name}");
+        assert_eq!(o.rand, hexs(&exp["rand"]), "{name}");
+        assert_eq!(o.initiator_uri, initiator, "{name}");
+        assert_eq!(o.initiator_kms_uri, kms.uri, "{name}");
+        assert_eq!(o.key_period_no, 236, "{name}");
+        assert_eq!(o.ntp_timestamp >> 32, 3968437672, "{name}");
+        assert_eq!(
+            o.csb_id,
+            u32_hex(&case["decoded_from_i_message"]["csb_id"]),
+            "{name}"
+        );
+        assert!(o.key_parameters.is_some(), "{name}");
+        match exp["key_type"].as_str().unwrap() {
+            "GMK" => {
+                assert_eq!(o.purpose, Some(kdf::KeyPurpose::Gmk), "{name}");
+                assert_eq!(o.gmk_id, Some(u32_hex(&exp["key_id"])), "{name}");
+                assert_eq!(o.guk_id, Some(o.csb_id), "{name}");
+                if let Some(g) = exp.get("guk_id") {
+                    assert_eq!(o.guk_id, Some(u32_hex(g)), "{name}");
+                }
+                let key: [u8; 16] = *o.key.expose();
+                assert_eq!(
+                    kdf::guk_id(&key, o.key_id, &receiver.uri),
+                    o.csb_id,
+                    "{name}"
+                );
+            }
+            other => {
+                let want = if other == "CSK" {
+                    kdf::KeyPurpose::Csk
+                } else {
+                    kdf::KeyPurpose::Pck
+                };
+                assert_eq!(o.purpose, Some(want), "{name}");
+                assert_eq!(o.gmk_id, None, "{name}");
+                assert_eq!(o.key_id, o.csb_id, "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn open_refuses_wrong_or_missing_identities() {
+    let kms = kms();
+    let z = z();
+    let case = &cases()[2]; // PCK alice -> bob
+    let bytes = message(case);
+    let bob = key_set("sip:bob@streamwide.com");
+    let alice_uri = "sip:alice@streamwide.com";
+    // No IDRi and no URI from signalling.
+    assert!(matches!(
+        open_as(&bytes, &bob, None, &kms, &z),
+        Err(CryptoError::Mikey(_))
+    ));
+    // A URI whose UID is not the role-8 UID.
+    assert_eq!(
+        open_as(&bytes, &bob, Some("sip:mallory@streamwide.com"), &kms, &z).unwrap_err(),
+        CryptoError::Mikey("initiator UID (role 8) does not match the initiator URI")
+    );
+    // Another receiver: the role-9 UID is not theirs.
+    let gms = key_set("gms@streamwide.com");
+    assert_eq!(
+        open_as(&bytes, &gms, Some(alice_uri), &kms, &z).unwrap_err(),
+        CryptoError::Mikey("responder UID (role 9) is not this receiver's UID")
+    );
+    // The initiator's KMS is not in the trust list.
+    let other = Kms {
+        uri: "kms.other.example".into(),
+        ..kms
+    };
+    assert_eq!(
+        open_as(&bytes, &bob, Some(alice_uri), &other, &z).unwrap_err(),
+        CryptoError::Mikey("initiator's KMS is not trusted")
+    );
+}
+
+/// Re-signs a (modified) message with the initiator's real key set from the vectors.
+fn resign(m: &mut mikey::IMessage, signer: &eccsi::EccsiSigner) -> Vec<u8> {
+    let mut b = mikey::encode(m).unwrap();
+    let n = b.len() - 129;
+    let sig = signer
+        .sign(&b[..n], &ring::rand::SystemRandom::new())
+        .unwrap();
+    b.truncate(n);
+    b.extend_from_slice(&sig);
+    m.sign.signature = sig.to_vec();
+    b
+}
+
+fn signer_for(ks: &KeySet, uid: &[u8; 32], kms: &Kms) -> eccsi::EccsiSigner {
+    eccsi::EccsiSigner::new(&kms.kpak, uid, &ks.ssk, &ks.pvt).unwrap()
+}
+
+#[test]
+fn a_flipped_bit_in_validly_signed_sakke_data_fails_decapsulation() {
+    let kms = kms();
+    let z = z();
+    let case = &cases()[2];
+    let bytes = message(case);
+    let alice = key_set("sip:alice@streamwide.com");
+    let bob = key_set("sip:bob@streamwide.com");
+    let uid = initiator_uid(&kms, case, &bytes);
+    let signer = signer_for(&alice, &uid, &kms);
+    let m0 = mikey::parse(&bytes).unwrap();
+    // Re-signing the unmodified message still opens (sanity check of the harness).
+    let mut m = m0.clone();
+    let b = resign(&mut m, &signer);
+    assert_eq!(
+        open_as(&b, &bob, Some(&alice.uri), &kms, &z)
+            .unwrap()
+            .key
+            .expose()
+            .to_vec(),
+        hexs(&case["expected"]["key"])
+    );
+    // Flip bits in R (an x coordinate bit, a y coordinate bit) and in H (the masked SSV).
+    for (octet, bit) in [(5usize, 0u8), (200, 3), (260, 7), (272, 0)] {
+        let mut m = m0.clone();
+        for p in m.payloads.iter_mut() {
+            if let Payload::Sakke(s) = p {
+                s.data[octet] ^= 1 << bit;
+            }
+        }
+        let b = resign(&mut m, &signer);
+        match open_as(&b, &bob, Some(&alice.uri), &kms, &z) {
+            Err(CryptoError::DecapsulationFailed) | Err(CryptoError::NotOnCurve { .. }) => {}
+            other => panic!("octet {octet} bit {bit}: {other:?}"),
+        }
+    }
+    // Without re-signing, the same change is a bad signature.
+    let mut b = bytes.clone();
+    let sakke_at = b
+        .windows(273)
+        .position(|w| w == m0.sakke().unwrap().data.as_slice())
+        .unwrap();
+    b[sakke_at + 10] ^= 1;
+    assert_eq!(
+        open_as(&b, &bob, Some(&alice.uri), &kms, &z).unwrap_err(),
+        CryptoError::BadSignature
+    );
+}
+
+#[test]
+fn build_then_open_with_the_interop_key_sets() {
+    let kms = kms();
+    let z = z();
+    let rng = ring::rand::SystemRandom::new();
+    let gms = key_set("gms@streamwide.com");
+    let alice = key_set("sip:alice@streamwide.com");
+    let ntp_timestamp = 0xec89_8da8_0000_0000u64;
+    let ntp_s = ntp_timestamp >> 32;
+    let gms_uid = uid_at(&kms, &gms.uri, ntp_s);
+    let alice_uid = uid_at(&kms, &alice.uri, ntp_s);
+    let signer = signer_for(&gms, &gms_uid, &kms);
+    let gmk = SecretBytes::new([0x5a; 16]);
+    let gmk_id = kdf::KeyPurpose::Gmk.key_id(0x0123_4567);
+    let guk_id = kdf::guk_id(gmk.expose(), gmk_id, &alice.uri);
+    let mut spi = gmk_id.to_be_bytes().to_vec();
+    spi.extend_from_slice(&guk_id.to_be_bytes());
+    for (uid_roles, to_self) in [(false, false), (true, true)] {
+        let params = BuildParams {
+            signer: &signer,
+            initiator: Party {
+                uri: &gms.uri,
+                uid: &gms_uid,
+                kms_uri: &kms.uri,
+            },
+            responder: Party {
+                uri: &alice.uri,
+                uid: &alice_uid,
+                kms_uri: &kms.uri,
+            },
+            responder_z: &z,
+            key: &gmk,
+            csb_id: guk_id,
+            cs_map: CsIdMap::generic_single(4, 0, spi.clone()),
+            ntp_timestamp,
+            security_policy: None,
+            sakke_to_self: to_self.then_some(&z),
+            key_parameters: Some(&[1, 2, 3]),
+            uid_roles,
+        };
+        let bytes = mikey::build_i_message(&params, &rng).unwrap();
+        let m = mikey::parse(&bytes).unwrap();
+        assert_eq!(mikey::encode(&m).unwrap(), bytes);
+        assert_eq!(
+            m.id(codes::role::INITIATOR).unwrap().data,
+            gms.uri.as_bytes()
+        );
+        assert_eq!(
+            m.id(codes::role::RESPONDER).unwrap().data,
+            alice.uri.as_bytes()
+        );
+        assert_eq!(m.id(codes::role::UID_INITIATOR).is_some(), uid_roles);
+        // IDRi is present, so no URI from signalling is needed.
+        let o = open_as(&bytes, &alice, None, &kms, &z).unwrap();
+        assert_eq!(o.key, gmk);
+        assert_eq!(o.gmk_id, Some(gmk_id));
+        assert_eq!(o.guk_id, Some(guk_id));
+        assert_eq!(o.key_parameters.as_deref(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(o.initiator_uri, gms.uri);
+        // A contradicting URI from signalling is refused.
+        assert_eq!(
+            open_as(&bytes, &alice, Some(&alice.uri), &kms, &z).unwrap_err(),
+            CryptoError::Mikey("IDRi does not name the expected initiator")
+        );
+        // SAKKE-to-self decrypts for the initiator with its own RSK.
+        if to_self {
+            let inner = m
+                .extension(codes::EXT_SAKKE_TO_SELF)
+                .unwrap()
+                .sakke_to_self()
+                .unwrap();
+            let k = sakke::decapsulate(&z, &gms_uid, &gms.rsk, &inner.data).unwrap();
+            assert_eq!(k, gmk);
+        } else {
+            assert!(m.extension(codes::EXT_SAKKE_TO_SELF).is_none());
+        }
+    }
+}

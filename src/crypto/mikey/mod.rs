@@ -31,11 +31,15 @@
 //! field itself"); the published interop I_MESSAGEs verify only under that reading.
 
 pub mod codec;
-// mod exchange; (enabled once kdf/eccsi/sakke land)
+mod exchange;
 pub mod payload;
 
 pub use crate::crypto::CryptoError;
 pub use codec::{encode, parse, signed_part, MAX_MESSAGE_LEN, MAX_PAYLOADS};
+pub use exchange::{
+    build_i_message, open_i_message, BuildParams, OpenedMessage, Party, ReceiverContext,
+    TrustedKms, RAND_LEN,
+};
 pub use payload::{
     codes, CsIdMap, GeneralExt, GenericIdEntry, Header, IMessage, IdPayload, Payload, PolicyParam,
     SakkePayload, SecurityPolicy, SignPayload, SrtpIdEntry, Timestamp,
