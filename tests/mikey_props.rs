@@ -240,3 +240,138 @@ fn over_long_fields_are_refused_by_the_encoder() {
     m.header.prf_func = 0x80;
     assert!(mikey::encode(&m).is_err());
 }
+
+// ---- build → open round trip with random identities (a pairing per case: 16 cases) ----
+
+mod exchange {
+    use super::*;
+    use ring::rand::SystemRandom;
+    use sealkm::crypto::mikey::{BuildParams, Party, ReceiverContext, TrustedKms};
+    use sealkm::crypto::secret::SecretBytes;
+    use sealkm::crypto::{eccsi, kdf, sakke};
+    use std::sync::OnceLock;
+
+    struct Kms {
+        uri: &'static str,
+        period: u64,
+        offset: u64,
+        eccsi: eccsi::EccsiMasterSecret,
+        kpak: eccsi::Kpak,
+        sakke: sakke::SakkeMasterSecret,
+        z: sakke::SakkePublicKey,
+    }
+
+    fn new_kms(uri: &'static str, period: u64, offset: u64) -> Kms {
+        let rng = SystemRandom::new();
+        let e = eccsi::EccsiMasterSecret::generate(&rng).unwrap();
+        let s = sakke::SakkeMasterSecret::generate(&rng).unwrap();
+        Kms {
+            uri,
+            period,
+            offset,
+            kpak: e.kpak(),
+            eccsi: e,
+            z: s.public_key(),
+            sakke: s,
+        }
+    }
+
+    /// Two KMSs (initiator's and responder's domains), made once: master generation is slow.
+    fn kmss() -> &'static (Kms, Kms) {
+        static K: OnceLock<(Kms, Kms)> = OnceLock::new();
+        K.get_or_init(|| {
+            (
+                new_kms("kms.a.example", 2_592_000, 0),
+                new_kms("kms.b.example", 16_777_215, 1000),
+            )
+        })
+    }
+
+    fn uid(kms: &Kms, uri: &str, ntp_s: u64) -> [u8; 32] {
+        let n = kdf::key_period_no(ntp_s, kms.period, kms.offset).unwrap();
+        kdf::uid(uri, kms.uri, kms.period, kms.offset, n)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        #[test]
+        fn build_then_open_round_trips(
+            i_user in "[a-z]{1,12}",
+            r_user in "[a-z]{1,12}",
+            key in any::<[u8; 16]>(),
+            tag in 0u32..7,
+            low in any::<u32>(),
+            ntp_s in 3_900_000_000u64..4_200_000_000,
+            frac in any::<u32>(),
+            cross_domain in any::<bool>(),
+            uid_roles in any::<bool>(),
+            with_sp in any::<bool>(),
+        ) {
+            let (ka, kb) = kmss();
+            let (ki, kr) = if cross_domain { (ka, kb) } else { (ka, ka) };
+            let i_uri = format!("sip:{i_user}@a.example");
+            let r_uri = format!("sip:{r_user}@b.example");
+            prop_assume!(i_uri != r_uri);
+            let rng = SystemRandom::new();
+            let i_uid = uid(ki, &i_uri, ntp_s);
+            let r_uid = uid(kr, &r_uri, ntp_s);
+            let (ssk, pvt) = eccsi::issue(&ki.eccsi, &i_uid).unwrap();
+            let signer = eccsi::EccsiSigner::new(&ki.kpak, &i_uid, &ssk, &pvt).unwrap();
+            let rsk = sakke::issue_rsk(&kr.sakke, &r_uid).unwrap();
+            let key = SecretBytes::new(key);
+            let purpose = kdf::KeyPurpose::of(tag << 28).unwrap();
+            let key_id = purpose.key_id(low);
+            let csb_id = if purpose == kdf::KeyPurpose::Gmk { kdf::guk_id(key.expose(), key_id, &r_uri) } else { key_id };
+            let sp = SecurityPolicy { policy_no: 0, prot_type: 0, params: vec![PolicyParam { param_type: 0, value: vec![6] }] };
+            let params = BuildParams {
+                signer: &signer,
+                initiator: Party { uri: &i_uri, uid: &i_uid, kms_uri: ki.uri },
+                responder: Party { uri: &r_uri, uid: &r_uid, kms_uri: kr.uri },
+                responder_z: &kr.z,
+                key: &key,
+                csb_id,
+                cs_map: CsIdMap::Empty { n_cs: 0 },
+                ntp_timestamp: (ntp_s << 32) | u64::from(frac),
+                security_policy: with_sp.then_some(sp.clone()),
+                sakke_to_self: None,
+                key_parameters: None,
+                uid_roles,
+            };
+            let bytes = mikey::build_i_message(&params, &rng).unwrap();
+            let m = mikey::parse(&bytes).unwrap();
+            prop_assert_eq!(mikey::encode(&m).unwrap(), bytes.clone());
+            prop_assert_eq!(m.security_policy().cloned(), with_sp.then_some(sp));
+
+            let trusted = [
+                TrustedKms { kms_uri: ka.uri, key_period_s: ka.period, key_offset_s: ka.offset, kpak: &ka.kpak },
+                TrustedKms { kms_uri: kb.uri, key_period_s: kb.period, key_offset_s: kb.offset, kpak: &kb.kpak },
+            ];
+            let ctx = ReceiverContext {
+                uri: &r_uri,
+                kms_uri: kr.uri,
+                key_period_s: kr.period,
+                key_offset_s: kr.offset,
+                z: &kr.z,
+                rsk: &rsk,
+                trusted: &trusted,
+                initiator_uri: None,
+            };
+            let o = mikey::open_i_message(&bytes, &ctx).unwrap();
+            prop_assert_eq!(&o.key, &key);
+            prop_assert_eq!(o.key_id, key_id);
+            prop_assert_eq!(o.purpose, Some(purpose));
+            prop_assert_eq!(o.csb_id, csb_id);
+            prop_assert_eq!(&o.initiator_uri, &i_uri);
+            prop_assert_eq!(o.initiator_uid, i_uid);
+            prop_assert_eq!(o.initiator_kms_uri.as_str(), ki.uri);
+            prop_assert_eq!(o.rand.len(), mikey::RAND_LEN);
+
+            // A one-bit change in the signed part is caught by the signature.
+            let mut bad = bytes.clone();
+            let at = (low as usize) % (bytes.len() - 129);
+            bad[at] ^= 1 << (frac % 8);
+            prop_assert!(mikey::open_i_message(&bad, &ctx).is_err());
+        }
+    }
+}
