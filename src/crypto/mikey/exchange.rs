@@ -141,8 +141,8 @@ fn uri_id(role: u8, uri: &str) -> Payload {
     })
 }
 
-/// Builds and signs an I_MESSAGE: HDR, T, RAND, IDRi, IDRr, [UIDs 8/9], IDRkmsi, IDRkmsr,
-/// [SP], SAKKE, [SAKKE-to-self], [key parameters], SIGN (RFC 6509 §2.1, TS 33.180 E.1.2).
+/// Builds and signs an I_MESSAGE: HDR, T, RAND, IDRi, IDRr, \[UIDs 8/9\], IDRkmsi, IDRkmsr,
+/// \[SP\], SAKKE, \[SAKKE-to-self\], \[key parameters\], SIGN (RFC 6509 §2.1, TS 33.180 E.1.2).
 /// HDR: version 1, data type 26, V = 0, PRF func 1 (HMAC-SHA-256).
 pub fn build_i_message(p: &BuildParams<'_>, rng: &dyn SecureRandom) -> Result<Vec<u8>> {
     let mut rand = [0u8; RAND_LEN];
