@@ -1,5 +1,10 @@
 //! Fuzzes the MIKEY-SAKKE I_MESSAGE parser: it must never panic, and whatever it accepts
 //! must re-encode to exactly the same octets and satisfy the signed-part invariant.
+//!
+//! Run (nightly): `cd fuzz && mkdir -p corpus/imessage_parse && cp seeds/*.bin corpus/imessage_parse/
+//! && cargo +nightly fuzz run imessage_parse corpus/imessage_parse -- -max_total_time=300`.
+//! The seeds are the four published interop I_MESSAGEs. The stable-Rust stand-in is the
+//! proptest suite in tests/mikey_props.rs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
