@@ -49,3 +49,18 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The system clock shifted by a fixed offset (the test-only `test_clock_offset_s` setting).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub i64);
+
+impl Clock for OffsetClock {
+    fn now_unix(&self) -> u64 {
+        SystemClock.now_unix().saturating_add_signed(self.0)
+    }
+    fn now_unix_ms(&self) -> u64 {
+        SystemClock
+            .now_unix_ms()
+            .saturating_add_signed(self.0.saturating_mul(1000))
+    }
+}

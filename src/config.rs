@@ -55,6 +55,10 @@ pub struct NodeConfig {
     pub admission: AdmissionConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// TEST ONLY: seconds added to the system clock (may be negative), so end-to-end tests can
+    /// exercise key-period windows and roll-over without waiting. Never set in production.
+    #[serde(default)]
+    pub test_clock_offset_s: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

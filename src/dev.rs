@@ -143,3 +143,95 @@ pub fn load_idp(dir: &Path) -> Result<DevIdp, String> {
     let der = zeroize::Zeroizing::new(fs::read(dir.join(IDP_KEY)).map_err(io)?);
     DevIdp::from_pkcs8(DEV_IDP_KID, &der).map_err(io)
 }
+
+/// The cluster file `sealkm dev` writes: what scripts and tests need to reach and restart nodes.
+pub const CLUSTER_FILE: &str = "cluster.json";
+
+/// `km_uu` URL of node `id` from `DIR/cluster.json`.
+pub fn node_url(dir: &Path, id: u64) -> Result<String, String> {
+    let text = fs::read_to_string(dir.join(CLUSTER_FILE)).map_err(|e| {
+        format!(
+            "{}: {e} (is `sealkm dev --dir {}` running?)",
+            dir.join(CLUSTER_FILE).display(),
+            dir.display()
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    v["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["id"].as_u64() == Some(id)))
+        .and_then(|n| n["km_uu"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("node {id} not in {}", dir.join(CLUSTER_FILE).display()))
+}
+
+/// Starts the node of `cfg` as a child process, writes `cluster.json`, prints how to call it,
+/// and stays in the foreground until the node exits or Ctrl-C / SIGTERM, which stop the node.
+pub async fn run_foreground(cfg: &Path) -> Result<(), String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = cfg.parent().ok_or("config has no directory")?.to_owned();
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(&exe)
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .env("SEALKM_LOG_FORMAT", "text")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(u) = l.strip_prefix("sealkm: KM-UU listening on ") {
+                    break u.to_owned();
+                }
+            }
+            _ => {
+                let status = child.wait().map_err(|e| e.to_string())?;
+                return Err(format!("node exited before listening ({status})"));
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let cluster = serde_json::json!({ "nodes": [{
+        "id": 1,
+        "pid": child.id(),
+        "km_uu": url,
+        "data_dir": dir.join("node1-data"),
+        "restart": [exe, "serve", "--config", cfg],
+    }]});
+    fs::write(
+        dir.join(CLUSTER_FILE),
+        serde_json::to_string_pretty(&cluster).map_err(io)?,
+    )
+    .map_err(io)?;
+    let d = dir.display();
+    println!(
+        "sealkm dev: node 1 at {url} (pid {pid}); files in {d}\n\
+         \n  sealkm token --dir {d} --user sip:alice@sealkm.test     # DEV ONLY access token\n  \
+         sealkm client --dir {d} --user sip:alice@sealkm.test keyprov\n  \
+         sealkm client --dir {d} certcache\n  \
+         sealkm admin --dir {d} communities\n\nCtrl-C stops the node.",
+        pid = child.id()
+    );
+    let pid = child.id();
+    let waiter = actix_web::rt::task::spawn_blocking(move || child.wait());
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io)?;
+    tokio::select! {
+        st = waiter => {
+            let st = st.map_err(io)?.map_err(io)?;
+            return Err(format!("node exited ({st})"));
+        }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    // SAFETY: kill(2) on the child we started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    eprintln!("sealkm dev: stopping node 1");
+    Ok(())
+}

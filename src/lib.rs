@@ -21,6 +21,7 @@ pub mod config;
 pub mod crypto;
 pub mod dev;
 pub mod kms;
+pub mod loadtool;
 pub mod node;
 pub mod selfcheck;
 pub mod state;

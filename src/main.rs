@@ -30,19 +30,23 @@ struct Cli {
 enum Cmd {
     /// Run a local node on embedded defaults (dev CA, certificates, unseal key, identity provider).
     Dev {
-        #[arg(long, default_value = "dev-cluster")]
+        #[arg(long, default_value = "sealkm-dev")]
         dir: PathBuf,
+        /// Listener address of node 1.
         #[arg(long, default_value = "127.0.0.1:8443")]
         addr: String,
+        /// Number of nodes (1 until the Raft cluster lands).
+        #[arg(long, default_value_t = 1)]
+        nodes: u32,
     },
     /// Run a node from a config file.
     Serve {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Mint an access token with a dev environment's identity provider.
+    /// DEV ONLY: print an access token signed by a dev environment's identity provider.
     Token {
-        #[arg(long, default_value = "dev-cluster")]
+        #[arg(long, default_value = "sealkm-dev")]
         dir: PathBuf,
         #[arg(long)]
         user: String,
@@ -63,6 +67,16 @@ enum Cmd {
         #[command(subcommand)]
         op: AdminOp,
     },
+    /// Config file tools.
+    Config {
+        #[command(subcommand)]
+        op: ConfigOp,
+    },
+    /// Load tool: KM-UU keyprov throughput and latency, cold and warm.
+    Bench {
+        #[command(subcommand)]
+        op: sealkm::loadtool::BenchCmd,
+    },
     /// Audit file tools.
     Audit {
         #[command(subcommand)]
@@ -72,17 +86,26 @@ enum Cmd {
     Selfcheck,
 }
 
+#[derive(Subcommand)]
+enum ConfigOp {
+    /// Validate a node config; names the offending key on error.
+    Check { file: PathBuf },
+}
+
 #[derive(clap::Args)]
 struct Conn {
-    /// Dev environment to take the URL, CA, token key and admin credential from.
-    #[arg(long, default_value = "dev-cluster")]
+    /// Dev environment to take defaults from (URL, CA, token key, admin credential).
+    #[arg(long, default_value = "sealkm-dev")]
     dir: PathBuf,
-    /// Node URL (default: the dev environment's listener).
+    /// Node URL (default: node 1 of the dev environment's cluster.json).
     #[arg(long)]
     url: Option<String>,
     /// CA certificate (PEM) to trust (default: the dev CA).
+    #[arg(long, alias = "ca")]
+    cacert: Option<PathBuf>,
+    /// Save the fetched documents in this directory.
     #[arg(long)]
-    ca: Option<PathBuf>,
+    out: Option<PathBuf>,
     /// Bearer token (default: minted by the dev identity provider for --user, or the admin credential).
     #[arg(long)]
     token: Option<String>,
@@ -146,20 +169,32 @@ enum AuditOp {
     Verify { file: PathBuf },
 }
 
-fn init_tracing() {
+/// Nodes (`serve`) log JSON lines unless SEALKM_LOG_FORMAT=text; other commands log text.
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    let text = std::env::var("SEALKM_LOG_FORMAT").as_deref() == Ok("text");
+    init_tracing(matches!(cli.cmd, Cmd::Serve { .. }) && !text);
     let res = match cli.cmd {
-        Cmd::Dev { dir, addr } => run_dev(&dir, &addr),
+        Cmd::Dev { dir, addr, nodes } => run_dev(&dir, &addr, nodes),
+        Cmd::Config {
+            op: ConfigOp::Check { file },
+        } => NodeConfig::load(&file)
+            .map(|_| println!("ok: {}", file.display()))
+            .map_err(|e| e.to_string()),
+        Cmd::Bench { op } => actix_rt::System::new().block_on(sealkm::loadtool::run(op)),
         Cmd::Serve { config } => run_serve(&config),
         Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
         Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
@@ -185,22 +220,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_dev(dir: &Path, addr: &str) -> Result<(), String> {
+fn run_dev(dir: &Path, addr: &str, nodes: u32) -> Result<(), String> {
+    if nodes != 1 {
+        return Err(format!(
+            "--nodes {nodes}: only a single node is supported until the Raft cluster lands; \
+             separate nodes would each hold their own master secrets"
+        ));
+    }
     let cfg = dev::ensure(&dev::DevOptions {
         dir: dir.to_owned(),
         addr: addr.to_owned(),
     })?;
-    eprintln!(
-        "sealkm dev: environment in {dir}\n  node config: {cfg}\n  try:\n    sealkm client --dir {dir} init\n    sealkm client --dir {dir} --user sip:alice@sealkm.test keyprov\n    sealkm admin --dir {dir} communities",
-        dir = dir.display(),
-        cfg = cfg.display()
-    );
-    run_serve(&cfg)
+    let cfg = std::fs::canonicalize(&cfg).map_err(|e| e.to_string())?;
+    actix_rt::System::new().block_on(dev::run_foreground(&cfg))
 }
 
 fn run_serve(config: &Path) -> Result<(), String> {
     let cfg = NodeConfig::load(config).map_err(|e| e.to_string())?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = if cfg.test_clock_offset_s != 0 {
+        tracing::warn!(
+            offset_s = cfg.test_clock_offset_s,
+            "TEST ONLY clock offset in effect"
+        );
+        Arc::new(sealkm::clock::OffsetClock(cfg.test_clock_offset_s))
+    } else {
+        Arc::new(SystemClock)
+    };
     let node = node::bootstrap::open_node(&cfg, clock).map_err(|e| e.to_string())?;
     let jwks_text = std::fs::read_to_string(&cfg.auth.jwks_file)
         .map_err(|e| format!("cannot read {}: {e}", cfg.auth.jwks_file.display()))?;
@@ -252,17 +297,10 @@ fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {
 fn conn_parts(conn: &Conn) -> Result<(String, PathBuf), String> {
     let url = match &conn.url {
         Some(u) => u.clone(),
-        None => {
-            let cfg =
-                NodeConfig::load(&conn.dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
-            format!(
-                "https://{}",
-                cfg.client_listener.addr.replace("127.0.0.1", "localhost")
-            )
-        }
+        None => dev::node_url(&conn.dir, 1)?,
     };
     let ca = conn
-        .ca
+        .cacert
         .clone()
         .unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
     Ok((url, ca))
@@ -295,6 +333,10 @@ async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
         ClientReq::Certcache { num: None } => "certcache".to_string(),
     };
     let reply = client.post(&path, None).await.map_err(|e| e.to_string())?;
+    if let Some(out) = &conn.out {
+        let name = path.split('/').next().unwrap_or("reply");
+        save_private(&out.join(format!("{name}.xml")), &reply.raw)?;
+    }
     match &reply.doc.body {
         KmsResponseBody::Error(e) => Err(format!(
             "HTTP {}: KmsError {} {}",
@@ -428,4 +470,21 @@ async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
     } else {
         Err(format!("HTTP {status}"))
     }
+}
+
+/// Writes a fetched document (it may hold private keys) readable by the owner only.
+fn save_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(bytes).map_err(|e| e.to_string())
 }

@@ -348,7 +348,10 @@ async fn revocation_rotation_and_audit() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("ok:"), "{text}");
     let audit = std::fs::read_to_string(env.dir().join("node1-audit.jsonl")).unwrap();
-    assert!(audit.contains("identity_revoked") && audit.contains("key_set_delivered"), "{audit}");
+    assert!(
+        audit.contains("identity_revoked") && audit.contains("key_set_delivered"),
+        "{audit}"
+    );
     let ssk_hex = hex::encode_upper(ks1.user_signing_key_ssk.expose());
     assert!(
         !audit.to_uppercase().contains(&ssk_hex),

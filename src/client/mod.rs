@@ -40,6 +40,8 @@ pub struct KmReply {
     pub www_authenticate: Option<String>,
     pub retry_after: Option<String>,
     pub doc: KmsResponseDoc,
+    /// The document as received (it may hold private keys: zeroized on drop).
+    pub raw: zeroize::Zeroizing<Vec<u8>>,
 }
 
 pub struct KmClient {
@@ -104,7 +106,8 @@ impl KmClient {
             .limit(1 << 20)
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let doc = parse_kms_response(&bytes).map_err(|e| ClientError::Response {
+        let raw = zeroize::Zeroizing::new(bytes.to_vec());
+        let doc = parse_kms_response(&raw).map_err(|e| ClientError::Response {
             status,
             reason: e.to_string(),
         })?;
@@ -113,6 +116,7 @@ impl KmClient {
             www_authenticate,
             retry_after,
             doc,
+            raw,
         })
     }
 }
