@@ -63,6 +63,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("fixed_base_sP_w8", |b| b.iter(|| table8.mul(black_box(&s))));
     let table6 = FixedBaseTable::<6>::new(&p);
     g.bench_function("fixed_base_sP_w6", |b| b.iter(|| table6.mul(black_box(&s))));
+    let x = sealkm::crypto::fp::Fp::from_u64(0x1234_5678_9ABC_DEF0)
+        .invert()
+        .0;
+    g.bench_function("fp_mul", |b| b.iter(|| black_box(x) * black_box(x)));
+    g.bench_function("fp_invert", |b| b.iter(|| black_box(x).invert()));
     g.finish();
 }
 
