@@ -7,6 +7,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sealkm::crypto::curve::{table::FixedBaseTable, AffinePoint};
 use sealkm::crypto::fp::Fq;
+use sealkm::crypto::pairing::MillerLines;
 use sealkm::crypto::sakke::{
     decapsulate, encapsulate, issue_rsk, pairing, validate_rsk, Rsk, SakkeMasterSecret,
 };
@@ -57,6 +58,13 @@ fn bench(c: &mut Criterion) {
     let k = AffinePoint::from_bytes(rsk_bytes.expose(), "rsk").expect("pt");
     g.bench_function("pairing_rfc", |b| {
         b.iter(|| pairing(black_box(&p), black_box(&k)))
+    });
+    g.bench_function("miller_lines_new", |b| {
+        b.iter(|| MillerLines::new(black_box(&k)))
+    });
+    let lines = MillerLines::new(&k);
+    g.bench_function("miller_lines_eval", |b| {
+        b.iter(|| lines.eval(black_box(&p)))
     });
     let table8 = FixedBaseTable::<8>::new(&p);
     let s = Fq::from_be_bytes_reduced(&[0xC3u8; 128]);

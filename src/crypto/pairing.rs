@@ -162,6 +162,12 @@ impl MillerLines {
 
     /// ⟨R, Q⟩ as an F_p element (the PF_p representative t_imag/t_real).
     pub fn eval(&self, q: &AffinePoint) -> Fp {
+        final_exponentiation(&self.eval_unreduced(q))
+    }
+
+    /// The Miller value f_R(ψ(Q)) before the final exponentiation: products of such values
+    /// (and their powers) can share one [`final_exponentiation`].
+    pub fn eval_unreduced(&self, q: &AffinePoint) -> Fp2 {
         let mut v = Fp2::ONE;
         let mut it = self.lines.iter();
         let mut next = || it.next().copied().unwrap_or_default();
@@ -171,9 +177,13 @@ impl MillerLines {
                 v = v.mul(&next().eval(q));
             }
         }
-        // Final exponent (p + 1)/q = 4.
-        v.square().square().to_pfp()
+        v
     }
+}
+
+/// v^((p+1)/q) = v⁴ read in PF_p (RFC 6508 §3.2's last step). Constant-time.
+pub fn final_exponentiation(v: &Fp2) -> Fp {
+    v.square().square().to_pfp()
 }
 
 /// ⟨R, Q⟩ exactly as RFC 6508 §3.2 writes it: Miller loop over the binary digits of q − 1.
