@@ -70,7 +70,11 @@ fn p_table() -> &'static FixedBaseTable<P_WINDOW> {
 /// The Miller lines of P (public, built once per process).
 fn p_lines() -> &'static MillerLines {
     static L: OnceLock<MillerLines> = OnceLock::new();
-    L.get_or_init(|| MillerLines::new(&AffinePoint::generator()))
+    L.get_or_init(|| {
+        let mut l = MillerLines::new(&AffinePoint::generator());
+        l.normalize();
+        l
+    })
 }
 
 fn g_table() -> &'static gpow::GPowTable {
@@ -253,7 +257,11 @@ impl SakkePublicKey {
     }
 
     fn lines(&self) -> &MillerLines {
-        self.lines.get_or_init(|| MillerLines::new(&self.point))
+        self.lines.get_or_init(|| {
+            let mut l = MillerLines::new(&self.point);
+            l.normalize();
+            l
+        })
     }
 
     fn table(&self) -> &FixedBaseTable<Z_WINDOW> {
