@@ -39,7 +39,6 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    });
     g.bench_function("encapsulate", |b| {
         b.iter(|| encapsulate(&z, black_box(&id), &ssv))
     });
