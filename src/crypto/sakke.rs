@@ -327,7 +327,13 @@ impl Rsk {
     }
 
     fn lines(&self) -> &MillerLines {
-        self.lines.get_or_init(|| MillerLines::new(&self.point))
+        // Normalised: an RSK is decapsulated with many times per key period, so the one-off
+        // batch inversion pays for itself after a handful of messages.
+        self.lines.get_or_init(|| {
+            let mut l = MillerLines::new(&self.point);
+            l.normalize();
+            l
+        })
     }
 }
 
