@@ -69,7 +69,10 @@ pub(crate) fn uint_from_be(bytes: &[u8]) -> Option<U1024> {
     }
     let mut buf = [0u8; FP_BYTES];
     buf[FP_BYTES - bytes.len()..].copy_from_slice(bytes);
-    Some(U1024::from_be_slice(&buf))
+    let x = U1024::from_be_slice(&buf);
+    // The input may be a secret scalar: do not leave a copy on the stack.
+    zeroize::Zeroize::zeroize(&mut buf);
+    Some(x)
 }
 
 /// Encodes an integer as exactly 128 big-endian octets.

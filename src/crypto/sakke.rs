@@ -15,12 +15,13 @@
 //! * [a]P uses a constant-time fixed-base table for P; [r]([b]P + Z) is evaluated as
 //!   [r·b]P + [r]Z with a second fixed-base table for Z, cached in the [`SakkePublicKey`].
 //! * g^r uses a fixed-base table for g in PF_p ([`gpow`]).
-//! * ⟨[a]P + Z, K⟩ and ⟨R, K⟩ are evaluated as ⟨K, [a]P + Z⟩ and ⟨K, R⟩, with the RSK K as the
-//!   Miller point so its lines are computed once per RSK. This is the same value because the
-//!   pairing is symmetric on the cyclic order-q subgroup (both arguments multiples of P;
-//!   bilinearity), and the Miller walk proves that K has order q ([q − 1]K = −K), which is then
-//!   also required: an RSK outside the subgroup is rejected. For R outside the subgroup the
-//!   re-encapsulation check fails whichever way the pairing is taken.
+//! * ⟨[a]P + Z, K⟩ (validation) is evaluated as ⟨P, K⟩^a · ⟨Z, K⟩ (bilinearity in the first
+//!   argument) with cached Miller lines for P and Z: exactly the RFC value.
+//! * ⟨R, K⟩ (decapsulation) is evaluated as ⟨K, R⟩ with the RSK K as the Miller point, so its
+//!   lines are computed once per RSK. This is the same value because the pairing is symmetric
+//!   on the cyclic order-q subgroup (both arguments multiples of P; bilinearity), and the
+//!   Miller walk proves that K has order q ([q − 1]K = −K), which is then also required. For R
+//!   outside the subgroup the re-encapsulation check fails whichever way the pairing is taken.
 //!
 //! Secrets (z_T, (a + z_T)^−1, K, SSV, r, the pairing value w and g^r) only flow through
 //! constant-time code; the branches below depend on public data or on outcomes that are made
@@ -32,7 +33,8 @@ use super::curve::table::FixedBaseTable;
 use super::curve::{AffinePoint, JacobianPoint, POINT_BYTES};
 use super::error::CryptoError;
 use super::fp::{Fp, Fq, FP_BYTES, Q};
-use super::pairing::MillerLines;
+use super::fp2::Fp2;
+use super::pairing::{final_exponentiation, MillerLines};
 use super::secret::{SecretBytes, SecretVec};
 use crypto_bigint::U1024;
 use ring::digest::{digest, SHA256};
@@ -63,6 +65,16 @@ fn g_value() -> Fp {
 fn p_table() -> &'static FixedBaseTable<P_WINDOW> {
     static T: OnceLock<FixedBaseTable<P_WINDOW>> = OnceLock::new();
     T.get_or_init(|| FixedBaseTable::new(&AffinePoint::generator()))
+}
+
+/// The Miller lines of P (public, built once per process).
+fn p_lines() -> &'static MillerLines {
+    static L: OnceLock<MillerLines> = OnceLock::new();
+    L.get_or_init(|| {
+        let mut l = MillerLines::new(&AffinePoint::generator());
+        l.normalize();
+        l
+    })
 }
 
 fn g_table() -> &'static gpow::GPowTable {
@@ -198,6 +210,7 @@ impl SakkeMasterSecret {
 pub struct SakkePublicKey {
     point: AffinePoint,
     table: Arc<OnceLock<FixedBaseTable<Z_WINDOW>>>,
+    lines: Arc<OnceLock<MillerLines>>,
 }
 
 impl PartialEq for SakkePublicKey {
@@ -219,6 +232,7 @@ impl SakkePublicKey {
         Self {
             point,
             table: Arc::new(OnceLock::new()),
+            lines: Arc::new(OnceLock::new()),
         }
     }
 
@@ -240,6 +254,14 @@ impl SakkePublicKey {
 
     pub fn point(&self) -> &AffinePoint {
         &self.point
+    }
+
+    fn lines(&self) -> &MillerLines {
+        self.lines.get_or_init(|| {
+            let mut l = MillerLines::new(&self.point);
+            l.normalize();
+            l
+        })
     }
 
     fn table(&self) -> &FixedBaseTable<Z_WINDOW> {
@@ -305,7 +327,13 @@ impl Rsk {
     }
 
     fn lines(&self) -> &MillerLines {
-        self.lines.get_or_init(|| MillerLines::new(&self.point))
+        // Normalised: an RSK is decapsulated with many times per key period, so the one-off
+        // batch inversion pays for itself after a handful of messages.
+        self.lines.get_or_init(|| {
+            let mut l = MillerLines::new(&self.point);
+            l.normalize();
+            l
+        })
     }
 }
 
@@ -328,23 +356,21 @@ pub fn issue_rsk(master: &SakkeMasterSecret, id: &[u8]) -> Result<Rsk, CryptoErr
     })
 }
 
-/// [a]P + Z for a public identifier; `None` if it is the point at infinity (a ≡ −z_T).
-fn receiver_point(z: &SakkePublicKey, id: &[u8]) -> Option<AffinePoint> {
-    let a = Fq::from_be_bytes_reduced(id);
-    p_table()
-        .mul(&a)
-        .add_vartime(&JacobianPoint::from_affine(&z.point))
-        .to_affine_vartime()
-}
-
-/// RFC 6508 §6.1.2: accept K_(a,T) iff ⟨[a]P + Z_T, K_(a,T)⟩ = g (evaluated as
-/// ⟨K, [a]P + Z⟩ with K of order q, see the module docs).
+/// RFC 6508 §6.1.2: accept K_(a,T) iff ⟨[a]P + Z_T, K_(a,T)⟩ = g.
+///
+/// By bilinearity in the first argument (P and Z_T have order q) this is
+/// ⟨P, K⟩^a · ⟨Z_T, K⟩, and the Miller lines of P (global) and of Z_T (cached in the public
+/// key) are computed once, so a validation costs two line evaluations and one exponentiation
+/// by the public a — the exact RFC value, without a per-call Miller point walk.
+/// (Like the RFC check, this does not look at a component of K of order dividing 4; such a
+/// key fails [`decapsulate`]'s order check instead.)
 pub fn validate_rsk(z: &SakkePublicKey, id: &[u8], rsk: &Rsk) -> Result<(), CryptoError> {
-    let a_point = receiver_point(z, id).ok_or(CryptoError::InvalidRsk)?;
-    let lines = rsk.lines();
-    let w = lines.eval(&a_point);
-    let ok = w.ct_eq(&g_value()) & lines.first_argument_has_order_q();
-    if bool::from(ok) {
+    let a = Fq::from_be_bytes_reduced(id);
+    let vp = p_lines().eval_unreduced(&rsk.point);
+    let vz = z.lines().eval_unreduced(&rsk.point);
+    let v: Fp2 = vp.pow_vartime(&a.to_uint()).mul(&vz);
+    let w = final_exponentiation(&v);
+    if bool::from(w.ct_eq(&g_value())) {
         Ok(())
     } else {
         Err(CryptoError::InvalidRsk)

@@ -161,4 +161,29 @@ mod tests {
         assert_eq!(table.mul(&qm1).to_affine_vartime().unwrap(), g.neg());
         assert!(table.mul(&Fq::ZERO).is_identity_vartime());
     }
+
+    /// The scalars 2d·2^(W·(n−1)) mod q include one (for W = 6 and W = 8 alike) whose last
+    /// window adds a point equal to the running sum: the complete addition must catch it.
+    fn exceptional_scalars_for<const W: usize>() {
+        let g = AffinePoint::generator();
+        let table = FixedBaseTable::<W>::new(&g);
+        let gj = JacobianPoint::from_affine(&g);
+        let top = Fq::from_uint(&U1024::ONE.shl_vartime((W * (windows_for(W) - 1)) as u32));
+        for d in 1..=(1u64 << (W - 1)) {
+            let s = Fq::from_u64(2 * d) * top;
+            let a = table.mul(&s).to_affine_vartime();
+            let b = gj.mul_vartime(&s.to_uint()).to_affine_vartime();
+            assert_eq!(a, b, "W = {W}, d = {d}");
+        }
+    }
+
+    #[test]
+    fn exceptional_last_window_w6() {
+        exceptional_scalars_for::<6>();
+    }
+
+    #[test]
+    fn exceptional_last_window_w8() {
+        exceptional_scalars_for::<8>();
+    }
 }

@@ -1,0 +1,81 @@
+//! SAKKE benchmarks (RFC 6508, parameter set 1). Run short on the shared machine:
+//! cargo bench --bench sakke -- --warm-up-time 1 --measurement-time 3
+//!
+//! The public key's per-key precomputation (its Miller lines and [r]Z table) and the global
+//! tables are built before measuring. "decapsulate_cached" reuses an Rsk whose Miller lines are
+//! already computed; "*_fresh_rsk" / "rsk_validate" decode the RSK anew in every iteration.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use sealkm::crypto::curve::{table::FixedBaseTable, AffinePoint};
+use sealkm::crypto::fp::Fq;
+use sealkm::crypto::pairing::MillerLines;
+use sealkm::crypto::sakke::{
+    decapsulate, encapsulate, issue_rsk, pairing, validate_rsk, Rsk, SakkeMasterSecret,
+};
+use sealkm::crypto::secret::SecretBytes;
+use std::hint::black_box;
+
+fn bench(c: &mut Criterion) {
+    let master = SakkeMasterSecret::from_bytes(&[0x5Au8; 100]).expect("z");
+    let z = master.public_key();
+    let id = [0xA5u8; 32];
+    let rsk = issue_rsk(&master, &id).expect("rsk");
+    let rsk_bytes = rsk.to_bytes();
+    let ssv = SecretBytes::new([7u8; 16]);
+    // Warm the caches (P table, g table, Z table, RSK lines).
+    let data = encapsulate(&z, &id, &ssv).expect("enc");
+    validate_rsk(&z, &id, &rsk).expect("valid");
+    decapsulate(&z, &id, &rsk, &data).expect("dec");
+
+    let mut g = c.benchmark_group("sakke");
+    g.sample_size(20);
+    g.bench_function("rsk_issue", |b| {
+        b.iter(|| issue_rsk(&master, black_box(&id)))
+    });
+    g.bench_function("rsk_validate", |b| {
+        b.iter_batched(
+            || Rsk::from_bytes(rsk_bytes.expose()).expect("rsk"),
+            |r| validate_rsk(&z, &id, &r),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("encapsulate", |b| {
+        b.iter(|| encapsulate(&z, black_box(&id), &ssv))
+    });
+    g.bench_function("decapsulate_cached", |b| {
+        b.iter(|| decapsulate(&z, &id, &rsk, black_box(&data)))
+    });
+    g.bench_function("decapsulate_fresh_rsk", |b| {
+        b.iter_batched(
+            || Rsk::from_bytes(rsk_bytes.expose()).expect("rsk"),
+            |r| decapsulate(&z, &id, &r, &data),
+            BatchSize::SmallInput,
+        )
+    });
+    let p = AffinePoint::generator();
+    let k = AffinePoint::from_bytes(rsk_bytes.expose(), "rsk").expect("pt");
+    g.bench_function("pairing_rfc", |b| {
+        b.iter(|| pairing(black_box(&p), black_box(&k)))
+    });
+    g.bench_function("miller_lines_new", |b| {
+        b.iter(|| MillerLines::new(black_box(&k)))
+    });
+    let lines = MillerLines::new(&k);
+    g.bench_function("miller_lines_eval", |b| {
+        b.iter(|| lines.eval(black_box(&p)))
+    });
+    let table8 = FixedBaseTable::<8>::new(&p);
+    let s = Fq::from_be_bytes_reduced(&[0xC3u8; 128]);
+    g.bench_function("fixed_base_sP_w8", |b| b.iter(|| table8.mul(black_box(&s))));
+    let table6 = FixedBaseTable::<6>::new(&p);
+    g.bench_function("fixed_base_sP_w6", |b| b.iter(|| table6.mul(black_box(&s))));
+    let x = sealkm::crypto::fp::Fp::from_u64(0x1234_5678_9ABC_DEF0)
+        .invert()
+        .0;
+    g.bench_function("fp_mul", |b| b.iter(|| black_box(x) * black_box(x)));
+    g.bench_function("fp_invert", |b| b.iter(|| black_box(x).invert()));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
