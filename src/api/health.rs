@@ -29,11 +29,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let applied = state.node.state.applied_index().unwrap_or(0);
-    let body = format!(
-        "# TYPE sealkm_applied_index gauge\nsealkm_applied_index {applied}\n\
-         # TYPE sealkm_issuance_inflight gauge\nsealkm_issuance_inflight {}\n",
-        state.node.admission_inflight()
-    );
+    let body = state
+        .node
+        .metrics
+        .render(applied, state.node.admission_inflight());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

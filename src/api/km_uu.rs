@@ -157,6 +157,20 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
+/// A bounded label for the metrics (never the user URI).
+fn endpoint_label(path: &str) -> &'static str {
+    let rest = path
+        .strip_prefix(ROOT)
+        .unwrap_or("")
+        .trim_start_matches('/');
+    match rest.split('/').next() {
+        Some("init") => "init",
+        Some("keyprov") => "keyprov",
+        Some("certcache") => "certcache",
+        _ => "other",
+    }
+}
+
 /// Context for the response header, known before anything can fail.
 struct Ctx {
     user_uri: String,
@@ -178,10 +192,20 @@ pub async fn handle(
         client_req_url: format!("https://{host}{}", req.uri().path()),
         now: state.node.now(),
     };
-    match serve(&req, payload, &state, &mut ctx).await {
+    let resp = match serve(&req, payload, &state, &mut ctx).await {
         Ok(resp) => resp,
-        Err(e) => error_response(&ctx, &e),
-    }
+        Err(e) => {
+            if matches!(e, ApiError::Unauthorized(_)) {
+                state.node.metrics.token_refused();
+            }
+            error_response(&ctx, &e)
+        }
+    };
+    state
+        .node
+        .metrics
+        .request(endpoint_label(req.uri().path()), resp.status().as_u16());
+    resp
 }
 
 async fn serve(

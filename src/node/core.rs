@@ -69,6 +69,7 @@ pub struct KmsNode {
     pub(crate) periods_before: u64,
     pub(crate) periods_after: u64,
     next_request_id: std::sync::atomic::AtomicU64,
+    pub metrics: super::metrics::Metrics,
 }
 
 impl KmsNode {
@@ -115,6 +116,7 @@ impl KmsNode {
             periods_before: cfg.keyprov.periods_before,
             periods_after: cfg.keyprov.periods_after,
             next_request_id: std::sync::atomic::AtomicU64::new(1),
+            metrics: Default::default(),
         }
     }
 
@@ -225,7 +227,9 @@ impl KmsNode {
             .into());
         }
         let cert = community.issuing_certificate(self.now())?.clone();
-        let set = match self.cache.get(&cert.cert_uri, identity, requested) {
+        let cached = self.cache.get(&cert.cert_uri, identity, requested);
+        self.metrics.cache(cached.is_some());
+        let set = match cached {
             Some(s) => s,
             None => {
                 let _permit = self
@@ -235,12 +239,14 @@ impl KmsNode {
                 let masters = self.masters(&cert)?;
                 let community = community.clone();
                 let identity_owned = identity.to_owned();
+                let started = std::time::Instant::now();
                 // About a millisecond of CPU: off the async workers.
                 let set = actix_web::rt::task::spawn_blocking(move || {
                     issue_key_set(&community, &cert, &masters, &identity_owned, requested)
                 })
                 .await
                 .map_err(|e| NodeError::Internal(format!("issuance task failed: {e}")))??;
+                self.metrics.issuance(started.elapsed().as_secs_f64());
                 let set = Arc::new(set);
                 self.cache.insert(set.clone());
                 set

@@ -6,5 +6,6 @@ pub mod admission;
 pub mod bootstrap;
 pub mod cache;
 pub mod core;
+pub mod metrics;
 
 pub use self::core::{KmsNode, NodeError};
