@@ -88,8 +88,30 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
+    /// SHA-256 (64 hex digits) of the admin bearer credential.
     #[serde(default)]
     pub token_sha256: Option<String>,
+    /// Or: a file holding that hex digest (so a committed config can point at generated files).
+    #[serde(default)]
+    pub token_sha256_file: Option<PathBuf>,
+}
+
+impl AdminConfig {
+    /// The configured digest, if any (from the inline value or the file).
+    pub fn digest(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        let text = match (&self.token_sha256, &self.token_sha256_file) {
+            (Some(h), _) => h.clone(),
+            (None, Some(p)) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?,
+            (None, None) => return Ok(None),
+        };
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut out)
+            .map_err(|_| ConfigError::Invalid("admin.token_sha256 must be 64 hex digits".into()))?;
+        Ok(Some(out))
+    }
 }
 
 /// A community: one KMS identity (TS 33.180 D.3.2.2 `KmsCertificate`).
@@ -237,6 +259,9 @@ impl NodeConfig {
         fix(&mut self.client_listener.tls_cert);
         fix(&mut self.client_listener.tls_key);
         fix(&mut self.auth.jwks_file);
+        if let Some(p) = self.admin.token_sha256_file.as_mut() {
+            fix(p);
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -90,6 +90,14 @@ enum Cmd {
 enum ConfigOp {
     /// Validate a node config; names the offending key on error.
     Check { file: PathBuf },
+    /// Generate the secrets of a node (CA, certificate, unseal key, identity-provider key,
+    /// admin credential) and a config into DIR, without starting anything.
+    Generate {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        addr: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -194,6 +202,14 @@ fn main() -> ExitCode {
         } => NodeConfig::load(&file)
             .map(|_| println!("ok: {}", file.display()))
             .map_err(|e| e.to_string()),
+        Cmd::Config {
+            op: ConfigOp::Generate { dir, addr },
+        } => dev::ensure(&dev::DevOptions { dir, addr }).map(|cfg| {
+            println!(
+                "generated {} (secrets alongside it; keep the folder private)",
+                cfg.display()
+            )
+        }),
         Cmd::Bench { op } => actix_rt::System::new().block_on(sealkm::loadtool::run(op)),
         Cmd::Serve { config } => run_serve(&config),
         Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
@@ -252,15 +268,7 @@ fn run_serve(config: &Path) -> Result<(), String> {
     let jwks = Jwks::from_json(&jwks_text)
         .map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
     let verifier = TokenVerifier::new(jwks, cfg.auth.token.clone()).map_err(|e| e.to_string())?;
-    let admin_token_sha256 = match &cfg.admin.token_sha256 {
-        None => None,
-        Some(h) => {
-            let mut out = [0u8; 32];
-            hex::decode_to_slice(h, &mut out)
-                .map_err(|_| "admin.token_sha256 must be 64 hex digits".to_string())?;
-            Some(out)
-        }
-    };
+    let admin_token_sha256 = cfg.admin.digest().map_err(|e| e.to_string())?;
     let tls =
         sealkm::tls::server_config(&cfg.client_listener.tls_cert, &cfg.client_listener.tls_key)
             .map_err(|e| e.to_string())?;
