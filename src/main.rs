@@ -103,22 +103,22 @@ enum ConfigOp {
 #[derive(clap::Args)]
 struct Conn {
     /// Dev environment to take defaults from (URL, CA, token key, admin credential).
-    #[arg(long, default_value = "sealkm-dev")]
+    #[arg(long, global = true, default_value = "sealkm-dev")]
     dir: PathBuf,
     /// Node URL (default: node 1 of the dev environment's cluster.json).
-    #[arg(long)]
+    #[arg(long, global = true)]
     url: Option<String>,
     /// CA certificate (PEM) to trust (default: the dev CA).
-    #[arg(long, alias = "ca")]
+    #[arg(long, global = true, alias = "ca")]
     cacert: Option<PathBuf>,
     /// Save the fetched documents in this directory.
-    #[arg(long)]
+    #[arg(long, global = true)]
     out: Option<PathBuf>,
     /// Bearer token (default: minted by the dev identity provider for --user, or the admin credential).
-    #[arg(long)]
+    #[arg(long, global = true)]
     token: Option<String>,
     /// User identity to mint a dev token for.
-    #[arg(long, default_value = "sip:alice@sealkm.test")]
+    #[arg(long, global = true, default_value = "sip:alice@sealkm.test")]
     user: String,
 }
 

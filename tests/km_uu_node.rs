@@ -132,8 +132,10 @@ async fn errors_are_kms_errors_with_the_right_status_and_change_nothing() {
 
     // A forged token: 401.
     let mut forged = env.token(ALICE);
-    forged.pop();
-    forged.push('A');
+    // Change one character in the middle of the signature (never a no-op).
+    let i = forged.len() - 20;
+    let swapped = if &forged[i..=i] == "A" { "B" } else { "A" };
+    forged.replace_range(i..=i, swapped);
     let r = node
         .client(&env.ca(), Some(forged))
         .post("init", None)
@@ -467,4 +469,87 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[actix_rt::test]
+async fn the_host_name_selects_the_community() {
+    let env = Env::new(|c| {
+        c.replace(
+            "[keyprov]",
+            "[[community]]\nkms_uri = \"kms2.sealkm.test\"\nuser_key_period_s = 86400\n\n[keyprov]",
+        )
+    });
+    let node = env.start();
+    let c = node.client(&env.ca(), Some(env.token(ALICE)));
+    let default = init_cert(&c.post("init", None).await.unwrap());
+    assert_eq!(default.kms_uri, "kms.sealkm.test");
+    let other = c
+        .post_with("init", None, &[("Host", "kms2.sealkm.test:443")])
+        .await
+        .unwrap();
+    let other = init_cert(&other);
+    assert_eq!(other.kms_uri, "kms2.sealkm.test");
+    assert_eq!(other.user_key_period, 86_400);
+    assert_ne!(
+        other.pub_auth_key, default.pub_auth_key,
+        "each community has its own master secrets"
+    );
+    let ks = key_set(
+        &c.post_with("keyprov", None, &[("Host", "KMS2.sealkm.test")])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(ks.kms_uri, "kms2.sealkm.test");
+    validate_key_set(&other, &ks).unwrap();
+    // An unknown host name falls back to the default community.
+    let fallback = init_cert(
+        &c.post_with("init", None, &[("Host", "elsewhere.example")])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fallback.kms_uri, "kms.sealkm.test");
+}
+
+#[test]
+fn the_committed_cluster_config_checks_with_generated_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("node1.toml");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cluster-config/node1.toml"
+    ))
+    .unwrap();
+    // Same config, on a free port so the test never collides with a running node.
+    std::fs::write(
+        &cfg,
+        committed.replace("addr = \"127.0.0.1:8443\"", "addr = \"127.0.0.1:0\""),
+    )
+    .unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(common::BIN)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let gen = tmp.path().join("generated");
+    let out = run(&[
+        "config".as_ref(),
+        "generate".as_ref(),
+        "--dir".as_ref(),
+        gen.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["config".as_ref(), "check".as_ref(), cfg.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it serves.
+    let node = Node::start(&cfg, &[]);
+    node.stop();
 }
