@@ -103,8 +103,8 @@ struct Conn {
     /// CA certificate (PEM) to trust (default: the dev CA).
     #[arg(long, alias = "ca")]
     cacert: Option<PathBuf>,
-    /// Save the fetched documents in this directory.
-    #[arg(long)]
+    /// Save the fetched documents in this directory (before or after the request name).
+    #[arg(long, global = true)]
     out: Option<PathBuf>,
     /// Bearer token (default: minted by the dev identity provider for --user, or the admin credential).
     #[arg(long)]

@@ -35,7 +35,7 @@ async fn audit_verify_accepts_the_nodes_file_and_names_an_edited_line() {
     assert!(lines.len() >= 3, "expected several records: {text}");
     let target = lines.len() / 2; // 0-based; never the first or the last line
     let line_no = target + 1;
-    let mut bytes = text.into_bytes();
+    let mut bytes = text.clone().into_bytes();
     let start: usize = lines[..target].iter().map(|l| l.len() + 1).sum();
     let line = lines[target].as_bytes();
     // A letter or digit inside a string value, so the line stays well-formed JSON.
