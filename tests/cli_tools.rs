@@ -25,7 +25,11 @@ async fn audit_verify_accepts_the_nodes_file_and_names_an_edited_line() {
     node.stop();
 
     let audit = env.dir().join("node1-audit.jsonl");
-    let out = run_sealkm([std::ffi::OsStr::new("audit"), "verify".as_ref(), audit.as_os_str()]);
+    let out = run_sealkm([
+        std::ffi::OsStr::new("audit"),
+        "verify".as_ref(),
+        audit.as_os_str(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok:"));
 
@@ -45,8 +49,15 @@ async fn audit_verify_accepts_the_nodes_file_and_names_an_edited_line() {
     bytes[start + at] = if line[at] == b'0' { b'1' } else { b'0' };
     std::fs::write(&audit, &bytes).unwrap();
 
-    let out = run_sealkm([std::ffi::OsStr::new("audit"), "verify".as_ref(), audit.as_os_str()]);
-    assert!(!out.status.success(), "an edited audit file must not verify");
+    let out = run_sealkm([
+        std::ffi::OsStr::new("audit"),
+        "verify".as_ref(),
+        audit.as_os_str(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "an edited audit file must not verify"
+    );
     let err = stderr(&out);
     assert!(err.contains(&format!("line {line_no}")), "{err}");
 }
@@ -57,7 +68,11 @@ fn config_check_names_what_is_wrong() {
     let check = |text: &str| {
         let path = env.dir().join("check.toml");
         std::fs::write(&path, text).unwrap();
-        run_sealkm([std::ffi::OsStr::new("config"), "check".as_ref(), path.as_os_str()])
+        run_sealkm([
+            std::ffi::OsStr::new("config"),
+            "check".as_ref(),
+            path.as_os_str(),
+        ])
     };
     let generated = std::fs::read_to_string(env.config()).unwrap();
 
@@ -74,7 +89,11 @@ fn config_check_names_what_is_wrong() {
     assert_ne!(top, generated);
     let out = check(&top);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("frobnicate_level"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("frobnicate_level"),
+        "{}",
+        stderr(&out)
+    );
 
     let in_table = generated.replacen(
         "periods_after = 1\n",
@@ -84,7 +103,11 @@ fn config_check_names_what_is_wrong() {
     assert_ne!(in_table, generated);
     let out = check(&in_table);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("periods_sideways"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("periods_sideways"),
+        "{}",
+        stderr(&out)
+    );
 
     // An empty required_scope.
     let empty_scope = generated.replacen(

@@ -8,7 +8,12 @@ use serde_json::json;
 
 #[test]
 fn period_rolls_over_exactly_at_the_boundary() {
-    for (period_s, offset_s) in [(2_592_000, 0), (2_592_000, 86_400), (16_777_215, 0), (10, 3)] {
+    for (period_s, offset_s) in [
+        (2_592_000, 0),
+        (2_592_000, 86_400),
+        (16_777_215, 0),
+        (10, 3),
+    ] {
         let p = PeriodParams { period_s, offset_s };
         for n in [1u64, 1_500, 1_501] {
             // NTP seconds: the last second of period n and the first of n + 1.
@@ -176,8 +181,5 @@ fn token_not_before_and_issued_at_around_the_leeway() {
 
     // A missing exp is refused whatever the time.
     let t = token(&idp, json!({ "iat": iat }));
-    assert!(matches!(
-        v.verify(&t, iat),
-        Err(AuthError::InvalidClaim(_))
-    ));
+    assert!(matches!(v.verify(&t, iat), Err(AuthError::InvalidClaim(_))));
 }

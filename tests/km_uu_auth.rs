@@ -56,7 +56,10 @@ async fn refused_tokens_are_401_with_a_bearer_challenge() {
     let mut c = env.claims(ALICE, now);
     c.insert("iat".into(), (now - 3600).into());
     c.insert("exp".into(), (now - leeway - 600).into());
-    assert_unauthorized("expired", &keyprov_with(&node, &env, Some(mint(&env, c))).await);
+    assert_unauthorized(
+        "expired",
+        &keyprov_with(&node, &env, Some(mint(&env, c))).await,
+    );
 
     // Not yet valid: nbf well in the future.
     let mut c = env.claims(ALICE, now);
@@ -96,16 +99,11 @@ async fn refused_tokens_are_401_with_a_bearer_challenge() {
     // alg "none": unsigned, with an empty and with a non-empty signature part.
     let header = sealkm::auth::base64url_encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = sealkm::auth::base64url_encode(
-        Value::Object(env.claims(ALICE, now))
-            .to_string()
-            .as_bytes(),
+        Value::Object(env.claims(ALICE, now)).to_string().as_bytes(),
     );
     for sig in ["", "AAAA"] {
         let token = format!("{header}.{payload}.{sig}");
-        assert_unauthorized(
-            "alg none",
-            &keyprov_with(&node, &env, Some(token)).await,
-        );
+        assert_unauthorized("alg none", &keyprov_with(&node, &env, Some(token)).await);
     }
 
     // No token at all, on every resource.
@@ -129,7 +127,10 @@ async fn wrong_identity_or_missing_scope_is_403() {
         .await
         .unwrap();
     assert_eq!((r.status, error_code(&r)), (403, KmsErrorCode::Forbidden));
-    let r = bob.post("keyprov/sip:alice@sealkm.test", None).await.unwrap();
+    let r = bob
+        .post("keyprov/sip:alice@sealkm.test", None)
+        .await
+        .unwrap();
     assert_eq!((r.status, error_code(&r)), (403, KmsErrorCode::Forbidden));
     let r = bob
         .post("keyprov/sip%3Abob%40sealkm.test", None)

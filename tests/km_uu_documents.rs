@@ -72,7 +72,10 @@ async fn namespaces_and_the_signed_wrapper() {
     let right = format!(
         r#"<KmsRequest xmlns="{NS}" Version="1.1.0"><UserUri>{ALICE}</UserUri><KmsUri>kms.sealkm.test</KmsUri></KmsRequest>"#
     );
-    assert_eq!(key_set(&c.post("keyprov", Some(right)).await.unwrap()), plain);
+    assert_eq!(
+        key_set(&c.post("keyprov", Some(right)).await.unwrap()),
+        plain
+    );
 
     // SignedKmsRequest with TrK-ID / Signature-ID: accepted, answered with a plain KmsResponse.
     let signed = format!(

@@ -67,7 +67,10 @@ async fn the_window_follows_the_nodes_clock() {
     let (offset, n) = shifted_clock();
     let env = Env::new(|c| with_offset(c, offset));
     let node = env.start();
-    let c = node.client(&env.ca(), Some(env.token(ALICE)));
+    let c = node.client(
+        &env.ca(),
+        Some(env.token_at(ALICE, (unix_now() as i64 + offset) as u64)),
+    );
 
     // No time given: the node's (shifted) current period, which the real clock is not in.
     let current = key_set(&c.post("keyprov", None).await.unwrap());
@@ -106,7 +109,10 @@ async fn the_window_follows_the_nodes_clock() {
     let first = ntp_hex((n + 1) * PERIOD);
     let next = key_set(&c.post(&format!("{PATH}/{first}"), None).await.unwrap());
     assert_eq!(next.key_period_no, n + 1);
-    assert_eq!(next.valid_from.unwrap().unix_timestamp(), boundary_unix(n + 1));
+    assert_eq!(
+        next.valid_from.unwrap().unix_timestamp(),
+        boundary_unix(n + 1)
+    );
     assert_eq!(next.valid_from, current.valid_to);
     // The last second of the current period is still period n.
     let last = ntp_hex((n + 1) * PERIOD - 1);
@@ -129,14 +135,22 @@ async fn periods_after_zero_refuses_the_next_period() {
         with_offset(edited, offset)
     });
     let node = env.start();
-    let c = node.client(&env.ca(), Some(env.token(ALICE)));
+    let c = node.client(
+        &env.ca(),
+        Some(env.token_at(ALICE, (unix_now() as i64 + offset) as u64)),
+    );
 
     assert_eq!(
         key_set(&c.post(&format!("{PATH}/{}", mid(n)), None).await.unwrap()).key_period_no,
         n
     );
     assert_eq!(
-        key_set(&c.post(&format!("{PATH}/{}", mid(n - 1)), None).await.unwrap()).key_period_no,
+        key_set(
+            &c.post(&format!("{PATH}/{}", mid(n - 1)), None)
+                .await
+                .unwrap()
+        )
+        .key_period_no,
         n - 1
     );
     for t in [mid(n + 1), ntp_hex((n + 1) * PERIOD)] {
