@@ -116,10 +116,11 @@ impl AuditEvent {
     /// Cuts text fields to [`MAX_FIELD_BYTES`].
     fn bounded(mut self) -> Self {
         cut(&mut self.actor);
-        for field in [&mut self.identity, &mut self.community, &mut self.detail] {
-            if let Some(text) = field {
-                cut(text);
-            }
+        for text in [&mut self.identity, &mut self.community, &mut self.detail]
+            .into_iter()
+            .flatten()
+        {
+            cut(text);
         }
         self
     }

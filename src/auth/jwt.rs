@@ -259,7 +259,7 @@ impl TokenVerifier {
             _ => return Err(AuthError::MissingIdentity),
         };
         let scopes = scopes(claims.get(&policy.scope_claim))?;
-        if !scopes.iter().any(|s| *s == policy.required_scope) {
+        if !scopes.contains(&policy.required_scope) {
             return Err(AuthError::MissingScope);
         }
         Ok(VerifiedToken {

@@ -150,3 +150,65 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// Seconds since the Unix epoch, from the system clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The 16-hex-digit NTP-UTC time segment of a `keyprov/<uri>/<time>` path for NTP second `ntp_s`.
+pub fn ntp_hex(ntp_s: u64) -> String {
+    format!("{:016X}", ntp_s << 32)
+}
+
+/// Runs the `sealkm` binary with `args` and returns its output.
+pub fn run_sealkm<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(BIN).args(args).output().expect("run sealkm")
+}
+
+impl Env {
+    /// The token policy of this environment's config.
+    pub fn policy(&self) -> sealkm::auth::TokenPolicy {
+        sealkm::config::NodeConfig::load(&self.config())
+            .expect("config")
+            .auth
+            .token
+    }
+
+    /// The dev identity provider of this environment.
+    pub fn idp(&self) -> sealkm::auth::DevIdp {
+        dev::load_idp(self.dir()).expect("idp")
+    }
+
+    /// Claims a node of this environment accepts for `user` at `now` (valid 600 s), for tests to
+    /// edit before minting.
+    pub fn claims(&self, user: &str, now: u64) -> serde_json::Map<String, serde_json::Value> {
+        let p = self.policy();
+        let mut m = serde_json::Map::new();
+        m.insert("iss".into(), p.issuer.clone().into());
+        m.insert("aud".into(), p.audience.clone().into());
+        m.insert("sub".into(), user.into());
+        m.insert("iat".into(), now.into());
+        m.insert("exp".into(), (now + 600).into());
+        m.insert(p.identity_claim.clone(), user.into());
+        m.insert(p.scope_claim.clone(), p.required_scope.clone().into());
+        m
+    }
+}
+
+impl Env {
+    /// Like [`Env::token`], issued at `now` (a node with a shifted clock needs tokens of its time).
+    pub fn token_at(&self, user: &str, now: u64) -> String {
+        let p = self.policy();
+        self.idp()
+            .mint_for(&p, user, &p.required_scope, now, 600)
+            .expect("mint")
+    }
+}
