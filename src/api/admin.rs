@@ -163,6 +163,23 @@ struct IdentityBody {
     reason: String,
 }
 
+impl IdentityBody {
+    /// The identity, checked once for every identity operation.
+    fn identity(&self) -> Result<&str, ApiError> {
+        if self.identity.is_empty() || self.identity.len() > 2048 {
+            return Err(ApiError::BadRequest(
+                "identity must be 1..=2048 bytes".into(),
+            ));
+        }
+        if self.reason.len() > 1024 {
+            return Err(ApiError::BadRequest(
+                "reason must be at most 1024 bytes".into(),
+            ));
+        }
+        Ok(&self.identity)
+    }
+}
+
 async fn revoke_identity(
     req: HttpRequest,
     path: web::Path<String>,
@@ -171,14 +188,10 @@ async fn revoke_identity(
 ) -> HttpResponse {
     respond((|| {
         let actor = authorize(&req, &state)?;
-        if body.identity.is_empty() || body.identity.len() > 2048 {
-            return Err(ApiError::BadRequest(
-                "identity must be 1..=2048 bytes".into(),
-            ));
-        }
+        let identity = body.identity()?;
         state
             .node
-            .revoke_identity(&path, &body.identity, &body.reason, &actor)?;
+            .revoke_identity(&path, identity, &body.reason, &actor)?;
         Ok(serde_json::json!({ "revoked": body.identity }))
     })())
 }
@@ -191,9 +204,8 @@ async fn reinstate_identity(
 ) -> HttpResponse {
     respond((|| {
         let actor = authorize(&req, &state)?;
-        state
-            .node
-            .reinstate_identity(&path, &body.identity, &actor)?;
+        let identity = body.identity()?;
+        state.node.reinstate_identity(&path, identity, &actor)?;
         Ok(serde_json::json!({ "reinstated": body.identity }))
     })())
 }

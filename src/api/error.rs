@@ -23,6 +23,9 @@ pub enum ApiError {
     IdentityRevoked,
     #[error("{0}")]
     BadRequest(String),
+    /// A key period outside the configured window (400, `KmsError` code PeriodOutOfWindow).
+    #[error("{0}")]
+    PeriodOutOfWindow(String),
     #[error("{0}")]
     NotFound(String),
     #[error("request body exceeds {0} bytes")]
@@ -41,7 +44,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::IdentityRevoked => StatusCode::FORBIDDEN,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::PeriodOutOfWindow(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -82,7 +85,7 @@ impl From<NodeError> for ApiError {
         match e {
             NodeError::Kms(KmsError::IdentityRevoked) => ApiError::IdentityRevoked,
             NodeError::Kms(k @ KmsError::PeriodOutOfWindow { .. }) => {
-                ApiError::BadRequest(k.to_string())
+                ApiError::PeriodOutOfWindow(k.to_string())
             }
             NodeError::Kms(k @ KmsError::BadTime) => ApiError::BadRequest(k.to_string()),
             NodeError::Kms(

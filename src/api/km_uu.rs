@@ -330,9 +330,7 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         ApiError::Unauthorized(_) => KmsErrorCode::Unauthorized,
         ApiError::Forbidden(_) => KmsErrorCode::Forbidden,
         ApiError::IdentityRevoked => KmsErrorCode::IdentityRevoked,
-        ApiError::BadRequest(r) if r.contains("outside the allowed window") => {
-            KmsErrorCode::PeriodOutOfWindow
-        }
+        ApiError::PeriodOutOfWindow(_) => KmsErrorCode::PeriodOutOfWindow,
         ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => KmsErrorCode::BadRequest,
         ApiError::NotFound(_) => KmsErrorCode::NotFound,
         ApiError::TooManyRequests { .. } => KmsErrorCode::TooManyRequests,
