@@ -307,7 +307,7 @@ async fn serve(
     let xml = render_kms_response(&doc).map_err(|e| ApiError::Internal(format!("render: {e}")))?;
     Ok(xml_response(
         actix_web::http::StatusCode::OK,
-        xml.as_bytes().to_vec(),
+        ZeroizingBody(xml),
     ))
 }
 
@@ -318,11 +318,27 @@ impl Ctx {
     }
 }
 
-fn xml_response(status: actix_web::http::StatusCode, body: Vec<u8>) -> HttpResponse {
+/// A response body that may hold private keys: the buffer is handed to actix without a copy
+/// (`Bytes::from_owner`) and zeroized when the last reference to it is dropped, after sending.
+struct ZeroizingBody(zeroize::Zeroizing<String>);
+
+impl AsRef<[u8]> for ZeroizingBody {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl From<ZeroizingBody> for web::Bytes {
+    fn from(b: ZeroizingBody) -> Self {
+        web::Bytes::from_owner(b)
+    }
+}
+
+fn xml_response(status: actix_web::http::StatusCode, body: impl Into<web::Bytes>) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("application/xml; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body)
+        .body(body.into())
 }
 
 fn error_code(e: &ApiError) -> KmsErrorCode {
