@@ -1,0 +1,84 @@
+//! Pure statistics of a load run: nearest-rank percentiles over a sorted sample.
+
+use std::time::Duration;
+
+/// The `p`-th percentile (0 < p <= 100) of an ascending `sorted` sample, nearest-rank method:
+/// the smallest value with at least `p`% of the sample at or below it. `None` when empty.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() || !(p > 0.0 && p <= 100.0) {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Throughput and latency of one run (latencies of successful requests, in µs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub ok: u64,
+    pub failed: u64,
+    pub elapsed_s: f64,
+    /// Successful requests per second.
+    pub rps: f64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+    pub mean_us: Option<u64>,
+}
+
+impl Summary {
+    pub fn new(mut ok_us: Vec<u64>, failed: u64, elapsed: Duration) -> Self {
+        ok_us.sort_unstable();
+        let elapsed_s = elapsed.as_secs_f64();
+        let ok = ok_us.len() as u64;
+        let mean_us = (ok > 0).then(|| ok_us.iter().sum::<u64>() / ok);
+        Self {
+            ok,
+            failed,
+            elapsed_s,
+            rps: if elapsed_s > 0.0 {
+                ok as f64 / elapsed_s
+            } else {
+                0.0
+            },
+            p50_us: percentile(&ok_us, 50.0),
+            p99_us: percentile(&ok_us, 99.0),
+            max_us: ok_us.last().copied(),
+            mean_us,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 99.0), Some(99));
+        assert_eq!(percentile(&v, 100.0), Some(100));
+        assert_eq!(percentile(&v, 0.1), Some(1));
+        assert_eq!(percentile(&[7], 50.0), Some(7));
+        assert_eq!(percentile(&[1, 2], 50.0), Some(1));
+        assert_eq!(percentile(&[1, 2], 99.0), Some(2));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&v, 0.0), None);
+        assert_eq!(percentile(&v, 101.0), None);
+    }
+
+    #[test]
+    fn summary() {
+        let s = Summary::new(vec![30, 10, 20, 40], 2, Duration::from_secs(2));
+        assert_eq!(s.ok, 4);
+        assert_eq!(s.failed, 2);
+        assert_eq!(s.rps, 2.0);
+        assert_eq!(s.p50_us, Some(20));
+        assert_eq!(s.p99_us, Some(40));
+        assert_eq!(s.max_us, Some(40));
+        assert_eq!(s.mean_us, Some(25));
+        let e = Summary::new(vec![], 0, Duration::ZERO);
+        assert_eq!((e.rps, e.p50_us, e.max_us), (0.0, None, None));
+    }
+}
