@@ -277,6 +277,7 @@ fn run_serve(config: &Path) -> Result<(), String> {
         verifier: Arc::new(verifier),
         max_body_bytes: cfg.limits.max_body_bytes,
         admin_token_sha256,
+        token_cache: api::TokenCache::new(10_000),
     };
     tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
     actix_rt::System::new()

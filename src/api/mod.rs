@@ -28,6 +28,21 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// SHA-256 of the admin bearer credential; `None` disables the admin API.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Tokens already verified, by SHA-256 of the token text. A hit is re-checked against the
+    /// clock (expiry with leeway), so a cached token is never accepted longer than a fresh
+    /// verification would accept it. Saves one ES256/RS256 verification per warm request.
+    pub token_cache: TokenCache,
+}
+
+/// Bounded cache of verified access tokens.
+pub struct TokenCache(std::sync::Mutex<lru::LruCache<[u8; 32], VerifiedToken>>);
+
+impl TokenCache {
+    pub fn new(entries: usize) -> Self {
+        let cap =
+            std::num::NonZeroUsize::new(entries.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self(std::sync::Mutex::new(lru::LruCache::new(cap)))
+    }
 }
 
 impl AppState {
@@ -39,7 +54,30 @@ impl AppState {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::Unauthorized("missing access token".into()))?;
         let token = bearer_token(header)?;
-        Ok(self.verifier.verify(token, self.node.now())?)
+        let now = self.node.now();
+        let key: [u8; 32] = {
+            let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+            let mut k = [0u8; 32];
+            k.copy_from_slice(d.as_ref());
+            k
+        };
+        let leeway = self.verifier.policy().leeway_s;
+        {
+            let mut cache = self.token_cache.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = cache.get(&key) {
+                if now < t.expires_at.saturating_add(leeway) {
+                    return Ok(t.clone());
+                }
+                cache.pop(&key);
+            }
+        }
+        let verified = self.verifier.verify(token, now)?;
+        self.token_cache
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(key, verified.clone());
+        Ok(verified)
     }
 }
 
