@@ -10,6 +10,8 @@ pub mod node;
 pub mod storage;
 
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod testnet;
 
 pub use node::{Applier, DriverError, Output, RaftDriver, StateApplier};

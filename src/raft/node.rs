@@ -126,7 +126,10 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         };
         config.validate()?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let node = RawNode::new(&config, store, &logger)?;
+        let mut node = RawNode::new(&config, store, &logger)?;
+        // Merge appends to the same follower within a round into one message, so a group
+        // committed on the leader is also one append (and one fsync) on each follower.
+        node.set_batch_append(true);
         Ok(Self {
             node,
             applier,
@@ -258,9 +261,14 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
 
         // 3. New entries and the hard state in ONE synced batch: every proposal since the
         //    last round shares this fsync (group commit).
-        if !ready.entries().is_empty() || ready.hs().is_some() {
+        //    A Ready that only moves the commit index needs no fsync (raft-rs says so with
+        //    `must_sync`): the commit index is not part of Raft's durable state.
+        if ready.must_sync() {
             let (entries, hs) = (ready.entries(), ready.hs());
             self.node.mut_store().append(entries, hs)?;
+        } else if let Some(hs) = ready.hs() {
+            let commit = hs.commit;
+            self.node.mut_store().set_commit(commit)?;
         }
 
         // 4. Messages that must follow persistence (votes, append responses).
