@@ -287,17 +287,17 @@ impl<S: LogStore> Net<S, Recorder> {
     /// State Machine Safety (Raft §5.4.3): every two nodes applied the same entry at every
     /// index both applied.
     pub fn assert_applied_logs_agree(&self) {
-        let logs: Vec<(u64, &Vec<(u64, Option<u64>)>)> = self
+        let logs: Vec<(u64, &Recorder)> = self
             .nodes
             .iter()
-            .filter_map(|(id, d)| d.as_ref().map(|d| (*id, &d.applier().applied)))
+            .filter_map(|(id, d)| d.as_ref().map(|d| (*id, d.applier())))
             .collect();
         for (a, la) in &logs {
             for (b, lb) in &logs {
-                let n = la.len().min(lb.len());
+                let n = la.applied.len().min(lb.applied.len());
                 assert_eq!(
-                    la[..n],
-                    lb[..n],
+                    la.applied[..n],
+                    lb.applied[..n],
                     "nodes {a} and {b} applied different entries"
                 );
             }
