@@ -6,6 +6,7 @@
 //! - [`kms`]: the pure KMS domain (communities, certificates, periods, key sets, XML documents).
 //! - [`state`]: versioned commands and the deterministic state machine over sled.
 //! - [`node`]: one node's core: write path, key-set cache, admission control, bootstrap.
+//! - [`raft`]: the Raft foundation: log stores (in-memory, raft-engine) and a pure driver.
 //! - [`api`]: the HTTP edge (KM-UU, admin, health) and the one error→status mapping.
 //! - [`auth`]: access tokens (JWT/JWKS) and the development identity provider.
 //! - [`audit`]: the node-local hash-chained audit file.
@@ -23,6 +24,7 @@ pub mod dev;
 pub mod kms;
 pub mod loadtool;
 pub mod node;
+pub mod raft;
 pub mod selfcheck;
 pub mod state;
 pub mod tls;

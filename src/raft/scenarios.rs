@@ -1,0 +1,338 @@
+//! Deterministic Raft scenarios over [`super::testnet`], named after the Raft paper section
+//! or the property they check.
+
+use std::path::Path;
+
+use super::node::{DriverError, RaftDriver, StateApplier};
+use super::storage::{EngineLogStore, LogStore};
+use super::testnet::{envelope, mem_drivers, Net};
+use crate::kms::period::PeriodParams;
+use crate::state::command::{DecodeError, COMMAND_VERSION};
+use crate::state::{Command, Envelope, Outcome};
+use raft::Storage;
+
+/// Ticks enough for any election timeout to expire (raft-rs randomises it in
+/// [ELECTION_TICKS, 2 * ELECTION_TICKS)).
+const ELECTION_ROUNDS: usize = 100;
+
+#[test]
+fn election_5_2_a_single_leader_is_elected_and_known_to_all() {
+    let mut net = Net::new(mem_drivers(3));
+    // Election Safety is checked by the network after every round.
+    let leader = net
+        .tick_until_leader(&[1, 2, 3], ELECTION_ROUNDS)
+        .expect("a leader within the election rounds");
+    let term = net.driver(leader).term();
+    for id in net.ids() {
+        let d = net.driver(id);
+        assert_eq!((d.leader_id(), d.term()), (leader, term), "node {id}");
+        assert_eq!(d.is_leader(), id == leader);
+    }
+}
+
+#[test]
+fn replication_5_3_proposal_commits_on_a_quorum_and_applies_on_all() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    net.partition(&[&[1, 2], &[3]]);
+    net.driver(1).propose(&envelope(10)).unwrap();
+    net.settle();
+    // Two of three is a quorum: committed, applied on the majority, answered.
+    assert_eq!(net.answers[&1], vec![(10, Outcome::Applied)]);
+    assert_eq!(net.applied_on(10), vec![1, 2]);
+    net.heal();
+    net.tick_heartbeat();
+    assert_eq!(net.applied_on(10), vec![1, 2, 3]);
+    net.assert_applied_logs_agree();
+    // Only the proposer answers.
+    assert!(net.answers[&2].is_empty() && net.answers[&3].is_empty());
+}
+
+#[test]
+fn group_commit_proposals_between_two_ready_rounds_share_one_sync() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    let before = net.driver(1).store().synced_writes();
+    for rid in 1..=5 {
+        net.driver(1).propose(&envelope(rid)).unwrap();
+    }
+    let out = net.driver(1).handle_ready().unwrap();
+    assert_eq!(net.driver(1).store().synced_writes(), before + 1);
+    let to_2: Vec<usize> = out
+        .messages
+        .iter()
+        .filter(|m| m.to == 2 && !m.entries.is_empty())
+        .map(|m| m.entries.len())
+        .collect();
+    assert_eq!(to_2, vec![5], "one append carries the whole batch");
+    let follower_before = net.driver(2).store().synced_writes();
+    net.enqueue(1, out);
+    net.settle();
+    assert_eq!(net.applier(3).requests(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        net.driver(2).store().synced_writes(),
+        follower_before + 1,
+        "one sync on the follower too; the commit index rides along unsynced"
+    );
+}
+
+#[test]
+fn leader_completeness_5_4_lost_append_is_applied_nowhere() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    // The leader appends locally, then loses every link before its append goes out.
+    net.isolate(1);
+    net.driver(1).propose(&envelope(7)).unwrap();
+    net.settle();
+    assert!(net.applied_on(7).is_empty());
+    let new = net.tick_until_leader(&[2, 3], ELECTION_ROUNDS).unwrap();
+    net.driver(new).propose(&envelope(8)).unwrap();
+    net.settle();
+    assert_eq!(net.applied_on(8), vec![2, 3]);
+    net.heal();
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+    }
+    assert!(
+        net.applied_on(7).is_empty(),
+        "the old leader's tail is overwritten"
+    );
+    assert_eq!(net.applied_on(8), vec![1, 2, 3]);
+    net.assert_applied_logs_agree();
+    assert!(!net.answers[&1].iter().any(|(rid, _)| *rid == 7));
+}
+
+#[test]
+fn leader_completeness_5_4_2_uncommitted_entry_on_the_next_leader_is_applied_everywhere() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    // The append reaches node 2 only and its acknowledgement is lost: not yet committed.
+    net.cut_one_way(1, 3);
+    net.cut_one_way(2, 1);
+    net.driver(1).propose(&envelope(7)).unwrap();
+    net.settle();
+    assert!(net.applied_on(7).is_empty());
+    net.heal();
+    net.isolate(1);
+    // Only node 2 can win (node 3's log is behind, §5.4.1); its first entry of the new term
+    // commits the older one (§5.4.2).
+    let new = net.tick_until_leader(&[2, 3], ELECTION_ROUNDS).unwrap();
+    assert_eq!(new, 2);
+    net.settle();
+    assert_eq!(net.applied_on(7), vec![2, 3]);
+    net.heal();
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+    }
+    assert_eq!(net.applied_on(7), vec![1, 2, 3]);
+    net.assert_applied_logs_agree();
+    // The old leader still answers its client once the entry is applied.
+    assert!(net.answers[&1].contains(&(7, Outcome::Applied)));
+}
+
+#[test]
+fn safety_5_4_partitioned_old_leader_cannot_commit() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    net.isolate(1);
+    net.driver(1).propose(&envelope(100)).unwrap();
+    let mut new = None;
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+        assert!(
+            net.applied_on(100).is_empty(),
+            "a minority leader committed"
+        );
+        new = new.or_else(|| [2, 3].into_iter().find(|&id| net.driver(id).is_leader()));
+    }
+    let new = new.expect("the majority elects a leader");
+    assert!(
+        !net.driver(1).is_leader(),
+        "check-quorum makes it step down"
+    );
+    net.driver(new).propose(&envelope(200)).unwrap();
+    net.settle();
+    net.heal();
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+    }
+    assert!(net.applied_on(100).is_empty());
+    assert_eq!(net.applied_on(200), vec![1, 2, 3]);
+    net.assert_applied_logs_agree();
+}
+
+#[test]
+fn replication_5_3_five_nodes_commit_with_three_not_with_two() {
+    let mut net = Net::new(mem_drivers(5));
+    net.elect(1);
+    net.partition(&[&[1, 2, 3], &[4, 5]]);
+    net.driver(1).propose(&envelope(1)).unwrap();
+    net.settle();
+    assert_eq!(net.applied_on(1), vec![1, 2, 3]);
+    net.heal();
+    net.partition(&[&[1, 2], &[3, 4, 5]]);
+    net.driver(1).propose(&envelope(2)).unwrap();
+    net.settle();
+    for _ in 0..3 {
+        net.tick();
+        assert!(net.applied_on(2).is_empty(), "two of five committed");
+    }
+    net.heal();
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+    }
+    assert_eq!(net.applied_on(1), vec![1, 2, 3, 4, 5]);
+    net.assert_applied_logs_agree();
+}
+
+#[test]
+fn read_index_6_4_read_point_covers_every_committed_write() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    for rid in 1..=2 {
+        net.driver(1).propose(&envelope(rid)).unwrap();
+    }
+    net.settle();
+    let committed = net.driver(1).applied_index();
+    for (id, ctx) in [(1, &b"on-leader"[..]), (2, &b"follower"[..])] {
+        net.driver(id).read_index(ctx.to_vec()).unwrap();
+        net.settle();
+        let rs = net.reads[&id]
+            .iter()
+            .find(|r| r.request_ctx == ctx)
+            .unwrap_or_else(|| panic!("no read state on node {id}"))
+            .clone();
+        assert!(
+            rs.index >= committed,
+            "read point {} < {committed}",
+            rs.index
+        );
+        assert!(net.driver(id).applied_index() >= rs.index);
+    }
+}
+
+#[test]
+fn determinism_unknown_envelope_version_halts_instead_of_applying() {
+    let mut net = Net::new(mem_drivers(3));
+    net.elect(1);
+    let future = Envelope {
+        version: COMMAND_VERSION + 1,
+        ..envelope(2)
+    };
+    net.driver(1).propose(&envelope(1)).unwrap();
+    net.driver(1).propose(&future).unwrap();
+    net.driver(1).propose(&envelope(3)).unwrap();
+    // Replicate everywhere before anything commits (acknowledgements lost), so that every
+    // node holds the entry.
+    net.cut_one_way(2, 1);
+    net.cut_one_way(3, 1);
+    net.settle();
+    assert!(net.errors.is_empty());
+    net.heal();
+    net.tick_heartbeat();
+    // The leader meets the entry first and stops before applying it.
+    assert!(
+        matches!(
+            net.errors.get(&1),
+            Some(DriverError::Decode {
+                source: DecodeError::UnknownVersion { .. },
+                ..
+            })
+        ),
+        "{:?}",
+        net.errors.get(&1)
+    );
+    assert!(matches!(
+        net.driver(1).handle_ready(),
+        Err(DriverError::Halted(_))
+    ));
+    // Whoever leads next commits the entry too, and halts the same way: no node ever
+    // applies it or anything after it.
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+        for id in net.ids() {
+            let applied = net.applier(id).requests();
+            assert!(!applied.contains(&2) && !applied.contains(&3), "node {id}");
+        }
+    }
+    for id in net.ids() {
+        let want: &[u64] = if net.errors.contains_key(&id) {
+            &[1]
+        } else {
+            &[]
+        };
+        assert_eq!(net.applier(id).requests(), want, "node {id}");
+    }
+    for (id, e) in &net.errors {
+        assert!(
+            matches!(
+                e,
+                DriverError::Decode {
+                    source: DecodeError::UnknownVersion { .. },
+                    ..
+                }
+            ),
+            "node {id}: {e}"
+        );
+    }
+    assert!(net.errors.len() >= 2, "the next leader halts too");
+}
+
+type Durable = RaftDriver<EngineLogStore, StateApplier>;
+
+fn durable(id: u64, dir: &Path) -> Durable {
+    let store = EngineLogStore::open_with_voters(&dir.join("raft"), &[1, 2, 3]).unwrap();
+    let db = sled::Config::new().path(dir.join("state")).open().unwrap();
+    RaftDriver::new(id, store, StateApplier::open(db).unwrap()).unwrap()
+}
+
+fn create_community(rid: u64) -> Envelope {
+    Envelope {
+        version: COMMAND_VERSION,
+        request_id: rid,
+        command: Command::CreateCommunity {
+            kms_uri: format!("kms{rid}.example.org"),
+            period: PeriodParams {
+                period_s: 2_592_000,
+                offset_s: 0,
+            },
+        },
+    }
+}
+
+#[test]
+fn persistence_5_restarted_node_replays_and_catches_up_to_the_same_state() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let drivers = (1..=3).map(|id| durable(id, dirs[id as usize - 1].path()));
+    let mut net = Net::new(drivers.collect());
+    net.elect(1);
+    for rid in 1..=3 {
+        net.driver(1).propose(&create_community(rid)).unwrap();
+    }
+    net.settle();
+    let before = net.driver(3).applied_index();
+    assert_eq!(net.applier(3).state().communities().unwrap().len(), 3);
+    net.crash(3);
+    for rid in 4..=6 {
+        net.driver(1).propose(&create_community(rid)).unwrap();
+    }
+    net.settle();
+    let restarted = durable(3, dirs[2].path());
+    assert_eq!(
+        restarted.applied_index(),
+        before,
+        "resumes from its own state"
+    );
+    assert!(restarted.store().last_index().unwrap() >= before);
+    net.restart(restarted);
+    net.tick_heartbeat();
+    let target = net.driver(1).applied_index();
+    let digests: Vec<[u8; 32]> = (1..=3)
+        .map(|id| {
+            assert_eq!(net.driver(id).applied_index(), target, "node {id}");
+            net.applier(id).state().digest().unwrap()
+        })
+        .collect();
+    assert_eq!(net.applier(3).state().communities().unwrap().len(), 6);
+    assert!(digests.iter().all(|d| *d == digests[0]), "states differ");
+}
