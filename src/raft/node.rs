@@ -382,19 +382,11 @@ pub enum StateApplierError {
 /// The [`Applier`] over the sled [`StateMachine`].
 pub struct StateApplier {
     state: StateMachine,
-    meta: sled::Tree,
 }
-
-/// Where `StateMachine` keeps its applied index (`src/state/machine.rs`). The state machine
-/// has no "skip an empty entry" operation yet; until it does, the adapter writes the applied
-/// index itself. TODO: move this into `StateMachine` as `apply_empty(index)`.
-const STATE_META_TREE: &str = "meta";
-const STATE_APPLIED_KEY: &[u8] = b"applied_index";
 
 impl StateApplier {
     pub fn open(db: sled::Db) -> Result<Self, StateError> {
         Ok(Self {
-            meta: db.open_tree(STATE_META_TREE)?,
             state: StateMachine::open(db)?,
         })
     }
@@ -416,17 +408,7 @@ impl Applier for StateApplier {
     }
 
     fn apply_empty(&mut self, index: u64) -> Result<(), StateApplierError> {
-        let applied = self.state.applied_index()?;
-        if index <= applied {
-            return Ok(()); // replay
-        }
-        if index != applied + 1 {
-            return Err(StateError::OutOfOrder { index, applied }.into());
-        }
-        self.meta
-            .insert(STATE_APPLIED_KEY, &index.to_be_bytes())
-            .map_err(StateError::from)?;
-        Ok(())
+        Ok(self.state.apply_empty(index)?)
     }
 
     fn restore(&mut self, _snap: &Snapshot) -> Result<(), StateApplierError> {

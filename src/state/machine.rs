@@ -119,6 +119,20 @@ impl StateMachine {
         }
     }
 
+    /// Advances the applied index over a log entry that carries no command (a new leader's
+    /// empty entry, a membership change). Same ordering rules as [`StateMachine::apply`].
+    pub fn apply_empty(&self, index: u64) -> Result<(), StateError> {
+        let applied = self.applied_index()?;
+        if index <= applied {
+            return Ok(());
+        }
+        if index != applied + 1 {
+            return Err(StateError::OutOfOrder { index, applied });
+        }
+        self.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
+        Ok(())
+    }
+
     /// Makes everything applied so far durable against a process crash (sled's flush is not
     /// an fsync; durability against power loss comes from the Raft log).
     pub fn flush(&self) -> Result<(), StateError> {
@@ -274,5 +288,134 @@ fn apply_in_tx(
             m.insert(BARRIER_KEY, sealed.as_slice())?;
             Ok(Outcome::Applied)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kms::period::PeriodParams;
+
+    fn env(request_id: u64, command: Command) -> Envelope {
+        Envelope {
+            version: COMMAND_VERSION,
+            request_id,
+            command,
+        }
+    }
+
+    fn log() -> Vec<Envelope> {
+        let period = PeriodParams {
+            period_s: 100,
+            offset_s: 0,
+        };
+        vec![
+            env(
+                1,
+                Command::CreateCommunity {
+                    kms_uri: "k".into(),
+                    period,
+                },
+            ),
+            env(
+                2,
+                Command::RevokeIdentity {
+                    kms_uri: "k".into(),
+                    identity: "sip:a".into(),
+                    at_unix: 5,
+                    reason: "r".into(),
+                },
+            ),
+            env(
+                3,
+                Command::RevokeIdentity {
+                    kms_uri: "nope".into(),
+                    identity: "sip:a".into(),
+                    at_unix: 5,
+                    reason: "r".into(),
+                },
+            ),
+            env(
+                4,
+                Command::ReinstateIdentity {
+                    kms_uri: "k".into(),
+                    identity: "sip:b".into(),
+                },
+            ),
+        ]
+    }
+
+    fn temp_state() -> StateMachine {
+        StateMachine::open(sled::Config::new().temporary(true).open().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn apply_is_ordered_idempotent_and_deterministic() {
+        let a = temp_state();
+        let outcomes: Vec<_> = log()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| a.apply(i as u64 + 1, e).unwrap())
+            .collect();
+        assert_eq!(outcomes[0], Some(Outcome::Applied));
+        assert_eq!(outcomes[1], Some(Outcome::Applied));
+        assert!(
+            matches!(outcomes[2], Some(Outcome::Rejected(_))),
+            "unknown community is refused"
+        );
+        assert!(
+            matches!(outcomes[3], Some(Outcome::Rejected(_))),
+            "not revoked"
+        );
+        assert_eq!(
+            a.applied_index().unwrap(),
+            4,
+            "refusals still advance the index"
+        );
+        assert!(a.revocation("k", "sip:a").unwrap().is_some());
+        // Replay of an applied entry is skipped; a gap is an error.
+        assert_eq!(a.apply(2, &log()[1]).unwrap(), None);
+        assert!(matches!(
+            a.apply(6, &log()[0]),
+            Err(StateError::OutOfOrder {
+                index: 6,
+                applied: 4
+            })
+        ));
+        // Another replica applying the same log reaches the same digest.
+        let b = temp_state();
+        for (i, e) in log().iter().enumerate() {
+            b.apply(i as u64 + 1, e).unwrap();
+        }
+        assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+        b.apply_empty(5).unwrap();
+        assert_ne!(
+            a.digest().unwrap(),
+            b.digest().unwrap(),
+            "the applied index is part of the state"
+        );
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_before_anything_changes() {
+        let a = temp_state();
+        let mut e = log()[0].clone();
+        e.version = COMMAND_VERSION + 1;
+        assert!(matches!(a.apply(1, &e), Err(StateError::UnknownVersion(_))));
+        assert_eq!(a.applied_index().unwrap(), 0);
+        assert!(a.communities().unwrap().is_empty());
+    }
+
+    #[test]
+    fn state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = StateMachine::open(sled::open(dir.path()).unwrap()).unwrap();
+            s.apply(1, &log()[0]).unwrap();
+            s.flush().unwrap();
+        }
+        let s = StateMachine::open(sled::open(dir.path()).unwrap()).unwrap();
+        assert_eq!(s.applied_index().unwrap(), 1);
+        assert!(s.community("k").unwrap().is_some());
     }
 }
