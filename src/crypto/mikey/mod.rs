@@ -32,6 +32,7 @@
 
 pub mod codec;
 mod exchange;
+pub mod keyparams;
 pub mod payload;
 
 pub use crate::crypto::CryptoError;
