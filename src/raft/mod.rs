@@ -8,6 +8,7 @@
 
 pub mod node;
 pub mod storage;
+pub mod transport;
 
 #[cfg(test)]
 mod scenarios;
