@@ -4,21 +4,15 @@
 
 mod common;
 
+use common::error_code;
+
 use common::{unix_now, Env, Node};
 use sealkm::client::KmReply;
 use sealkm::kms::xml::kms_error::KmsErrorCode;
-use sealkm::kms::xml::response::KmsResponseBody;
 use serde_json::{Map, Value};
 
 const ALICE: &str = "sip:alice@sealkm.test";
 const BOB: &str = "sip:bob@sealkm.test";
-
-fn error_code(reply: &KmReply) -> KmsErrorCode {
-    match &reply.doc.body {
-        KmsResponseBody::Error(e) => e.code,
-        other => panic!("expected KmsError, got {other:?}"),
-    }
-}
 
 fn assert_unauthorized(what: &str, reply: &KmReply) {
     assert_eq!(reply.status, 401, "{what}: {:?}", reply.doc.body);

@@ -4,9 +4,11 @@
 
 mod common;
 
+use common::{error_code, init_cert, key_set};
+
 use common::{ntp_hex, unix_now, Env, BIN};
 use ring::rand::{SecureRandom, SystemRandom};
-use sealkm::client::{validate_key_set, KmReply};
+use sealkm::client::validate_key_set;
 use sealkm::crypto::eccsi::{EccsiSigner, Kpak, Pvt, Ssk};
 use sealkm::crypto::kdf;
 use sealkm::crypto::mikey::{
@@ -15,8 +17,6 @@ use sealkm::crypto::mikey::{
 use sealkm::crypto::sakke::{Rsk, SakkePublicKey};
 use sealkm::crypto::secret::SecretBytes;
 use sealkm::kms::period::NTP_UNIX_OFFSET_S;
-use sealkm::kms::xml::certificate::KmsCertificateDoc;
-use sealkm::kms::xml::keyset::KmsKeySetDoc;
 use sealkm::kms::xml::kms_error::KmsErrorCode;
 use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 
@@ -24,32 +24,6 @@ const ALICE: &str = "sip:alice@sealkm.test";
 const BOB: &str = "sip:bob@sealkm.test";
 const CAROL: &str = "sip:carol@sealkm.test";
 const NS: &str = "urn:3gpp:ns:mcsecKMSInterface:1.0";
-
-fn init_cert(reply: &KmReply) -> KmsCertificateDoc {
-    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
-    match &reply.doc.body {
-        KmsResponseBody::Message(KmsMessageDoc::Init(c)) => (**c).clone(),
-        other => panic!("expected KmsInit, got {other:?}"),
-    }
-}
-
-fn key_set(reply: &KmReply) -> KmsKeySetDoc {
-    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
-    match &reply.doc.body {
-        KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
-            assert_eq!(sets.len(), 1, "one KmsKeySet per response");
-            sets[0].clone()
-        }
-        other => panic!("expected KmsKeyProv, got {other:?}"),
-    }
-}
-
-fn error_code(reply: &KmReply) -> KmsErrorCode {
-    match &reply.doc.body {
-        KmsResponseBody::Error(e) => e.code,
-        other => panic!("expected KmsError, got {other:?}"),
-    }
-}
 
 fn enc(uri: &str) -> String {
     uri.replace(':', "%3A").replace('@', "%40")

@@ -4,41 +4,16 @@
 
 mod common;
 
+use common::{error_code, init_cert, key_set};
+
 use common::{Env, Node};
-use sealkm::client::{validate_key_set, KmReply};
-use sealkm::kms::xml::certificate::{CertRole, KmsCertificateDoc};
-use sealkm::kms::xml::keyset::KmsKeySetDoc;
+use sealkm::client::validate_key_set;
+use sealkm::kms::xml::certificate::CertRole;
 use sealkm::kms::xml::kms_error::KmsErrorCode;
 use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 
 const ALICE: &str = "sip:alice@sealkm.test";
 const BOB: &str = "sip:bob@sealkm.test";
-
-fn init_cert(reply: &KmReply) -> KmsCertificateDoc {
-    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
-    match &reply.doc.body {
-        KmsResponseBody::Message(KmsMessageDoc::Init(c)) => (**c).clone(),
-        other => panic!("expected KmsInit, got {other:?}"),
-    }
-}
-
-fn key_set(reply: &KmReply) -> KmsKeySetDoc {
-    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
-    match &reply.doc.body {
-        KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
-            assert_eq!(sets.len(), 1, "one KmsKeySet per response");
-            sets[0].clone()
-        }
-        other => panic!("expected KmsKeyProv, got {other:?}"),
-    }
-}
-
-fn error_code(reply: &KmReply) -> KmsErrorCode {
-    match &reply.doc.body {
-        KmsResponseBody::Error(e) => e.code,
-        other => panic!("expected KmsError, got {other:?}"),
-    }
-}
 
 fn ntp_hex_now_plus(periods: i64, period_s: i64) -> String {
     let now = std::time::SystemTime::now()

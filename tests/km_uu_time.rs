@@ -4,12 +4,11 @@
 
 mod common;
 
+use common::{error_code, key_set};
+
 use common::{ntp_hex, unix_now, Env};
-use sealkm::client::KmReply;
 use sealkm::kms::period::NTP_UNIX_OFFSET_S;
-use sealkm::kms::xml::keyset::KmsKeySetDoc;
 use sealkm::kms::xml::kms_error::KmsErrorCode;
-use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 
 const ALICE: &str = "sip:alice@sealkm.test";
 const PATH: &str = "keyprov/sip%3Aalice%40sealkm.test";
@@ -17,21 +16,6 @@ const PATH: &str = "keyprov/sip%3Aalice%40sealkm.test";
 const PERIOD: u64 = 2_592_000;
 /// How many periods ahead of the real clock the node is put.
 const SHIFT: u64 = 3;
-
-fn key_set(reply: &KmReply) -> KmsKeySetDoc {
-    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
-    match &reply.doc.body {
-        KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => sets[0].clone(),
-        other => panic!("expected KmsKeyProv, got {other:?}"),
-    }
-}
-
-fn error_code(reply: &KmReply) -> KmsErrorCode {
-    match &reply.doc.body {
-        KmsResponseBody::Error(e) => e.code,
-        other => panic!("expected KmsError, got {other:?}"),
-    }
-}
 
 /// An offset that puts the node's clock in the middle of the period `SHIFT` periods after the
 /// real one, and that period's number. Half a period (15 days) of slack either way.

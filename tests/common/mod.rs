@@ -8,8 +8,12 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use sealkm::client::KmClient;
+use sealkm::client::{KmClient, KmReply};
 use sealkm::dev;
+use sealkm::kms::xml::certificate::KmsCertificateDoc;
+use sealkm::kms::xml::keyset::KmsKeySetDoc;
+use sealkm::kms::xml::kms_error::KmsErrorCode;
+use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealkm");
 
@@ -210,5 +214,34 @@ impl Env {
         self.idp()
             .mint_for(&p, user, &p.required_scope, now, 600)
             .expect("mint")
+    }
+}
+
+/// The certificate of a `KmsInit` answer (asserting HTTP 200).
+pub fn init_cert(reply: &KmReply) -> KmsCertificateDoc {
+    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
+    match &reply.doc.body {
+        KmsResponseBody::Message(KmsMessageDoc::Init(c)) => (**c).clone(),
+        other => panic!("expected KmsInit, got {other:?}"),
+    }
+}
+
+/// The one key set of a `KmsKeyProv` answer (asserting HTTP 200 and exactly one set).
+pub fn key_set(reply: &KmReply) -> KmsKeySetDoc {
+    assert_eq!(reply.status, 200, "{:?}", reply.doc.body);
+    match &reply.doc.body {
+        KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
+            assert_eq!(sets.len(), 1, "one KmsKeySet per response");
+            sets[0].clone()
+        }
+        other => panic!("expected KmsKeyProv, got {other:?}"),
+    }
+}
+
+/// The error code of a `KmsError` answer.
+pub fn error_code(reply: &KmReply) -> KmsErrorCode {
+    match &reply.doc.body {
+        KmsResponseBody::Error(e) => e.code,
+        other => panic!("expected KmsError, got {other:?}"),
     }
 }
