@@ -55,6 +55,9 @@ pub struct NodeConfig {
     pub admission: AdmissionConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The Raft cluster; absent: a cluster of one (this node, id 1, no peer listener).
+    #[serde(default)]
+    pub raft: Option<RaftConfig>,
     /// TEST ONLY: seconds added to the system clock (may be negative), so end-to-end tests can
     /// exercise key-period windows and roll-over without waiting. Never set in production.
     #[serde(default)]
@@ -82,6 +85,64 @@ pub struct AuthConfig {
     pub jwks_file: PathBuf,
     /// `[auth.token]`: issuer, audience, leeway, identity claim, scope claim, required scope.
     pub token: TokenPolicy,
+}
+
+/// `[raft]`: this node's place in the cluster (ARCHITECTURE §5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftConfig {
+    /// This node's Raft id (> 0, unique in the cluster, never reused).
+    pub id: u64,
+    /// The peer listener (mutual TLS with the cluster CA): Raft messages and snapshots.
+    pub peer_listener: ListenerConfig,
+    /// PEM of the cluster CA: peers must present a certificate it signed.
+    pub cluster_ca: PathBuf,
+    /// The address other nodes reach this node's peer listener at (default: its bind address).
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// The other initial voters of a new cluster.
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<PeerConfig>,
+    /// Start outside the cluster and wait to be added with `sealkm cluster join`.
+    #[serde(default)]
+    pub join: bool,
+    /// Raft tick; elections time out after 10–20 ticks, heartbeats every 3.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    /// Build a snapshot (and compact the log) every this many applied entries.
+    #[serde(default = "default_snapshot_interval")]
+    pub snapshot_interval: u64,
+    /// Entries kept behind a snapshot for followers that lag a little.
+    #[serde(default = "default_snapshot_keep")]
+    pub snapshot_keep_entries: u64,
+}
+
+/// Another node of the initial cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub id: u64,
+    /// `host:port` of its peer listener.
+    pub addr: String,
+}
+
+fn default_tick_ms() -> u64 {
+    100
+}
+fn default_snapshot_interval() -> u64 {
+    10_000
+}
+fn default_snapshot_keep() -> u64 {
+    1_000
+}
+
+impl RaftConfig {
+    /// The address peers use for this node.
+    pub fn advertised(&self) -> &str {
+        self.advertise
+            .as_deref()
+            .unwrap_or(&self.peer_listener.addr)
+    }
 }
 
 /// The admin credential: a bearer secret whose SHA-256 (hex) is stored here, never the secret.
@@ -262,6 +323,11 @@ impl NodeConfig {
         if let Some(p) = self.admin.token_sha256_file.as_mut() {
             fix(p);
         }
+        if let Some(r) = self.raft.as_mut() {
+            fix(&mut r.peer_listener.tls_cert);
+            fix(&mut r.peer_listener.tls_key);
+            fix(&mut r.cluster_ca);
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -302,6 +368,22 @@ impl NodeConfig {
             return Err(ConfigError::Invalid(
                 "admission.max_inflight_issuance must be > 0".into(),
             ));
+        }
+        if let Some(r) = &self.raft {
+            let mut ids: Vec<u64> = r.peers.iter().map(|p| p.id).collect();
+            ids.push(r.id);
+            ids.sort_unstable();
+            if ids.contains(&0) {
+                return Err(ConfigError::Invalid("[raft] ids must be > 0".into()));
+            }
+            if ids.windows(2).any(|w| w[0] == w[1]) {
+                return Err(ConfigError::Invalid("[raft] ids must be unique".into()));
+            }
+            if r.tick_ms == 0 || r.snapshot_interval == 0 {
+                return Err(ConfigError::Invalid(
+                    "[raft] tick_ms and snapshot_interval must be > 0".into(),
+                ));
+            }
         }
         self.auth
             .token

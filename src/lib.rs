@@ -13,6 +13,7 @@
 //! - [`client`]: a validating KM client.
 //! - [`config`], [`clock`], [`tls`], [`dev`], [`selfcheck`]: plumbing.
 
+pub mod actors;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -262,32 +262,49 @@ fn run_serve(config: &Path) -> Result<(), String> {
     } else {
         Arc::new(SystemClock)
     };
-    let node = node::bootstrap::open_node(&cfg, clock).map_err(|e| e.to_string())?;
-    let jwks_text = std::fs::read_to_string(&cfg.auth.jwks_file)
-        .map_err(|e| format!("cannot read {}: {e}", cfg.auth.jwks_file.display()))?;
-    let jwks = Jwks::from_json(&jwks_text)
-        .map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
-    let verifier = TokenVerifier::new(jwks, cfg.auth.token.clone()).map_err(|e| e.to_string())?;
-    let admin_token_sha256 = cfg.admin.digest().map_err(|e| e.to_string())?;
-    let tls =
-        sealkm::tls::server_config(&cfg.client_listener.tls_cert, &cfg.client_listener.tls_key)
+    actix_rt::System::new().block_on(async move {
+        let node = node::bootstrap::open_node(&cfg, clock)
+            .await
             .map_err(|e| e.to_string())?;
-    let state = AppState {
-        node,
-        verifier: Arc::new(verifier),
-        max_body_bytes: cfg.limits.max_body_bytes,
-        admin_token_sha256,
-        token_cache: api::TokenCache::new(10_000),
-    };
-    tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
-    actix_rt::System::new()
-        .block_on(api::serve(
+        let jwks_text = std::fs::read_to_string(&cfg.auth.jwks_file)
+            .map_err(|e| format!("cannot read {}: {e}", cfg.auth.jwks_file.display()))?;
+        let jwks = Jwks::from_json(&jwks_text)
+            .map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
+        let verifier =
+            TokenVerifier::new(jwks, cfg.auth.token.clone()).map_err(|e| e.to_string())?;
+        let admin_token_sha256 = cfg.admin.digest().map_err(|e| e.to_string())?;
+        let tls = sealkm::tls::server_config(
+            &cfg.client_listener.tls_cert,
+            &cfg.client_listener.tls_key,
+        )
+        .map_err(|e| e.to_string())?;
+        let keep = node.clone();
+        let state = AppState {
+            node,
+            verifier: Arc::new(verifier),
+            max_body_bytes: cfg.limits.max_body_bytes,
+            admin_token_sha256,
+            token_cache: api::TokenCache::new(10_000),
+            peer_tls: api::peer_tls(&cfg).map_err(|e| e.to_string())?,
+            static_peers: api::static_peers(&cfg),
+        };
+        tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
+        let res = api::serve(
             state,
             &cfg.client_listener.addr,
             tls,
             cfg.client_listener.workers,
-        ))
-        .map_err(|e| format!("listener failed: {e}"))
+        )
+        .await
+        .map_err(|e| format!("listener failed: {e}"));
+        // A clean stop leaves the state machine flushed (after a crash it is replayed from
+        // the Raft log instead).
+        match keep.flush_state() {
+            Ok(()) => tracing::info!("stopped; state flushed"),
+            Err(e) => tracing::error!(error = %e, "flushing the state on shutdown failed"),
+        }
+        res
+    })
 }
 
 fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {

@@ -88,6 +88,15 @@ pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, TlsError> {
         .with_no_client_auth())
 }
 
+/// A client config that trusts nobody (a node without peers still owns a transport).
+pub fn empty_client_config() -> Result<rustls::ClientConfig, TlsError> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 fn roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for c in load_certs(ca)? {

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     }),
             )
             .route("/status", web::get().to(status))
+            .configure(super::cluster::configure)
             .route("/communities", web::get().to(communities))
             .route(
                 "/communities/{kms_uri}/certificates",
@@ -52,7 +53,7 @@ pub fn json_error(e: &ApiError) -> HttpResponse {
     b.json(serde_json::json!({ "error": e.reason() }))
 }
 
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
+pub(super) fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
     use subtle::ConstantTimeEq;
     let expected = state
         .admin_token_sha256
@@ -71,7 +72,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
     }
 }
 
-fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
+pub(super) fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
     match r {
         Ok(v) => HttpResponse::Ok().json(v),
         Err(e) => json_error(&e),
@@ -79,40 +80,47 @@ fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
 }
 
 async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    respond((|| {
-        authorize(&req, &state)?;
-        let s = &state.node.state;
-        let applied = s
-            .applied_index()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let digest = s.digest().map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }))
-    })())
+    respond(
+        async {
+            authorize(&req, &state)?;
+            state.node.read_barrier().await?;
+            let s = &state.node.state;
+            let applied = s
+                .applied_index()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let digest = s.digest().map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }))
+        }
+        .await,
+    )
 }
 
 async fn communities(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    respond((|| {
-        authorize(&req, &state)?;
-        let cs = state.node.communities()?;
-        let list: Vec<_> = cs
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "kms_uri": c.kms_uri,
-                    "user_key_period_s": c.period.period_s,
-                    "user_key_offset_s": c.period.offset_s,
-                    "cache_num": c.cache_num,
-                    "certificates": c.certificates.iter().map(|cert| serde_json::json!({
-                        "serial": cert.serial, "cert_uri": cert.cert_uri,
-                        "valid_from": cert.valid_from_unix, "valid_to": cert.valid_to_unix,
-                        "revoked": cert.revoked,
-                        "pub_auth_key": hex::encode_upper(&cert.pub_auth_key),
-                    })).collect::<Vec<_>>(),
+    respond(
+        async {
+            authorize(&req, &state)?;
+            let cs = state.node.communities().await?;
+            let list: Vec<_> = cs
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "kms_uri": c.kms_uri,
+                        "user_key_period_s": c.period.period_s,
+                        "user_key_offset_s": c.period.offset_s,
+                        "cache_num": c.cache_num,
+                        "certificates": c.certificates.iter().map(|cert| serde_json::json!({
+                            "serial": cert.serial, "cert_uri": cert.cert_uri,
+                            "valid_from": cert.valid_from_unix, "valid_to": cert.valid_to_unix,
+                            "revoked": cert.revoked,
+                            "pub_auth_key": hex::encode_upper(&cert.pub_auth_key),
+                        })).collect::<Vec<_>>(),
+                    })
                 })
-            })
-            .collect();
-        Ok(serde_json::json!({ "communities": list }))
-    })())
+                .collect();
+            Ok(serde_json::json!({ "communities": list }))
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -127,18 +135,22 @@ async fn rotate(
     body: web::Json<RotateBody>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    respond((|| {
-        let actor = authorize(&req, &state)?;
-        if body.validity_days == 0 || body.validity_days > 36_500 {
-            return Err(ApiError::BadRequest(
-                "validity_days must be in 1..=36500".into(),
-            ));
+    respond(
+        async {
+            let actor = authorize(&req, &state)?;
+            if body.validity_days == 0 || body.validity_days > 36_500 {
+                return Err(ApiError::BadRequest(
+                    "validity_days must be in 1..=36500".into(),
+                ));
+            }
+            let cert_uri = state
+                .node
+                .rotate_certificate(&path, body.validity_days * 86_400, &actor)
+                .await?;
+            Ok(serde_json::json!({ "cert_uri": cert_uri }))
         }
-        let cert_uri = state
-            .node
-            .rotate_certificate(&path, body.validity_days * 86_400, &actor)?;
-        Ok(serde_json::json!({ "cert_uri": cert_uri }))
-    })())
+        .await,
+    )
 }
 
 async fn revoke_cert(
@@ -146,13 +158,19 @@ async fn revoke_cert(
     path: web::Path<(String, u32)>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    respond((|| {
-        let actor = authorize(&req, &state)?;
-        let (kms_uri, serial) = path.into_inner();
-        let cert_uri = format!("{kms_uri}/cert/{serial}");
-        state.node.revoke_certificate(&kms_uri, &cert_uri, &actor)?;
-        Ok(serde_json::json!({ "revoked": cert_uri }))
-    })())
+    respond(
+        async {
+            let actor = authorize(&req, &state)?;
+            let (kms_uri, serial) = path.into_inner();
+            let cert_uri = format!("{kms_uri}/cert/{serial}");
+            state
+                .node
+                .revoke_certificate(&kms_uri, &cert_uri, &actor)
+                .await?;
+            Ok(serde_json::json!({ "revoked": cert_uri }))
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -186,14 +204,18 @@ async fn revoke_identity(
     body: web::Json<IdentityBody>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    respond((|| {
-        let actor = authorize(&req, &state)?;
-        let identity = body.identity()?;
-        state
-            .node
-            .revoke_identity(&path, identity, &body.reason, &actor)?;
-        Ok(serde_json::json!({ "revoked": body.identity }))
-    })())
+    respond(
+        async {
+            let actor = authorize(&req, &state)?;
+            let identity = body.identity()?;
+            state
+                .node
+                .revoke_identity(&path, identity, &body.reason, &actor)
+                .await?;
+            Ok(serde_json::json!({ "revoked": body.identity }))
+        }
+        .await,
+    )
 }
 
 async fn reinstate_identity(
@@ -202,10 +224,16 @@ async fn reinstate_identity(
     body: web::Json<IdentityBody>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    respond((|| {
-        let actor = authorize(&req, &state)?;
-        let identity = body.identity()?;
-        state.node.reinstate_identity(&path, identity, &actor)?;
-        Ok(serde_json::json!({ "reinstated": body.identity }))
-    })())
+    respond(
+        async {
+            let actor = authorize(&req, &state)?;
+            let identity = body.identity()?;
+            state
+                .node
+                .reinstate_identity(&path, identity, &actor)
+                .await?;
+            Ok(serde_json::json!({ "reinstated": body.identity }))
+        }
+        .await,
+    )
 }

@@ -28,6 +28,9 @@ pub enum ApiError {
     PeriodOutOfWindow(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the current state (e.g. not the leader).
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
     #[error("too many requests")]
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::IdentityRevoked => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) | ApiError::PeriodOutOfWindow(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -96,6 +100,10 @@ impl From<NodeError> for ApiError {
                 ApiError::Unavailable { retry_after_s: 60 }
             }
             NodeError::Rejected(r) => ApiError::BadRequest(r),
+            NodeError::Unavailable(s) => {
+                tracing::warn!(reason = %s, "request refused: cluster unavailable");
+                ApiError::from(s)
+            }
             NodeError::Shed(s @ Shed::Throttled { .. })
             | NodeError::Shed(s @ Shed::Busy { .. }) => ApiError::TooManyRequests {
                 retry_after_s: s.retry_after_s(),

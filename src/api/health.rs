@@ -1,5 +1,6 @@
-//! Health and metrics: `/healthz` (the process answers), `/readyz` (the node can serve: its
-//! state is open and a community has a valid certificate), `/metrics` (Prometheus text).
+//! Health and metrics: `/healthz` (the process answers), `/readyz` (the node can serve: a
+//! linearizable read succeeds — there is a leader and a quorum — and every community has a
+//! valid certificate; the answer names the node's Raft role), `/metrics` (Prometheus text).
 
 use actix_web::{web, HttpResponse};
 
@@ -17,22 +18,23 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let now = state.node.now();
-    match state.node.communities() {
+    let role = state.node.store().status().role;
+    match state.node.communities().await {
         Ok(cs) if !cs.is_empty() && cs.iter().all(|c| c.issuing_certificate(now).is_ok()) => {
-            HttpResponse::Ok().json(serde_json::json!({"ready": true, "role": "single"}))
+            HttpResponse::Ok().json(serde_json::json!({"ready": true, "role": role}))
         }
         _ => HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
-            .json(serde_json::json!({"ready": false})),
+            .insert_header(("Retry-After", "1"))
+            .json(serde_json::json!({"ready": false, "role": role})),
     }
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let applied = state.node.state.applied_index().unwrap_or(0);
+    let raft = state.node.store().status();
     let body = state
         .node
         .metrics
-        .render(applied, state.node.admission_inflight());
+        .render(&raft, state.node.admission_inflight());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

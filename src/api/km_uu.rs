@@ -216,7 +216,8 @@ async fn serve(
 ) -> Result<HttpResponse, ApiError> {
     let community = state
         .node
-        .community_for_host(Some(&ctx.client_req_url_host()))?;
+        .community_for_host(Some(&ctx.client_req_url_host()))
+        .await?;
     ctx.kms_uri = community.kms_uri.clone();
 
     // Whole-body limit first: an oversized request is refused before any work.
@@ -347,7 +348,9 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         ApiError::Forbidden(_) => KmsErrorCode::Forbidden,
         ApiError::IdentityRevoked => KmsErrorCode::IdentityRevoked,
         ApiError::PeriodOutOfWindow(_) => KmsErrorCode::PeriodOutOfWindow,
-        ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) => KmsErrorCode::BadRequest,
+        ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) | ApiError::Conflict(_) => {
+            KmsErrorCode::BadRequest
+        }
         ApiError::NotFound(_) => KmsErrorCode::NotFound,
         ApiError::TooManyRequests { .. } => KmsErrorCode::TooManyRequests,
         ApiError::Unavailable { .. } => KmsErrorCode::Unavailable,

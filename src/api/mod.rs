@@ -4,10 +4,12 @@
 //! |------|--------|
 //! | [`km_uu`] | KM-UU, TS 33.180 Annex D XML under `/keymanagement/identity/v1` |
 //! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
+//! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`error`] | the one error → HTTP status mapping |
 
 pub mod admin;
+pub mod cluster;
 pub mod error;
 pub mod health;
 pub mod km_uu;
@@ -32,6 +34,35 @@ pub struct AppState {
     /// clock (expiry with leeway), so a cached token is never accepted longer than a fresh
     /// verification would accept it. Saves one ES256/RS256 verification per warm request.
     pub token_cache: TokenCache,
+    /// mTLS towards peers (cluster status); `None` for a cluster of one.
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Peer addresses from the config (members added later are in the replicated state).
+    pub static_peers: Vec<(u64, String)>,
+}
+
+/// The peer client TLS config of `cfg`, if it has a `[raft]` section.
+pub fn peer_tls(
+    cfg: &crate::config::NodeConfig,
+) -> Result<Option<Arc<rustls::ClientConfig>>, crate::tls::TlsError> {
+    cfg.raft
+        .as_ref()
+        .map(|r| {
+            crate::tls::peer_client_config(
+                &r.peer_listener.tls_cert,
+                &r.peer_listener.tls_key,
+                &r.cluster_ca,
+            )
+            .map(Arc::new)
+        })
+        .transpose()
+}
+
+/// The peers named in `cfg` (`[[raft.peer]]`).
+pub fn static_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, String)> {
+    cfg.raft
+        .iter()
+        .flat_map(|r| r.peers.iter().map(|p| (p.id, p.addr.clone())))
+        .collect()
 }
 
 /// Bounded cache of verified access tokens.

@@ -1,17 +1,27 @@
 //! Starting a node: the unseal (barrier) key from a file or the environment, core dumps off,
-//! the state opened and checked against the key, and the configured communities created with a
-//! first certificate where they have none valid.
+//! the state and the key store (Raft) opened, the peer listener bound, then — once the cluster
+//! has a leader and this node has caught up — the state checked against the key, and the
+//! configured communities created with a first certificate where they have none valid.
+//!
+//! Several nodes of a new cluster run this at once: every step is a proposal whose refusal
+//! means "another node did it first", after which the step re-reads and checks.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::core::{Actor, KmsNode, NodeError};
+use crate::actors::{self, StoreError, StoreOptions};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::{NodeConfig, UNSEAL_ENV};
 use crate::crypto::seal::{self, BarrierKey};
 use crate::kms::period::PeriodParams;
+use crate::raft::transport::INBOX_LEN;
 use crate::state::{Command, StateMachine};
+
+/// Pause between two attempts to reach a quorum while the cluster forms.
+const QUORUM_RETRY: Duration = Duration::from_millis(200);
 
 const BARRIER_CHECK_AAD: &[u8] = b"sealkm/v1/barrier-check";
 const BARRIER_CHECK_PLAIN: &[u8] = b"sealkm barrier check";
@@ -57,12 +67,10 @@ pub fn disable_core_dumps() {
 }
 
 /// Checks (or, on a new state, records) that `key` is this state's barrier key.
-pub fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
-    match node.state.barrier_check()? {
-        Some(sealed) => match seal::open(&node.barrier, BARRIER_CHECK_AAD, &sealed) {
-            Ok(p) if p.expose() == BARRIER_CHECK_PLAIN => Ok(()),
-            _ => Err(NodeError::WrongUnsealKey),
-        },
+pub async fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
+    node.read_barrier().await?;
+    let sealed = match node.state.barrier_check()? {
+        Some(sealed) => sealed,
         None => {
             let sealed = seal::seal(
                 &node.barrier,
@@ -70,13 +78,22 @@ pub fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
                 BARRIER_CHECK_PLAIN,
                 &node.rng,
             )?;
-            node.propose_ok(Command::SetBarrierCheck { sealed })
+            // Refused when another node of a new cluster recorded its check first: the
+            // check below then tells whether both hold the same key.
+            node.propose(Command::SetBarrierCheck { sealed }).await?;
+            node.state
+                .barrier_check()?
+                .ok_or_else(|| NodeError::Internal("barrier check not recorded".into()))?
         }
+    };
+    match seal::open(&node.barrier, BARRIER_CHECK_AAD, &sealed) {
+        Ok(p) if p.expose() == BARRIER_CHECK_PLAIN => Ok(()),
+        _ => Err(NodeError::WrongUnsealKey),
     }
 }
 
 /// Creates configured communities that do not exist and gives each a valid certificate.
-pub fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeError> {
+pub async fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeError> {
     let actor = Actor(format!("node:{}", cfg.node_id));
     for c in &cfg.communities {
         let period = PeriodParams {
@@ -86,48 +103,130 @@ pub fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeEr
         node.propose_ok(Command::CreateCommunity {
             kms_uri: c.kms_uri.clone(),
             period,
-        })?;
-        let community = node.community(&c.kms_uri)?;
+        })
+        .await?;
+        let community = node.community(&c.kms_uri).await?;
         if community.issuing_certificate(node.now()).is_err() {
-            node.rotate_certificate(
-                &c.kms_uri,
-                c.cert_validity_days.saturating_mul(86_400),
-                &actor,
-            )?;
+            let created = node
+                .rotate_certificate(
+                    &c.kms_uri,
+                    c.cert_validity_days.saturating_mul(86_400),
+                    &actor,
+                )
+                .await;
+            match created {
+                Ok(_) => {}
+                // Another node created the certificate first.
+                Err(NodeError::Rejected(_)) => {
+                    let community = node.community(&c.kms_uri).await?;
+                    community.issuing_certificate(node.now())?;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())
 }
 
-/// Opens everything a node needs from its config.
-pub fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<KmsNode>, NodeError> {
+/// Waits until the cluster has a leader and this node has caught up with it.
+async fn wait_for_quorum(node: &KmsNode) -> Result<(), NodeError> {
+    let mut attempts = 0u32;
+    loop {
+        match node.read_barrier().await {
+            Ok(()) => return Ok(()),
+            Err(NodeError::Unavailable(
+                e @ (StoreError::NoLeader | StoreError::Timeout | StoreError::Busy),
+            )) => {
+                attempts += 1;
+                if attempts % 25 == 1 {
+                    tracing::info!(reason = %e, "waiting for the cluster to form a quorum");
+                }
+                tokio::time::sleep(QUORUM_RETRY).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn internal(what: &str, path: &Path, e: impl std::fmt::Display) -> NodeError {
+    NodeError::Internal(format!("{what} {}: {e}", path.display()))
+}
+
+/// The key store options of `cfg` (a cluster of one without `[raft]`).
+fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
+    let raft_dir = cfg.data_dir.join("raft");
+    let snap_dir = cfg.data_dir.join("snapshots");
+    let Some(r) = &cfg.raft else {
+        return Ok(StoreOptions {
+            id: 1,
+            raft_dir,
+            snap_dir,
+            voters: vec![(1, String::new())],
+            join: false,
+            tick: Duration::from_millis(100),
+            snapshot_interval: 10_000,
+            snapshot_keep_entries: 1_000,
+            peer_tls: None,
+        });
+    };
+    let tls = crate::tls::peer_client_config(
+        &r.peer_listener.tls_cert,
+        &r.peer_listener.tls_key,
+        &r.cluster_ca,
+    )
+    .map_err(|e| NodeError::Internal(format!("peer TLS: {e}")))?;
+    let mut voters = vec![(r.id, r.advertised().to_owned())];
+    voters.extend(r.peers.iter().map(|p| (p.id, p.addr.clone())));
+    Ok(StoreOptions {
+        id: r.id,
+        raft_dir,
+        snap_dir,
+        voters: if r.join { Vec::new() } else { voters },
+        join: r.join,
+        tick: Duration::from_millis(r.tick_ms),
+        snapshot_interval: r.snapshot_interval,
+        snapshot_keep_entries: r.snapshot_keep_entries,
+        peer_tls: Some(Arc::new(tls)),
+    })
+}
+
+/// Opens everything a node needs from its config, binds the peer listener, and returns once
+/// the node has joined its cluster's quorum and checked its state. Runs inside actix.
+pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<KmsNode>, NodeError> {
     disable_core_dumps();
     let barrier = load_unseal_key(cfg.unseal_key_file.as_deref())?;
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-        NodeError::Internal(format!(
-            "cannot create data dir {}: {e}",
-            cfg.data_dir.display()
-        ))
-    })?;
-    let db = sled::open(cfg.data_dir.join("state")).map_err(|e| {
-        NodeError::Internal(format!(
-            "cannot open state in {}: {e}",
-            cfg.data_dir.display()
-        ))
-    })?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| internal("cannot create data dir", &cfg.data_dir, e))?;
+    let db = sled::open(cfg.data_dir.join("state"))
+        .map_err(|e| internal("cannot open state in", &cfg.data_dir, e))?;
     let state = StateMachine::open(db)?;
     let audit_clock = clock.clone();
     let audit = AuditLog::open(&cfg.audit_file, &cfg.node_id, move || {
         audit_clock.now_unix_ms()
     })
-    .map_err(|e| {
-        NodeError::Internal(format!(
-            "cannot open audit file {}: {e}",
-            cfg.audit_file.display()
-        ))
-    })?;
-    let node = KmsNode::new(cfg, state, barrier, audit, clock);
-    check_barrier(&node)?;
-    ensure_communities(&node, cfg)?;
+    .map_err(|e| internal("cannot open audit file", &cfg.audit_file, e))?;
+    let (inbox_tx, inbox_rx) = tokio::sync::mpsc::channel(INBOX_LEN);
+    let store =
+        actors::store::start(store_options(cfg)?, state, inbox_rx).map_err(NodeError::Internal)?;
+    if let Some(r) = &cfg.raft {
+        let tls = crate::tls::peer_server_config(
+            &r.peer_listener.tls_cert,
+            &r.peer_listener.tls_key,
+            &r.cluster_ca,
+        )
+        .map_err(|e| NodeError::Internal(format!("peer TLS: {e}")))?;
+        let server = actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone())
+            .map_err(|e| {
+                NodeError::Internal(format!("peer listener {}: {e}", r.peer_listener.addr))
+            })?;
+        actix_rt::spawn(server);
+    }
+    let node = KmsNode::new(cfg, store, barrier, audit, clock);
+    wait_for_quorum(&node).await?;
+    check_barrier(&node).await?;
+    ensure_communities(&node, cfg).await?;
+    // What bootstrap wrote is in the Raft log already; flushing sled too means a node that is
+    // killed right after it starts does not have to replay it.
+    node.flush_state()?;
     Ok(Arc::new(node))
 }

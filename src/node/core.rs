@@ -1,13 +1,16 @@
 //! [`KmsNode`]: what the API handlers call.
 //!
-//! Write path (single node, issue 3): a command is proposed by appending it at the next index
-//! of the local log and applying it under one lock, then flushing sled. (The Raft cluster
-//! replaces `propose` with a replicated proposal; callers do not change.)
-//! Read path: key sets are issued from the community's issuing certificate with the unsealed
+//! Write path: secrets are generated and sealed here, then the command is proposed to the
+//! [`KeyStoreHandle`] (Raft) and the call returns once it is applied on this node.
+//! Read path: every read of the replicated state starts with a linearizable read barrier
+//! (ReadIndex), so a partitioned or lagging node answers "unavailable" instead of serving old
+//! state. Key sets are issued from the community's issuing certificate with the unsealed
 //! master secrets, through a cache and admission control, and every delivery is audited.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use crate::actors::{KeyStoreHandle, StoreError};
 
 use ring::rand::SystemRandom;
 use thiserror::Error;
@@ -23,8 +26,7 @@ use crate::kms::community::{master_aad, Certificate, Community};
 use crate::kms::master::MasterSecrets;
 use crate::kms::provision::{issue_key_set, KeySet};
 use crate::kms::KmsError;
-use crate::state::command::COMMAND_VERSION;
-use crate::state::{Command, Envelope, Outcome, StateError, StateMachine};
+use crate::state::{Command, Outcome, StateError, StateMachine};
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -36,6 +38,8 @@ pub enum NodeError {
     Rejected(String),
     #[error("overloaded")]
     Shed(Shed),
+    #[error("cluster unavailable: {0}")]
+    Unavailable(#[from] StoreError),
     #[error("unseal key does not match this data directory")]
     WrongUnsealKey,
     #[error("internal error: {0}")]
@@ -55,7 +59,7 @@ pub struct Actor(pub String);
 pub struct KmsNode {
     pub(crate) node_id: String,
     pub(crate) state: StateMachine,
-    write_lock: Mutex<()>,
+    pub(crate) store: KeyStoreHandle,
     pub(crate) barrier: BarrierKey,
     masters: Mutex<HashMap<String, Arc<MasterSecrets>>>,
     cache: KeySetCache,
@@ -68,7 +72,6 @@ pub struct KmsNode {
     default_community: String,
     pub(crate) periods_before: u64,
     pub(crate) periods_after: u64,
-    next_request_id: std::sync::atomic::AtomicU64,
     pub metrics: super::metrics::Metrics,
 }
 
@@ -77,7 +80,7 @@ impl KmsNode {
     /// creates the configured communities first.
     pub fn new(
         cfg: &NodeConfig,
-        state: StateMachine,
+        store: KeyStoreHandle,
         barrier: BarrierKey,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
@@ -98,8 +101,8 @@ impl KmsNode {
             .unwrap_or_default();
         Self {
             node_id: cfg.node_id.clone(),
-            state,
-            write_lock: Mutex::new(()),
+            state: store.state().clone(),
+            store,
             barrier,
             masters: Mutex::new(HashMap::new()),
             cache: KeySetCache::new(cfg.keyprov.cache_entries),
@@ -115,7 +118,6 @@ impl KmsNode {
             default_community,
             periods_before: cfg.keyprov.periods_before,
             periods_after: cfg.keyprov.periods_after,
-            next_request_id: std::sync::atomic::AtomicU64::new(1),
             metrics: Default::default(),
         }
     }
@@ -124,48 +126,62 @@ impl KmsNode {
         self.clock.now_unix()
     }
 
-    /// Proposes a command and waits until it is applied.
-    pub fn propose(&self, command: Command) -> Result<Outcome, NodeError> {
-        let _g = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let request_id = self
-            .next_request_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let env = Envelope {
-            version: COMMAND_VERSION,
-            request_id,
-            command,
-        };
-        let index = self.state.applied_index()? + 1;
-        let outcome = self.state.apply(index, &env)?.unwrap_or(Outcome::Applied);
-        self.state.flush()?;
-        Ok(outcome)
+    /// Proposes a command and waits until it is applied on this node.
+    pub async fn propose(&self, command: Command) -> Result<Outcome, NodeError> {
+        Ok(self.store.propose(command).await?)
     }
 
     /// Proposes and turns a deterministic refusal into an error.
-    pub fn propose_ok(&self, command: Command) -> Result<(), NodeError> {
-        match self.propose(command)? {
+    pub async fn propose_ok(&self, command: Command) -> Result<(), NodeError> {
+        match self.propose(command).await? {
             Outcome::Applied => Ok(()),
             Outcome::Rejected(r) => Err(NodeError::Rejected(r)),
         }
     }
 
+    /// Waits until this node's state holds every write committed before the call
+    /// (linearizable reads). Every public read below starts with it.
+    pub async fn read_barrier(&self) -> Result<(), NodeError> {
+        Ok(self.store.read_barrier().await?)
+    }
+
+    /// Flushes the state machine to disk (on a clean shutdown).
+    pub fn flush_state(&self) -> Result<(), NodeError> {
+        Ok(self.state.flush()?)
+    }
+
+    /// The key store (Raft) behind this node.
+    pub fn store(&self) -> &KeyStoreHandle {
+        &self.store
+    }
+
     /// The community a request addressed to `host` selects (TS 33.180 roots the interface per
-    /// domain: each community's KMS URI is its own DNS name), or the default one.
-    pub fn community_for_host(&self, host: Option<&str>) -> Result<Community, NodeError> {
+    /// domain: each community's KMS URI is its own DNS name), or the default one, read
+    /// linearizably.
+    pub async fn community_for_host(&self, host: Option<&str>) -> Result<Community, NodeError> {
         let name = host
             .map(|h| strip_port(h).to_ascii_lowercase())
             .and_then(|h| self.hosts.get(&h).cloned())
             .unwrap_or_else(|| self.default_community.clone());
-        self.community(&name)
+        self.community(&name).await
     }
 
-    pub fn community(&self, kms_uri: &str) -> Result<Community, NodeError> {
+    /// A community, read linearizably.
+    pub async fn community(&self, kms_uri: &str) -> Result<Community, NodeError> {
+        self.read_barrier().await?;
+        self.community_local(kms_uri)
+    }
+
+    /// A community as this node has applied it (callers hold a read barrier).
+    fn community_local(&self, kms_uri: &str) -> Result<Community, NodeError> {
         self.state
             .community(kms_uri)?
             .ok_or_else(|| KmsError::UnknownCommunity(kms_uri.to_owned()).into())
     }
 
-    pub fn communities(&self) -> Result<Vec<Community>, NodeError> {
+    /// Every community, read linearizably.
+    pub async fn communities(&self) -> Result<Vec<Community>, NodeError> {
+        self.read_barrier().await?;
         Ok(self.state.communities()?)
     }
 
@@ -198,6 +214,8 @@ impl KmsNode {
 
     /// The key set of `identity` for `period` (default: the current one). Checks revocation and
     /// the period window; a cache miss goes through admission control. Audited.
+    /// `community` must come from a linearizable read ([`KmsNode::community_for_host`]) made
+    /// for this request: the revocation check below reads the same applied state.
     pub async fn key_set(
         self: &Arc<Self>,
         community: &Community,
@@ -268,13 +286,13 @@ impl KmsNode {
 
     /// Creates a new certificate for `kms_uri` (first certificate or rotation): fresh master
     /// secrets, sealed before proposing. The previous certificate stays valid until its ValidTo.
-    pub fn rotate_certificate(
+    pub async fn rotate_certificate(
         &self,
         kms_uri: &str,
         validity_s: u64,
         actor: &Actor,
     ) -> Result<String, NodeError> {
-        let community = self.community(kms_uri)?;
+        let community = self.community(kms_uri).await?;
         let (serial, cert_uri) = community.next_cert_uri();
         let masters = MasterSecrets::generate(&self.rng)?;
         let sealed_master = masters.seal(&self.barrier, &master_aad(&cert_uri), &self.rng)?;
@@ -292,7 +310,8 @@ impl KmsNode {
         self.propose_ok(Command::AddCertificate {
             kms_uri: kms_uri.to_owned(),
             certificate,
-        })?;
+        })
+        .await?;
         let kind = if serial == 1 {
             AuditKind::CertificateCreated
         } else {
@@ -302,7 +321,7 @@ impl KmsNode {
         Ok(cert_uri)
     }
 
-    pub fn revoke_certificate(
+    pub async fn revoke_certificate(
         &self,
         kms_uri: &str,
         cert_uri: &str,
@@ -311,7 +330,8 @@ impl KmsNode {
         self.propose_ok(Command::RevokeCertificate {
             kms_uri: kms_uri.to_owned(),
             cert_uri: cert_uri.to_owned(),
-        })?;
+        })
+        .await?;
         self.cache.purge(|s| s.cert_uri == cert_uri);
         self.masters
             .lock()
@@ -327,7 +347,7 @@ impl KmsNode {
         Ok(())
     }
 
-    pub fn revoke_identity(
+    pub async fn revoke_identity(
         &self,
         kms_uri: &str,
         identity: &str,
@@ -340,7 +360,8 @@ impl KmsNode {
             identity: identity.to_owned(),
             at_unix,
             reason: reason.to_owned(),
-        })?;
+        })
+        .await?;
         self.cache
             .purge(|s| s.kms_uri == kms_uri && s.user_uri == identity);
         self.audit_admin(
@@ -353,7 +374,7 @@ impl KmsNode {
         Ok(())
     }
 
-    pub fn reinstate_identity(
+    pub async fn reinstate_identity(
         &self,
         kms_uri: &str,
         identity: &str,
@@ -362,7 +383,8 @@ impl KmsNode {
         self.propose_ok(Command::ReinstateIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),
-        })?;
+        })
+        .await?;
         self.audit_admin(
             AuditKind::IdentityReinstated,
             actor,

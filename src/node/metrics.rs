@@ -57,7 +57,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition (format 0.0.4).
-    pub fn render(&self, applied_index: u64, inflight: usize) -> String {
+    pub fn render(&self, raft: &crate::actors::StoreStatus, inflight: usize) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# TYPE sealkm_requests_total counter");
         for ((ep, st), n) in self
@@ -100,9 +100,20 @@ impl Metrics {
             "sealkm_tokens_refused_total {}",
             self.tokens_refused.load(Ordering::Relaxed)
         );
+        for (name, v) in [
+            ("sealkm_raft_term", raft.term),
+            ("sealkm_raft_commit_index", raft.commit),
+            ("sealkm_applied_index", raft.applied),
+            ("sealkm_raft_leader_id", raft.leader_id),
+            ("sealkm_raft_snapshot_index", raft.snapshot_index),
+            ("sealkm_raft_is_leader", u64::from(raft.role == "leader")),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
+        }
         let _ = writeln!(
             out,
-            "# TYPE sealkm_applied_index gauge\nsealkm_applied_index {applied_index}"
+            "# TYPE sealkm_raft_fsyncs_total counter\nsealkm_raft_fsyncs_total {}",
+            raft.fsyncs
         );
         let _ = writeln!(
             out,
@@ -126,7 +137,13 @@ mod tests {
         m.cache(true);
         m.cache(false);
         m.token_refused();
-        let t = m.render(7, 0);
+        let raft = crate::actors::StoreStatus {
+            applied: 7,
+            term: 3,
+            role: "leader".into(),
+            ..Default::default()
+        };
+        let t = m.render(&raft, 0);
         assert!(
             t.contains("sealkm_requests_total{endpoint=\"keyprov\",status=\"200\"} 2"),
             "{t}"
@@ -138,5 +155,7 @@ mod tests {
         assert!(t.contains("sealkm_keyset_cache_total{result=\"hit\"} 1"));
         assert!(t.contains("sealkm_tokens_refused_total 1"));
         assert!(t.contains("sealkm_applied_index 7"));
+        assert!(t.contains("sealkm_raft_term 3"));
+        assert!(t.contains("sealkm_raft_is_leader 1"));
     }
 }

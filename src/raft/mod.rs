@@ -6,6 +6,7 @@
 //! and peer messages in and carries the returned messages out. That keeps every Raft scenario a
 //! deterministic unit test (see [`testnet`] under `cfg(test)`).
 
+pub mod applier;
 pub mod node;
 pub mod storage;
 pub mod transport;
@@ -15,5 +16,6 @@ mod scenarios;
 #[cfg(test)]
 mod testnet;
 
-pub use node::{Applier, DriverError, Output, RaftDriver, StateApplier};
+pub use applier::StateApplier;
+pub use node::{Applier, ConfChangeContext, DriverError, Output, PeerProgress, RaftDriver};
 pub use storage::{EngineLogStore, LogStore, MemLogStore, StoreError};

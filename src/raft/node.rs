@@ -16,12 +16,15 @@
 use std::collections::HashSet;
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfChangeV2, Entry, EntryType, Message, Snapshot};
-use raft::{Config, RawNode, ReadState, StateRole};
+use raft::eraftpb::{
+    ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot, SnapshotMetadata,
+};
+use raft::{Config, ProgressState, RawNode, ReadState, SnapshotStatus, StateRole};
+use serde::{Deserialize, Serialize};
 
 use super::storage::{LogStore, StoreError};
 use crate::state::command::{self, DecodeError};
-use crate::state::{Envelope, Outcome, StateError, StateMachine};
+use crate::state::{Envelope, Outcome};
 
 /// Election timeout and heartbeat interval in ticks (the caller picks the tick length).
 pub const ELECTION_TICKS: usize = 10;
@@ -67,8 +70,50 @@ pub trait Applier {
     /// change), so the applied index stays gap-free.
     fn apply_empty(&mut self, index: u64) -> Result<(), Self::Error>;
 
+    /// Applies a membership change at `index`: the peer addresses it adds and the nodes it
+    /// removes (deterministic: they come from the entry).
+    fn apply_members(
+        &mut self,
+        index: u64,
+        added: &[(u64, String)],
+        removed: &[u64],
+    ) -> Result<(), Self::Error> {
+        let _ = (added, removed);
+        self.apply_empty(index)
+    }
+
+    /// Serialises the state at `meta.index` (== the applied index) and returns the small
+    /// descriptor that travels in the Raft snapshot message.
+    fn build_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<Vec<u8>, Self::Error>;
+
     /// Replaces the whole state with a snapshot's.
     fn restore(&mut self, snap: &Snapshot) -> Result<(), Self::Error>;
+}
+
+/// What a conf change entry carries in its context: who proposed it (so only that node
+/// answers the request) and the peer addresses of the nodes it adds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfChangeContext {
+    pub proposer: u64,
+    pub request_id: u64,
+    pub addresses: Vec<(u64, String)>,
+}
+
+impl ConfChangeContext {
+    fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).unwrap_or_default()
+    }
+
+    /// Bounded decode of peer-supplied bytes; an empty context decodes to the default.
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.is_empty() {
+            return Ok(Self::default());
+        }
+        let cfg = bincode::config::standard().with_limit::<65536>();
+        bincode::serde::decode_from_slice(bytes, cfg)
+            .map(|(v, _)| v)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// What one [`RaftDriver::handle_ready`] produced for the caller.
@@ -82,6 +127,16 @@ pub struct Output {
     pub read_states: Vec<ReadState>,
     /// The applied index after this round.
     pub applied_index: u64,
+    /// The membership (or a snapshot) changed this round: peers may have to be added or
+    /// removed from the transport.
+    pub membership_changed: bool,
+}
+
+/// How far one peer's log matches the leader's (leader only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerProgress {
+    pub matched: u64,
+    pub in_snapshot: bool,
 }
 
 /// One node's Raft: a `RawNode` plus the Ready loop, apply and proposal bookkeeping.
@@ -161,6 +216,50 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         self.applied_index
     }
 
+    /// Why the driver stopped, if it did.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    pub fn role(&self) -> StateRole {
+        self.node.raft.state
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
+    /// The configuration as of the applied index.
+    pub fn conf_state(&self) -> ConfState {
+        self.node.raft.prs().conf().to_conf_state()
+    }
+
+    /// A membership change is proposed and not yet applied.
+    pub fn has_pending_conf(&self) -> bool {
+        self.node.raft.has_pending_conf()
+    }
+
+    /// The replication progress of peer `id`, as the leader sees it.
+    pub fn progress(&self, id: u64) -> Option<PeerProgress> {
+        if !self.is_leader() {
+            return None;
+        }
+        self.node.raft.prs().get(id).map(|p| PeerProgress {
+            matched: p.matched,
+            in_snapshot: p.state == ProgressState::Snapshot,
+        })
+    }
+
+    /// Tells Raft that messages to `id` were lost, so it probes instead of streaming.
+    pub fn report_unreachable(&mut self, id: u64) {
+        self.node.report_unreachable(id);
+    }
+
+    /// Tells Raft that the snapshot sent to `id` was not installed; it sends a new one.
+    pub fn report_snapshot_failed(&mut self, id: u64) {
+        self.node.report_snapshot(id, SnapshotStatus::Failure);
+    }
+
     pub fn store(&self) -> &S {
         self.node.store()
     }
@@ -215,6 +314,66 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         }
     }
 
+    /// Proposes a membership change; it is answered like a command under `request_id`.
+    /// `addresses` are the peer addresses of nodes it adds (replicated with the change).
+    pub fn propose_conf_change(
+        &mut self,
+        request_id: u64,
+        cc: ConfChangeV2,
+        addresses: Vec<(u64, String)>,
+    ) -> Result<(), DriverError> {
+        self.check()?;
+        let ctx = ConfChangeContext {
+            proposer: self.id,
+            request_id,
+            addresses,
+        };
+        match self.node.propose_conf_change(ctx.encode(), cc) {
+            Ok(()) => {
+                self.pending.insert(request_id);
+                Ok(())
+            }
+            Err(raft::Error::ProposalDropped) => Err(DriverError::ProposalDropped),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Serialises the state at the applied index as the snapshot raft-rs serves to lagging
+    /// peers, then compacts the log up to `keep_entries` before it (the snapshot covers it).
+    /// Returns the snapshot's index, or `None` when the newest snapshot is already current.
+    pub fn build_snapshot(&mut self, keep_entries: u64) -> Result<Option<u64>, DriverError> {
+        self.check()?;
+        let index = self.applied_index;
+        if index == 0 || index <= self.node.store().snapshot_metadata().index {
+            return Ok(None);
+        }
+        let term = self.node.raft.raft_log.term(index)?;
+        let mut meta = SnapshotMetadata::default();
+        meta.index = index;
+        meta.term = term;
+        meta.set_conf_state(self.conf_state());
+        let data = self
+            .applier
+            .build_snapshot(&meta)
+            .map_err(|e| apply_err(index, e))?;
+        let mut snap = Snapshot::default();
+        snap.set_metadata(meta);
+        snap.data = data.into();
+        let store = self.node.mut_store();
+        store.offer_snapshot(snap)?;
+        let compact_to = index.saturating_sub(keep_entries);
+        if compact_to > 0 {
+            store.compact(compact_to)?;
+        }
+        Ok(Some(index))
+    }
+
+    /// Offers a snapshot that already exists on disk (after a restart) to raft-rs.
+    pub fn offer_snapshot(&mut self, snap: Snapshot) -> Result<(), DriverError> {
+        self.node.mut_store().offer_snapshot(snap)?;
+        Ok(())
+    }
+
     /// Asks for a linearizable read point; the answer comes back in [`Output::read_states`]
     /// with the same `ctx`.
     pub fn read_index(&mut self, ctx: Vec<u8>) -> Result<(), DriverError> {
@@ -257,6 +416,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 .map_err(|e| apply_err(index, e))?;
             self.node.mut_store().apply_snapshot(snap.get_metadata())?;
             self.applied_index = index;
+            out.membership_changed = true;
         }
 
         // 3. New entries and the hard state in ONE synced batch: every proposal since the
@@ -327,7 +487,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                             reason: e.to_string(),
                         }
                     })?;
-                    self.apply_conf_change(index, &cc)?;
+                    self.apply_conf_change(index, &cc, &entry.context, out)?;
                 }
                 EntryType::EntryConfChangeV2 => {
                     let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| {
@@ -336,7 +496,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                             reason: e.to_string(),
                         }
                     })?;
-                    self.apply_conf_change(index, &cc)?;
+                    self.apply_conf_change(index, &cc, &entry.context, out)?;
                 }
             }
             self.applied_index = index;
@@ -348,7 +508,12 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         &mut self,
         index: u64,
         cc: &impl raft_proto::ConfChangeI,
+        context: &[u8],
+        out: &mut Output,
     ) -> Result<(), DriverError> {
+        let ctx = ConfChangeContext::decode(context)
+            .map_err(|reason| DriverError::ConfChange { index, reason })?;
+        let before = self.conf_state();
         let cs = self
             .node
             .apply_conf_change(cc)
@@ -357,9 +522,31 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 reason: e.to_string(),
             })?;
         self.node.mut_store().set_conf_state(&cs)?;
+        let members = |c: &ConfState| -> HashSet<u64> {
+            c.voters
+                .iter()
+                .chain(&c.learners)
+                .chain(&c.voters_outgoing)
+                .chain(&c.learners_next)
+                .copied()
+                .collect()
+        };
+        let (old, new) = (members(&before), members(&cs));
+        let mut removed: Vec<u64> = old.difference(&new).copied().collect();
+        removed.sort_unstable();
+        let added: Vec<(u64, String)> = ctx
+            .addresses
+            .into_iter()
+            .filter(|(id, _)| new.contains(id))
+            .collect();
         self.applier
-            .apply_empty(index)
-            .map_err(|e| apply_err(index, e))
+            .apply_members(index, &added, &removed)
+            .map_err(|e| apply_err(index, e))?;
+        out.membership_changed = true;
+        if ctx.proposer == self.id && self.pending.remove(&ctx.request_id) {
+            out.applied.push((ctx.request_id, Outcome::Applied));
+        }
+        Ok(())
     }
 }
 
@@ -367,51 +554,5 @@ fn apply_err<E: std::error::Error + Send + Sync + 'static>(index: u64, e: E) -> 
     DriverError::Apply {
         index,
         source: Box::new(e),
-    }
-}
-
-/// Errors of [`StateApplier`] beyond the state machine's own.
-#[derive(Debug, thiserror::Error)]
-pub enum StateApplierError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("installing a state machine snapshot is not implemented yet")]
-    RestoreUnsupported,
-}
-
-/// The [`Applier`] over the sled [`StateMachine`].
-pub struct StateApplier {
-    state: StateMachine,
-}
-
-impl StateApplier {
-    pub fn open(db: sled::Db) -> Result<Self, StateError> {
-        Ok(Self {
-            state: StateMachine::open(db)?,
-        })
-    }
-
-    pub fn state(&self) -> &StateMachine {
-        &self.state
-    }
-}
-
-impl Applier for StateApplier {
-    type Error = StateApplierError;
-
-    fn applied_index(&self) -> Result<u64, StateApplierError> {
-        Ok(self.state.applied_index()?)
-    }
-
-    fn apply(&mut self, index: u64, env: &Envelope) -> Result<Option<Outcome>, StateApplierError> {
-        Ok(self.state.apply(index, env)?)
-    }
-
-    fn apply_empty(&mut self, index: u64) -> Result<(), StateApplierError> {
-        Ok(self.state.apply_empty(index)?)
-    }
-
-    fn restore(&mut self, _snap: &Snapshot) -> Result<(), StateApplierError> {
-        Err(StateApplierError::RestoreUnsupported)
     }
 }

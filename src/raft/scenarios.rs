@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::node::{DriverError, RaftDriver, StateApplier};
+use super::applier::StateApplier;
+use super::node::{DriverError, RaftDriver};
 use super::storage::{EngineLogStore, LogStore};
 use super::testnet::{envelope, mem_drivers, Net};
 use crate::kms::period::PeriodParams;

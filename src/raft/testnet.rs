@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use raft::eraftpb::{Message, Snapshot};
+use raft::eraftpb::{Message, Snapshot, SnapshotMetadata};
 use raft::ReadState;
 
 use super::node::{Applier, DriverError, Output, RaftDriver};
@@ -66,6 +66,9 @@ impl Applier for Recorder {
     }
     fn apply_empty(&mut self, index: u64) -> Result<(), RecorderError> {
         self.next(index, None).map(|_| ())
+    }
+    fn build_snapshot(&mut self, _meta: &SnapshotMetadata) -> Result<Vec<u8>, RecorderError> {
+        Err(RecorderError::Restore)
     }
     fn restore(&mut self, _snap: &Snapshot) -> Result<(), RecorderError> {
         Err(RecorderError::Restore)

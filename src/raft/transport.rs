@@ -13,7 +13,9 @@
 //! ([`crate::tls::peer_server_config`], [`crate::tls::peer_client_config`]): protobuf 2.28
 //! has a recursion advisory, so only authenticated peers reach the decoder.
 //!
-//! The sender tasks use awc, whose client is not `Send`: [`PeerTransport::new`] and
+//! The sender tasks use awc, whose client is not `Send`: they run on the arbiter given to
+//! [`PeerTransport::on_arbiter`] (the key store gives them their own, so its fsyncs never
+//! delay a send), or else on the current one, and then [`PeerTransport::new`] and
 //! [`PeerTransport::add_peer`] must run inside an actix (or tokio `LocalSet`) context.
 
 use std::collections::{BTreeSet, HashMap};
@@ -185,6 +187,21 @@ pub struct PeerStats {
 struct Peer {
     queue: mpsc::Sender<Message>,
     counters: Arc<Counters>,
+    addr: String,
+}
+
+/// An HTTPS client for peer requests (mTLS through `tls`), with one timeout for connect,
+/// handshake and the whole request.
+pub fn peer_client(tls: Arc<rustls::ClientConfig>, timeout: Duration) -> awc::Client {
+    awc::Client::builder()
+        .connector(
+            awc::Connector::new()
+                .rustls_0_23(tls)
+                .timeout(timeout)
+                .handshake_timeout(timeout),
+        )
+        .timeout(timeout)
+        .finish()
 }
 
 /// The sender side: one bounded queue and one sending task per peer.
@@ -195,9 +212,34 @@ pub struct PeerTransport {
     /// [`PeerTransport::take_unreachable`].
     unreachable: Arc<Mutex<BTreeSet<u64>>>,
     timeout: Duration,
+    /// Where the sender tasks run (`None`: the current arbiter).
+    arbiter: Option<actix_rt::ArbiterHandle>,
 }
 
 impl PeerTransport {
+    /// A transport whose sender tasks run on `arbiter`; usable from any thread.
+    pub fn on_arbiter(
+        tls: Arc<rustls::ClientConfig>,
+        peers: impl IntoIterator<Item = (u64, String)>,
+        arbiter: actix_rt::ArbiterHandle,
+    ) -> Self {
+        let mut t = Self::with_timeout(tls, [], SEND_TIMEOUT);
+        t.arbiter = Some(arbiter);
+        for (id, addr) in peers {
+            t.add_peer(id, addr);
+        }
+        t
+    }
+
+    /// The address currently used for peer `id`.
+    pub fn peer_addr(&self, id: u64) -> Option<&str> {
+        self.peers.get(&id).map(|p| p.addr.as_str())
+    }
+
+    /// Ids of every peer with a queue.
+    pub fn peer_ids(&self) -> Vec<u64> {
+        self.peers.keys().copied().collect()
+    }
     /// A transport presenting the node's certificate through `tls`
     /// ([`crate::tls::peer_client_config`]); peers are `(id, "host:port")`.
     pub fn new(
@@ -218,6 +260,7 @@ impl PeerTransport {
             peers: HashMap::new(),
             unreachable: Arc::new(Mutex::new(BTreeSet::new())),
             timeout,
+            arbiter: None,
         };
         for (id, addr) in peers {
             t.add_peer(id, addr);
@@ -229,28 +272,32 @@ impl PeerTransport {
     pub fn add_peer(&mut self, id: u64, addr: String) {
         let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
         let counters = Arc::new(Counters::default());
-        let task = PeerTask {
-            id,
-            url: format!("https://{addr}{MESSAGES_PATH}"),
-            client: awc::Client::builder()
-                .connector(
-                    awc::Connector::new()
-                        .rustls_0_23(self.tls.clone())
-                        .timeout(self.timeout)
-                        .handshake_timeout(self.timeout),
-                )
-                .timeout(self.timeout)
-                .finish(),
-            counters: counters.clone(),
-            unreachable: self.unreachable.clone(),
+        let (tls, timeout) = (self.tls.clone(), self.timeout);
+        let url = format!("https://{addr}{MESSAGES_PATH}");
+        let (task_counters, unreachable) = (counters.clone(), self.unreachable.clone());
+        let start = move || {
+            let task = PeerTask {
+                id,
+                url,
+                client: peer_client(tls, timeout),
+                counters: task_counters,
+                unreachable,
+            };
+            actix_rt::spawn(task.run(rx));
         };
-        actix_rt::spawn(task.run(rx));
+        match &self.arbiter {
+            Some(a) => {
+                a.spawn_fn(start);
+            }
+            None => start(),
+        }
         // Replacing the old sender closes its queue: the old task ends after its batch.
         self.peers.insert(
             id,
             Peer {
                 queue: tx,
                 counters,
+                addr,
             },
         );
     }

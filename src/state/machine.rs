@@ -8,7 +8,8 @@
 //! [`StateError`] and the node must stop rather than diverge.
 //!
 //! Trees: `communities` (kms_uri → bincode `Community`), `revocations`
-//! (kms_uri ‖ 0x00 ‖ identity → bincode `Revocation`), `meta` (applied index, barrier check).
+//! (kms_uri ‖ 0x00 ‖ identity → bincode `Revocation`), `meta` (applied index, barrier check),
+//! `members` (Raft node id, big endian → peer address; written by membership changes).
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -65,6 +66,7 @@ pub struct StateMachine {
     communities: sled::Tree,
     revocations: sled::Tree,
     meta: sled::Tree,
+    members: sled::Tree,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StateError>>;
@@ -76,6 +78,7 @@ impl StateMachine {
             communities: db.open_tree("communities")?,
             revocations: db.open_tree("revocations")?,
             meta: db.open_tree("meta")?,
+            members: db.open_tree("members")?,
             db,
         })
     }
@@ -133,6 +136,54 @@ impl StateMachine {
         Ok(())
     }
 
+    /// Applies a membership change at `index`: records the peer addresses of added nodes and
+    /// forgets removed ones, with the applied index, in one transaction.
+    pub fn apply_members(
+        &self,
+        index: u64,
+        added: &[(u64, String)],
+        removed: &[u64],
+    ) -> Result<(), StateError> {
+        let applied = self.applied_index()?;
+        if index <= applied {
+            return Ok(());
+        }
+        if index != applied + 1 {
+            return Err(StateError::OutOfOrder { index, applied });
+        }
+        let res = (&self.members, &self.meta).transaction(|(mb, m)| {
+            for (id, addr) in added {
+                mb.insert(&id.to_be_bytes(), addr.as_bytes())?;
+            }
+            for id in removed {
+                mb.remove(&id.to_be_bytes())?;
+            }
+            m.insert(APPLIED_KEY, &index.to_be_bytes())?;
+            Ok::<_, ConflictableTransactionError<StateError>>(())
+        });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StateError::Store(e)),
+        }
+    }
+
+    /// Peer addresses recorded by membership changes, by node id.
+    pub fn members(&self) -> Result<Vec<(u64, String)>, StateError> {
+        let mut out = Vec::new();
+        for kv in self.members.iter() {
+            let (k, v) = kv?;
+            let id: [u8; 8] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| StateError::Corrupt("member id".into()))?;
+            let addr = String::from_utf8(v.to_vec())
+                .map_err(|_| StateError::Corrupt("member address".into()))?;
+            out.push((u64::from_be_bytes(id), addr));
+        }
+        Ok(out)
+    }
+
     /// Makes everything applied so far durable against a process crash (sled's flush is not
     /// an fsync; durability against power loss comes from the Raft log).
     pub fn flush(&self) -> Result<(), StateError> {
@@ -177,6 +228,7 @@ impl StateMachine {
             ("communities", &self.communities),
             ("revocations", &self.revocations),
             ("meta", &self.meta),
+            ("members", &self.members),
         ] {
             ctx.update(name.as_bytes());
             for kv in tree.iter() {

@@ -6,3 +6,4 @@ pub mod machine;
 
 pub use command::{Command, Envelope, Outcome};
 pub use machine::{StateError, StateMachine};
+pub mod snapshot;

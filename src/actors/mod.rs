@@ -1,0 +1,13 @@
+//! Actors (ARCHITECTURE §6): long-lived owners of mutable state behind bounded queues.
+//!
+//! | module | owns |
+//! |--------|------|
+//! | [`store`] | the `KeyStore`: Raft, the state machine, the peer transport, on its own arbiter |
+//! | [`snapshot_fetch`] | pulling and serving snapshot files in bounded chunks between peers |
+//! | [`peer`] | the peer listener (mTLS): Raft messages, snapshot chunks, status |
+
+pub mod peer;
+pub mod snapshot_fetch;
+pub mod store;
+
+pub use store::{KeyStoreHandle, MemberChange, StoreError, StoreOptions, StoreStatus};

@@ -1,0 +1,669 @@
+//! The `KeyStore` actor (ARCHITECTURE §5–§6): owns this node's Raft ([`RaftDriver`] over
+//! raft-engine), the sled state machine behind it and the peer transport, on its own arbiter
+//! so fsyncs never block an HTTP worker. Everything else talks to it through a
+//! [`KeyStoreHandle`]: bounded request queue in, one-shot answers out.
+//!
+//! The loop: wait for a request, a peer message or a tick; take everything else already
+//! waiting; then ONE Ready round, so all proposals that arrived together share one fsync
+//! (group commit) and all reads share one ReadIndex.
+//! - Writes: proposed with a request id; answered with the outcome once applied. A follower
+//!   forwards to the leader (raft-rs `MsgProp`); the entry names its proposer, so the
+//!   follower answers when it applies it. No leader: an immediate [`StoreError::NoLeader`].
+//! - Reads: [`KeyStoreHandle::read_barrier`] returns once this node has applied everything
+//!   committed when it was called (ReadIndex), so no key is issued from stale state. A node
+//!   cut off from a quorum never gets an answer and times out ([`StoreError::Timeout`]).
+//! - Snapshots: built every `snapshot_interval` applied entries; a follower that receives a
+//!   snapshot message first fetches the file from the sender in bounded chunks
+//!   ([`super::snapshot_fetch`]), then steps the message.
+
+mod waiters;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raft::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2};
+use raft::eraftpb::{Message, MessageType};
+use raft::StateRole;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use self::waiters::Waiters;
+use crate::raft::transport::PeerTransport;
+use crate::raft::{DriverError, EngineLogStore, LogStore, RaftDriver, StateApplier};
+use crate::state::command::COMMAND_VERSION;
+use crate::state::{Command, Envelope, Outcome, StateMachine};
+
+/// Requests waiting for the key store; beyond this, callers get [`StoreError::Busy`].
+pub const REQUEST_QUEUE_LEN: usize = 8192;
+/// Most requests taken into one Ready round.
+const MAX_REQUESTS_PER_ROUND: usize = 4096;
+/// Ticks a request may wait for Raft before it fails with [`StoreError::Timeout`].
+pub const REQUEST_TIMEOUT_TICKS: u64 = 30;
+/// Ticks after which a snapshot sent to a follower and not installed is sent again.
+const SNAPSHOT_RETRY_TICKS: u64 = 100;
+
+/// Why the key store could not serve a request. All of them are "try again" for a client
+/// (HTTP 503 with `Retry-After`), except [`StoreError::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no leader is known (election in progress or no quorum)")]
+    NoLeader,
+    #[error("the cluster did not answer in time (no quorum reachable?)")]
+    Timeout,
+    #[error("the key store is overloaded")]
+    Busy,
+    #[error("a membership change is already in progress")]
+    ConfChangeInProgress,
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("the key store has stopped: {0}")]
+    Stopped(String),
+}
+
+/// How to open a key store.
+pub struct StoreOptions {
+    /// This node's Raft id.
+    pub id: u64,
+    /// Raft log directory (raft-engine).
+    pub raft_dir: PathBuf,
+    /// Snapshot files.
+    pub snap_dir: PathBuf,
+    /// Initial voters `(id, peer address)` of a new cluster (this node included); ignored once
+    /// the log exists. Empty with `join`.
+    pub voters: Vec<(u64, String)>,
+    /// Start outside the configuration and wait to be added (`sealkm cluster join`).
+    pub join: bool,
+    pub tick: Duration,
+    /// Build a snapshot every this many applied entries.
+    pub snapshot_interval: u64,
+    /// Entries kept in the log behind a snapshot (for followers that lag a little).
+    pub snapshot_keep_entries: u64,
+    /// mTLS client config towards peers (`None`: a single node without peers).
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A membership change step (`sealkm cluster join|leave` sequences them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MemberChange {
+    /// Add a non-voting learner that catches up before it is promoted.
+    AddLearner { id: u64, peer: String },
+    /// Make a learner a voter (enters joint consensus; leave it with `LeaveJoint`).
+    Promote { id: u64 },
+    /// Remove a node (enters joint consensus when it is a voter).
+    Remove { id: u64 },
+    /// Leave joint consensus.
+    LeaveJoint,
+}
+
+/// What this node knows of the cluster, refreshed after every round.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub id: u64,
+    /// leader, follower, candidate, learner.
+    pub role: String,
+    pub leader_id: u64,
+    pub term: u64,
+    pub commit: u64,
+    pub applied: u64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    /// Voters of the old configuration while in joint consensus.
+    pub voters_outgoing: Vec<u64>,
+    /// Leader only: matched log index per peer.
+    pub matched: BTreeMap<u64, u64>,
+    pub snapshot_index: u64,
+    /// Synced raft-engine writes (one per group of proposals).
+    pub fsyncs: u64,
+    /// Requests waiting for Raft (proposals and reads).
+    pub waiting: u64,
+    /// Set once the store stopped after a fatal error.
+    pub halted: Option<String>,
+}
+
+enum Request {
+    Propose(Command, waiters::WriteReply),
+    Read(waiters::ReadReply),
+    Members(MemberChange, waiters::WriteReply),
+    /// A snapshot file was fetched (or failed) for this snapshot message.
+    SnapshotFetched(Box<Message>, Result<(), String>),
+}
+
+/// The handle everything else holds; cheap to clone.
+#[derive(Clone)]
+pub struct KeyStoreHandle {
+    tx: mpsc::Sender<Request>,
+    status: Arc<Mutex<StoreStatus>>,
+    state: StateMachine,
+    snap_dir: PathBuf,
+}
+
+impl KeyStoreHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.try_send(make(tx)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Stopped(self.halted()),
+        })?;
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Stopped(self.halted())))
+    }
+
+    fn halted(&self) -> String {
+        self.status()
+            .halted
+            .unwrap_or_else(|| "key store task ended".into())
+    }
+
+    /// Proposes `command` and returns its outcome once it is applied on this node.
+    pub async fn propose(&self, command: Command) -> Result<Outcome, StoreError> {
+        self.ask(|r| Request::Propose(command, r)).await
+    }
+
+    /// Returns once this node's state includes every write committed before the call.
+    pub async fn read_barrier(&self) -> Result<(), StoreError> {
+        self.ask(Request::Read).await
+    }
+
+    /// Proposes one membership change step and waits until it is applied.
+    pub async fn change_members(&self, change: MemberChange) -> Result<(), StoreError> {
+        self.ask(|r| Request::Members(change, r)).await.map(|_| ())
+    }
+
+    pub fn status(&self) -> StoreStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The replicated state (read it after [`KeyStoreHandle::read_barrier`]).
+    pub fn state(&self) -> &StateMachine {
+        &self.state
+    }
+
+    pub fn snap_dir(&self) -> &std::path::Path {
+        &self.snap_dir
+    }
+}
+
+/// Starts the key store on its own arbiter. `inbox` carries messages from the peer listener.
+pub fn start(
+    opts: StoreOptions,
+    state: StateMachine,
+    inbox: mpsc::Receiver<Message>,
+) -> Result<KeyStoreHandle, String> {
+    let (tx, rx) = mpsc::channel(REQUEST_QUEUE_LEN);
+    let status = Arc::new(Mutex::new(StoreStatus::default()));
+    let handle = KeyStoreHandle {
+        tx: tx.clone(),
+        status: status.clone(),
+        state: state.clone(),
+        snap_dir: opts.snap_dir.clone(),
+    };
+    let net = actix_rt::Arbiter::new();
+    let core = Core::open(opts, state, status, tx, net.handle())?;
+    let arbiter = actix_rt::Arbiter::new();
+    let started = arbiter.spawn(core.run(rx, inbox));
+    if !started {
+        return Err("cannot start the key store arbiter".into());
+    }
+    // Both arbiters live as long as the process.
+    std::mem::forget(arbiter);
+    std::mem::forget(net);
+    Ok(handle)
+}
+
+type Driver = RaftDriver<EngineLogStore, StateApplier>;
+
+/// The key store's state: plain data driven by [`Core::run`].
+struct Core {
+    driver: Driver,
+    transport: PeerTransport,
+    waiters: Waiters,
+    status: Arc<Mutex<StoreStatus>>,
+    /// Requests from the fetch tasks come back through here.
+    requests: mpsc::Sender<Request>,
+    net: actix_rt::ArbiterHandle,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Addresses from the config, used when the state has none for a member.
+    static_peers: BTreeMap<u64, String>,
+    snap_dir: PathBuf,
+    snapshot_interval: u64,
+    snapshot_keep_entries: u64,
+    /// Snapshot indexes being fetched.
+    fetching: BTreeSet<u64>,
+    /// Leader: tick at which a snapshot was last sent to a peer.
+    snapshot_sent: BTreeMap<u64, u64>,
+    ticks: u64,
+    tick: Duration,
+    next_request_id: u64,
+}
+
+impl Core {
+    fn open(
+        opts: StoreOptions,
+        state: StateMachine,
+        status: Arc<Mutex<StoreStatus>>,
+        requests: mpsc::Sender<Request>,
+        net: actix_rt::ArbiterHandle,
+    ) -> Result<Self, String> {
+        std::fs::create_dir_all(&opts.snap_dir)
+            .map_err(|e| format!("cannot create {}: {e}", opts.snap_dir.display()))?;
+        let voter_ids: Vec<u64> = opts.voters.iter().map(|v| v.0).collect();
+        let store = if opts.join {
+            EngineLogStore::open(&opts.raft_dir)
+        } else {
+            EngineLogStore::open_with_voters(&opts.raft_dir, &voter_ids)
+        }
+        .map_err(|e| format!("raft log in {}: {e}", opts.raft_dir.display()))?;
+        let applier = StateApplier::new(state, opts.snap_dir.clone())
+            .map_err(|e| format!("state machine: {e}"))?;
+        let store = applier
+            .recover(store)
+            .map_err(|e| format!("recovering from a snapshot: {e}"))?;
+        let mut driver = RaftDriver::new(opts.id, store, applier).map_err(|e| e.to_string())?;
+        if let Some(snap) = driver.applier().existing_snapshot(driver.store()) {
+            driver.offer_snapshot(snap).map_err(|e| e.to_string())?;
+        }
+        let static_peers: BTreeMap<u64, String> = opts
+            .voters
+            .into_iter()
+            .filter(|(id, _)| *id != opts.id)
+            .collect();
+        let transport = match &opts.peer_tls {
+            Some(tls) => PeerTransport::on_arbiter(tls.clone(), [], net.clone()),
+            None => PeerTransport::on_arbiter(
+                Arc::new(crate::tls::empty_client_config().map_err(|e| e.to_string())?),
+                [],
+                net.clone(),
+            ),
+        };
+        // Random request ids: ids from before a restart never match a new request.
+        let mut seed = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+            .map_err(|_| "RNG failure".to_string())?;
+        let mut core = Self {
+            driver,
+            transport,
+            waiters: Waiters::default(),
+            status,
+            requests,
+            net,
+            peer_tls: opts.peer_tls,
+            static_peers,
+            snap_dir: opts.snap_dir,
+            snapshot_interval: opts.snapshot_interval.max(1),
+            snapshot_keep_entries: opts.snapshot_keep_entries,
+            fetching: BTreeSet::new(),
+            snapshot_sent: BTreeMap::new(),
+            ticks: 0,
+            tick: opts.tick,
+            next_request_id: u64::from_be_bytes(seed) >> 1,
+        };
+        core.sync_peers();
+        // A cluster of one elects itself at once instead of after an election timeout.
+        let cs = core.driver.conf_state();
+        if cs.voters == [opts.id] && cs.learners.is_empty() {
+            core.driver.campaign().map_err(|e| e.to_string())?;
+        }
+        core.round();
+        Ok(core)
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>, mut inbox: mpsc::Receiver<Message>) {
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => self.request(r),
+                    None => return,
+                },
+                Some(m) = inbox.recv() => self.peer_message(m),
+                _ = ticker.tick() => self.tick(),
+            }
+            let mut taken = 0;
+            while taken < MAX_REQUESTS_PER_ROUND {
+                match rx.try_recv() {
+                    Ok(r) => self.request(r),
+                    Err(_) => break,
+                }
+                taken += 1;
+            }
+            while let Ok(m) = inbox.try_recv() {
+                self.peer_message(m);
+            }
+            self.round();
+        }
+    }
+
+    fn deadline(&self) -> u64 {
+        self.ticks + REQUEST_TIMEOUT_TICKS
+    }
+
+    fn request(&mut self, r: Request) {
+        match r {
+            Request::Propose(command, reply) => {
+                let request_id = self.request_id();
+                let env = Envelope {
+                    version: COMMAND_VERSION,
+                    request_id,
+                    command,
+                };
+                match self.driver.propose(&env) {
+                    Ok(()) => self.waiters.add_write(request_id, reply, self.deadline()),
+                    Err(e) => {
+                        let _ = reply.send(Err(store_error(e)));
+                    }
+                }
+            }
+            Request::Read(reply) => {
+                if self.driver.leader_id() == 0 {
+                    let _ = reply.send(Err(StoreError::NoLeader));
+                } else {
+                    self.waiters.queue_read(reply, self.deadline());
+                }
+            }
+            Request::Members(change, reply) => match self.conf_change(change) {
+                Ok((cc, addrs)) => {
+                    let request_id = self.request_id();
+                    match self.driver.propose_conf_change(request_id, cc, addrs) {
+                        Ok(()) => self.waiters.add_write(request_id, reply, self.deadline()),
+                        Err(e) => {
+                            let _ = reply.send(Err(store_error(e)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Request::SnapshotFetched(msg, res) => {
+                let index = msg.get_snapshot().get_metadata().index;
+                self.fetching.remove(&index);
+                match res {
+                    Ok(()) => self.step(*msg),
+                    Err(e) => tracing::warn!(index, error = %e, "snapshot fetch failed"),
+                }
+            }
+        }
+    }
+
+    fn request_id(&mut self) -> u64 {
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        self.next_request_id
+    }
+
+    /// Checks a membership step against the current configuration and builds it.
+    fn conf_change(
+        &self,
+        change: MemberChange,
+    ) -> Result<(ConfChangeV2, Vec<(u64, String)>), StoreError> {
+        if !self.driver.is_leader() {
+            return Err(StoreError::Invalid(format!(
+                "membership changes go to the leader (node {})",
+                self.driver.leader_id()
+            )));
+        }
+        if self.driver.has_pending_conf() {
+            return Err(StoreError::ConfChangeInProgress);
+        }
+        let cs = self.driver.conf_state();
+        let joint = !cs.voters_outgoing.is_empty();
+        let single = |t: ConfChangeType, id: u64| {
+            let mut s = ConfChangeSingle::default();
+            s.set_change_type(t);
+            s.node_id = id;
+            s
+        };
+        let mut cc = ConfChangeV2::default();
+        cc.set_transition(ConfChangeTransition::Explicit);
+        let mut addrs = Vec::new();
+        match change {
+            MemberChange::LeaveJoint => {
+                if !joint {
+                    return Err(StoreError::Invalid("not in joint consensus".into()));
+                }
+                // An empty V2 change leaves the joint configuration.
+                cc = ConfChangeV2::default();
+            }
+            _ if joint => {
+                return Err(StoreError::Invalid(
+                    "in joint consensus: leave it first".into(),
+                ))
+            }
+            MemberChange::AddLearner { id, peer } => {
+                if id == 0 || cs.voters.contains(&id) || cs.learners.contains(&id) {
+                    return Err(StoreError::Invalid(format!(
+                        "node {id} is already a member"
+                    )));
+                }
+                addrs.push((id, peer));
+                cc.set_changes(vec![single(ConfChangeType::AddLearnerNode, id)].into());
+            }
+            MemberChange::Promote { id } => {
+                if !cs.learners.contains(&id) {
+                    return Err(StoreError::Invalid(format!("node {id} is not a learner")));
+                }
+                cc.set_changes(vec![single(ConfChangeType::AddNode, id)].into());
+            }
+            MemberChange::Remove { id } => {
+                if !cs.voters.contains(&id) && !cs.learners.contains(&id) {
+                    return Err(StoreError::Invalid(format!("node {id} is not a member")));
+                }
+                if cs.voters == [id] {
+                    return Err(StoreError::Invalid("cannot remove the last voter".into()));
+                }
+                cc.set_changes(vec![single(ConfChangeType::RemoveNode, id)].into());
+            }
+        }
+        Ok((cc, addrs))
+    }
+
+    fn peer_message(&mut self, msg: Message) {
+        if msg.get_msg_type() == MessageType::MsgSnapshot {
+            let index = msg.get_snapshot().get_metadata().index;
+            if !self.driver.applier().has_snapshot_file(index) {
+                self.fetch_snapshot(msg);
+                return;
+            }
+        }
+        self.step(msg);
+    }
+
+    fn step(&mut self, msg: Message) {
+        if let Err(e) = self.driver.step(msg) {
+            tracing::debug!(error = %e, "raft message dropped");
+        }
+    }
+
+    /// Fetches the file of a snapshot message from its sender, then steps the message.
+    fn fetch_snapshot(&mut self, msg: Message) {
+        let index = msg.get_snapshot().get_metadata().index;
+        if !self.fetching.insert(index) {
+            return;
+        }
+        let addr = self.transport.peer_addr(msg.from).map(str::to_owned);
+        let (Some(tls), Some(addr)) = (self.peer_tls.clone(), addr) else {
+            self.fetching.remove(&index);
+            tracing::warn!(from = msg.from, "snapshot from an unknown peer dropped");
+            return;
+        };
+        let (dir, requests) = (self.snap_dir.clone(), self.requests.clone());
+        let data = msg.get_snapshot().data.to_vec();
+        self.net.spawn_fn(move || {
+            actix_rt::spawn(async move {
+                let res = super::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
+                let _ = requests
+                    .send(Request::SnapshotFetched(Box::new(msg), res))
+                    .await;
+            });
+        });
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        if let Err(e) = self.driver.tick() {
+            tracing::error!(error = %e, "raft tick failed");
+        }
+        self.waiters.expire(self.ticks);
+        // A snapshot that was sent but never installed (the follower could not fetch it):
+        // tell Raft, so it sends a new one.
+        let stale: Vec<u64> = self
+            .snapshot_sent
+            .iter()
+            .filter(|(_, &t)| t + SNAPSHOT_RETRY_TICKS <= self.ticks)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.snapshot_sent.remove(&id);
+            if self.driver.progress(id).is_some_and(|p| p.in_snapshot) {
+                self.driver.report_snapshot_failed(id);
+            }
+        }
+    }
+
+    /// One Ready round: read batch out, persist, send, apply, answer.
+    fn round(&mut self) {
+        if self.driver.leader_id() == 0 {
+            self.waiters.fail_queued_reads(&StoreError::NoLeader);
+        }
+        if let Some(ctx) = self.waiters.issue_reads() {
+            if let Err(e) = self.driver.read_index(ctx) {
+                tracing::error!(error = %e, "read index failed");
+            }
+        }
+        match self.driver.handle_ready() {
+            Ok(out) => {
+                for m in &out.messages {
+                    if m.get_msg_type() == MessageType::MsgSnapshot {
+                        self.snapshot_sent.insert(m.to, self.ticks);
+                    }
+                }
+                let failed = self.transport.send_all(out.messages);
+                for id in failed.into_iter().chain(self.transport.take_unreachable()) {
+                    self.driver.report_unreachable(id);
+                }
+                for rs in &out.read_states {
+                    self.waiters.read_index(&rs.request_ctx, rs.index);
+                }
+                self.waiters.applied(out.applied_index);
+                for (rid, outcome) in out.applied {
+                    self.waiters.finish_write(rid, Ok(outcome));
+                }
+                if out.membership_changed {
+                    self.sync_peers();
+                }
+                self.maybe_snapshot(out.applied_index);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the key store stopped: this replica will not apply further entries");
+            }
+        }
+        if self.driver.role() != StateRole::Leader {
+            self.snapshot_sent.clear();
+        }
+        self.publish_status();
+    }
+
+    fn maybe_snapshot(&mut self, applied: u64) {
+        let last = self.driver.store().snapshot_metadata().index;
+        if applied >= last + self.snapshot_interval {
+            match self.driver.build_snapshot(self.snapshot_keep_entries) {
+                Ok(Some(index)) => tracing::info!(index, "snapshot built, log compacted"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "snapshot failed"),
+            }
+        }
+    }
+
+    /// Makes the transport's peers the members of the current configuration.
+    fn sync_peers(&mut self) {
+        let cs = self.driver.conf_state();
+        let me = self.driver.id();
+        let members: BTreeSet<u64> = cs
+            .voters
+            .iter()
+            .chain(&cs.learners)
+            .chain(&cs.voters_outgoing)
+            .chain(&cs.learners_next)
+            .copied()
+            .filter(|&id| id != me)
+            .collect();
+        let recorded: BTreeMap<u64, String> = self
+            .driver
+            .applier()
+            .state()
+            .members()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        for id in self.transport.peer_ids() {
+            if !members.contains(&id) {
+                self.transport.remove_peer(id);
+            }
+        }
+        for id in members {
+            let Some(addr) = recorded.get(&id).or_else(|| self.static_peers.get(&id)) else {
+                tracing::warn!(peer = id, "no address known for a member");
+                continue;
+            };
+            if self.transport.peer_addr(id) != Some(addr.as_str()) {
+                self.transport.add_peer(id, addr.clone());
+            }
+        }
+    }
+
+    fn publish_status(&self) {
+        let d = &self.driver;
+        let cs = d.conf_state();
+        let role = match d.role() {
+            StateRole::Leader => "leader",
+            StateRole::Candidate | StateRole::PreCandidate => "candidate",
+            StateRole::Follower if cs.learners.contains(&d.id()) => "learner",
+            StateRole::Follower => "follower",
+        };
+        let matched = self
+            .transport
+            .peer_ids()
+            .into_iter()
+            .filter_map(|id| d.progress(id).map(|p| (id, p.matched)))
+            .collect();
+        let s = StoreStatus {
+            id: d.id(),
+            role: role.into(),
+            leader_id: d.leader_id(),
+            term: d.term(),
+            commit: d.commit_index(),
+            applied: d.applied_index(),
+            voters: sorted(&cs.voters),
+            learners: sorted(&cs.learners),
+            voters_outgoing: sorted(&cs.voters_outgoing),
+            matched,
+            snapshot_index: d.store().snapshot_metadata().index,
+            fsyncs: d.store().synced_writes(),
+            waiting: self.waiters.len() as u64,
+            halted: d.halted().map(str::to_owned),
+        };
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+}
+
+fn sorted(ids: &[u64]) -> Vec<u64> {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v
+}
+
+fn store_error(e: DriverError) -> StoreError {
+    match e {
+        DriverError::ProposalDropped => StoreError::NoLeader,
+        other => StoreError::Stopped(other.to_string()),
+    }
+}

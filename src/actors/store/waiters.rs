@@ -1,0 +1,203 @@
+//! The requests a [`KeyStore`](super::KeyStore) holds while Raft works on them: proposals
+//! waiting for their entry to be applied, and reads waiting for a linearizable read point.
+//! Plain bookkeeping, no I/O and no clock (deadlines are in ticks), tested on its own.
+//!
+//! Reads are batched (ARCHITECTURE §5): every read that arrives between two Ready rounds
+//! shares one ReadIndex request; once Raft answers with a read index, the batch is released
+//! when the state machine has applied up to it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tokio::sync::oneshot;
+
+use super::StoreError;
+use crate::state::Outcome;
+
+/// The answer to a proposal.
+pub type WriteReply = oneshot::Sender<Result<Outcome, StoreError>>;
+/// The answer to a read barrier.
+pub type ReadReply = oneshot::Sender<Result<(), StoreError>>;
+
+struct Waiter<R> {
+    reply: R,
+    deadline: u64,
+}
+
+/// Everything waiting, with deadlines in ticks.
+#[derive(Default)]
+pub struct Waiters {
+    writes: HashMap<u64, Waiter<WriteReply>>,
+    /// Reads not yet sent to Raft.
+    queued: Vec<Waiter<ReadReply>>,
+    /// Read batches sent to Raft, by ReadIndex context.
+    issued: HashMap<u64, Vec<Waiter<ReadReply>>>,
+    /// Read batches with a read index, waiting for apply, by that index.
+    ready: BTreeMap<u64, Vec<Waiter<ReadReply>>>,
+    next_ctx: u64,
+}
+
+impl Waiters {
+    pub fn add_write(&mut self, request_id: u64, reply: WriteReply, deadline: u64) {
+        self.writes.insert(request_id, Waiter { reply, deadline });
+    }
+
+    /// Answers the proposal `request_id`, if it is still waiting.
+    pub fn finish_write(&mut self, request_id: u64, res: Result<Outcome, StoreError>) {
+        if let Some(w) = self.writes.remove(&request_id) {
+            let _ = w.reply.send(res);
+        }
+    }
+
+    pub fn queue_read(&mut self, reply: ReadReply, deadline: u64) {
+        self.queued.push(Waiter { reply, deadline });
+    }
+
+    /// Takes the queued reads as one batch and returns its ReadIndex context, or `None`
+    /// when nothing is queued.
+    pub fn issue_reads(&mut self) -> Option<Vec<u8>> {
+        if self.queued.is_empty() {
+            return None;
+        }
+        self.next_ctx += 1;
+        let batch = std::mem::take(&mut self.queued);
+        self.issued.insert(self.next_ctx, batch);
+        Some(self.next_ctx.to_be_bytes().to_vec())
+    }
+
+    /// Fails every queued (not yet issued) read.
+    pub fn fail_queued_reads(&mut self, err: &StoreError) {
+        for w in self.queued.drain(..) {
+            let _ = w.reply.send(Err(err.clone()));
+        }
+    }
+
+    /// Raft answered the batch `ctx` with read index `index`.
+    pub fn read_index(&mut self, ctx: &[u8], index: u64) {
+        let Ok(ctx) = <[u8; 8]>::try_from(ctx) else {
+            return;
+        };
+        if let Some(batch) = self.issued.remove(&u64::from_be_bytes(ctx)) {
+            self.ready.entry(index).or_default().extend(batch);
+        }
+    }
+
+    /// Releases every read whose read index is applied.
+    pub fn applied(&mut self, applied: u64) {
+        let later = self.ready.split_off(&(applied + 1));
+        for (_, batch) in std::mem::replace(&mut self.ready, later) {
+            for w in batch {
+                let _ = w.reply.send(Ok(()));
+            }
+        }
+    }
+
+    /// Fails everything whose deadline has passed at tick `now`.
+    pub fn expire(&mut self, now: u64) {
+        let expired: Vec<u64> = self
+            .writes
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.finish_write(id, Err(StoreError::Timeout));
+        }
+        let expire_reads = |batch: &mut Vec<Waiter<ReadReply>>| {
+            let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(batch)
+                .into_iter()
+                .partition(|w| w.deadline <= now);
+            *batch = keep;
+            for w in old {
+                let _ = w.reply.send(Err(StoreError::Timeout));
+            }
+        };
+        expire_reads(&mut self.queued);
+        for batch in self.issued.values_mut().chain(self.ready.values_mut()) {
+            expire_reads(batch);
+        }
+        self.issued.retain(|_, b| !b.is_empty());
+        self.ready.retain(|_, b| !b.is_empty());
+    }
+
+    /// How many requests are waiting (for metrics).
+    pub fn len(&self) -> usize {
+        self.writes.len()
+            + self.queued.len()
+            + self.issued.values().map(Vec::len).sum::<usize>()
+            + self.ready.values().map(Vec::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(w: &mut Waiters, deadline: u64) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (tx, rx) = oneshot::channel();
+        w.queue_read(tx, deadline);
+        rx
+    }
+
+    #[test]
+    fn reads_are_batched_and_released_once_applied() {
+        let mut w = Waiters::default();
+        let mut a = read(&mut w, 10);
+        let mut b = read(&mut w, 10);
+        let ctx = w.issue_reads().expect("a batch");
+        assert!(w.issue_reads().is_none(), "one batch for both reads");
+        w.read_index(&ctx, 7);
+        w.applied(6);
+        assert!(
+            a.try_recv().is_err() && b.try_recv().is_err(),
+            "not applied yet"
+        );
+        w.applied(7);
+        assert_eq!(a.try_recv().expect("answered"), Ok(()));
+        assert_eq!(b.try_recv().expect("answered"), Ok(()));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn unanswered_reads_and_writes_time_out() {
+        let mut w = Waiters::default();
+        let mut r = read(&mut w, 5);
+        let _ = w.issue_reads();
+        let (tx, mut wr) = oneshot::channel();
+        w.add_write(9, tx, 5);
+        w.expire(4);
+        assert!(r.try_recv().is_err() && wr.try_recv().is_err());
+        w.expire(5);
+        assert_eq!(r.try_recv().expect("answered"), Err(StoreError::Timeout));
+        assert_eq!(wr.try_recv().expect("answered"), Err(StoreError::Timeout));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_write_is_answered_once_with_its_outcome() {
+        let mut w = Waiters::default();
+        let (tx, mut rx) = oneshot::channel();
+        w.add_write(3, tx, 100);
+        w.finish_write(4, Ok(Outcome::Applied));
+        assert!(rx.try_recv().is_err(), "another request's outcome");
+        w.finish_write(3, Ok(Outcome::Rejected("no".into())));
+        assert_eq!(
+            rx.try_recv().expect("answered"),
+            Ok(Outcome::Rejected("no".into()))
+        );
+    }
+
+    #[test]
+    fn a_foreign_read_context_is_ignored() {
+        let mut w = Waiters::default();
+        let mut r = read(&mut w, 10);
+        let _ = w.issue_reads();
+        w.read_index(b"xyz", 1);
+        w.read_index(&99u64.to_be_bytes(), 1);
+        w.applied(5);
+        assert!(r.try_recv().is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! Cluster administration under `/admin/v1/cluster` (admin credential):
+//! - `GET status` — every member's [`NodeReport`] (this node's own, the others' fetched over
+//!   the peer listener; a member that does not answer is reported `unreachable`);
+//! - `POST join {"id", "peer"}` — adds a node as a learner, waits until it has caught up,
+//!   promotes it with a ConfChangeV2 (joint consensus) and leaves joint consensus explicitly;
+//! - `POST leave {"id"}` — removes a node the same way.
+//!
+//! Membership changes are made by the leader; another node answers 409 naming the leader.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::admin::{authorize, respond};
+use super::error::ApiError;
+use super::AppState;
+use crate::actors::peer::{report, NodeReport, STATUS_PATH};
+use crate::actors::{MemberChange, StoreError, StoreStatus};
+
+/// How long a learner may take to catch up before `join` gives up (it stays a learner).
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
+/// How often `join` looks at the learner's progress.
+const CATCH_UP_POLL: Duration = Duration::from_millis(100);
+const PEER_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/cluster/status", web::get().to(status))
+        .route("/cluster/join", web::post().to(join))
+        .route("/cluster/leave", web::post().to(leave));
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(r) => ApiError::Conflict(r),
+            StoreError::ConfChangeInProgress => ApiError::Conflict(e.to_string()),
+            StoreError::Stopped(r) => ApiError::Internal(r),
+            StoreError::NoLeader | StoreError::Timeout | StoreError::Busy => {
+                ApiError::Unavailable { retry_after_s: 1 }
+            }
+        }
+    }
+}
+
+async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    respond(
+        async {
+            authorize(&req, &state)?;
+            let store = state.node.store().clone();
+            let me = web::block(move || report(&store))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let mut nodes = vec![serde_json::to_value(&me).unwrap_or_default()];
+            let members: Vec<u64> = me
+                .status
+                .voters
+                .iter()
+                .chain(&me.status.learners)
+                .chain(&me.status.voters_outgoing)
+                .copied()
+                .filter(|&id| id != me.status.id)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let addrs: std::collections::BTreeMap<u64, String> = state
+                .node
+                .state
+                .members()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(state.static_peers.iter().cloned())
+                .collect();
+            for id in members {
+                let fetched = match (addrs.get(&id), &state.peer_tls) {
+                    (Some(addr), Some(tls)) => peer_report(tls.clone(), addr).await,
+                    _ => None,
+                };
+                nodes.push(match fetched {
+                    Some(r) => serde_json::to_value(&r).unwrap_or_default(),
+                    None => serde_json::json!({ "id": id, "role": "unreachable" }),
+                });
+            }
+            Ok(serde_json::json!({ "nodes": nodes }))
+        }
+        .await,
+    )
+}
+
+async fn peer_report(tls: std::sync::Arc<rustls::ClientConfig>, addr: &str) -> Option<NodeReport> {
+    let client = crate::raft::transport::peer_client(tls, PEER_STATUS_TIMEOUT);
+    let mut resp = client
+        .get(format!("https://{addr}{STATUS_PATH}"))
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    resp.json::<NodeReport>().limit(64 * 1024).await.ok()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    id: u64,
+    /// `host:port` of the new node's peer listener.
+    peer: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaveBody {
+    id: u64,
+}
+
+fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
+    if s.role == "leader" {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "this node is not the leader; the leader is node {}",
+            s.leader_id
+        )))
+    }
+}
+
+async fn join(
+    req: HttpRequest,
+    body: web::Json<JoinBody>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(
+        async {
+            authorize(&req, &state)?;
+            let store = state.node.store();
+            leader_only(&store.status())?;
+            let id = body.id;
+            if id == 0 || body.peer.is_empty() || body.peer.len() > 255 {
+                return Err(ApiError::BadRequest(
+                    "id must be > 0 and peer a host:port".into(),
+                ));
+            }
+            store
+                .change_members(MemberChange::AddLearner {
+                    id,
+                    peer: body.peer.clone(),
+                })
+                .await?;
+            // The learner is promoted once it holds everything committed so far.
+            let started = std::time::Instant::now();
+            loop {
+                let s = store.status();
+                leader_only(&s)?;
+                if s.matched.get(&id).is_some_and(|&m| m >= s.commit) {
+                    break;
+                }
+                if started.elapsed() > CATCH_UP_LIMIT {
+                    return Err(ApiError::Conflict(format!(
+                        "node {id} did not catch up in {}s; it stays a learner",
+                        CATCH_UP_LIMIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(CATCH_UP_POLL).await;
+            }
+            store.change_members(MemberChange::Promote { id }).await?;
+            store.change_members(MemberChange::LeaveJoint).await?;
+            let s = store.status();
+            Ok(serde_json::json!({ "joined": id, "voters": s.voters, "learners": s.learners }))
+        }
+        .await,
+    )
+}
+
+async fn leave(
+    req: HttpRequest,
+    body: web::Json<LeaveBody>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    respond(
+        async {
+            authorize(&req, &state)?;
+            let store = state.node.store();
+            let s = store.status();
+            leader_only(&s)?;
+            if body.id == s.id {
+                return Err(ApiError::Conflict(
+                    "the leader cannot remove itself; stop it and remove it from another node"
+                        .into(),
+                ));
+            }
+            store
+                .change_members(MemberChange::Remove { id: body.id })
+                .await?;
+            if !store.status().voters_outgoing.is_empty() {
+                store.change_members(MemberChange::LeaveJoint).await?;
+            }
+            let s = store.status();
+            Ok(serde_json::json!({ "left": body.id, "voters": s.voters, "learners": s.learners }))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,142 @@
+//! [`StateApplier`]: the [`Applier`] over the sled [`StateMachine`] — committed commands,
+//! membership addresses, and snapshots as files in the node's snapshot directory
+//! ([`crate::state::snapshot`]). The Raft snapshot message carries only a small descriptor;
+//! the file itself is fetched in chunks before the message is stepped, so `restore` finds it
+//! on local disk.
+
+use std::path::PathBuf;
+
+use raft::eraftpb::{Snapshot, SnapshotMetadata};
+
+use super::node::Applier;
+use super::storage::{LogStore, StoreError};
+use crate::state::snapshot::{self, SnapshotDescriptor, SnapshotError};
+use crate::state::{Envelope, Outcome, StateError, StateMachine};
+
+/// Errors of [`StateApplier`] beyond the state machine's own.
+#[derive(Debug, thiserror::Error)]
+pub enum StateApplierError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Log(#[from] StoreError),
+    #[error(
+        "the state was restored to {applied}, beyond the log, and snapshot file {index} is missing"
+    )]
+    MissingSnapshot { applied: u64, index: u64 },
+}
+
+/// The [`Applier`] over the sled [`StateMachine`].
+pub struct StateApplier {
+    state: StateMachine,
+    snap_dir: PathBuf,
+}
+
+impl StateApplier {
+    /// Opens the applier; a restore that a crash interrupted is completed first.
+    pub fn new(state: StateMachine, snap_dir: PathBuf) -> Result<Self, StateApplierError> {
+        if let Some(index) = state.resume_interrupted_restore(&snap_dir)? {
+            tracing::warn!(index, "completed a snapshot restore interrupted by a crash");
+        }
+        Ok(Self { state, snap_dir })
+    }
+
+    /// Without snapshots (tests of the log path only).
+    pub fn open(db: sled::Db) -> Result<Self, StateError> {
+        Ok(Self {
+            state: StateMachine::open(db)?,
+            snap_dir: PathBuf::new(),
+        })
+    }
+
+    pub fn state(&self) -> &StateMachine {
+        &self.state
+    }
+
+    /// The file of snapshot `index` is on local disk.
+    pub fn has_snapshot_file(&self, index: u64) -> bool {
+        snapshot::snapshot_path(&self.snap_dir, index).is_file()
+    }
+
+    /// A crash between restoring a snapshot into the state and recording it in the log leaves
+    /// the state ahead of the log: record the snapshot's metadata in the log now.
+    pub fn recover<S: LogStore>(&self, mut store: S) -> Result<S, StateApplierError> {
+        let applied = self.state.applied_index()?;
+        let last = store.last_index().map_err(StoreError::from)?;
+        if applied > last {
+            let path = snapshot::snapshot_path(&self.snap_dir, applied);
+            if !path.is_file() {
+                return Err(StateApplierError::MissingSnapshot {
+                    applied,
+                    index: applied,
+                });
+            }
+            let meta = snapshot::read_meta(&path)?;
+            store.apply_snapshot(&meta)?;
+        }
+        Ok(store)
+    }
+
+    /// The snapshot recorded in the log, if its file is still here (after a restart), ready
+    /// to be offered again.
+    pub fn existing_snapshot<S: LogStore>(&self, store: &S) -> Option<Snapshot> {
+        let meta = store.snapshot_metadata();
+        if meta.index == 0 {
+            return None;
+        }
+        let path = snapshot::snapshot_path(&self.snap_dir, meta.index);
+        let desc = snapshot::describe(&path).ok()?;
+        let mut snap = Snapshot::default();
+        snap.set_metadata(meta);
+        snap.data = desc.encode().into();
+        Some(snap)
+    }
+}
+
+impl Applier for StateApplier {
+    type Error = StateApplierError;
+
+    fn applied_index(&self) -> Result<u64, StateApplierError> {
+        Ok(self.state.applied_index()?)
+    }
+
+    fn apply(&mut self, index: u64, env: &Envelope) -> Result<Option<Outcome>, StateApplierError> {
+        Ok(self.state.apply(index, env)?)
+    }
+
+    fn apply_empty(&mut self, index: u64) -> Result<(), StateApplierError> {
+        Ok(self.state.apply_empty(index)?)
+    }
+
+    fn apply_members(
+        &mut self,
+        index: u64,
+        added: &[(u64, String)],
+        removed: &[u64],
+    ) -> Result<(), StateApplierError> {
+        Ok(self.state.apply_members(index, added, removed)?)
+    }
+
+    fn build_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<Vec<u8>, StateApplierError> {
+        // The file must survive a power loss before the log behind it is compacted.
+        self.state.flush()?;
+        let desc = snapshot::write_snapshot(&self.state, &self.snap_dir, meta)?;
+        Ok(desc.encode())
+    }
+
+    fn restore(&mut self, snap: &Snapshot) -> Result<(), StateApplierError> {
+        let desc = SnapshotDescriptor::decode(&snap.data)?;
+        let index = snap.get_metadata().index;
+        if desc.index != index {
+            return Err(SnapshotError::Corrupt(format!(
+                "descriptor for {} in the snapshot message of {index}",
+                desc.index
+            ))
+            .into());
+        }
+        self.state.restore_snapshot(&self.snap_dir, index)?;
+        Ok(())
+    }
+}
