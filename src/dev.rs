@@ -1,6 +1,10 @@
-//! `sealkm dev`: a complete local environment from embedded defaults — a CA and server
-//! certificate, an unseal key, a development identity provider (ES256 key and JWKS), an admin
-//! credential and a node config — written into one directory (created once, reused after).
+//! `sealkm dev`: a complete local environment from embedded defaults — a CA, one certificate
+//! per node, an unseal key shared by the cluster's nodes, a development identity provider
+//! (ES256 key and JWKS), an admin credential and a config per node — written into one
+//! directory (created once, reused after), then the nodes started as separate processes.
+//!
+//! With `--nodes N` (N > 1) nodes 1..=N form a new cluster; two more configs (`join = true`)
+//! are written for nodes that can be added later with `sealkm cluster join`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -43,29 +47,63 @@ fn io(e: impl std::fmt::Display) -> String {
 /// Options of a dev environment.
 pub struct DevOptions {
     pub dir: PathBuf,
+    /// Client listener of node 1; node K listens on port + K − 1 and its peer listener on
+    /// port + 1000 + K − 1. Port 0 picks free ports.
     pub addr: String,
+    /// Voters of the new cluster (1: a cluster of one, without a peer listener).
+    pub nodes: u32,
 }
 
-/// Creates the environment in `opts.dir` unless it already exists; returns the config path.
+/// Configs written for nodes that can join later, beyond the initial voters.
+pub const SPARE_NODES: u32 = 2;
+
+/// The config file of node `id`.
+pub fn node_config(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("node{id}.toml"))
+}
+
+/// Creates the environment in `opts.dir` unless it already exists; returns node 1's config.
 pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
     let dir = &opts.dir;
     let cfg_path = dir.join(NODE_CONFIG);
     if cfg_path.exists() {
+        let have = (1..)
+            .take_while(|&i| node_config(dir, i).exists())
+            .count() as u32;
+        let voters = if have == 1 { 1 } else { have - SPARE_NODES };
+        if voters != opts.nodes {
+            return Err(format!(
+                "{} holds a {voters}-node environment; use another --dir for {} nodes",
+                dir.display(),
+                opts.nodes
+            ));
+        }
         return Ok(cfg_path);
+    }
+    if opts.nodes == 0 || opts.nodes > 9 {
+        return Err("--nodes must be 1..=9".into());
     }
     fs::create_dir_all(dir).map_err(io)?;
     let rng = SystemRandom::new();
 
     let ca = DevCa::generate("sealkm dev CA").map_err(io)?;
     fs::write(dir.join(CA_CERT), &ca.cert_pem).map_err(io)?;
-    let names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        DEV_KMS_URI.to_string(),
-    ];
-    let (cert, key) = ca.issue(&names).map_err(io)?;
-    fs::write(dir.join("node1-cert.pem"), cert).map_err(io)?;
-    write_private(&dir.join("node1-key.pem"), key.as_bytes()).map_err(io)?;
+    let total = if opts.nodes == 1 {
+        1
+    } else {
+        opts.nodes + SPARE_NODES
+    };
+    for id in 1..=total {
+        let names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            DEV_KMS_URI.to_string(),
+            format!("node{id}.sealkm.test"),
+        ];
+        let (cert, key) = ca.issue(&names).map_err(io)?;
+        fs::write(dir.join(format!("node{id}-cert.pem")), cert).map_err(io)?;
+        write_private(&dir.join(format!("node{id}-key.pem")), key.as_bytes()).map_err(io)?;
+    }
 
     let mut unseal = zeroize::Zeroizing::new([0u8; 32]);
     rng.fill(unseal.as_mut())
@@ -91,17 +129,82 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
     ));
     fs::write(dir.join("admin-token.sha256"), &admin_hash).map_err(io)?;
 
-    let config = format!(
+    let (host, port) = split_addr(&opts.addr)?;
+    let mut addrs = Vec::new();
+    for id in 1..=total {
+        let client = if port == 0 {
+            format!("{host}:0")
+        } else {
+            format!("{host}:{}", port + id as u16 - 1)
+        };
+        let peer = if port == 0 {
+            format!("{host}:{}", free_port(&host)?)
+        } else {
+            format!("{host}:{}", port + 1000 + id as u16 - 1)
+        };
+        addrs.push((id, client, peer));
+    }
+    for (id, client, peer) in &addrs {
+        let raft = (total > 1).then(|| {
+            let join = *id > opts.nodes;
+            let peers: String = addrs
+                .iter()
+                .filter(|(other, _, _)| other != id && *other <= opts.nodes && !join)
+                .map(|(other, _, addr)| format!("\n[[raft.peer]]\nid = {other}\naddr = \"{addr}\"\n"))
+                .collect();
+            format!(
+                r#"
+[raft]
+id = {id}
+cluster_ca = "{CA_CERT}"
+join = {join}
+tick_ms = 100
+
+[raft.peer_listener]
+addr = "{peer}"
+tls_cert = "node{id}-cert.pem"
+tls_key = "node{id}-key.pem"
+{peers}"#
+            )
+        });
+        let text = config_text(*id, client, &admin_hash, raft.as_deref().unwrap_or(""));
+        fs::write(node_config(dir, *id), text).map_err(io)?;
+    }
+    Ok(cfg_path)
+}
+
+fn split_addr(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr}: expected host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{addr}: bad port"))?;
+    if port > 0 && port > u16::MAX - 1100 {
+        return Err(format!("{addr}: port too high for a cluster"));
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// A port that was free a moment ago (for peer listeners of test clusters).
+fn free_port(host: &str) -> Result<u16, String> {
+    let l = std::net::TcpListener::bind((host, 0)).map_err(io)?;
+    Ok(l.local_addr().map_err(io)?.port())
+}
+
+/// The text of node `id`'s config; `raft` is its `[raft]` section (empty: a cluster of one).
+fn config_text(id: u32, addr: &str, admin_hash: &str, raft: &str) -> String {
+    format!(
         r#"# sealkm node config generated by `sealkm dev` (paths are relative to this file)
-node_id = "node1"
-data_dir = "node1-data"
+node_id = "node{id}"
+data_dir = "node{id}-data"
 unseal_key_file = "unseal.key"
-audit_file = "node1-audit.jsonl"
+audit_file = "node{id}-audit.jsonl"
 
 [client_listener]
 addr = "{addr}"
-tls_cert = "node1-cert.pem"
-tls_key = "node1-key.pem"
+tls_cert = "node{id}-cert.pem"
+tls_key = "node{id}-key.pem"
 
 [auth]
 jwks_file = "jwks.json"
@@ -132,12 +235,10 @@ periods_after = 1
 max_inflight_issuance = 64
 per_identity_burst = 20
 identity_window_s = 60
-"#,
-        addr = opts.addr
-    );
-    fs::write(&cfg_path, config).map_err(io)?;
-    Ok(cfg_path)
+{raft}"#
+    )
 }
+
 
 /// The dev identity provider of an environment.
 pub fn load_idp(dir: &Path) -> Result<DevIdp, String> {
@@ -166,73 +267,130 @@ pub fn node_url(dir: &Path, id: u64) -> Result<String, String> {
         .ok_or_else(|| format!("node {id} not in {}", dir.join(CLUSTER_FILE).display()))
 }
 
-/// Starts the node of `cfg` as a child process, writes `cluster.json`, prints how to call it,
-/// and stays in the foreground until the node exits or Ctrl-C / SIGTERM, which stop the node.
-pub async fn run_foreground(cfg: &Path) -> Result<(), String> {
+/// One started node, as `cluster.json` lists it.
+struct Started {
+    id: u32,
+    child: std::process::Child,
+    km_uu: String,
+    peer: Option<String>,
+    config: PathBuf,
+}
+
+/// Starts nodes 1..=`nodes` of the environment as child processes, writes `cluster.json`,
+/// prints how to call them, and stays in the foreground until Ctrl-C / SIGTERM (which stop
+/// the nodes) or until every node has exited. A node killed meanwhile can be restarted with
+/// its `restart` command from `cluster.json`.
+pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
-    let dir = cfg.parent().ok_or("config has no directory")?.to_owned();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(&exe)
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .env("SEALKM_LOG_FORMAT", "text")
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start node: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(u) = l.strip_prefix("sealkm: KM-UU listening on ") {
-                    break u.to_owned();
+    let mut children = Vec::new();
+    // All nodes first: none can finish starting before a quorum of them runs.
+    for id in 1..=nodes {
+        let config = node_config(dir, id);
+        let child = Command::new(&exe)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("SEALKM_LOG_FORMAT", "text")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start node {id}: {e}"))?;
+        children.push((id, child, config));
+    }
+    let mut started = Vec::new();
+    for (id, mut child, config) in children {
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut km_uu, mut peer) = (None, None);
+        while km_uu.is_none() {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    if let Some(u) = l.strip_prefix("sealkm: KM-UU listening on ") {
+                        km_uu = Some(u.to_owned());
+                    } else if let Some(a) = l.strip_prefix("sealkm: peer listening on ") {
+                        peer = Some(a.to_owned());
+                    }
+                }
+                _ => {
+                    let status = child.wait().map_err(|e| e.to_string())?;
+                    return Err(format!(
+                        "node {id} exited before listening ({status}); run `sealkm serve --config {}` to see why",
+                        config.display()
+                    ));
                 }
             }
-            _ => {
-                let status = child.wait().map_err(|e| e.to_string())?;
-                return Err(format!("node exited before listening ({status})"));
-            }
         }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let cluster = serde_json::json!({ "nodes": [{
-        "id": 1,
-        "pid": child.id(),
-        "km_uu": url,
-        "data_dir": dir.join("node1-data"),
-        "restart": [exe, "serve", "--config", cfg],
-    }]});
-    fs::write(
-        dir.join(CLUSTER_FILE),
-        serde_json::to_string_pretty(&cluster).map_err(io)?,
-    )
-    .map_err(io)?;
+        std::thread::spawn(move || for _ in lines {});
+        started.push(Started {
+            id,
+            child,
+            km_uu: km_uu.unwrap_or_default(),
+            peer,
+            config,
+        });
+    }
+    write_cluster_file(dir, &exe, &started)?;
     let d = dir.display();
+    for s in &started {
+        println!(
+            "sealkm dev: node {} at {} (pid {})",
+            s.id,
+            s.km_uu,
+            s.child.id()
+        );
+    }
     println!(
-        "sealkm dev: node 1 at {url} (pid {pid}); files in {d}\n\
-         \n  sealkm token --dir {d} --user sip:alice@sealkm.test     # DEV ONLY access token\n  \
+        "files in {d}\n\n  sealkm cluster status --dir {d}\n  \
+         sealkm token --dir {d} --user sip:alice@sealkm.test     # DEV ONLY access token\n  \
          sealkm client --dir {d} --user sip:alice@sealkm.test keyprov\n  \
          sealkm client --dir {d} certcache\n  \
-         sealkm admin --dir {d} communities\n\nCtrl-C stops the node.",
-        pid = child.id()
+         sealkm admin --dir {d} communities\n\n\
+         Kill a node (its pid is above and in {d}/cluster.json) and watch `sealkm cluster status`; \
+         restart it with the `restart` command in cluster.json. Ctrl-C stops every node."
     );
-    let pid = child.id();
-    let waiter = actix_web::rt::task::spawn_blocking(move || child.wait());
+    let pids: Vec<u32> = started.iter().map(|s| s.child.id()).collect();
+    let waiter = actix_web::rt::task::spawn_blocking(move || {
+        for mut s in started {
+            let _ = s.child.wait();
+        }
+    });
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(io)?;
     tokio::select! {
-        st = waiter => {
-            let st = st.map_err(io)?.map_err(io)?;
-            return Err(format!("node exited ({st})"));
-        }
+        _ = waiter => return Err("every node has exited".into()),
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    // SAFETY: kill(2) on the child we started.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
+    eprintln!("sealkm dev: stopping the nodes");
+    for pid in pids {
+        // SAFETY: kill(2) on a child we started.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
     }
-    eprintln!("sealkm dev: stopping node 1");
     Ok(())
+}
+
+fn write_cluster_file(dir: &Path, exe: &Path, started: &[Started]) -> Result<(), String> {
+    let nodes: Vec<_> = started
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id,
+                "pid": s.child.id(),
+                "km_uu": s.km_uu,
+                // The admin API shares the client listener until the service listener lands.
+                "service": s.km_uu,
+                "peer": s.peer,
+                "data_dir": dir.join(format!("node{}-data", s.id)),
+                "config": s.config,
+                "restart": [exe.to_string_lossy(), "serve", "--config", s.config.to_string_lossy()],
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes })).map_err(io)?;
+    let tmp = dir.join("cluster.json.tmp");
+    fs::write(&tmp, text).map_err(io)?;
+    fs::rename(&tmp, dir.join(CLUSTER_FILE)).map_err(io)
 }

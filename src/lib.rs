@@ -18,6 +18,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod client;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -35,8 +35,8 @@ enum Cmd {
         /// Listener address of node 1.
         #[arg(long, default_value = "127.0.0.1:8443")]
         addr: String,
-        /// Number of nodes (1 until the Raft cluster lands).
-        #[arg(long, default_value_t = 1)]
+        /// Number of nodes, each its own process (1, 3 or 5; 1 runs without a peer listener).
+        #[arg(long, default_value_t = 3)]
         nodes: u32,
     },
     /// Run a node from a config file.
@@ -67,6 +67,22 @@ enum Cmd {
         #[command(subcommand)]
         op: AdminOp,
     },
+    /// The Raft cluster: status of every node, add a node, remove a node.
+    Cluster {
+        /// Dev environment whose cluster.json lists the nodes (and gives CA and credential).
+        #[arg(long, global = true, default_value = "sealkm-dev")]
+        dir: PathBuf,
+        /// Ask this node instead (admin URL), with --cacert and --token.
+        #[arg(long, global = true)]
+        url: Option<String>,
+        #[arg(long, global = true, alias = "ca")]
+        cacert: Option<PathBuf>,
+        /// Admin credential (default: DIR/admin-token).
+        #[arg(long, global = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        op: ClusterOp,
+    },
     /// Config file tools.
     Config {
         #[command(subcommand)]
@@ -84,6 +100,29 @@ enum Cmd {
     },
     /// Run the crypto core on the published RFC 6507/6508 vectors and report.
     Selfcheck,
+}
+
+#[derive(Subcommand)]
+enum ClusterOp {
+    /// Role, term, commit and applied index, state digest and membership of every node.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a started node (its config has `join = true`): learner first, promoted once it
+    /// has caught up.
+    Join {
+        #[arg(long)]
+        id: u64,
+        /// Its peer listener host:port (default: from DIR/node<ID>.toml).
+        #[arg(long)]
+        peer: Option<String>,
+    },
+    /// Remove a node from the cluster.
+    Leave {
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,7 +243,12 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Cmd::Config {
             op: ConfigOp::Generate { dir, addr },
-        } => dev::ensure(&dev::DevOptions { dir, addr }).map(|cfg| {
+        } => dev::ensure(&dev::DevOptions {
+            dir,
+            addr,
+            nodes: 1,
+        })
+        .map(|cfg| {
             println!(
                 "generated {} (secrets alongside it; keep the folder private)",
                 cfg.display()
@@ -215,6 +259,13 @@ fn main() -> ExitCode {
         Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
         Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
         Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),
+        Cmd::Cluster {
+            dir,
+            url,
+            cacert,
+            token,
+            op,
+        } => actix_rt::System::new().block_on(run_cluster(dir, url, cacert, token, op)),
         Cmd::Audit {
             op: AuditOp::Verify { file },
         } => sealkm::audit::verify_file(&file)
@@ -237,18 +288,13 @@ fn main() -> ExitCode {
 }
 
 fn run_dev(dir: &Path, addr: &str, nodes: u32) -> Result<(), String> {
-    if nodes != 1 {
-        return Err(format!(
-            "--nodes {nodes}: only a single node is supported until the Raft cluster lands; \
-             separate nodes would each hold their own master secrets"
-        ));
-    }
-    let cfg = dev::ensure(&dev::DevOptions {
+    dev::ensure(&dev::DevOptions {
         dir: dir.to_owned(),
         addr: addr.to_owned(),
+        nodes,
     })?;
-    let cfg = std::fs::canonicalize(&cfg).map_err(|e| e.to_string())?;
-    actix_rt::System::new().block_on(dev::run_foreground(&cfg))
+    let dir = std::fs::canonicalize(dir).map_err(|e| e.to_string())?;
+    actix_rt::System::new().block_on(dev::run_foreground(&dir, nodes))
 }
 
 fn run_serve(config: &Path) -> Result<(), String> {
@@ -305,6 +351,57 @@ fn run_serve(config: &Path) -> Result<(), String> {
         }
         res
     })
+}
+
+async fn run_cluster(
+    dir: PathBuf,
+    url: Option<String>,
+    cacert: Option<PathBuf>,
+    token: Option<String>,
+    op: ClusterOp,
+) -> Result<(), String> {
+    use sealkm::cli::cluster::{peer_addr_from_dir, render_status, Target};
+    let mut target = match &url {
+        Some(u) => Target {
+            urls: vec![u.clone()],
+            ca: cacert.clone().unwrap_or_else(|| dir.join(dev::CA_CERT)),
+            token: String::new(),
+        },
+        None => Target::from_dir(&dir)?,
+    };
+    if let Some(c) = cacert {
+        target.ca = c;
+    }
+    match token {
+        Some(t) => target.token = t,
+        None if target.token.is_empty() => {
+            target.token = std::fs::read_to_string(dir.join(dev::ADMIN_TOKEN))
+                .map_err(|e| format!("admin credential (--token): {e}"))?
+                .trim()
+                .to_owned()
+        }
+        None => {}
+    }
+    let v = match op {
+        ClusterOp::Status { json } => {
+            let v = target.status().await?;
+            if !json {
+                print!("{}", render_status(&v));
+                return Ok(());
+            }
+            v
+        }
+        ClusterOp::Join { id, peer } => {
+            let peer = match peer {
+                Some(p) => p,
+                None => peer_addr_from_dir(&dir, id)?,
+            };
+            target.join(id, &peer).await?
+        }
+        ClusterOp::Leave { id } => target.leave(id).await?,
+    };
+    println!("{v}");
+    Ok(())
 }
 
 fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {

@@ -98,6 +98,13 @@ pub enum MemberChange {
     LeaveJoint,
 }
 
+/// How far a peer's log matches the leader's.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct PeerMatch {
+    pub id: u64,
+    pub matched: u64,
+}
+
 /// What this node knows of the cluster, refreshed after every round.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct StoreStatus {
@@ -112,8 +119,8 @@ pub struct StoreStatus {
     pub learners: Vec<u64>,
     /// Voters of the old configuration while in joint consensus.
     pub voters_outgoing: Vec<u64>,
-    /// Leader only: matched log index per peer.
-    pub matched: BTreeMap<u64, u64>,
+    /// Leader only: how far each peer's log matches.
+    pub matched: Vec<PeerMatch>,
     pub snapshot_index: u64,
     /// Synced raft-engine writes (one per group of proposals).
     pub fsyncs: u64,
@@ -633,7 +640,12 @@ impl Core {
             .transport
             .peer_ids()
             .into_iter()
-            .filter_map(|id| d.progress(id).map(|p| (id, p.matched)))
+            .filter_map(|id| {
+                d.progress(id).map(|p| PeerMatch {
+                    id,
+                    matched: p.matched,
+                })
+            })
             .collect();
         let s = StoreStatus {
             id: d.id(),
@@ -648,7 +660,7 @@ impl Core {
             matched,
             snapshot_index: d.store().snapshot_metadata().index,
             fsyncs: d.store().synced_writes(),
-            waiting: self.waiters.len() as u64,
+            waiting: self.waiters.waiting() as u64,
             halted: d.halted().map(str::to_owned),
         };
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;

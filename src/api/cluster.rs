@@ -152,7 +152,7 @@ async fn join(
             loop {
                 let s = store.status();
                 leader_only(&s)?;
-                if s.matched.get(&id).is_some_and(|&m| m >= s.commit) {
+                if s.matched.iter().any(|p| p.id == id && p.matched >= s.commit) {
                     break;
                 }
                 if started.elapsed() > CATCH_UP_LIMIT {

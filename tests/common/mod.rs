@@ -28,6 +28,7 @@ impl Env {
         let cfg = dev::ensure(&dev::DevOptions {
             dir: tmp.path().to_owned(),
             addr: "127.0.0.1:0".into(),
+            nodes: 1,
         })
         .expect("dev env");
         let text = std::fs::read_to_string(&cfg).expect("config");

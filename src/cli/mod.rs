@@ -1,0 +1,3 @@
+//! Command-line operations that talk to running nodes (the binary's subcommands call these).
+
+pub mod cluster;
