@@ -87,7 +87,16 @@ impl StateApplier {
             return None;
         }
         let path = snapshot::snapshot_path(&self.snap_dir, meta.index);
-        let desc = snapshot::describe(&path).ok()?;
+        let v = snapshot::verify_snapshot(&path).ok()?;
+        if v.meta.index != meta.index {
+            return None;
+        }
+        let desc = SnapshotDescriptor {
+            index: v.meta.index,
+            term: v.meta.term,
+            size: v.size,
+            sha256: v.sha256,
+        };
         let mut snap = Snapshot::default();
         snap.set_metadata(meta);
         snap.data = desc.encode().into();

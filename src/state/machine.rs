@@ -10,6 +10,8 @@
 //! Trees: `communities` (kms_uri → bincode `Community`), `revocations`
 //! (kms_uri ‖ 0x00 ‖ identity → bincode `Revocation`), `meta` (applied index, barrier check),
 //! `members` (Raft node id, big endian → peer address; written by membership changes).
+//! `snapshot` adds `__sealkm_restore` (the restore marker), which is not state: snapshots skip
+//! it and [`StateMachine::digest`] does not iterate it.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -19,7 +21,9 @@ use thiserror::Error;
 use super::command::{Command, Envelope, Outcome, COMMAND_VERSION};
 use crate::kms::community::Community;
 
-const APPLIED_KEY: &[u8] = b"applied_index";
+/// Key of the applied index in the [`META_TREE`] (snapshots check it).
+pub(crate) const APPLIED_KEY: &[u8] = b"applied_index";
+pub(crate) const META_TREE: &str = "meta";
 const BARRIER_KEY: &[u8] = b"barrier_check";
 
 #[derive(Debug, Error)]
@@ -77,10 +81,15 @@ impl StateMachine {
         Ok(Self {
             communities: db.open_tree("communities")?,
             revocations: db.open_tree("revocations")?,
-            meta: db.open_tree("meta")?,
+            meta: db.open_tree(META_TREE)?,
             members: db.open_tree("members")?,
             db,
         })
+    }
+
+    /// The whole store, for snapshots (`state::snapshot` streams and restores every tree).
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Index of the last applied entry (0 for a new state).
@@ -222,12 +231,14 @@ impl StateMachine {
     }
 
     /// SHA-256 over every tree's keys and values in order: equal digests mean equal states.
+    /// The trees are listed here by name (a new state tree must be added); the restore
+    /// marker tree is deliberately not one of them.
     pub fn digest(&self) -> Result<[u8; 32], StateError> {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         for (name, tree) in [
             ("communities", &self.communities),
             ("revocations", &self.revocations),
-            ("meta", &self.meta),
+            (META_TREE, &self.meta),
             ("members", &self.members),
         ] {
             ctx.update(name.as_bytes());
