@@ -100,7 +100,8 @@ pub struct RaftConfig {
     /// The address other nodes reach this node's peer listener at (default: its bind address).
     #[serde(default)]
     pub advertise: Option<String>,
-    /// The other initial voters of a new cluster.
+    /// The other nodes: the initial voters of a new cluster, or — with `join` — nodes of the
+    /// cluster to be reached through (members added later are found in the replicated state).
     #[serde(default, rename = "peer")]
     pub peers: Vec<PeerConfig>,
     /// Start outside the cluster and wait to be added with `sealkm cluster join`.

@@ -67,9 +67,7 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
     let dir = &opts.dir;
     let cfg_path = dir.join(NODE_CONFIG);
     if cfg_path.exists() {
-        let have = (1..)
-            .take_while(|&i| node_config(dir, i).exists())
-            .count() as u32;
+        let have = (1..).take_while(|&i| node_config(dir, i).exists()).count() as u32;
         let voters = if have == 1 { 1 } else { have - SPARE_NODES };
         if voters != opts.nodes {
             return Err(format!(
@@ -149,8 +147,10 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
             let join = *id > opts.nodes;
             let peers: String = addrs
                 .iter()
-                .filter(|(other, _, _)| other != id && *other <= opts.nodes && !join)
-                .map(|(other, _, addr)| format!("\n[[raft.peer]]\nid = {other}\naddr = \"{addr}\"\n"))
+                .filter(|(other, _, _)| other != id && *other <= opts.nodes)
+                .map(|(other, _, addr)| {
+                    format!("\n[[raft.peer]]\nid = {other}\naddr = \"{addr}\"\n")
+                })
                 .collect();
             format!(
                 r#"
@@ -177,19 +177,27 @@ fn split_addr(addr: &str) -> Result<(String, u16), String> {
     let (host, port) = addr
         .rsplit_once(':')
         .ok_or_else(|| format!("{addr}: expected host:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{addr}: bad port"))?;
+    let port: u16 = port.parse().map_err(|_| format!("{addr}: bad port"))?;
     if port > 0 && port > u16::MAX - 1100 {
         return Err(format!("{addr}: port too high for a cluster"));
     }
     Ok((host.to_owned(), port))
 }
 
-/// A port that was free a moment ago (for peer listeners of test clusters).
+/// A free port for a peer listener that must be known before it is bound. It is taken below
+/// Linux's ephemeral range (32768–60999), so no listener bound to port 0 meanwhile can take
+/// it, from a window chosen by process id, and never the same twice in one process.
 fn free_port(host: &str) -> Result<u16, String> {
-    let l = std::net::TcpListener::bind((host, 0)).map_err(io)?;
-    Ok(l.local_addr().map_err(io)?.port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let window = (std::process::id() % 400) as u16 * 30;
+    for _ in 0..1000 {
+        let port = 20_000 + (window + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if std::net::TcpListener::bind((host, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port for a peer listener".into())
 }
 
 /// The text of node `id`'s config; `raft` is its `[raft]` section (empty: a cluster of one).
@@ -238,7 +246,6 @@ identity_window_s = 60
 {raft}"#
     )
 }
-
 
 /// The dev identity provider of an environment.
 pub fn load_idp(dir: &Path) -> Result<DevIdp, String> {

@@ -70,9 +70,12 @@ pub struct StoreOptions {
     pub raft_dir: PathBuf,
     /// Snapshot files.
     pub snap_dir: PathBuf,
-    /// Initial voters `(id, peer address)` of a new cluster (this node included); ignored once
-    /// the log exists. Empty with `join`.
-    pub voters: Vec<(u64, String)>,
+    /// Initial voters of a new cluster (this node included); ignored once the log exists.
+    /// Empty with `join`.
+    pub voters: Vec<u64>,
+    /// Peer addresses known from the config `(id, host:port)`; members added later are
+    /// recorded in the replicated state.
+    pub peers: Vec<(u64, String)>,
     /// Start outside the configuration and wait to be added (`sealkm cluster join`).
     pub join: bool,
     pub tick: Duration,
@@ -262,11 +265,10 @@ impl Core {
     ) -> Result<Self, String> {
         std::fs::create_dir_all(&opts.snap_dir)
             .map_err(|e| format!("cannot create {}: {e}", opts.snap_dir.display()))?;
-        let voter_ids: Vec<u64> = opts.voters.iter().map(|v| v.0).collect();
         let store = if opts.join {
             EngineLogStore::open(&opts.raft_dir)
         } else {
-            EngineLogStore::open_with_voters(&opts.raft_dir, &voter_ids)
+            EngineLogStore::open_with_voters(&opts.raft_dir, &opts.voters)
         }
         .map_err(|e| format!("raft log in {}: {e}", opts.raft_dir.display()))?;
         let applier = StateApplier::new(state, opts.snap_dir.clone())
@@ -279,7 +281,7 @@ impl Core {
             driver.offer_snapshot(snap).map_err(|e| e.to_string())?;
         }
         let static_peers: BTreeMap<u64, String> = opts
-            .voters
+            .peers
             .into_iter()
             .filter(|(id, _)| *id != opts.id)
             .collect();
@@ -379,6 +381,15 @@ impl Core {
             }
             Request::Members(change, reply) => match self.conf_change(change) {
                 Ok((cc, addrs)) => {
+                    if !addrs.is_empty() {
+                        // A new node must start from a snapshot: the initial configuration
+                        // is not in the log, only in snapshots. Compact the whole log behind
+                        // a fresh one so the leader cannot send it bare entries.
+                        if let Err(e) = self.driver.build_snapshot(0) {
+                            let _ = reply.send(Err(store_error(e)));
+                            return;
+                        }
+                    }
                     let request_id = self.request_id();
                     match self.driver.propose_conf_change(request_id, cc, addrs) {
                         Ok(()) => self.waiters.add_write(request_id, reply, self.deadline()),
@@ -452,6 +463,8 @@ impl Core {
                     )));
                 }
                 addrs.push((id, peer));
+                // A learner does not vote: a simple change, no joint consensus needed.
+                cc.set_transition(ConfChangeTransition::Auto);
                 cc.set_changes(vec![single(ConfChangeType::AddLearnerNode, id)].into());
             }
             MemberChange::Promote { id } => {
@@ -590,7 +603,8 @@ impl Core {
         }
     }
 
-    /// Makes the transport's peers the members of the current configuration.
+    /// Makes the transport's peers the members of the current configuration, plus the peers
+    /// named in the config (a joining node answers the leader before it knows the members).
     fn sync_peers(&mut self) {
         let cs = self.driver.conf_state();
         let me = self.driver.id();
@@ -600,6 +614,7 @@ impl Core {
             .chain(&cs.learners)
             .chain(&cs.voters_outgoing)
             .chain(&cs.learners_next)
+            .chain(self.static_peers.keys())
             .copied()
             .filter(|&id| id != me)
             .collect();

@@ -128,11 +128,19 @@ pub async fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), 
     Ok(())
 }
 
-/// Waits until the cluster has a leader and this node has caught up with it.
-async fn wait_for_quorum(node: &KmsNode) -> Result<(), NodeError> {
+/// Runs the start-up steps once the cluster has a leader and this node has caught up with it,
+/// again while the cluster is still forming (an election can drop a proposal); every step is
+/// idempotent.
+async fn join_quorum(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeError> {
     let mut attempts = 0u32;
     loop {
-        match node.read_barrier().await {
+        let res = async {
+            node.read_barrier().await?;
+            check_barrier(node).await?;
+            ensure_communities(node, cfg).await
+        }
+        .await;
+        match res {
             Ok(()) => return Ok(()),
             Err(NodeError::Unavailable(
                 e @ (StoreError::NoLeader | StoreError::Timeout | StoreError::Busy),
@@ -161,7 +169,8 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
             id: 1,
             raft_dir,
             snap_dir,
-            voters: vec![(1, String::new())],
+            voters: vec![1],
+            peers: Vec::new(),
             join: false,
             tick: Duration::from_millis(100),
             snapshot_interval: 10_000,
@@ -175,13 +184,14 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
         &r.cluster_ca,
     )
     .map_err(|e| NodeError::Internal(format!("peer TLS: {e}")))?;
-    let mut voters = vec![(r.id, r.advertised().to_owned())];
-    voters.extend(r.peers.iter().map(|p| (p.id, p.addr.clone())));
+    let mut voters = vec![r.id];
+    voters.extend(r.peers.iter().map(|p| p.id));
     Ok(StoreOptions {
         id: r.id,
         raft_dir,
         snap_dir,
         voters: if r.join { Vec::new() } else { voters },
+        peers: r.peers.iter().map(|p| (p.id, p.addr.clone())).collect(),
         join: r.join,
         tick: Duration::from_millis(r.tick_ms),
         snapshot_interval: r.snapshot_interval,
@@ -222,9 +232,7 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
         actix_rt::spawn(server);
     }
     let node = KmsNode::new(cfg, store, barrier, audit, clock);
-    wait_for_quorum(&node).await?;
-    check_barrier(&node).await?;
-    ensure_communities(&node, cfg).await?;
+    join_quorum(&node, cfg).await?;
     // What bootstrap wrote is in the Raft log already; flushing sled too means a node that is
     // killed right after it starts does not have to replay it.
     node.flush_state()?;

@@ -344,7 +344,16 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     pub fn build_snapshot(&mut self, keep_entries: u64) -> Result<Option<u64>, DriverError> {
         self.check()?;
         let index = self.applied_index;
-        if index == 0 || index <= self.node.store().snapshot_metadata().index {
+        if index == 0 {
+            return Ok(None);
+        }
+        let current = self.node.store().snapshot_metadata().index;
+        if index <= current {
+            // Already covered: only compact further if asked to keep less.
+            let compact_to = current.saturating_sub(keep_entries);
+            if compact_to > 0 {
+                self.node.mut_store().compact(compact_to)?;
+            }
             return Ok(None);
         }
         let term = self.node.raft.raft_log.term(index)?;

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use sealkm::client::{KmClient, KmReply};
+pub mod cluster;
+pub mod proxy;
+
 use sealkm::dev;
 use sealkm::kms::xml::certificate::KmsCertificateDoc;
 use sealkm::kms::xml::keyset::KmsKeySetDoc;
