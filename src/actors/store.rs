@@ -583,7 +583,11 @@ impl Core {
                 self.maybe_snapshot(out.applied_index);
             }
             Err(e) => {
+                // Never diverge: a replica that cannot apply an entry (an unknown command
+                // version after a partial upgrade, a storage failure) stops the process.
                 tracing::error!(error = %e, "the key store stopped: this replica will not apply further entries");
+                eprintln!("sealkm: FATAL: {e}; stopping (upgrade this node or repair its storage, then restart it)");
+                std::process::exit(70);
             }
         }
         if self.driver.role() != StateRole::Leader {

@@ -60,10 +60,24 @@ impl StateApplier {
         snapshot::snapshot_path(&self.snap_dir, index).is_file()
     }
 
-    /// A crash between restoring a snapshot into the state and recording it in the log leaves
-    /// the state ahead of the log: record the snapshot's metadata in the log now.
+    /// Brings the state and the log together after a crash:
+    /// - a crash between restoring a snapshot into the state and recording it in the log
+    ///   leaves the state ahead of the log: record the snapshot's metadata in the log now;
+    /// - a power loss can take back sled writes the log compaction relied on (sled's flush is
+    ///   not an fsync), leaving the state behind the log's first entry: restore the state
+    ///   from the snapshot file that covered the compaction (written and fsynced first).
     pub fn recover<S: LogStore>(&self, mut store: S) -> Result<S, StateApplierError> {
         let applied = self.state.applied_index()?;
+        let snap = store.snapshot_metadata().index;
+        if applied < snap {
+            tracing::warn!(
+                applied,
+                snapshot = snap,
+                "state behind the compacted log: restoring the snapshot"
+            );
+            self.state.restore_snapshot(&self.snap_dir, snap)?;
+            return Ok(store);
+        }
         let last = store.last_index().map_err(StoreError::from)?;
         if applied > last {
             let path = snapshot::snapshot_path(&self.snap_dir, applied);

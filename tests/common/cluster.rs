@@ -20,6 +20,18 @@ use super::BIN;
 pub const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(50);
 
+/// Polls `f` until it returns `Some`, or panics after [`DEADLINE`].
+pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out polling the cluster");
+        std::thread::sleep(POLL);
+    }
+}
+
 pub struct ClusterNode {
     pub child: Child,
     pub url: String,

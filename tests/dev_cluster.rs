@@ -1,0 +1,151 @@
+//! `sealkm dev` as a newcomer uses it: three node processes come up, `cluster.json` lists
+//! them, `sealkm cluster status` shows one leader and equal digests, a killed node shows as
+//! unreachable while the other two keep serving, and its `restart` command brings it back.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{run_sealkm, BIN};
+
+fn status(dir: &std::path::Path) -> serde_json::Value {
+    let out = run_sealkm([
+        "cluster".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "status".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+fn roles(v: &serde_json::Value) -> Vec<(u64, String)> {
+    let mut r: Vec<(u64, String)> = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_u64().unwrap(),
+                n["role"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    r.sort();
+    r
+}
+
+#[test]
+fn dev_starts_three_processes_that_cluster_status_shows() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("dev");
+    let mut dev = Command::new(BIN)
+        .args(["dev", "--addr", "127.0.0.1:0", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dev");
+    let mut lines = BufReader::new(dev.stdout.take().expect("stdout")).lines();
+    let mut started = 0;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if line.starts_with("sealkm dev: node ") {
+            started += 1;
+        }
+        if line.starts_with("files in ") {
+            break;
+        }
+    }
+    assert_eq!(started, 3, "three nodes by default");
+    std::thread::spawn(move || for _ in lines {});
+
+    let cluster: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("cluster.json")).expect("cluster.json"),
+    )
+    .expect("json");
+    let nodes = cluster["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 3);
+    for n in nodes {
+        for key in [
+            "id", "pid", "km_uu", "service", "peer", "data_dir", "restart",
+        ] {
+            assert!(!n[key].is_null(), "cluster.json lacks {key}: {n}");
+        }
+    }
+
+    // One leader, everyone agrees on the state.
+    let v = common::cluster::poll(|| {
+        let v = status(&dir);
+        let r = roles(&v);
+        let leaders = r.iter().filter(|(_, role)| role == "leader").count();
+        let digests: std::collections::BTreeSet<_> = v["nodes"]
+            .as_array()?
+            .iter()
+            .map(|n| n["digest"].to_string())
+            .collect();
+        (leaders == 1 && r.len() == 3 && digests.len() == 1).then_some(v)
+    });
+    let text = run_sealkm([
+        "cluster".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "status".as_ref(),
+    ]);
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("leader") && text.contains("follower"),
+        "{text}"
+    );
+
+    // Kill a follower: the others report it unreachable.
+    let leader = roles(&v)
+        .into_iter()
+        .find(|(_, r)| r == "leader")
+        .unwrap()
+        .0;
+    let victim = nodes
+        .iter()
+        .find(|n| n["id"].as_u64() != Some(leader))
+        .expect("a follower");
+    let vid = victim["id"].as_u64().unwrap();
+    // SAFETY: kill(2) on a node process this test's dev run started.
+    unsafe {
+        libc::kill(victim["pid"].as_u64().unwrap() as i32, libc::SIGKILL);
+    }
+    common::cluster::poll(|| {
+        let r = roles(&status(&dir));
+        r.contains(&(vid, "unreachable".to_owned())).then_some(())
+    });
+
+    // Its restart command brings it back as a follower.
+    let argv: Vec<String> = victim["restart"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let mut again = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("restart");
+    common::cluster::poll(|| {
+        let r = roles(&status(&dir));
+        r.contains(&(vid, "follower".to_owned())).then_some(())
+    });
+    let _ = again.kill();
+    let _ = again.wait();
+    // SAFETY: SIGTERM to the dev process we started; it stops its nodes.
+    unsafe {
+        libc::kill(dev.id() as i32, libc::SIGTERM);
+    }
+    let _ = dev.wait();
+}
