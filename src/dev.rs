@@ -178,7 +178,7 @@ fn split_addr(addr: &str) -> Result<(String, u16), String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("{addr}: expected host:port"))?;
     let port: u16 = port.parse().map_err(|_| format!("{addr}: bad port"))?;
-    if port > 0 && port > u16::MAX - 1100 {
+    if port > u16::MAX - 1100 {
         return Err(format!("{addr}: port too high for a cluster"));
     }
     Ok((host.to_owned(), port))
