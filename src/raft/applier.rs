@@ -163,3 +163,81 @@ impl Applier for StateApplier {
         Ok(())
     }
 }
+
+/// The conformance suite of the state seam, run on sled in memory (`temporary`) and on disk
+/// with a reopen between writes, as `storage::suite` is for the log seam.
+#[cfg(test)]
+mod suite {
+    use super::*;
+    use crate::kms::period::PeriodParams;
+    use crate::state::command::COMMAND_VERSION;
+    use crate::state::Command;
+
+    fn env(rid: u64) -> Envelope {
+        Envelope {
+            version: COMMAND_VERSION,
+            request_id: rid,
+            command: Command::CreateCommunity {
+                kms_uri: format!("kms{rid}.example.org"),
+                period: PeriodParams {
+                    period_s: 2_592_000,
+                    offset_s: 0,
+                },
+            },
+        }
+    }
+
+    /// Ordered, gap-free, idempotent apply; `reopen` simulates a restart between writes.
+    fn conformance(mut open: impl FnMut() -> StateApplier, persistent: bool) {
+        let mut a = open();
+        assert_eq!(a.applied_index().unwrap(), 0);
+        assert!(a.apply(1, &env(1)).unwrap().is_some());
+        a.apply_empty(2).unwrap();
+        a.apply_members(3, &[(4, "127.0.0.1:9004".into())], &[])
+            .unwrap();
+        assert_eq!(a.applied_index().unwrap(), 3);
+        // Replay of applied entries changes nothing and reports nothing.
+        let digest = a.state().digest().unwrap();
+        assert!(a.apply(1, &env(1)).unwrap().is_none());
+        a.apply_empty(2).unwrap();
+        assert_eq!(a.state().digest().unwrap(), digest);
+        // A gap is refused and changes nothing.
+        assert!(a.apply(5, &env(5)).is_err());
+        assert!(a.apply_members(5, &[], &[4]).is_err());
+        assert_eq!(a.state().digest().unwrap(), digest);
+        if persistent {
+            a.state().flush().unwrap();
+            drop(a);
+            a = open();
+            assert_eq!(a.applied_index().unwrap(), 3, "resumes after a restart");
+            assert_eq!(a.state().digest().unwrap(), digest);
+        }
+        assert!(a.apply(4, &env(4)).unwrap().is_some());
+        a.apply_members(5, &[], &[4]).unwrap();
+        assert!(a.state().members().unwrap().is_empty());
+        assert_eq!(a.state().communities().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn in_memory_sled() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let mut db = Some(db);
+        conformance(
+            || StateApplier::open(db.take().expect("opened once")).unwrap(),
+            false,
+        );
+    }
+
+    #[test]
+    fn sled_on_disk_with_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        conformance(
+            || {
+                let state = StateMachine::open(sled::open(&path).unwrap()).unwrap();
+                StateApplier::new(state, dir.path().join("snap")).unwrap()
+            },
+            true,
+        );
+    }
+}
