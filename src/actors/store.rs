@@ -16,17 +16,21 @@
 //!   snapshot message first fetches the file from the sender in bounded chunks
 //!   ([`super::snapshot_fetch`]), then steps the message.
 
+mod membership;
+mod status;
 mod waiters;
+
+pub use membership::MemberChange;
+pub use status::{PeerMatch, StoreStatus};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft::eraftpb::{ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2};
+use raft::eraftpb::ConfChangeV2;
 use raft::eraftpb::{Message, MessageType};
 use raft::StateRole;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use self::waiters::Waiters;
@@ -85,52 +89,6 @@ pub struct StoreOptions {
     pub snapshot_keep_entries: u64,
     /// mTLS client config towards peers (`None`: a single node without peers).
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
-}
-
-/// A membership change step (`sealkm cluster join|leave` sequences them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum MemberChange {
-    /// Add a non-voting learner that catches up before it is promoted.
-    AddLearner { id: u64, peer: String },
-    /// Make a learner a voter (enters joint consensus; leave it with `LeaveJoint`).
-    Promote { id: u64 },
-    /// Remove a node (enters joint consensus when it is a voter).
-    Remove { id: u64 },
-    /// Leave joint consensus.
-    LeaveJoint,
-}
-
-/// How far a peer's log matches the leader's.
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct PeerMatch {
-    pub id: u64,
-    pub matched: u64,
-}
-
-/// What this node knows of the cluster, refreshed after every round.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct StoreStatus {
-    pub id: u64,
-    /// leader, follower, candidate, learner.
-    pub role: String,
-    pub leader_id: u64,
-    pub term: u64,
-    pub commit: u64,
-    pub applied: u64,
-    pub voters: Vec<u64>,
-    pub learners: Vec<u64>,
-    /// Voters of the old configuration while in joint consensus.
-    pub voters_outgoing: Vec<u64>,
-    /// Leader only: how far each peer's log matches.
-    pub matched: Vec<PeerMatch>,
-    pub snapshot_index: u64,
-    /// Synced raft-engine writes (one per group of proposals).
-    pub fsyncs: u64,
-    /// Requests waiting for Raft (proposals and reads).
-    pub waiting: u64,
-    /// Set once the store stopped after a fatal error.
-    pub halted: Option<String>,
 }
 
 enum Request {
@@ -432,58 +390,7 @@ impl Core {
         if self.driver.has_pending_conf() {
             return Err(StoreError::ConfChangeInProgress);
         }
-        let cs = self.driver.conf_state();
-        let joint = !cs.voters_outgoing.is_empty();
-        let single = |t: ConfChangeType, id: u64| {
-            let mut s = ConfChangeSingle::default();
-            s.set_change_type(t);
-            s.node_id = id;
-            s
-        };
-        let mut cc = ConfChangeV2::default();
-        cc.set_transition(ConfChangeTransition::Explicit);
-        let mut addrs = Vec::new();
-        match change {
-            MemberChange::LeaveJoint => {
-                if !joint {
-                    return Err(StoreError::Invalid("not in joint consensus".into()));
-                }
-                // An empty V2 change leaves the joint configuration.
-                cc = ConfChangeV2::default();
-            }
-            _ if joint => {
-                return Err(StoreError::Invalid(
-                    "in joint consensus: leave it first".into(),
-                ))
-            }
-            MemberChange::AddLearner { id, peer } => {
-                if id == 0 || cs.voters.contains(&id) || cs.learners.contains(&id) {
-                    return Err(StoreError::Invalid(format!(
-                        "node {id} is already a member"
-                    )));
-                }
-                addrs.push((id, peer));
-                // A learner does not vote: a simple change, no joint consensus needed.
-                cc.set_transition(ConfChangeTransition::Auto);
-                cc.set_changes(vec![single(ConfChangeType::AddLearnerNode, id)].into());
-            }
-            MemberChange::Promote { id } => {
-                if !cs.learners.contains(&id) {
-                    return Err(StoreError::Invalid(format!("node {id} is not a learner")));
-                }
-                cc.set_changes(vec![single(ConfChangeType::AddNode, id)].into());
-            }
-            MemberChange::Remove { id } => {
-                if !cs.voters.contains(&id) && !cs.learners.contains(&id) {
-                    return Err(StoreError::Invalid(format!("node {id} is not a member")));
-                }
-                if cs.voters == [id] {
-                    return Err(StoreError::Invalid("cannot remove the last voter".into()));
-                }
-                cc.set_changes(vec![single(ConfChangeType::RemoveNode, id)].into());
-            }
-        }
-        Ok((cc, addrs))
+        membership::build(&self.driver.conf_state(), change)
     }
 
     fn peer_message(&mut self, msg: Message) {
@@ -647,49 +554,13 @@ impl Core {
     }
 
     fn publish_status(&self) {
-        let d = &self.driver;
-        let cs = d.conf_state();
-        let role = match d.role() {
-            StateRole::Leader => "leader",
-            StateRole::Candidate | StateRole::PreCandidate => "candidate",
-            StateRole::Follower if cs.learners.contains(&d.id()) => "learner",
-            StateRole::Follower => "follower",
-        };
-        let matched = self
-            .transport
-            .peer_ids()
-            .into_iter()
-            .filter_map(|id| {
-                d.progress(id).map(|p| PeerMatch {
-                    id,
-                    matched: p.matched,
-                })
-            })
-            .collect();
-        let s = StoreStatus {
-            id: d.id(),
-            role: role.into(),
-            leader_id: d.leader_id(),
-            term: d.term(),
-            commit: d.commit_index(),
-            applied: d.applied_index(),
-            voters: sorted(&cs.voters),
-            learners: sorted(&cs.learners),
-            voters_outgoing: sorted(&cs.voters_outgoing),
-            matched,
-            snapshot_index: d.store().snapshot_metadata().index,
-            fsyncs: d.store().synced_writes(),
-            waiting: self.waiters.waiting() as u64,
-            halted: d.halted().map(str::to_owned),
-        };
+        let s = status::of(
+            &self.driver,
+            &self.transport.peer_ids(),
+            self.waiters.waiting(),
+        );
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
     }
-}
-
-fn sorted(ids: &[u64]) -> Vec<u64> {
-    let mut v = ids.to_vec();
-    v.sort_unstable();
-    v
 }
 
 fn store_error(e: DriverError) -> StoreError {

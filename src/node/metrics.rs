@@ -112,8 +112,9 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# TYPE sealkm_raft_fsyncs_total counter\nsealkm_raft_fsyncs_total {}",
-            raft.fsyncs
+            "# TYPE sealkm_raft_fsync_seconds summary\nsealkm_raft_fsync_seconds_count {}\nsealkm_raft_fsync_seconds_sum {}",
+            raft.fsyncs,
+            raft.fsync_micros as f64 / 1e6
         );
         let _ = writeln!(
             out,

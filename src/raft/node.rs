@@ -426,6 +426,8 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 .restore(&snap)
                 .map_err(|e| apply_err(index, e))?;
             self.node.mut_store().apply_snapshot(snap.get_metadata())?;
+            // Its file is here now: serve it to others if this node leads later.
+            self.node.mut_store().offer_snapshot(snap)?;
             self.applied_index = index;
             out.membership_changed = true;
         }

@@ -94,6 +94,11 @@ pub trait LogStore: raft::Storage {
 
     /// How many synced writes this store has made (for group-commit checks and metrics).
     fn synced_writes(&self) -> u64;
+
+    /// Microseconds spent in synced writes so far (0 where nothing is synced).
+    fn sync_micros(&self) -> u64 {
+        0
+    }
 }
 
 /// State shared by both implementations: everything but the entries themselves.

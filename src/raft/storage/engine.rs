@@ -38,6 +38,8 @@ pub struct EngineLogStore {
     /// A cache of what is persisted under the metadata keys (reads never hit the engine).
     meta: Meta,
     synced_writes: u64,
+    /// Total time spent in synced writes (fsync latency for metrics).
+    sync_micros: u64,
 }
 
 impl EngineLogStore {
@@ -67,6 +69,7 @@ impl EngineLogStore {
             engine,
             meta,
             synced_writes: 0,
+            sync_micros: 0,
         })
     }
 
@@ -93,8 +96,10 @@ impl EngineLogStore {
     }
 
     fn write(&mut self, batch: &mut LogBatch) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         self.engine.write(batch, true)?;
         self.synced_writes += 1;
+        self.sync_micros += started.elapsed().as_micros() as u64;
         Ok(())
     }
 }
@@ -263,5 +268,9 @@ impl LogStore for EngineLogStore {
 
     fn synced_writes(&self) -> u64 {
         self.synced_writes
+    }
+
+    fn sync_micros(&self) -> u64 {
+        self.sync_micros
     }
 }
