@@ -339,15 +339,6 @@ impl Core {
             }
             Request::Members(change, reply) => match self.conf_change(change) {
                 Ok((cc, addrs)) => {
-                    if !addrs.is_empty() {
-                        // A new node must start from a snapshot: the initial configuration
-                        // is not in the log, only in snapshots. Compact the whole log behind
-                        // a fresh one so the leader cannot send it bare entries.
-                        if let Err(e) = self.driver.build_snapshot(0) {
-                            let _ = reply.send(Err(store_error(e)));
-                            return;
-                        }
-                    }
                     let request_id = self.request_id();
                     match self.driver.propose_conf_change(request_id, cc, addrs) {
                         Ok(()) => self.waiters.add_write(request_id, reply, self.deadline()),

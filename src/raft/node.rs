@@ -149,6 +149,8 @@ pub struct RaftDriver<S: LogStore, A: Applier> {
     applied_index: u64,
     /// Set by the first fatal error: the driver then refuses everything.
     halted: Option<String>,
+    /// A node was added while this node leads: compact behind a snapshot that includes it.
+    snapshot_for_new_member: bool,
 }
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
@@ -192,6 +194,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             pending: HashSet::new(),
             applied_index: applied,
             halted: None,
+            snapshot_for_new_member: false,
         })
     }
 
@@ -467,6 +470,15 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         // 8. Everything handed over is applied.
         self.node.advance_apply();
         out.applied_index = self.applied_index;
+
+        // 9. A new member must start from a snapshot: the initial configuration is in no
+        //    entry, and raft-rs only installs a snapshot whose configuration names the
+        //    receiver. So, right after the change that added it is applied (before the leader
+        //    can probe it with bare entries), compact the whole log behind a snapshot taken
+        //    now, which includes the new member.
+        if std::mem::take(&mut self.snapshot_for_new_member) && self.is_leader() {
+            self.build_snapshot(0)?;
+        }
         Ok(out)
     }
 
@@ -556,6 +568,9 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             .apply_members(index, &added, &removed)
             .map_err(|e| apply_err(index, e))?;
         out.membership_changed = true;
+        if !added.is_empty() {
+            self.snapshot_for_new_member = true;
+        }
         if ctx.proposer == self.id && self.pending.remove(&ctx.request_id) {
             out.applied.push((ctx.request_id, Outcome::Applied));
         }
