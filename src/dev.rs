@@ -67,9 +67,7 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
     let dir = &opts.dir;
     let cfg_path = dir.join(NODE_CONFIG);
     if cfg_path.exists() {
-        let have = (1..)
-            .take_while(|&i| node_config(dir, i).exists())
-            .count() as u32;
+        let have = (1..).take_while(|&i| node_config(dir, i).exists()).count() as u32;
         let voters = if have == 1 { 1 } else { have - SPARE_NODES };
         if voters != opts.nodes {
             return Err(format!(
@@ -150,7 +148,9 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
             let peers: String = addrs
                 .iter()
                 .filter(|(other, _, _)| other != id && *other <= opts.nodes && !join)
-                .map(|(other, _, addr)| format!("\n[[raft.peer]]\nid = {other}\naddr = \"{addr}\"\n"))
+                .map(|(other, _, addr)| {
+                    format!("\n[[raft.peer]]\nid = {other}\naddr = \"{addr}\"\n")
+                })
                 .collect();
             format!(
                 r#"
@@ -177,10 +177,8 @@ fn split_addr(addr: &str) -> Result<(String, u16), String> {
     let (host, port) = addr
         .rsplit_once(':')
         .ok_or_else(|| format!("{addr}: expected host:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{addr}: bad port"))?;
-    if port > 0 && port > u16::MAX - 1100 {
+    let port: u16 = port.parse().map_err(|_| format!("{addr}: bad port"))?;
+    if port > u16::MAX - 1100 {
         return Err(format!("{addr}: port too high for a cluster"));
     }
     Ok((host.to_owned(), port))
@@ -238,7 +236,6 @@ identity_window_s = 60
 {raft}"#
     )
 }
-
 
 /// The dev identity provider of an environment.
 pub fn load_idp(dir: &Path) -> Result<DevIdp, String> {

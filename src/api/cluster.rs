@@ -152,7 +152,10 @@ async fn join(
             loop {
                 let s = store.status();
                 leader_only(&s)?;
-                if s.matched.iter().any(|p| p.id == id && p.matched >= s.commit) {
+                if s.matched
+                    .iter()
+                    .any(|p| p.id == id && p.matched >= s.commit)
+                {
                     break;
                 }
                 if started.elapsed() > CATCH_UP_LIMIT {

@@ -147,7 +147,10 @@ pub fn render_status(v: &Value) -> String {
     nodes.sort_by_key(|n| n["id"].as_u64());
     for n in nodes {
         let num = |k: &str| n[k].as_u64().map(|x| x.to_string()).unwrap_or("-".into());
-        let digest = n["digest"].as_str().map(|d| &d[..d.len().min(16)]).unwrap_or("-");
+        let digest = n["digest"]
+            .as_str()
+            .map(|d| &d[..d.len().min(16)])
+            .unwrap_or("-");
         out.push_str(&format!(
             "{:<4} {:<12} {:>6} {:>6} {:>8} {:>8}  {:<16} {:<10} {:<8}\n",
             num("id"),

@@ -348,9 +348,11 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             return Ok(None);
         }
         let term = self.node.raft.raft_log.term(index)?;
-        let mut meta = SnapshotMetadata::default();
-        meta.index = index;
-        meta.term = term;
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
         meta.set_conf_state(self.conf_state());
         let data = self
             .applier
