@@ -9,9 +9,10 @@
 # Size `three` (default): cluster-config/three/node{1..3}.toml, clients on 127.0.0.1:7101-7103,
 # peers on 7201-7203. Size `five`: cluster-config/five/node{1..5}.toml, clients 7301-7305, peers
 # 7401-7405. Secrets: cluster-config/generated/ (scripts/gen-cluster-secrets.sh). Run state —
-# data dirs, audit files, node stdout (`nodeK.out`) and logs (`nodeK.log`), the pid file — lives
-# in cluster-config/run/SIZE/; both folders are git-ignored. WAIT_S (default 60) bounds how long
-# `up` waits for the nodes.
+# data dirs, audit files, node stdout (`nodeK.out`, this start only), logs (`nodeK.log`, every
+# start) and the pid file — lives in cluster-config/run/SIZE/; both folders are git-ignored.
+# WAIT_S (default 60) bounds how long `up` waits for the nodes. `up` on existing data restarts
+# the cluster from it; `rm -rf cluster-config/run/SIZE` (after `down`) starts afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,9 +84,10 @@ up() {
     for k in $(seq 1 "$N"); do "$BIN" config check "$CONF/node$k.toml" >/dev/null; done
     # Every node first: none finishes starting before a quorum of them runs.
     for k in $(seq 1 "$N"); do
-        : >"$RUN/node$k.out"
+        # stdout (the "listening" lines) is this start's only; the log keeps earlier starts.
+        echo "---- scripts/cluster.sh up $SIZE: $(date -u '+%Y-%m-%dT%H:%M:%SZ')" >>"$RUN/node$k.log"
         NO_COLOR=1 SEALKM_LOG_FORMAT=text "$BIN" serve --config "$CONF/node$k.toml" \
-            </dev/null >"$RUN/node$k.out" 2>"$RUN/node$k.log" &
+            </dev/null >"$RUN/node$k.out" 2>>"$RUN/node$k.log" &
         echo "$k $!" >>"$PIDFILE"
     done
     # Wait for each node's "listening" line on its stdout (polled, bounded by WAIT_S).

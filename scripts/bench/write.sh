@@ -59,8 +59,20 @@ wait_for() {
 # ---- sealkm: 3 nodes -------------------------------------------------------------------------
 SK=$TMP/sealkm
 "$BIN" dev --dir "$SK" --nodes 3 --addr "127.0.0.1:$PORT" >"$TMP/sealkm-dev.log" 2>&1 &
-STARTED+=($!)
-wait_for "sealkm cluster.json" 120 test -s "$SK/cluster.json"
+DEV_PID=$!
+STARTED+=($DEV_PID)
+# cluster.json appears once every node listens; `sealkm dev` exits (stopping its nodes) if one
+# of them fails to start.
+deadline=$((SECONDS + 120))
+until [[ -s "$SK/cluster.json" ]]; do
+    if ! kill -0 "$DEV_PID" 2>/dev/null; then
+        echo "sealkm dev failed:" >&2
+        cat "$TMP/sealkm-dev.log" >&2
+        exit 1
+    fi
+    ((SECONDS < deadline)) || { echo "timed out waiting for the sealkm cluster" >&2; exit 1; }
+    sleep 0.1
+done
 SK_PIDS=($(jq -r '.nodes[].pid' "$SK/cluster.json"))
 STARTED+=("${SK_PIDS[@]}")
 sk_leader() { "$BIN" cluster status --dir "$SK" --json | jq -er '.nodes[] | select(.role == "leader") | .id'; }
