@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Generates the secrets the configs in cluster-config/ name (CA, node certificate and key,
-# unseal key, identity-provider key and JWKS, admin credential) into cluster-config/generated/,
-# which git ignores. Idempotent: an existing folder is kept.
+# Generates the secrets the configs in cluster-config/ name into cluster-config/generated/, which
+# git ignores: a CA (ca.pem), one certificate and key per node (node1..node5, plus two spares;
+# each valid for localhost and 127.0.0.1), the unseal key every node shares, the identity
+# provider's key and JWKS, and the admin credential (admin-token) with its SHA-256. Enough for
+# cluster-config/node1.toml (one node), cluster-config/three/ and cluster-config/five/.
+#
+# Idempotent: an existing complete folder is kept. A folder generated for fewer nodes (by an
+# older version of this script) is refused rather than replaced: its unseal key seals every
+# data dir made with it, so moving it away is left to you.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NODES=5
+GEN=cluster-config/generated
+if [[ -e "$GEN" && ! -e "$GEN/node$NODES-cert.pem" ]]; then
+    echo "$GEN holds secrets for fewer than $NODES nodes; move it away (with any data made with" >&2
+    echo "its unseal key) and run $0 again" >&2
+    exit 1
+fi
 cargo build --release --quiet
-./target/release/sealkm config generate --dir cluster-config/generated --addr 127.0.0.1:8443
-./target/release/sealkm config check cluster-config/node1.toml
+./target/release/sealkm config generate --dir "$GEN" --nodes "$NODES" --addr 127.0.0.1:8443
+for f in cluster-config/node1.toml cluster-config/three/*.toml cluster-config/five/*.toml; do
+    ./target/release/sealkm config check "$f"
+done

@@ -305,9 +305,14 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
             .map_err(|e| format!("cannot start node {id}: {e}"))?;
         children.push((id, child, config));
     }
-    let mut started = Vec::new();
-    for (id, mut child, config) in children {
-        let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut started: Vec<Started> = Vec::new();
+    let mut pending = children.into_iter();
+    while let Some((id, mut child, config)) = pending.next() {
+        let Some(stdout) = child.stdout.take() else {
+            let rest = pending.map(|(_, c, _)| c).chain(std::iter::once(child));
+            stop_children(rest.chain(started.into_iter().map(|s| s.child)));
+            return Err("no stdout".into());
+        };
         let mut lines = std::io::BufReader::new(stdout).lines();
         let (mut km_uu, mut peer) = (None, None);
         while km_uu.is_none() {
@@ -320,7 +325,11 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
                     }
                 }
                 _ => {
-                    let status = child.wait().map_err(|e| e.to_string())?;
+                    let status = child.wait().map_err(|e| e.to_string());
+                    // No node of a failed start outlives it.
+                    let rest = pending.map(|(_, c, _)| c);
+                    stop_children(rest.chain(started.into_iter().map(|s| s.child)));
+                    let status = status?;
                     return Err(format!(
                         "node {id} exited before listening ({status}); run `sealkm serve --config {}` to see why",
                         config.display()
@@ -377,6 +386,20 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// SIGTERM to each child, then waits for all of them.
+fn stop_children(children: impl Iterator<Item = std::process::Child>) {
+    let mut children: Vec<_> = children.collect();
+    for c in &children {
+        // SAFETY: kill(2) on a child we started and have not waited for yet.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+    }
+    for c in &mut children {
+        let _ = c.wait();
+    }
 }
 
 fn write_cluster_file(dir: &Path, exe: &Path, started: &[Started]) -> Result<(), String> {

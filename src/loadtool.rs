@@ -1,4 +1,6 @@
-//! `sealkm bench keyprov`: a load tool for KM-UU `keyprov` (TS 33.180 Annex D).
+//! `sealkm bench`: load tools. `keyprov` (here) loads KM-UU `keyprov` (TS 33.180 Annex D);
+//! `write` and `fsync` ([`write`]) load replicated writes (sealkm or etcd) and measure their
+//! floor.
 //!
 //! Cold: every timed request carries an identity never requested before, so each one costs a
 //! fresh key set (ECCSI pair + SAKKE RSK). Warm: a small set of identities, each requested once
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod stats;
+pub mod write;
 
 use stats::Summary;
 
@@ -58,6 +61,10 @@ pub enum BenchCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Replicated writes/s and latency (sealkm revocations or etcd puts, 256 bytes each).
+    Write(write::WriteArgs),
+    /// The floor of one replicated write: 4 KiB append + fsync on a disk, loopback round trip.
+    Fsync(write::FsyncArgs),
 }
 
 /// What a timed run collected.
@@ -79,6 +86,14 @@ struct Setup {
 }
 
 pub async fn run(cmd: BenchCmd) -> Result<(), String> {
+    match cmd {
+        BenchCmd::Write(a) => write::run_write(a).await,
+        BenchCmd::Fsync(a) => write::run_fsync(a),
+        keyprov => run_keyprov(keyprov).await,
+    }
+}
+
+async fn run_keyprov(cmd: BenchCmd) -> Result<(), String> {
     let BenchCmd::Keyprov {
         url,
         cacert,
@@ -89,7 +104,10 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
         duration,
         mode,
         json,
-    } = cmd;
+    } = cmd
+    else {
+        return Err("not a keyprov run".into());
+    };
     if concurrency == 0 || duration == 0 || users == 0 || warm_users == 0 {
         return Err("--concurrency, --duration, --users and --warm-users must be positive".into());
     }

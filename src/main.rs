@@ -88,7 +88,7 @@ enum Cmd {
         #[command(subcommand)]
         op: ConfigOp,
     },
-    /// Load tool: KM-UU keyprov throughput and latency, cold and warm.
+    /// Load tools: KM-UU keyprov (cold, warm), replicated writes (sealkm or etcd), fsync floor.
     Bench {
         #[command(subcommand)]
         op: sealkm::loadtool::BenchCmd,
@@ -136,6 +136,9 @@ enum ConfigOp {
         dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8443")]
         addr: String,
+        /// Voters of the generated cluster: one certificate per node (and two spares when > 1).
+        #[arg(long, default_value_t = 1)]
+        nodes: u32,
     },
 }
 
@@ -242,13 +245,8 @@ fn main() -> ExitCode {
             .map(|_| println!("ok: {}", file.display()))
             .map_err(|e| e.to_string()),
         Cmd::Config {
-            op: ConfigOp::Generate { dir, addr },
-        } => dev::ensure(&dev::DevOptions {
-            dir,
-            addr,
-            nodes: 1,
-        })
-        .map(|cfg| {
+            op: ConfigOp::Generate { dir, addr, nodes },
+        } => dev::ensure(&dev::DevOptions { dir, addr, nodes }).map(|cfg| {
             println!(
                 "generated {} (secrets alongside it; keep the folder private)",
                 cfg.display()

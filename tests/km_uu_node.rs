@@ -528,3 +528,47 @@ fn the_committed_cluster_config_checks_with_generated_secrets() {
     let node = Node::start(&cfg, &[]);
     node.stop();
 }
+
+#[test]
+fn the_committed_three_and_five_node_configs_check_with_generated_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-config");
+    let gen = tmp.path().join("generated");
+    let out = std::process::Command::new(common::BIN)
+        .args(["config", "generate", "--nodes", "5", "--dir"])
+        .arg(&gen)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (size, n) in [("three", 3), ("five", 5)] {
+        std::fs::create_dir_all(tmp.path().join(size)).unwrap();
+        for k in 1..=n {
+            let name = format!("{size}/node{k}.toml");
+            let cfg = tmp.path().join(&name);
+            std::fs::copy(root.join(&name), &cfg).unwrap();
+            let out = std::process::Command::new(common::BIN)
+                .args(["config", "check"])
+                .arg(&cfg)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let c = sealkm::config::NodeConfig::load(&cfg).unwrap();
+            assert!(c
+                .raft
+                .as_ref()
+                .is_some_and(|r| r.id == k && r.peers.len() == n as usize - 1));
+            assert!(
+                c.client_listener.tls_cert.exists(),
+                "{name}: no certificate"
+            );
+        }
+    }
+}
