@@ -177,7 +177,24 @@ pub fn start(
     let net = actix_rt::Arbiter::new();
     let core = Core::open(opts, state, status, tx, net.handle())?;
     let arbiter = actix_rt::Arbiter::new();
-    let started = arbiter.spawn(core.run(rx, inbox));
+    let started = arbiter.spawn(async move {
+        use futures_util::FutureExt;
+        // A panic inside Raft leaves this replica in an unknown state: stop the process with
+        // a clear message rather than answer "unavailable" forever.
+        if let Err(panic) = std::panic::AssertUnwindSafe(core.run(rx, inbox))
+            .catch_unwind()
+            .await
+        {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            tracing::error!(panic = %why, "the key store panicked");
+            eprintln!("sealkm: FATAL: the key store panicked: {why}; stopping");
+            std::process::exit(70);
+        }
+    });
     if !started {
         return Err("cannot start the key store arbiter".into());
     }

@@ -133,6 +133,13 @@ impl Applier for StateApplier {
         Ok(self.state.apply_empty(index)?)
     }
 
+    fn apply_batch(
+        &mut self,
+        items: &[(u64, Option<&Envelope>)],
+    ) -> Result<Vec<Option<Outcome>>, StateApplierError> {
+        Ok(self.state.apply_batch(items)?)
+    }
+
     fn apply_members(
         &mut self,
         index: u64,
@@ -216,6 +223,20 @@ mod suite {
         a.apply_members(5, &[], &[4]).unwrap();
         assert!(a.state().members().unwrap().is_empty());
         assert_eq!(a.state().communities().unwrap().len(), 2);
+        // A batch: replayed items report nothing, new ones in order, one applied index.
+        let (e5, e6, e8) = (env(5), env(6), env(8));
+        let outs = a
+            .apply_batch(&[(5, Some(&e5)), (6, Some(&e6)), (7, None), (8, Some(&e8))])
+            .unwrap();
+        assert!(outs[0].is_none(), "index 5 was applied before");
+        assert!(outs[1].is_some() && outs[2].is_none() && outs[3].is_some());
+        assert_eq!(a.applied_index().unwrap(), 8);
+        assert_eq!(a.state().communities().unwrap().len(), 4);
+        // A gap inside a batch is refused whole.
+        let digest = a.state().digest().unwrap();
+        assert!(a.apply_batch(&[(9, None), (11, Some(&e8))]).is_err());
+        assert_eq!(a.state().digest().unwrap(), digest);
+        assert_eq!(a.applied_index().unwrap(), 8);
     }
 
     #[test]

@@ -66,6 +66,26 @@ pub trait Applier {
     /// Applies committed entry `index`. `Ok(None)` means it was already applied (replay).
     fn apply(&mut self, index: u64, env: &Envelope) -> Result<Option<Outcome>, Self::Error>;
 
+    /// Applies consecutive committed entries (`None`: an entry without a command) and returns
+    /// one outcome per item (`None` for replayed or empty entries). Implementations may apply
+    /// them in one storage transaction; the default applies them one by one.
+    fn apply_batch(
+        &mut self,
+        items: &[(u64, Option<&Envelope>)],
+    ) -> Result<Vec<Option<Outcome>>, Self::Error> {
+        let mut outs = Vec::with_capacity(items.len());
+        for (index, env) in items {
+            outs.push(match env {
+                Some(env) => self.apply(*index, env)?,
+                None => {
+                    self.apply_empty(*index)?;
+                    None
+                }
+            });
+        }
+        Ok(outs)
+    }
+
     /// Records that entry `index` carried no command (a new leader's empty entry, a conf
     /// change), so the applied index stays gap-free.
     fn apply_empty(&mut self, index: u64) -> Result<(), Self::Error>;
@@ -483,49 +503,84 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), DriverError> {
+        // Consecutive normal entries are applied as one batch (one state-store transaction);
+        // a conf change ends a batch.
+        let mut batch: Vec<(u64, Option<Envelope>, bool)> = Vec::new();
         for entry in entries {
             let index = entry.index;
             match entry.get_entry_type() {
-                EntryType::EntryNormal if entry.data.is_empty() => self
-                    .applier
-                    .apply_empty(index)
-                    .map_err(|e| apply_err(index, e))?,
+                EntryType::EntryNormal if entry.data.is_empty() => batch.push((index, None, false)),
                 EntryType::EntryNormal => {
-                    // An unknown version or a corrupt command stops here, before apply.
-                    let env = command::decode(&entry.data)
-                        .map_err(|source| DriverError::Decode { index, source })?;
-                    let outcome = self
-                        .applier
-                        .apply(index, &env)
-                        .map_err(|e| apply_err(index, e))?;
+                    // An unknown version or a corrupt command stops here, before apply
+                    // (everything before it is applied).
+                    let env = match command::decode(&entry.data) {
+                        Ok(env) => env,
+                        Err(source) => {
+                            self.apply_batch(std::mem::take(&mut batch), out)?;
+                            return Err(DriverError::Decode { index, source });
+                        }
+                    };
                     let mine = entry.context.as_ref() == self.id.to_be_bytes().as_slice();
-                    if let Some(outcome) = outcome {
-                        if mine && self.pending.remove(&env.request_id) {
-                            out.applied.push((env.request_id, outcome));
-                        }
-                    }
+                    batch.push((index, Some(env), mine));
                 }
-                EntryType::EntryConfChange => {
-                    let cc = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
-                        DriverError::ConfChange {
-                            index,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    self.apply_conf_change(index, &cc, &entry.context, out)?;
-                }
-                EntryType::EntryConfChangeV2 => {
-                    let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| {
-                        DriverError::ConfChange {
-                            index,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    self.apply_conf_change(index, &cc, &entry.context, out)?;
+                _ => {
+                    self.apply_batch(std::mem::take(&mut batch), out)?;
+                    self.apply_conf_entry(entry, out)?;
                 }
             }
-            self.applied_index = index;
         }
+        self.apply_batch(batch, out)
+    }
+
+    fn apply_batch(
+        &mut self,
+        batch: Vec<(u64, Option<Envelope>, bool)>,
+        out: &mut Output,
+    ) -> Result<(), DriverError> {
+        let Some(last) = batch.last().map(|b| b.0) else {
+            return Ok(());
+        };
+        let items: Vec<(u64, Option<&Envelope>)> =
+            batch.iter().map(|(i, e, _)| (*i, e.as_ref())).collect();
+        let outcomes = self
+            .applier
+            .apply_batch(&items)
+            .map_err(|e| apply_err(last, e))?;
+        for ((_, env, mine), outcome) in batch.into_iter().zip(outcomes) {
+            if let (Some(env), Some(outcome), true) = (env, outcome, mine) {
+                if self.pending.remove(&env.request_id) {
+                    out.applied.push((env.request_id, outcome));
+                }
+            }
+        }
+        self.applied_index = last;
+        Ok(())
+    }
+
+    fn apply_conf_entry(&mut self, entry: Entry, out: &mut Output) -> Result<(), DriverError> {
+        let index = entry.index;
+        match entry.get_entry_type() {
+            EntryType::EntryConfChange => {
+                let cc = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
+                    DriverError::ConfChange {
+                        index,
+                        reason: e.to_string(),
+                    }
+                })?;
+                self.apply_conf_change(index, &cc, &entry.context, out)?;
+            }
+            EntryType::EntryConfChangeV2 => {
+                let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| {
+                    DriverError::ConfChange {
+                        index,
+                        reason: e.to_string(),
+                    }
+                })?;
+                self.apply_conf_change(index, &cc, &entry.context, out)?;
+            }
+            EntryType::EntryNormal => {}
+        }
+        self.applied_index = index;
         Ok(())
     }
 

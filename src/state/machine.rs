@@ -131,6 +131,57 @@ impl StateMachine {
         }
     }
 
+    /// Applies consecutive entries (`None`: an entry without a command) in ONE sled
+    /// transaction with the new applied index: a whole Raft round costs one state-store write.
+    /// Returns one outcome per item (`None` for replayed or empty entries). Entries at or
+    /// below the applied index are skipped; the rest must follow it without a gap.
+    pub fn apply_batch(
+        &self,
+        items: &[(u64, Option<&Envelope>)],
+    ) -> Result<Vec<Option<Outcome>>, StateError> {
+        for (_, env) in items {
+            if let Some(env) = env {
+                if env.version > COMMAND_VERSION {
+                    return Err(StateError::UnknownVersion(env.version));
+                }
+            }
+        }
+        let applied = self.applied_index()?;
+        let skip = items.iter().take_while(|(i, _)| *i <= applied).count();
+        let todo = &items[skip..];
+        let Some(last) = todo.last().map(|t| t.0) else {
+            return Ok(vec![None; items.len()]);
+        };
+        for (n, (index, _)) in todo.iter().enumerate() {
+            if *index != applied + 1 + n as u64 {
+                return Err(StateError::OutOfOrder {
+                    index: *index,
+                    applied: applied + n as u64,
+                });
+            }
+        }
+        let res = (&self.communities, &self.revocations, &self.meta).transaction(|(c, r, m)| {
+            let mut outs = Vec::with_capacity(todo.len());
+            for (_, env) in todo {
+                outs.push(match env {
+                    Some(env) => Some(apply_in_tx(c, r, m, &env.command)?),
+                    None => None,
+                });
+            }
+            m.insert(APPLIED_KEY, &last.to_be_bytes())?;
+            Ok(outs)
+        });
+        match res {
+            Ok(outs) => {
+                let mut all = vec![None; skip];
+                all.extend(outs);
+                Ok(all)
+            }
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StateError::Store(e)),
+        }
+    }
+
     /// Advances the applied index over a log entry that carries no command (a new leader's
     /// empty entry, a membership change). Same ordering rules as [`StateMachine::apply`].
     pub fn apply_empty(&self, index: u64) -> Result<(), StateError> {
