@@ -3,7 +3,8 @@
 //!
 //! Code map (see ARCHITECTURE.md for the data flow and the invariants):
 //! - [`crypto`]: pure cryptography (ECCSI, SAKKE, MIKEY-SAKKE, 3GPP KDFs, sealing).
-//! - [`kms`]: the pure KMS domain (communities, certificates, periods, key sets, XML documents).
+//! - [`kms`]: the pure KMS domain (communities, certificates, periods, key sets, XML documents;
+//!   group keys, ACL, key events, key provisioning records).
 //! - [`state`]: versioned commands and the deterministic state machine over sled.
 //! - [`node`]: one node's core: write path, key-set cache, admission control, bootstrap.
 //! - [`raft`]: the Raft foundation: log stores (in-memory, raft-engine) and a pure driver.

@@ -36,7 +36,6 @@ use tokio::sync::{mpsc, oneshot};
 use self::waiters::Waiters;
 use crate::raft::transport::PeerTransport;
 use crate::raft::{DriverError, EngineLogStore, LogStore, RaftDriver, StateApplier};
-use crate::state::command::COMMAND_VERSION;
 use crate::state::{Command, Envelope, Outcome, StateMachine};
 
 /// Requests waiting for the key store; beyond this, callers get [`StoreError::Busy`].
@@ -335,11 +334,8 @@ impl Core {
         match r {
             Request::Propose(command, reply) => {
                 let request_id = self.request_id();
-                let env = Envelope {
-                    version: COMMAND_VERSION,
-                    request_id,
-                    command,
-                };
+                // The smallest version the command needs (rolling upgrades, state::command).
+                let env = Envelope::new(request_id, command);
                 match self.driver.propose(&env) {
                     Ok(()) => self.waiters.add_write(request_id, reply, self.deadline()),
                     Err(e) => {

@@ -1,7 +1,13 @@
 //! The KMS domain, pure: communities and KMS certificates, key periods, master secrets, user key
-//! sets, and the TS 33.180 Annex D XML documents. No I/O, no clock reads: callers pass the time.
+//! sets, and the TS 33.180 Annex D XML documents; KMS-managed group keys, the ACL of server
+//! principals, key events and subscriptions (our extensions), and SEAL key provisioning records
+//! (TS 33.434 5.8). No I/O, no clock reads: callers pass the time.
 
+pub mod acl;
 pub mod community;
+pub mod events;
+pub mod group;
+pub mod key_provisioning;
 pub mod master;
 pub mod period;
 pub mod provision;

@@ -5,16 +5,27 @@
 //! it (never diverge). New command kinds get a new version and are only proposed once every node
 //! runs a binary that knows it.
 //!
+//! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
+//! keys, key provisioning, subscriptions and acknowledgements. An envelope carries the smallest
+//! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
+//! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
+//! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
+//! bincode encodes the variant index, so existing encodings stay byte-for-byte the same. An
+//! envelope whose version is below its command's minimum is refused (deterministically) by apply.
+//!
 //! Commands carry everything non-deterministic already decided by the proposer: times, generated
-//! and sealed master secrets. `apply` never calls a clock or an RNG.
+//! and sealed master secrets and GMKs. `apply` never calls a clock or an RNG.
 
 use serde::{Deserialize, Serialize};
 
+use crate::kms::acl::Role;
 use crate::kms::community::Certificate;
+use crate::kms::events::EventKind;
+use crate::kms::group::GroupKeyVersion;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 1;
+pub const COMMAND_VERSION: u16 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -22,6 +33,17 @@ pub struct Envelope {
     /// Proposer-chosen id that lets the proposer match the applied outcome to its request.
     pub request_id: u64,
     pub command: Command,
+}
+
+impl Envelope {
+    /// An envelope with the smallest version `command` needs: what a proposer should send.
+    pub fn new(request_id: u64, command: Command) -> Self {
+        Self {
+            version: command.min_version(),
+            request_id,
+            command,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +59,10 @@ pub enum Command {
         certificate: Certificate,
     },
     /// Revokes a certificate: it issues nothing more and is reported `Revoked`.
-    RevokeCertificate { kms_uri: String, cert_uri: String },
+    RevokeCertificate {
+        kms_uri: String,
+        cert_uri: String,
+    },
     /// Revokes an identity in a community: it gets no key set.
     RevokeIdentity {
         kms_uri: String,
@@ -46,9 +71,90 @@ pub enum Command {
         reason: String,
     },
     /// Lifts an identity revocation.
-    ReinstateIdentity { kms_uri: String, identity: String },
+    ReinstateIdentity {
+        kms_uri: String,
+        identity: String,
+    },
     /// Stores the sealed barrier-check blob (written once, when the state is created).
-    SetBarrierCheck { sealed: Vec<u8> },
+    SetBarrierCheck {
+        sealed: Vec<u8>,
+    },
+    // ---- version 2 (append only below this line) ----
+    /// Creates or replaces a principal's ACL entry (our extension).
+    PutAclEntry {
+        principal: String,
+        role: Role,
+        groups: Vec<String>,
+    },
+    RemoveAclEntry {
+        principal: String,
+    },
+    /// Adds a group key version: version 1 creates the group, any other must be exactly the
+    /// next one (rotation). The GMK arrives sealed (our extension).
+    CreateGroupKey {
+        group_id: String,
+        version: GroupKeyVersion,
+    },
+    /// Revokes one version of a group key; `at_unix` is the proposer's time (event time).
+    RevokeGroupKey {
+        group_id: String,
+        version: u32,
+        at_unix: u64,
+    },
+    /// Sets (`None`: clears) a version's expiry, decided at `at_unix`: a version already
+    /// expired or revoked then is refused.
+    SetGroupKeyExpiry {
+        group_id: String,
+        version: u32,
+        expires_unix: Option<u64>,
+        at_unix: u64,
+    },
+    /// TS 33.434 5.8 SEAL key provisioning: key information pushed by a VAL server, sealed.
+    PutKeyProvisioning {
+        principal: String,
+        key_id: String,
+        sealed_info: Vec<u8>,
+        at_unix: u64,
+    },
+    /// Creates or updates a subscription to key events (our extension).
+    PutSubscription {
+        id: String,
+        principal: String,
+        callback_url: String,
+        kinds: Vec<EventKind>,
+        group_filter: Option<Vec<String>>,
+    },
+    RemoveSubscription {
+        id: String,
+    },
+    /// Acknowledges every event up to `up_to_event_id` for one subscription.
+    AckEvents {
+        subscription_id: String,
+        up_to_event_id: u64,
+    },
+}
+
+impl Command {
+    /// The smallest envelope version that may carry this command.
+    pub fn min_version(&self) -> u16 {
+        match self {
+            Command::CreateCommunity { .. }
+            | Command::AddCertificate { .. }
+            | Command::RevokeCertificate { .. }
+            | Command::RevokeIdentity { .. }
+            | Command::ReinstateIdentity { .. }
+            | Command::SetBarrierCheck { .. } => 1,
+            Command::PutAclEntry { .. }
+            | Command::RemoveAclEntry { .. }
+            | Command::CreateGroupKey { .. }
+            | Command::RevokeGroupKey { .. }
+            | Command::SetGroupKeyExpiry { .. }
+            | Command::PutKeyProvisioning { .. }
+            | Command::PutSubscription { .. }
+            | Command::RemoveSubscription { .. }
+            | Command::AckEvents { .. } => 2,
+        }
+    }
 }
 
 /// What applying a command produced. Deterministic, so every replica computes the same outcome.
@@ -120,5 +226,142 @@ mod tests {
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(matches!(decode(&trailing), Err(DecodeError::Corrupt(_))));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The version-1 commands, and the bytes the binary BEFORE version 2 encoded them to
+    /// (recorded from that binary): appending variants must not change a single byte, and a
+    /// proposer sends them with version 1 still.
+    #[test]
+    fn version_1_encodings_are_unchanged() {
+        let cases = [
+            (
+                Command::CreateCommunity {
+                    kms_uri: "kms.example.org".into(),
+                    period: PeriodParams {
+                        period_s: 2_592_000,
+                        offset_s: 0,
+                    },
+                },
+                "012a000f6b6d732e6578616d706c652e6f7267fc008d270000",
+            ),
+            (
+                Command::AddCertificate {
+                    kms_uri: "k".into(),
+                    certificate: Certificate {
+                        serial: 2,
+                        cert_uri: "k/cert/2".into(),
+                        valid_from_unix: 1_700_000_000,
+                        valid_to_unix: 1_800_000_000,
+                        revoked: false,
+                        pub_enc_key: vec![4, 5],
+                        pub_auth_key: vec![6],
+                        sealed_master: vec![7, 8, 9],
+                    },
+                },
+                "012b01016b02086b2f636572742f32fc00f15365fc00d2496b00020405010603070809",
+            ),
+            (
+                Command::RevokeCertificate {
+                    kms_uri: "k".into(),
+                    cert_uri: "k/cert/1".into(),
+                },
+                "012c02016b086b2f636572742f31",
+            ),
+            (
+                Command::RevokeIdentity {
+                    kms_uri: "k".into(),
+                    identity: "sip:a@b".into(),
+                    at_unix: 1_700_000_123,
+                    reason: "lost".into(),
+                },
+                "012d03016b077369703a614062fc7bf15365046c6f7374",
+            ),
+            (
+                Command::ReinstateIdentity {
+                    kms_uri: "k".into(),
+                    identity: "sip:a@b".into(),
+                },
+                "012e04016b077369703a614062",
+            ),
+            (
+                Command::SetBarrierCheck {
+                    sealed: vec![1, 2, 3],
+                },
+                "012f0503010203",
+            ),
+        ];
+        for (i, (command, old_hex)) in cases.into_iter().enumerate() {
+            assert_eq!(command.min_version(), 1);
+            let env = Envelope::new(42 + i as u64, command);
+            assert_eq!(env.version, 1);
+            let bytes = encode(&env);
+            assert_eq!(hex(&bytes), old_hex);
+            assert_eq!(decode(&bytes).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn version_2_commands_round_trip_with_version_2() {
+        let cmds = [
+            Command::PutAclEntry {
+                principal: "val1.example.org".into(),
+                role: Role::ValServer,
+                groups: vec!["*".into()],
+            },
+            Command::RemoveAclEntry {
+                principal: "p".into(),
+            },
+            Command::CreateGroupKey {
+                group_id: "g".into(),
+                version: GroupKeyVersion {
+                    version: 1,
+                    gmk_id: 0x0123_4567,
+                    sealed_gmk: vec![1; 45],
+                    created_unix: 5,
+                    expires_unix: Some(9),
+                    revoked: false,
+                },
+            },
+            Command::RevokeGroupKey {
+                group_id: "g".into(),
+                version: 1,
+                at_unix: 7,
+            },
+            Command::SetGroupKeyExpiry {
+                group_id: "g".into(),
+                version: 1,
+                expires_unix: None,
+                at_unix: 7,
+            },
+            Command::PutKeyProvisioning {
+                principal: "p".into(),
+                key_id: "k".into(),
+                sealed_info: vec![3; 40],
+                at_unix: 7,
+            },
+            Command::PutSubscription {
+                id: "s".into(),
+                principal: "p".into(),
+                callback_url: "https://h/cb".into(),
+                kinds: vec![EventKind::GroupKeyRotated],
+                group_filter: Some(vec!["g".into()]),
+            },
+            Command::RemoveSubscription { id: "s".into() },
+            Command::AckEvents {
+                subscription_id: "s".into(),
+                up_to_event_id: 3,
+            },
+        ];
+        for (i, command) in cmds.into_iter().enumerate() {
+            let env = Envelope::new(i as u64, command);
+            assert_eq!(env.version, 2);
+            assert_eq!(decode(&encode(&env)).unwrap(), env);
+            // The variant index follows the six version-1 variants.
+            assert_eq!(encode(&env)[2], 6 + i as u8);
+        }
     }
 }

@@ -7,9 +7,15 @@
 //! same answer on every replica — and still advances the applied index; an I/O failure is a
 //! [`StateError`] and the node must stop rather than diverge.
 //!
+//! A refusal aborts the command's transaction (nothing it wrote stays) and then records the
+//! applied index alone, so a refused command changes nothing but the index.
+//!
 //! Trees: `communities` (kms_uri → bincode `Community`), `revocations`
-//! (kms_uri ‖ 0x00 ‖ identity → bincode `Revocation`), `meta` (applied index, barrier check),
-//! `members` (Raft node id, big endian → peer address; written by membership changes).
+//! (kms_uri ‖ 0x00 ‖ identity → bincode `Revocation`), `meta` (applied index, barrier check,
+//! outbox counters), `members` (Raft node id, big endian → peer address; written by membership
+//! changes); version-2 trees `acl`, `groups`, `key_provisioning` (see [`super::groups`]) and
+//! `outbox`, `subscriptions`, `sub_offsets` (see [`super::outbox`]). Key events of the
+//! community commands (certificate rotated or revoked, identity revoked) go to the outbox too.
 //! `snapshot` adds `__sealkm_restore` (the restore marker), which is not state: snapshots skip
 //! it and [`StateMachine::digest`] does not iterate it.
 
@@ -19,7 +25,9 @@ use sled::Transactional;
 use thiserror::Error;
 
 use super::command::{Command, Envelope, Outcome, COMMAND_VERSION};
+use super::{groups, outbox};
 use crate::kms::community::Community;
+use crate::kms::events::{EventKind, EventSubject};
 
 /// Key of the applied index in the [`META_TREE`] (snapshots check it).
 pub(crate) const APPLIED_KEY: &[u8] = b"applied_index";
@@ -45,14 +53,54 @@ pub struct Revocation {
     pub reason: String,
 }
 
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     bincode::serde::encode_to_vec(v, bincode::config::standard()).unwrap_or_default()
 }
 
-fn dec<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StateError> {
+pub(super) fn dec<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StateError> {
     bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
         .map_err(|_| StateError::Corrupt(what.to_owned()))
+}
+
+/// [`dec`] inside a transaction: an undecodable record aborts it as a failure.
+pub(super) fn dec_tx<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> TxResult<T> {
+    dec(what, bytes).map_err(Abort::fail)
+}
+
+/// Why a command's transaction was aborted.
+#[derive(Debug)]
+pub(super) enum Abort {
+    /// Refused by the state: the same on every replica, becomes [`Outcome::Rejected`].
+    Reject(String),
+    /// The store failed or holds garbage: the node must stop.
+    Fail(StateError),
+}
+
+impl Abort {
+    pub(super) fn fail(e: StateError) -> ConflictableTransactionError<Abort> {
+        ConflictableTransactionError::Abort(Abort::Fail(e))
+    }
+}
+
+/// Refuses the command: its transaction is aborted, nothing it wrote stays.
+pub(super) fn reject<T>(why: impl Into<String>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(Abort::Reject(
+        why.into(),
+    )))
+}
+
+/// The trees of one apply transaction.
+pub(super) struct Tx<'a> {
+    pub communities: &'a TransactionalTree,
+    pub revocations: &'a TransactionalTree,
+    pub meta: &'a TransactionalTree,
+    pub acl: &'a TransactionalTree,
+    pub groups: &'a TransactionalTree,
+    pub key_provisioning: &'a TransactionalTree,
+    pub subscriptions: &'a TransactionalTree,
+    pub outbox: &'a TransactionalTree,
+    pub sub_offsets: &'a TransactionalTree,
 }
 
 fn revocation_key(kms_uri: &str, identity: &str) -> Vec<u8> {
@@ -69,11 +117,17 @@ pub struct StateMachine {
     db: sled::Db,
     communities: sled::Tree,
     revocations: sled::Tree,
-    meta: sled::Tree,
+    pub(super) meta: sled::Tree,
     members: sled::Tree,
+    pub(super) acl: sled::Tree,
+    pub(super) groups: sled::Tree,
+    pub(super) key_provisioning: sled::Tree,
+    pub(super) subscriptions: sled::Tree,
+    pub(super) outbox: sled::Tree,
+    pub(super) sub_offsets: sled::Tree,
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StateError>>;
+pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
 
 impl StateMachine {
     /// Opens (or creates) the state in `db`.
@@ -83,6 +137,12 @@ impl StateMachine {
             revocations: db.open_tree("revocations")?,
             meta: db.open_tree(META_TREE)?,
             members: db.open_tree("members")?,
+            acl: db.open_tree("acl")?,
+            groups: db.open_tree("groups")?,
+            key_provisioning: db.open_tree("key_provisioning")?,
+            subscriptions: db.open_tree("subscriptions")?,
+            outbox: db.open_tree("outbox")?,
+            sub_offsets: db.open_tree("sub_offsets")?,
             db,
         })
     }
@@ -119,14 +179,48 @@ impl StateMachine {
         if index != applied + 1 {
             return Err(StateError::OutOfOrder { index, applied });
         }
-        let res = (&self.communities, &self.revocations, &self.meta).transaction(|(c, r, m)| {
-            let outcome = apply_in_tx(c, r, m, &env.command)?;
+        let trees = (
+            &self.communities,
+            &self.revocations,
+            &self.meta,
+            &self.acl,
+            &self.groups,
+            &self.key_provisioning,
+            &self.subscriptions,
+            &self.outbox,
+            &self.sub_offsets,
+        );
+        let res = trees.transaction(|(c, r, m, a, g, kp, s, o, so)| {
+            let tx = Tx {
+                communities: c,
+                revocations: r,
+                meta: m,
+                acl: a,
+                groups: g,
+                key_provisioning: kp,
+                subscriptions: s,
+                outbox: o,
+                sub_offsets: so,
+            };
+            if env.version < env.command.min_version() {
+                return reject(format!(
+                    "command needs envelope version {}, the entry has {}",
+                    env.command.min_version(),
+                    env.version
+                ));
+            }
+            apply_in_tx(&tx, &env.command)?;
             m.insert(APPLIED_KEY, &index.to_be_bytes())?;
-            Ok(outcome)
+            Ok(())
         });
         match res {
-            Ok(o) => Ok(Some(o)),
-            Err(TransactionError::Abort(e)) => Err(e),
+            Ok(()) => Ok(Some(Outcome::Applied)),
+            Err(TransactionError::Abort(Abort::Reject(why))) => {
+                // Nothing of the command was written; the index alone advances.
+                self.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
+                Ok(Some(Outcome::Rejected(why)))
+            }
+            Err(TransactionError::Abort(Abort::Fail(e))) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StateError::Store(e)),
         }
     }
@@ -283,15 +377,26 @@ impl StateMachine {
 
     /// SHA-256 over every tree's keys and values in order: equal digests mean equal states.
     /// The trees are listed here by name (a new state tree must be added); the restore
-    /// marker tree is deliberately not one of them.
+    /// marker tree is deliberately not one of them. The version-2 trees count only when they
+    /// hold something, so a state that never applied a version-2 command has the digest an
+    /// older binary computes for it (cluster status compares digests across nodes).
     pub fn digest(&self) -> Result<[u8; 32], StateError> {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for (name, tree) in [
-            ("communities", &self.communities),
-            ("revocations", &self.revocations),
-            (META_TREE, &self.meta),
-            ("members", &self.members),
+        for (name, tree, always) in [
+            ("communities", &self.communities, true),
+            ("revocations", &self.revocations, true),
+            (META_TREE, &self.meta, true),
+            ("members", &self.members, true),
+            ("acl", &self.acl, false),
+            ("groups", &self.groups, false),
+            ("key_provisioning", &self.key_provisioning, false),
+            ("subscriptions", &self.subscriptions, false),
+            ("outbox", &self.outbox, false),
+            ("sub_offsets", &self.sub_offsets, false),
         ] {
+            if !always && tree.is_empty() {
+                continue;
+            }
             ctx.update(name.as_bytes());
             for kv in tree.iter() {
                 let (k, v) = kv?;
@@ -310,23 +415,16 @@ impl StateMachine {
 fn get_community(c: &TransactionalTree, kms_uri: &str) -> TxResult<Option<Community>> {
     match c.get(kms_uri.as_bytes())? {
         None => Ok(None),
-        Some(v) => dec("community", &v)
-            .map(Some)
-            .map_err(ConflictableTransactionError::Abort),
+        Some(v) => dec_tx("community", &v).map(Some),
     }
 }
 
-fn apply_in_tx(
-    c: &TransactionalTree,
-    r: &TransactionalTree,
-    m: &TransactionalTree,
-    cmd: &Command,
-) -> TxResult<Outcome> {
-    let rejected = |s: String| Ok(Outcome::Rejected(s));
+fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
+    let (c, r, m) = (tx.communities, tx.revocations, tx.meta);
     match cmd {
         Command::CreateCommunity { kms_uri, period } => match get_community(c, kms_uri)? {
-            Some(existing) if existing.period == *period => Ok(Outcome::Applied),
-            Some(_) => rejected(format!(
+            Some(existing) if existing.period == *period => Ok(()),
+            Some(_) => reject(format!(
                 "community {kms_uri} exists with other key period parameters"
             )),
             None => {
@@ -334,7 +432,7 @@ fn apply_in_tx(
                     kms_uri.as_bytes(),
                     enc(&Community::new(kms_uri.clone(), *period)),
                 )?;
-                Ok(Outcome::Applied)
+                Ok(())
             }
         },
         Command::AddCertificate {
@@ -342,13 +440,13 @@ fn apply_in_tx(
             certificate,
         } => {
             let Some(mut community) = get_community(c, kms_uri)? else {
-                return rejected(format!("unknown community {kms_uri}"));
+                return reject(format!("unknown community {kms_uri}"));
             };
             if community.certificate(&certificate.cert_uri).is_some() {
-                return rejected(format!("certificate {} exists", certificate.cert_uri));
+                return reject(format!("certificate {} exists", certificate.cert_uri));
             }
             if community.next_cert_uri().0 != certificate.serial {
-                return rejected(format!(
+                return reject(format!(
                     "certificate serial {} is not the next one",
                     certificate.serial
                 ));
@@ -356,22 +454,43 @@ fn apply_in_tx(
             community.certificates.push(certificate.clone());
             community.cache_num += 1;
             c.insert(kms_uri.as_bytes(), enc(&community))?;
-            Ok(Outcome::Applied)
+            if certificate.serial > 1 {
+                outbox::emit(
+                    tx,
+                    EventKind::CertificateRotated,
+                    EventSubject::Certificate {
+                        kms_uri: kms_uri.clone(),
+                        cert_uri: certificate.cert_uri.clone(),
+                    },
+                    // The proposer sets ValidFrom to its time of the rotation.
+                    Some(certificate.valid_from_unix),
+                )?;
+            }
+            Ok(())
         }
         Command::RevokeCertificate { kms_uri, cert_uri } => {
             let Some(mut community) = get_community(c, kms_uri)? else {
-                return rejected(format!("unknown community {kms_uri}"));
+                return reject(format!("unknown community {kms_uri}"));
             };
             let Some(cert) = community.certificate_mut(cert_uri) else {
-                return rejected(format!("unknown certificate {cert_uri}"));
+                return reject(format!("unknown certificate {cert_uri}"));
             };
             if cert.revoked {
-                return rejected(format!("certificate {cert_uri} is already revoked"));
+                return reject(format!("certificate {cert_uri} is already revoked"));
             }
             cert.revoked = true;
             community.cache_num += 1;
             c.insert(kms_uri.as_bytes(), enc(&community))?;
-            Ok(Outcome::Applied)
+            outbox::emit(
+                tx,
+                EventKind::CertificateRevoked,
+                EventSubject::Certificate {
+                    kms_uri: kms_uri.clone(),
+                    cert_uri: cert_uri.clone(),
+                },
+                // The version-1 command carries no time.
+                None,
+            )
         }
         Command::RevokeIdentity {
             kms_uri,
@@ -380,156 +499,83 @@ fn apply_in_tx(
             reason,
         } => {
             if get_community(c, kms_uri)?.is_none() {
-                return rejected(format!("unknown community {kms_uri}"));
+                return reject(format!("unknown community {kms_uri}"));
             }
             let rev = Revocation {
                 at_unix: *at_unix,
                 reason: reason.clone(),
             };
             r.insert(revocation_key(kms_uri, identity), enc(&rev))?;
-            Ok(Outcome::Applied)
+            outbox::emit(
+                tx,
+                EventKind::IdentityRevoked,
+                EventSubject::Identity {
+                    kms_uri: kms_uri.clone(),
+                    identity: identity.clone(),
+                },
+                Some(*at_unix),
+            )
         }
         Command::ReinstateIdentity { kms_uri, identity } => {
             if r.remove(revocation_key(kms_uri, identity))?.is_none() {
-                return rejected(format!("{identity} is not revoked"));
+                return reject(format!("{identity} is not revoked"));
             }
-            Ok(Outcome::Applied)
+            Ok(())
         }
         Command::SetBarrierCheck { sealed } => {
             if m.get(BARRIER_KEY)?.is_some() {
-                return rejected("barrier check already set".into());
+                return reject("barrier check already set");
             }
             m.insert(BARRIER_KEY, sealed.as_slice())?;
-            Ok(Outcome::Applied)
+            Ok(())
         }
+        Command::PutAclEntry {
+            principal,
+            role,
+            groups: g,
+        } => groups::put_acl_entry(tx, principal, *role, g),
+        Command::RemoveAclEntry { principal } => groups::remove_acl_entry(tx, principal),
+        Command::CreateGroupKey { group_id, version } => {
+            groups::create_group_key(tx, group_id, version)
+        }
+        Command::RevokeGroupKey {
+            group_id,
+            version,
+            at_unix,
+        } => groups::revoke_group_key(tx, group_id, *version, *at_unix),
+        Command::SetGroupKeyExpiry {
+            group_id,
+            version,
+            expires_unix,
+            at_unix,
+        } => groups::set_group_key_expiry(tx, group_id, *version, *expires_unix, *at_unix),
+        Command::PutKeyProvisioning {
+            principal,
+            key_id,
+            sealed_info,
+            at_unix,
+        } => groups::put_key_provisioning(tx, principal, key_id, sealed_info, *at_unix),
+        Command::PutSubscription {
+            id,
+            principal,
+            callback_url,
+            kinds,
+            group_filter,
+        } => outbox::put_subscription(
+            tx,
+            id,
+            principal,
+            callback_url,
+            kinds,
+            group_filter.as_deref(),
+        ),
+        Command::RemoveSubscription { id } => outbox::remove_subscription(tx, id),
+        Command::AckEvents {
+            subscription_id,
+            up_to_event_id,
+        } => outbox::ack_events(tx, subscription_id, *up_to_event_id),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kms::period::PeriodParams;
-
-    fn env(request_id: u64, command: Command) -> Envelope {
-        Envelope {
-            version: COMMAND_VERSION,
-            request_id,
-            command,
-        }
-    }
-
-    fn log() -> Vec<Envelope> {
-        let period = PeriodParams {
-            period_s: 100,
-            offset_s: 0,
-        };
-        vec![
-            env(
-                1,
-                Command::CreateCommunity {
-                    kms_uri: "k".into(),
-                    period,
-                },
-            ),
-            env(
-                2,
-                Command::RevokeIdentity {
-                    kms_uri: "k".into(),
-                    identity: "sip:a".into(),
-                    at_unix: 5,
-                    reason: "r".into(),
-                },
-            ),
-            env(
-                3,
-                Command::RevokeIdentity {
-                    kms_uri: "nope".into(),
-                    identity: "sip:a".into(),
-                    at_unix: 5,
-                    reason: "r".into(),
-                },
-            ),
-            env(
-                4,
-                Command::ReinstateIdentity {
-                    kms_uri: "k".into(),
-                    identity: "sip:b".into(),
-                },
-            ),
-        ]
-    }
-
-    fn temp_state() -> StateMachine {
-        StateMachine::open(sled::Config::new().temporary(true).open().unwrap()).unwrap()
-    }
-
-    #[test]
-    fn apply_is_ordered_idempotent_and_deterministic() {
-        let a = temp_state();
-        let outcomes: Vec<_> = log()
-            .iter()
-            .enumerate()
-            .map(|(i, e)| a.apply(i as u64 + 1, e).unwrap())
-            .collect();
-        assert_eq!(outcomes[0], Some(Outcome::Applied));
-        assert_eq!(outcomes[1], Some(Outcome::Applied));
-        assert!(
-            matches!(outcomes[2], Some(Outcome::Rejected(_))),
-            "unknown community is refused"
-        );
-        assert!(
-            matches!(outcomes[3], Some(Outcome::Rejected(_))),
-            "not revoked"
-        );
-        assert_eq!(
-            a.applied_index().unwrap(),
-            4,
-            "refusals still advance the index"
-        );
-        assert!(a.revocation("k", "sip:a").unwrap().is_some());
-        // Replay of an applied entry is skipped; a gap is an error.
-        assert_eq!(a.apply(2, &log()[1]).unwrap(), None);
-        assert!(matches!(
-            a.apply(6, &log()[0]),
-            Err(StateError::OutOfOrder {
-                index: 6,
-                applied: 4
-            })
-        ));
-        // Another replica applying the same log reaches the same digest.
-        let b = temp_state();
-        for (i, e) in log().iter().enumerate() {
-            b.apply(i as u64 + 1, e).unwrap();
-        }
-        assert_eq!(a.digest().unwrap(), b.digest().unwrap());
-        b.apply_empty(5).unwrap();
-        assert_ne!(
-            a.digest().unwrap(),
-            b.digest().unwrap(),
-            "the applied index is part of the state"
-        );
-    }
-
-    #[test]
-    fn an_unknown_version_is_refused_before_anything_changes() {
-        let a = temp_state();
-        let mut e = log()[0].clone();
-        e.version = COMMAND_VERSION + 1;
-        assert!(matches!(a.apply(1, &e), Err(StateError::UnknownVersion(_))));
-        assert_eq!(a.applied_index().unwrap(), 0);
-        assert!(a.communities().unwrap().is_empty());
-    }
-
-    #[test]
-    fn state_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let s = StateMachine::open(sled::open(dir.path()).unwrap()).unwrap();
-            s.apply(1, &log()[0]).unwrap();
-            s.flush().unwrap();
-        }
-        let s = StateMachine::open(sled::open(dir.path()).unwrap()).unwrap();
-        assert_eq!(s.applied_index().unwrap(), 1);
-        assert!(s.community("k").unwrap().is_some());
-    }
-}
+mod tests;

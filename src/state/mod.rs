@@ -1,13 +1,19 @@
 //! The replicated state machine: versioned commands ([`command`]) and their deterministic
-//! application to the sled store ([`machine`]), and snapshots of that store as files
-//! ([`snapshot`]).
+//! application to the sled store ([`machine`]; ACL, group keys and key provisioning in
+//! [`groups`], the key-event outbox and subscriptions in [`outbox`]), and snapshots of that
+//! store as files ([`snapshot`]).
 
 pub mod command;
+pub mod groups;
 pub mod machine;
+pub mod outbox;
 pub mod snapshot;
+#[cfg(test)]
+pub(crate) mod test_util;
 
 pub use command::{Command, Envelope, Outcome};
 pub use machine::{StateError, StateMachine};
+pub use outbox::{EventPage, SubscriptionStatus, MAX_BACKLOG};
 pub use snapshot::{
     read_chunk, read_meta, snapshot_path, verify_snapshot, write_snapshot, SnapshotDescriptor,
     SnapshotError, SnapshotReceiver, VerifiedSnapshot, MAX_CHUNK_BYTES,
