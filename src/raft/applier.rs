@@ -232,11 +232,29 @@ mod suite {
         assert!(outs[1].is_some() && outs[2].is_none() && outs[3].is_some());
         assert_eq!(a.applied_index().unwrap(), 8);
         assert_eq!(a.state().communities().unwrap().len(), 4);
+        // A refusal inside a batch refuses only its own entry.
+        let refused = Envelope {
+            version: COMMAND_VERSION,
+            request_id: 99,
+            command: Command::ReinstateIdentity {
+                kms_uri: "kms5.example.org".into(),
+                identity: "sip:never-revoked@example.org".into(),
+            },
+        };
+        let (e10, e11) = (env(10), env(11));
+        let outs = a
+            .apply_batch(&[(9, Some(&e10)), (10, Some(&refused)), (11, Some(&e11))])
+            .unwrap();
+        assert_eq!(outs[0], Some(Outcome::Applied));
+        assert!(matches!(outs[1], Some(Outcome::Rejected(_))));
+        assert_eq!(outs[2], Some(Outcome::Applied));
+        assert_eq!(a.applied_index().unwrap(), 11);
+        assert_eq!(a.state().communities().unwrap().len(), 6);
         // A gap inside a batch is refused whole.
         let digest = a.state().digest().unwrap();
-        assert!(a.apply_batch(&[(9, None), (11, Some(&e8))]).is_err());
+        assert!(a.apply_batch(&[(12, None), (14, Some(&e8))]).is_err());
         assert_eq!(a.state().digest().unwrap(), digest);
-        assert_eq!(a.applied_index().unwrap(), 8);
+        assert_eq!(a.applied_index().unwrap(), 11);
     }
 
     #[test]

@@ -254,24 +254,62 @@ impl StateMachine {
                 });
             }
         }
-        let res = (&self.communities, &self.revocations, &self.meta).transaction(|(c, r, m)| {
-            let mut outs = Vec::with_capacity(todo.len());
+        let trees = (
+            &self.communities,
+            &self.revocations,
+            &self.meta,
+            &self.acl,
+            &self.groups,
+            &self.key_provisioning,
+            &self.subscriptions,
+            &self.outbox,
+            &self.sub_offsets,
+        );
+        let res = trees.transaction(|(c, r, m, a, g, kp, s, o, so)| {
+            let tx = Tx {
+                communities: c,
+                revocations: r,
+                meta: m,
+                acl: a,
+                groups: g,
+                key_provisioning: kp,
+                subscriptions: s,
+                outbox: o,
+                sub_offsets: so,
+            };
             for (_, env) in todo {
-                outs.push(match env {
-                    Some(env) => Some(apply_in_tx(c, r, m, &env.command)?),
-                    None => None,
-                });
+                if let Some(env) = env {
+                    if env.version < env.command.min_version() {
+                        return reject::<()>("below the command's version".to_owned());
+                    }
+                    apply_in_tx(&tx, &env.command)?;
+                }
             }
             m.insert(APPLIED_KEY, &last.to_be_bytes())?;
-            Ok(outs)
+            Ok(())
         });
         match res {
-            Ok(outs) => {
+            Ok(()) => {
                 let mut all = vec![None; skip];
-                all.extend(outs);
+                all.extend(todo.iter().map(|(_, env)| env.map(|_| Outcome::Applied)));
                 Ok(all)
             }
-            Err(TransactionError::Abort(e)) => Err(e),
+            // A refusal aborted the whole batch, so nothing of it was written: apply the
+            // entries one by one, each refusal then writing only its applied index.
+            Err(TransactionError::Abort(Abort::Reject(_))) => {
+                let mut all = vec![None; skip];
+                for (index, env) in todo {
+                    all.push(match env {
+                        Some(env) => self.apply(*index, env)?,
+                        None => {
+                            self.apply_empty(*index)?;
+                            None
+                        }
+                    });
+                }
+                Ok(all)
+            }
+            Err(TransactionError::Abort(Abort::Fail(e))) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StateError::Store(e)),
         }
     }
