@@ -41,18 +41,34 @@ fn roles(v: &serde_json::Value) -> Vec<(u64, String)> {
     r
 }
 
+/// Stops a process on drop, also when the test panics: SIGTERM (so `sealkm dev` stops its
+/// nodes), then wait.
+struct Stop(std::process::Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a child process this test started.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn dev_starts_three_processes_that_cluster_status_shows() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("dev");
-    let mut dev = Command::new(BIN)
-        .args(["dev", "--addr", "127.0.0.1:0", "--dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dev");
-    let mut lines = BufReader::new(dev.stdout.take().expect("stdout")).lines();
+    let mut dev = Stop(
+        Command::new(BIN)
+            .args(["dev", "--addr", "127.0.0.1:0", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dev"),
+    );
+    let mut lines = BufReader::new(dev.0.stdout.take().expect("stdout")).lines();
     let mut started = 0;
     for line in lines.by_ref() {
         let line = line.expect("line");
@@ -131,21 +147,16 @@ fn dev_starts_three_processes_that_cluster_status_shows() {
         .iter()
         .map(|a| a.as_str().unwrap().to_owned())
         .collect();
-    let mut again = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("restart");
+    let _again = Stop(
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("restart"),
+    );
     common::cluster::poll(|| {
         let r = roles(&status(&dir));
         r.contains(&(vid, "follower".to_owned())).then_some(())
     });
-    let _ = again.kill();
-    let _ = again.wait();
-    // SAFETY: SIGTERM to the dev process we started; it stops its nodes.
-    unsafe {
-        libc::kill(dev.id() as i32, libc::SIGTERM);
-    }
-    let _ = dev.wait();
 }

@@ -119,7 +119,8 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::Conflict(format!(
-            "this node is not the leader; the leader is node {}",
+            "{}; the leader is node {}",
+            crate::cli::cluster::NOT_LEADER,
             s.leader_id
         )))
     }

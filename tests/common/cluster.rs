@@ -122,9 +122,10 @@ impl Cluster {
         self.dir().join(format!("node{id}.log"))
     }
 
-    /// Spawns node `id` without waiting for it.
-    pub fn spawn(&self, id: u32) -> Child {
-        Command::new(BIN)
+    /// Spawns node `id` without waiting for it; the process is killed when the returned
+    /// value is dropped (also when a test panics before adopting it).
+    pub fn spawn(&self, id: u32) -> ClusterNode {
+        let child = Command::new(BIN)
             .arg("serve")
             .arg("--config")
             .arg(self.config(id))
@@ -132,22 +133,27 @@ impl Cluster {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(self.log(id)).expect("log file"))
             .spawn()
-            .expect("spawn sealkm")
+            .expect("spawn sealkm");
+        ClusterNode {
+            child,
+            url: String::new(),
+        }
     }
 
     /// Starts the nodes `ids` together and waits until each listens.
     pub fn start_nodes(&mut self, ids: &[u32]) {
-        let children: Vec<(u32, Child)> = ids.iter().map(|&id| (id, self.spawn(id))).collect();
+        let children: Vec<(u32, ClusterNode)> =
+            ids.iter().map(|&id| (id, self.spawn(id))).collect();
         for (id, child) in children {
             self.adopt(id, child);
         }
     }
 
     /// Waits for a spawned node's "listening" line and keeps it.
-    pub fn adopt(&mut self, id: u32, mut child: Child) {
-        let url = wait_listening(id, &mut child, &self.log(id));
-        self.urls.insert(id, url.clone());
-        self.nodes.insert(id, ClusterNode { child, url });
+    pub fn adopt(&mut self, id: u32, mut node: ClusterNode) {
+        node.url = wait_listening(id, &mut node.child, &self.log(id));
+        self.urls.insert(id, node.url.clone());
+        self.nodes.insert(id, node);
     }
 
     /// SIGKILL: no shutdown, no flush.
