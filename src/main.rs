@@ -341,8 +341,9 @@ fn run_serve(config: &Path) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("listener failed: {e}"));
-        // A clean stop leaves the state machine flushed (after a crash it is replayed from
-        // the Raft log instead).
+        // A clean stop closes the Raft log and leaves the state machine flushed (after a
+        // crash it is replayed from the Raft log instead).
+        keep.store().shutdown().await;
         match keep.flush_state() {
             Ok(()) => tracing::info!("stopped; state flushed"),
             Err(e) => tracing::error!(error = %e, "flushing the state on shutdown failed"),

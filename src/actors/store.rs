@@ -96,6 +96,8 @@ enum Request {
     Members(MemberChange, waiters::WriteReply),
     /// A snapshot file was fetched (or failed) for this snapshot message.
     SnapshotFetched(Box<Message>, Result<(), String>),
+    /// Finish the current round, close the Raft log, then answer.
+    Stop(oneshot::Sender<()>),
 }
 
 /// The handle everything else holds; cheap to clone.
@@ -140,6 +142,15 @@ impl KeyStoreHandle {
     /// Proposes one membership change step and waits until it is applied.
     pub async fn change_members(&self, change: MemberChange) -> Result<(), StoreError> {
         self.ask(|r| Request::Members(change, r)).await.map(|_| ())
+    }
+
+    /// Stops the key store after its current round and closes the Raft log (a clean
+    /// shutdown; requests after it fail with [`StoreError::Stopped`]).
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     pub fn status(&self) -> StoreStatus {
@@ -227,6 +238,8 @@ struct Core {
     ticks: u64,
     tick: Duration,
     next_request_id: u64,
+    /// Set by [`Request::Stop`]: leave the loop after this round.
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Core {
@@ -287,6 +300,7 @@ impl Core {
             snapshot_sent: BTreeMap::new(),
             ticks: 0,
             tick: opts.tick,
+            stop: None,
             next_request_id: u64::from_be_bytes(seed) >> 1,
         };
         core.sync_peers();
@@ -323,6 +337,12 @@ impl Core {
                 self.peer_message(m);
             }
             self.round();
+            if let Some(reply) = self.stop.take() {
+                // Dropping the core closes raft-engine and the transport.
+                drop(self);
+                let _ = reply.send(());
+                return;
+            }
         }
     }
 
@@ -364,6 +384,7 @@ impl Core {
                     let _ = reply.send(Err(e));
                 }
             },
+            Request::Stop(reply) => self.stop = Some(reply),
             Request::SnapshotFetched(msg, res) => {
                 let index = msg.get_snapshot().get_metadata().index;
                 self.fetching.remove(&index);
