@@ -67,6 +67,13 @@ enum Cmd {
         #[command(subcommand)]
         op: AdminOp,
     },
+    /// The replicated ACL of the service interfaces (same as `sealkm admin acl`).
+    Acl {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        op: AclOp,
+    },
     /// The Raft cluster: status of every node, add a node, remove a node.
     Cluster {
         /// Dev environment whose cluster.json lists the nodes (and gives CA and credential).
@@ -184,6 +191,11 @@ enum ClientReq {
 #[derive(Subcommand)]
 enum AdminOp {
     Status,
+    /// The ACL of the service interfaces.
+    Acl {
+        #[command(subcommand)]
+        op: AclOp,
+    },
     Communities,
     Rotate {
         #[arg(long)]
@@ -210,6 +222,29 @@ enum AdminOp {
         community: String,
         #[arg(long)]
         identity: String,
+    },
+}
+
+/// `sealkm admin acl ...`: the replicated ACL of the service interfaces.
+#[derive(Subcommand)]
+enum AclOp {
+    /// Every principal with its role and readable groups.
+    List,
+    /// Grant a principal (a client certificate's SAN) a role and the groups it may read.
+    Set {
+        #[arg(long)]
+        principal: String,
+        /// val-server, gms or admin.
+        #[arg(long)]
+        role: String,
+        /// A group it may read (repeat; `*` for all).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Remove a principal's entry.
+    Remove {
+        #[arg(long)]
+        principal: String,
     },
 }
 
@@ -257,6 +292,9 @@ fn main() -> ExitCode {
         Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
         Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
         Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),
+        Cmd::Acl { conn, op } => {
+            actix_rt::System::new().block_on(run_admin(conn, AdminOp::Acl { op }))
+        }
         Cmd::Cluster {
             dir,
             url,
@@ -537,6 +575,26 @@ async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
     };
     let (method_post, path, body) = match &op {
         AdminOp::Status => (false, "status".to_string(), None),
+        AdminOp::Acl { op: AclOp::List } => (false, "acl".to_string(), None),
+        AdminOp::Acl {
+            op:
+                AclOp::Set {
+                    principal,
+                    role,
+                    groups,
+                },
+        } => (
+            true,
+            "acl".to_string(),
+            Some(serde_json::json!({ "principal": principal, "role": role, "groups": groups })),
+        ),
+        AdminOp::Acl {
+            op: AclOp::Remove { principal },
+        } => (
+            true,
+            "acl/delete".to_string(),
+            Some(serde_json::json!({ "principal": principal })),
+        ),
         AdminOp::Communities => (false, "communities".to_string(), None),
         AdminOp::Rotate {
             community,

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/status", web::get().to(status))
             .configure(super::cluster::configure)
+            .configure(super::acl::configure)
             .route("/communities", web::get().to(communities))
             .route(
                 "/communities/{kms_uri}/certificates",

@@ -99,7 +99,7 @@ impl From<NodeError> for ApiError {
                 tracing::error!(error = %k, "no valid certificate");
                 ApiError::Unavailable { retry_after_s: 60 }
             }
-            NodeError::Rejected(r) => ApiError::BadRequest(r),
+            NodeError::Rejected(r) | NodeError::Invalid(r) => ApiError::BadRequest(r),
             NodeError::Unavailable(s) => {
                 tracing::warn!(reason = %s, "request refused: cluster unavailable");
                 ApiError::from(s)

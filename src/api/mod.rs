@@ -4,10 +4,12 @@
 //! |------|--------|
 //! | [`km_uu`] | KM-UU, TS 33.180 Annex D XML under `/keymanagement/identity/v1` |
 //! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
+//! | [`acl`] | the replicated ACL of the service interfaces under `/admin/v1/acl` |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`error`] | the one error → HTTP status mapping |
 
+pub mod acl;
 pub mod admin;
 pub mod cluster;
 pub mod error;

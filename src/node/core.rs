@@ -36,6 +36,9 @@ pub enum NodeError {
     State(#[from] StateError),
     #[error("refused: {0}")]
     Rejected(String),
+    /// A request that can never succeed as sent (validated before proposing).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     #[error("overloaded")]
     Shed(Shed),
     #[error("cluster unavailable: {0}")]
@@ -397,7 +400,7 @@ impl KmsNode {
 
     /// Audits a committed change. The change is already durable, so a failing audit writer is
     /// logged loudly rather than turned into a failed request.
-    fn audit_admin(
+    pub(super) fn audit_admin(
         &self,
         kind: AuditKind,
         actor: &Actor,

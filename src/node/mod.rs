@@ -2,6 +2,7 @@
 //! unsealed master secrets, the key-set cache, admission control and the audit trail.
 //! Handlers call [`KmsNode`]; they never touch sled or the crypto directly.
 
+pub mod acl;
 pub mod admission;
 pub mod bootstrap;
 pub mod cache;
