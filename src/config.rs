@@ -107,6 +107,10 @@ pub struct RaftConfig {
     /// Start outside the cluster and wait to be added with `sealkm cluster join`.
     #[serde(default)]
     pub join: bool,
+    /// When set, node N's peer certificate must be valid for `node<N>.<peer_name_domain>`, and
+    /// a Raft message is accepted only from the node its connection's certificate names.
+    #[serde(default)]
+    pub peer_name_domain: Option<String>,
     /// Raft tick; elections time out after 10–20 ticks, heartbeats every 3.
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,

@@ -159,6 +159,7 @@ id = {id}
 cluster_ca = "{CA_CERT}"
 join = {join}
 tick_ms = 100
+peer_name_domain = "sealkm.test"
 
 [raft.peer_listener]
 addr = "{peer}"

@@ -22,10 +22,15 @@ struct Pki {
 }
 
 fn pki(ca: &DevCa) -> Pki {
+    pki_named(ca, &[])
+}
+
+/// A node's PKI whose certificate also carries the DNS names `extra`.
+fn pki_named(ca: &DevCa, extra: &[&str]) -> Pki {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert_pem, key_pem) = ca
-        .issue(&["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("issue");
+    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    names.extend(extra.iter().map(|n| n.to_string()));
+    let (cert_pem, key_pem) = ca.issue(&names).expect("issue");
     let p = |n: &str| dir.path().join(n);
     std::fs::write(p("ca.pem"), &ca.cert_pem).expect("write");
     std::fs::write(p("node.pem"), cert_pem).expect("write");
@@ -203,6 +208,47 @@ async fn unauthenticated_clients_are_refused_at_tls() {
     assert_eq!(post(&member, &addr_b, body).await, Ok(204));
     assert_eq!(recv_n(&mut inbox_b, 1).await, [msg(2, 1)]);
     assert!(inbox_b.try_recv().is_err());
+}
+
+#[actix_rt::test]
+async fn a_member_may_only_speak_for_the_node_its_certificate_names() {
+    let ca = DevCa::generate("cluster").expect("ca");
+    let node1 = pki_named(&ca, &["node1.cluster.test"]);
+    let b = pki_named(&ca, &["node2.cluster.test"]);
+    let tls = tls::peer_server_config(&b.cert, &b.key, &b.ca).expect("server tls");
+    let (tx, mut inbox) = mpsc::channel(INBOX_LEN);
+    let names = transport::PeerNames(Some("cluster.test".into()));
+    let server = HttpServer::new(move || {
+        let (tx, names) = (tx.clone(), names.clone());
+        App::new().configure(move |c| transport::configure_with_identity(c, tx, names))
+    })
+    .workers(1)
+    .on_connect(transport::peer_certificate)
+    .bind_rustls_0_23("127.0.0.1:0", tls)
+    .expect("bind");
+    let addr = server.addrs()[0].to_string();
+    actix_rt::spawn(server.run());
+
+    let as_node1 =
+        awc_client(tls::peer_client_config(&node1.cert, &node1.key, &node1.ca).expect("tls"));
+    let mut forged = msg(2, 1);
+    forged.from = 3;
+    let mixed = transport::encode_batch(&[msg(2, 5), forged]).expect("encode");
+    assert_eq!(post(&as_node1, &addr, mixed).await, Ok(403));
+    assert!(
+        inbox.try_recv().is_err(),
+        "nothing of a forged batch is delivered"
+    );
+    let own = transport::encode_batch(&[msg(2, 6)]).expect("encode");
+    assert_eq!(post(&as_node1, &addr, own).await, Ok(204));
+    assert_eq!(recv_n(&mut inbox, 1).await, [msg(2, 6)]);
+    // A cluster certificate that names no node speaks for none.
+    let anonymous = pki(&ca);
+    let anon = awc_client(
+        tls::peer_client_config(&anonymous.cert, &anonymous.key, &anonymous.ca).expect("tls"),
+    );
+    let body = transport::encode_batch(&[msg(2, 7)]).expect("encode");
+    assert_eq!(post(&anon, &addr, body).await, Ok(403));
 }
 
 #[actix_rt::test]

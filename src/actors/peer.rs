@@ -41,17 +41,19 @@ pub fn server(
     tls: rustls::ServerConfig,
     inbox: mpsc::Sender<Message>,
     store: KeyStoreHandle,
+    names: transport::PeerNames,
 ) -> std::io::Result<actix_web::dev::Server> {
     let snap_dir = store.snap_dir().to_owned();
     let store = web::Data::new(store);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(store.clone())
-            .configure(|c| transport::configure(c, inbox.clone()))
+            .configure(|c| transport::configure_with_identity(c, inbox.clone(), names.clone()))
             .configure(|c| super::snapshot_fetch::configure(c, snap_dir.clone()))
             .route(STATUS_PATH, web::get().to(status))
     })
     .workers(2)
+    .on_connect(transport::peer_certificate)
     .bind_rustls_0_23(addr, tls)?;
     for a in server.addrs() {
         println!("sealkm: peer listening on {a}");

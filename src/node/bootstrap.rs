@@ -225,10 +225,12 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
             &r.cluster_ca,
         )
         .map_err(|e| NodeError::Internal(format!("peer TLS: {e}")))?;
-        let server = actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone())
-            .map_err(|e| {
-                NodeError::Internal(format!("peer listener {}: {e}", r.peer_listener.addr))
-            })?;
+        let names = crate::raft::transport::PeerNames(r.peer_name_domain.clone());
+        let server =
+            actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone(), names)
+                .map_err(|e| {
+                    NodeError::Internal(format!("peer listener {}: {e}", r.peer_listener.addr))
+                })?;
         actix_rt::spawn(server);
     }
     let node = KmsNode::new(cfg, store, barrier, audit, clock);

@@ -141,16 +141,81 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Message>, DecodeError> {
 /// in order, all of a batch or none (503 when the inbox has no room for the whole batch).
 /// `inbox` should hold at least [`MAX_BATCH_MESSAGES`] (see [`INBOX_LEN`]).
 pub fn configure(cfg: &mut web::ServiceConfig, inbox: mpsc::Sender<Message>) {
+    configure_with_identity(cfg, inbox, PeerNames(None));
+}
+
+/// Like [`configure`], and with `names` set, every message of a batch must come from the node
+/// the connection's client certificate names (see [`PeerNames`]); otherwise 403.
+pub fn configure_with_identity(
+    cfg: &mut web::ServiceConfig,
+    inbox: mpsc::Sender<Message>,
+    names: PeerNames,
+) {
     cfg.app_data(web::Data::new(inbox))
+        .app_data(web::Data::new(names))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .route(MESSAGES_PATH, web::post().to(receive));
 }
 
-async fn receive(inbox: web::Data<mpsc::Sender<Message>>, body: web::Bytes) -> HttpResponse {
+/// The client certificate of a peer connection (leaf), put into the connection's data by
+/// the peer listener's `on_connect` ([`peer_certificate`]).
+#[derive(Clone)]
+pub struct PeerCert(pub rustls::pki_types::CertificateDer<'static>);
+
+/// For `HttpServer::on_connect`: keeps the client certificate of a rustls connection.
+pub fn peer_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = conn.downcast_ref::<Tls>() {
+        if let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            ext.insert(PeerCert(leaf.clone().into_owned()));
+        }
+    }
+}
+
+/// How a node id is named in peer certificates: node `N` presents a certificate valid for the
+/// DNS name `node<N>.<domain>`. `None`: any certificate of the cluster CA may speak for any
+/// node (the CA check alone).
+#[derive(Debug, Clone, Default)]
+pub struct PeerNames(pub Option<String>);
+
+impl PeerNames {
+    /// Whether `cert` may send messages as node `from`.
+    pub fn allows(&self, cert: Option<&PeerCert>, from: u64) -> bool {
+        let Some(domain) = &self.0 else {
+            return true;
+        };
+        let Some(cert) = cert else {
+            return false;
+        };
+        let Ok(name) = rustls::pki_types::ServerName::try_from(format!("node{from}.{domain}"))
+        else {
+            return false;
+        };
+        webpki::EndEntityCert::try_from(&cert.0)
+            .and_then(|ee| ee.verify_is_valid_for_subject_name(&name))
+            .is_ok()
+    }
+}
+
+async fn receive(
+    req: actix_web::HttpRequest,
+    inbox: web::Data<mpsc::Sender<Message>>,
+    names: web::Data<PeerNames>,
+    body: web::Bytes,
+) -> HttpResponse {
     let msgs = match decode_batch(&body) {
         Ok(m) => m,
         Err(e) => return HttpResponse::BadRequest().body(e.to_string()),
     };
+    let cert = req.conn_data::<PeerCert>();
+    if let Some(m) = msgs.iter().find(|m| !names.allows(cert, m.from)) {
+        tracing::warn!(
+            from = m.from,
+            "raft batch refused: the peer certificate does not name the sender"
+        );
+        return HttpResponse::Forbidden()
+            .body("the client certificate does not name the sending node");
+    }
     // Reserve room for the whole batch first, so a batch is never half delivered.
     match inbox.try_reserve_many(msgs.len()) {
         Ok(permits) => {
