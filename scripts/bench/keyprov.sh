@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 # First run creates the environment and starts the node; stop it, edit the config, restart.
 # (`sealkm dev` only writes the config when it does not exist, so edits survive a restart.)
-"$BIN" dev --dir "$TMP/env" --addr "127.0.0.1:$PORT" >"$TMP/dev.log" 2>&1 &
+"$BIN" dev --nodes 1 --dir "$TMP/env" --addr "127.0.0.1:$PORT" >"$TMP/dev.log" 2>&1 &
 NODE_PID=$!
 wait_cluster() {
     for _ in $(seq 1 300); do
@@ -65,7 +65,7 @@ sed -i -e 's/^max_inflight_issuance = .*/max_inflight_issuance = 1024/' \
        -e 's/^per_identity_burst = .*/per_identity_burst = 1000/' "$TMP/env/node1.toml"
 grep -A3 '^\[admission\]' "$TMP/env/node1.toml"
 
-"$BIN" dev --dir "$TMP/env" --addr "127.0.0.1:$PORT" >"$TMP/dev.log" 2>&1 &
+"$BIN" dev --nodes 1 --dir "$TMP/env" --addr "127.0.0.1:$PORT" >"$TMP/dev.log" 2>&1 &
 NODE_PID=$!
 wait_cluster
 URL="https://localhost:$PORT"
