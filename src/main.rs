@@ -88,7 +88,7 @@ enum Cmd {
         #[arg(long, global = true)]
         token: Option<String>,
         #[command(subcommand)]
-        op: ClusterOp,
+        op: sealkm::cli::cluster::Op,
     },
     /// Config file tools.
     Config {
@@ -107,29 +107,6 @@ enum Cmd {
     },
     /// Run the crypto core on the published RFC 6507/6508 vectors and report.
     Selfcheck,
-}
-
-#[derive(Subcommand)]
-enum ClusterOp {
-    /// Role, term, commit and applied index, state digest and membership of every node.
-    Status {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Add a started node (its config has `join = true`): learner first, promoted once it
-    /// has caught up.
-    Join {
-        #[arg(long)]
-        id: u64,
-        /// Its peer listener host:port (default: from DIR/node<ID>.toml).
-        #[arg(long)]
-        peer: Option<String>,
-    },
-    /// Remove a node from the cluster.
-    Leave {
-        #[arg(long)]
-        id: u64,
-    },
 }
 
 #[derive(Subcommand)]
@@ -301,7 +278,8 @@ fn main() -> ExitCode {
             cacert,
             token,
             op,
-        } => actix_rt::System::new().block_on(run_cluster(dir, url, cacert, token, op)),
+        } => actix_rt::System::new()
+            .block_on(sealkm::cli::cluster::run(&dir, url, cacert, token, op)),
         Cmd::Audit {
             op: AuditOp::Verify { file },
         } => sealkm::audit::verify_file(&file)
@@ -388,57 +366,6 @@ fn run_serve(config: &Path) -> Result<(), String> {
         }
         res
     })
-}
-
-async fn run_cluster(
-    dir: PathBuf,
-    url: Option<String>,
-    cacert: Option<PathBuf>,
-    token: Option<String>,
-    op: ClusterOp,
-) -> Result<(), String> {
-    use sealkm::cli::cluster::{peer_addr_from_dir, render_status, Target};
-    let mut target = match &url {
-        Some(u) => Target {
-            urls: vec![u.clone()],
-            ca: cacert.clone().unwrap_or_else(|| dir.join(dev::CA_CERT)),
-            token: String::new(),
-        },
-        None => Target::from_dir(&dir)?,
-    };
-    if let Some(c) = cacert {
-        target.ca = c;
-    }
-    match token {
-        Some(t) => target.token = t,
-        None if target.token.is_empty() => {
-            target.token = std::fs::read_to_string(dir.join(dev::ADMIN_TOKEN))
-                .map_err(|e| format!("admin credential (--token): {e}"))?
-                .trim()
-                .to_owned()
-        }
-        None => {}
-    }
-    let v = match op {
-        ClusterOp::Status { json } => {
-            let v = target.status().await?;
-            if !json {
-                print!("{}", render_status(&v));
-                return Ok(());
-            }
-            v
-        }
-        ClusterOp::Join { id, peer } => {
-            let peer = match peer {
-                Some(p) => p,
-                None => peer_addr_from_dir(&dir, id)?,
-            };
-            target.join(id, &peer).await?
-        }
-        ClusterOp::Leave { id } => target.leave(id).await?,
-    };
-    println!("{v}");
-    Ok(())
 }
 
 fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {

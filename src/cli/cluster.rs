@@ -169,6 +169,83 @@ pub fn render_status(v: &Value) -> String {
     out
 }
 
+/// `sealkm cluster` subcommands.
+#[derive(clap::Subcommand)]
+pub enum Op {
+    /// Role, term, commit and applied index, state digest and membership of every node.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a started node (its config has `join = true`): learner first, promoted once it
+    /// has caught up.
+    Join {
+        #[arg(long)]
+        id: u64,
+        /// Its peer listener host:port (default: from DIR/node<ID>.toml).
+        #[arg(long)]
+        peer: Option<String>,
+    },
+    /// Remove a node from the cluster.
+    Leave {
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+/// Runs one `sealkm cluster` subcommand; `dir` gives defaults (cluster.json, CA, credential).
+pub async fn run(
+    dir: &Path,
+    url: Option<String>,
+    cacert: Option<PathBuf>,
+    token: Option<String>,
+    op: Op,
+) -> Result<(), String> {
+    let mut target = match &url {
+        Some(u) => Target {
+            urls: vec![u.clone()],
+            ca: cacert
+                .clone()
+                .unwrap_or_else(|| dir.join(crate::dev::CA_CERT)),
+            token: String::new(),
+        },
+        None => Target::from_dir(dir)?,
+    };
+    if let Some(c) = cacert {
+        target.ca = c;
+    }
+    match token {
+        Some(t) => target.token = t,
+        None if target.token.is_empty() => {
+            target.token = std::fs::read_to_string(dir.join(crate::dev::ADMIN_TOKEN))
+                .map_err(|e| format!("admin credential (--token): {e}"))?
+                .trim()
+                .to_owned()
+        }
+        None => {}
+    }
+    let v = match op {
+        Op::Status { json } => {
+            let v = target.status().await?;
+            if !json {
+                print!("{}", render_status(&v));
+                return Ok(());
+            }
+            v
+        }
+        Op::Join { id, peer } => {
+            let peer = match peer {
+                Some(p) => p,
+                None => peer_addr_from_dir(dir, id)?,
+            };
+            target.join(id, &peer).await?
+        }
+        Op::Leave { id } => target.leave(id).await?,
+    };
+    println!("{v}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
