@@ -131,13 +131,13 @@ pub struct PeerConfig {
     pub addr: String,
 }
 
-fn default_tick_ms() -> u64 {
+pub(crate) fn default_tick_ms() -> u64 {
     100
 }
-fn default_snapshot_interval() -> u64 {
+pub(crate) fn default_snapshot_interval() -> u64 {
     10_000
 }
-fn default_snapshot_keep() -> u64 {
+pub(crate) fn default_snapshot_keep() -> u64 {
     1_000
 }
 

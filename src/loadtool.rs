@@ -317,31 +317,21 @@ fn report(
             "ok": sum.ok,
             "failed": sum.failed,
             "requests_per_s": sum.rps,
-            "latency_us": { "p50": sum.p50_us, "p99": sum.p99_us, "max": sum.max_us, "mean": sum.mean_us },
-            "non_200": statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+            "latency_us": stats::latency_json(sum),
+            "non_200": stats::statuses_json(statuses),
             "transport_errors": errors,
             "identities_exhausted": exhausted,
         });
         println!("{v}");
         return;
     }
-    let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.3} ms", u as f64 / 1000.0));
     println!(
-        "keyprov {name:<4} c={:<3} {:>8.1} req/s  p50 {}  p99 {}  max {}  ({} ok in {:.2} s)",
+        "keyprov {name:<4} c={:<3} {:>8.1} req/s  {})",
         s.concurrency,
         sum.rps,
-        ms(sum.p50_us),
-        ms(sum.p99_us),
-        ms(sum.max_us),
-        sum.ok,
-        sum.elapsed_s
+        stats::latency_text(sum)
     );
-    for (st, n) in statuses {
-        println!("  non-200: HTTP {st} x {n}");
-    }
-    for (e, n) in errors {
-        println!("  transport error x {n}: {e}");
-    }
+    stats::print_failures(statuses, errors);
     if exhausted {
         println!("  note: the cold identity pool ran out before the duration (raise --users)");
     }

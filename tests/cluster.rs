@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use common::cluster::Cluster;
 use common::proxy::Proxy;
-use common::{error_code, key_set, run_sealkm};
+use common::{error_code, key_set};
 use sealkm::client::{KmClient, KmReply};
 use sealkm::kms::xml::kms_error::KmsErrorCode;
 
@@ -158,17 +158,7 @@ fn a_fourth_node_joins_and_a_node_leaves_under_load() {
     };
     // Node 4 starts outside the cluster; `cluster join` adds it, it catches up, then listens.
     let child = c.spawn(4);
-    let dir = c.dir().to_owned();
-    let out = run_sealkm([
-        "cluster".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--url".as_ref(),
-        c.url(leader).as_ref(),
-        "join".as_ref(),
-        "--id".as_ref(),
-        "4".as_ref(),
-    ]);
+    let out = c.cluster_cli(leader, "join", 4);
     assert!(
         out.status.success(),
         "join: {}",
@@ -176,16 +166,7 @@ fn a_fourth_node_joins_and_a_node_leaves_under_load() {
     );
     c.adopt(4, child);
     let gone = (1..=3).find(|&id| id != leader).expect("a follower");
-    let out = run_sealkm([
-        "cluster".as_ref(),
-        "--dir".as_ref(),
-        dir.as_os_str(),
-        "--url".as_ref(),
-        c.url(leader).as_ref(),
-        "leave".as_ref(),
-        "--id".as_ref(),
-        gone.to_string().as_ref(),
-    ]);
+    let out = c.cluster_cli(leader, "leave", gone);
     assert!(
         out.status.success(),
         "leave: {}",

@@ -85,7 +85,7 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         async {
             authorize(&req, &state)?;
             state.node.read_barrier().await?;
-            let s = &state.node.state;
+            let s = &state.node.state();
             let applied = s
                 .applied_index()
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

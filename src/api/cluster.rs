@@ -65,7 +65,7 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 .collect();
             let addrs: std::collections::BTreeMap<u64, String> = state
                 .node
-                .state
+                .state()
                 .members()
                 .unwrap_or_default()
                 .into_iter()

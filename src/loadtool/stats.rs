@@ -1,5 +1,7 @@
-//! Pure statistics of a load run: nearest-rank percentiles over a sorted sample.
+//! Pure statistics of a load run: nearest-rank percentiles over a sorted sample, and the
+//! summary text and JSON both load tools print.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The `p`-th percentile (0 < p <= 100) of an ascending `sorted` sample, nearest-rank method:
@@ -46,6 +48,40 @@ impl Summary {
             max_us: ok_us.last().copied(),
             mean_us,
         }
+    }
+}
+
+/// The latency figures of a run as JSON (`{"p50", "p99", "max", "mean"}`, microseconds).
+pub fn latency_json(sum: &Summary) -> serde_json::Value {
+    serde_json::json!({ "p50": sum.p50_us, "p99": sum.p99_us, "max": sum.max_us, "mean": sum.mean_us })
+}
+
+/// Non-200 answers as JSON (status as a string key).
+pub fn statuses_json(statuses: &BTreeMap<u16, u64>) -> BTreeMap<String, u64> {
+    statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// `p50 … p99 … max … (N ok in S s` — the text summary both load tools print (the caller
+/// closes the parenthesis).
+pub fn latency_text(sum: &Summary) -> String {
+    let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.3} ms", u as f64 / 1000.0));
+    format!(
+        "p50 {}  p99 {}  max {}  ({} ok in {:.2} s",
+        ms(sum.p50_us),
+        ms(sum.p99_us),
+        ms(sum.max_us),
+        sum.ok,
+        sum.elapsed_s
+    )
+}
+
+/// Prints every non-200 status and transport error of a run, one per line.
+pub fn print_failures(statuses: &BTreeMap<u16, u64>, errors: &BTreeMap<String, u64>) {
+    for (st, n) in statuses {
+        println!("  non-200: HTTP {st} x {n}");
+    }
+    for (e, n) in errors {
+        println!("  transport error x {n}: {e}");
     }
 }
 

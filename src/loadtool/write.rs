@@ -287,30 +287,20 @@ fn report(
             "ok": sum.ok,
             "failed": sum.failed,
             "writes_per_s": sum.rps,
-            "latency_us": { "p50": sum.p50_us, "p99": sum.p99_us, "max": sum.max_us, "mean": sum.mean_us },
-            "non_200": statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+            "latency_us": super::stats::latency_json(sum),
+            "non_200": super::stats::statuses_json(statuses),
             "transport_errors": errors,
         });
         println!("{v}");
         return;
     }
-    let ms = |us: Option<u64>| us.map_or("-".into(), |u| format!("{:.3} ms", u as f64 / 1000.0));
     println!(
-        "write {name:<6} c={:<3} {:>8.1} writes/s  p50 {}  p99 {}  max {}  ({} ok in {:.2} s, {url})",
+        "write {name:<6} c={:<3} {:>8.1} writes/s  {}, {url})",
         a.concurrency,
         sum.rps,
-        ms(sum.p50_us),
-        ms(sum.p99_us),
-        ms(sum.max_us),
-        sum.ok,
-        sum.elapsed_s
+        super::stats::latency_text(sum)
     );
-    for (st, n) in statuses {
-        println!("  non-200: HTTP {st} x {n}");
-    }
-    for (e, n) in errors {
-        println!("  transport error x {n}: {e}");
-    }
+    super::stats::print_failures(statuses, errors);
 }
 
 /// Median and p99 of a sample in µs (sorted here).

@@ -13,7 +13,7 @@ impl KmsNode {
     /// Every ACL entry, read linearizably, by principal.
     pub async fn acl_entries(&self) -> Result<Vec<AclEntry>, NodeError> {
         self.read_barrier().await?;
-        let mut entries: Vec<AclEntry> = self.state.acl()?.entries().cloned().collect();
+        let mut entries: Vec<AclEntry> = self.state().acl()?.entries().cloned().collect();
         entries.sort_by(|a, b| a.principal.cmp(&b.principal));
         Ok(entries)
     }

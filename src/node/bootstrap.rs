@@ -69,7 +69,7 @@ pub fn disable_core_dumps() {
 /// Checks (or, on a new state, records) that `key` is this state's barrier key.
 pub async fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
     node.read_barrier().await?;
-    let sealed = match node.state.barrier_check()? {
+    let sealed = match node.state().barrier_check()? {
         Some(sealed) => sealed,
         None => {
             let sealed = seal::seal(
@@ -81,7 +81,7 @@ pub async fn check_barrier(node: &KmsNode) -> Result<(), NodeError> {
             // Refused when another node of a new cluster recorded its check first: the
             // check below then tells whether both hold the same key.
             node.propose(Command::SetBarrierCheck { sealed }).await?;
-            node.state
+            node.state()
                 .barrier_check()?
                 .ok_or_else(|| NodeError::Internal("barrier check not recorded".into()))?
         }
@@ -172,9 +172,9 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
             voters: vec![1],
             peers: Vec::new(),
             join: false,
-            tick: Duration::from_millis(100),
-            snapshot_interval: 10_000,
-            snapshot_keep_entries: 1_000,
+            tick: Duration::from_millis(crate::config::default_tick_ms()),
+            snapshot_interval: crate::config::default_snapshot_interval(),
+            snapshot_keep_entries: crate::config::default_snapshot_keep(),
             peer_tls: None,
         });
     };

@@ -61,7 +61,6 @@ pub struct Actor(pub String);
 
 pub struct KmsNode {
     pub(crate) node_id: String,
-    pub(crate) state: StateMachine,
     pub(crate) store: KeyStoreHandle,
     pub(crate) barrier: BarrierKey,
     masters: Mutex<HashMap<String, Arc<MasterSecrets>>>,
@@ -104,7 +103,6 @@ impl KmsNode {
             .unwrap_or_default();
         Self {
             node_id: cfg.node_id.clone(),
-            state: store.state().clone(),
             store,
             barrier,
             masters: Mutex::new(HashMap::new()),
@@ -150,7 +148,12 @@ impl KmsNode {
 
     /// Flushes the state machine to disk (on a clean shutdown).
     pub fn flush_state(&self) -> Result<(), NodeError> {
-        Ok(self.state.flush()?)
+        Ok(self.state().flush()?)
+    }
+
+    /// The replicated state as this node has applied it (read after a barrier).
+    pub(crate) fn state(&self) -> &StateMachine {
+        self.store.state()
     }
 
     /// The key store (Raft) behind this node.
@@ -177,7 +180,7 @@ impl KmsNode {
 
     /// A community as this node has applied it (callers hold a read barrier).
     fn community_local(&self, kms_uri: &str) -> Result<Community, NodeError> {
-        self.state
+        self.state()
             .community(kms_uri)?
             .ok_or_else(|| KmsError::UnknownCommunity(kms_uri.to_owned()).into())
     }
@@ -185,7 +188,7 @@ impl KmsNode {
     /// Every community, read linearizably.
     pub async fn communities(&self) -> Result<Vec<Community>, NodeError> {
         self.read_barrier().await?;
-        Ok(self.state.communities()?)
+        Ok(self.state().communities()?)
     }
 
     /// The unsealed master secrets of a certificate (cached per certificate).
@@ -227,7 +230,7 @@ impl KmsNode {
         actor: &Actor,
     ) -> Result<Arc<KeySet>, NodeError> {
         if self
-            .state
+            .state()
             .revocation(&community.kms_uri, identity)?
             .is_some()
         {

@@ -176,23 +176,9 @@ impl Applier for StateApplier {
 #[cfg(test)]
 mod suite {
     use super::*;
-    use crate::kms::period::PeriodParams;
+    use crate::raft::testnet::create_community as env;
     use crate::state::command::COMMAND_VERSION;
     use crate::state::Command;
-
-    fn env(rid: u64) -> Envelope {
-        Envelope {
-            version: COMMAND_VERSION,
-            request_id: rid,
-            command: Command::CreateCommunity {
-                kms_uri: format!("kms{rid}.example.org"),
-                period: PeriodParams {
-                    period_s: 2_592_000,
-                    offset_s: 0,
-                },
-            },
-        }
-    }
 
     /// Ordered, gap-free, idempotent apply; `reopen` simulates a restart between writes.
     fn conformance(mut open: impl FnMut() -> StateApplier, persistent: bool) {

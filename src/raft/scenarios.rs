@@ -6,10 +6,9 @@ use std::path::Path;
 use super::applier::StateApplier;
 use super::node::{DriverError, RaftDriver};
 use super::storage::{EngineLogStore, LogStore, MemLogStore};
-use super::testnet::{envelope, mem_drivers, Net, Recorder};
-use crate::kms::period::PeriodParams;
+use super::testnet::{create_community, envelope, mem_drivers, Net, Recorder};
 use crate::state::command::{DecodeError, COMMAND_VERSION};
-use crate::state::{Command, Envelope, Outcome};
+use crate::state::{Envelope, Outcome};
 use raft::Storage;
 
 /// Ticks enough for any election timeout to expire (raft-rs randomises it in
@@ -285,20 +284,6 @@ fn durable(id: u64, dir: &Path) -> Durable {
     let store = EngineLogStore::open_with_voters(&dir.join("raft"), &[1, 2, 3]).unwrap();
     let db = sled::Config::new().path(dir.join("state")).open().unwrap();
     RaftDriver::new(id, store, StateApplier::open(db).unwrap()).unwrap()
-}
-
-fn create_community(rid: u64) -> Envelope {
-    Envelope {
-        version: COMMAND_VERSION,
-        request_id: rid,
-        command: Command::CreateCommunity {
-            kms_uri: format!("kms{rid}.example.org"),
-            period: PeriodParams {
-                period_s: 2_592_000,
-                offset_s: 0,
-            },
-        },
-    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use raft::ReadState;
 
 use super::node::{Applier, DriverError, Output, RaftDriver};
 use super::storage::{LogStore, MemLogStore};
+use crate::kms::period::PeriodParams;
 use crate::state::command::COMMAND_VERSION;
 use crate::state::{Command, Envelope, Outcome};
 
@@ -108,6 +109,21 @@ pub fn envelope(request_id: u64) -> Envelope {
         command: Command::ReinstateIdentity {
             kms_uri: "kms.example.org".into(),
             identity: format!("sip:user{request_id}@example.org"),
+        },
+    }
+}
+
+/// A command that changes the real state machine, told apart by its request id.
+pub fn create_community(rid: u64) -> Envelope {
+    Envelope {
+        version: COMMAND_VERSION,
+        request_id: rid,
+        command: Command::CreateCommunity {
+            kms_uri: format!("kms{rid}.example.org"),
+            period: PeriodParams {
+                period_s: 2_592_000,
+                offset_s: 0,
+            },
         },
     }
 }

@@ -103,6 +103,18 @@ pub(super) struct Tx<'a> {
     pub sub_offsets: &'a TransactionalTree,
 }
 
+/// Applies one command inside a transaction, refusing an envelope older than the command.
+pub(super) fn apply_checked(tx: &Tx, env: &Envelope) -> TxResult<()> {
+    if env.version < env.command.min_version() {
+        return reject(format!(
+            "command needs envelope version {}, the entry has {}",
+            env.command.min_version(),
+            env.version
+        ));
+    }
+    apply_in_tx(tx, &env.command)
+}
+
 fn revocation_key(kms_uri: &str, identity: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(kms_uri.len() + 1 + identity.len());
     k.extend_from_slice(kms_uri.as_bytes());
@@ -166,6 +178,37 @@ impl StateMachine {
         }
     }
 
+    /// Runs `f` in one sled transaction over every tree of the state.
+    pub(super) fn transaction<T>(
+        &self,
+        f: impl Fn(&Tx) -> TxResult<T>,
+    ) -> Result<T, TransactionError<Abort>> {
+        let trees = (
+            &self.communities,
+            &self.revocations,
+            &self.meta,
+            &self.acl,
+            &self.groups,
+            &self.key_provisioning,
+            &self.subscriptions,
+            &self.outbox,
+            &self.sub_offsets,
+        );
+        trees.transaction(|(c, r, m, a, g, kp, s, o, so)| {
+            f(&Tx {
+                communities: c,
+                revocations: r,
+                meta: m,
+                acl: a,
+                groups: g,
+                key_provisioning: kp,
+                subscriptions: s,
+                outbox: o,
+                sub_offsets: so,
+            })
+        })
+    }
+
     /// Applies entry `index`. Entries at or below the applied index are skipped (replay is
     /// idempotent); a gap is an error.
     pub fn apply(&self, index: u64, env: &Envelope) -> Result<Option<Outcome>, StateError> {
@@ -179,38 +222,9 @@ impl StateMachine {
         if index != applied + 1 {
             return Err(StateError::OutOfOrder { index, applied });
         }
-        let trees = (
-            &self.communities,
-            &self.revocations,
-            &self.meta,
-            &self.acl,
-            &self.groups,
-            &self.key_provisioning,
-            &self.subscriptions,
-            &self.outbox,
-            &self.sub_offsets,
-        );
-        let res = trees.transaction(|(c, r, m, a, g, kp, s, o, so)| {
-            let tx = Tx {
-                communities: c,
-                revocations: r,
-                meta: m,
-                acl: a,
-                groups: g,
-                key_provisioning: kp,
-                subscriptions: s,
-                outbox: o,
-                sub_offsets: so,
-            };
-            if env.version < env.command.min_version() {
-                return reject(format!(
-                    "command needs envelope version {}, the entry has {}",
-                    env.command.min_version(),
-                    env.version
-                ));
-            }
-            apply_in_tx(&tx, &env.command)?;
-            m.insert(APPLIED_KEY, &index.to_be_bytes())?;
+        let res = self.transaction(|tx| {
+            apply_checked(tx, env)?;
+            tx.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
             Ok(())
         });
         match res {

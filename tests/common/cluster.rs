@@ -240,6 +240,21 @@ impl Cluster {
         })
     }
 
+    /// `sealkm cluster --dir DIR --url <node via> OP --id ID` (join, leave).
+    pub fn cluster_cli(&self, via: u32, op: &str, id: u32) -> std::process::Output {
+        let id = id.to_string();
+        super::run_sealkm([
+            "cluster".as_ref(),
+            "--dir".as_ref(),
+            self.dir().as_os_str(),
+            "--url".as_ref(),
+            self.url(via).as_ref(),
+            op.as_ref(),
+            "--id".as_ref(),
+            std::ffi::OsStr::new(&id),
+        ])
+    }
+
     /// A replicated write through node `id`: revokes `identity`. Returns the HTTP status.
     pub fn revoke(&self, id: u32, identity: &str) -> u16 {
         let url = format!(

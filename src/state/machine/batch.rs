@@ -5,7 +5,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::{apply_in_tx, reject, Abort, StateError, StateMachine, Tx, APPLIED_KEY};
+use super::{apply_checked, Abort, StateError, StateMachine, APPLIED_KEY};
 use crate::state::command::{Envelope, Outcome, COMMAND_VERSION};
 
 impl StateMachine {
@@ -38,38 +38,11 @@ impl StateMachine {
                 });
             }
         }
-        let trees = (
-            &self.communities,
-            &self.revocations,
-            &self.meta,
-            &self.acl,
-            &self.groups,
-            &self.key_provisioning,
-            &self.subscriptions,
-            &self.outbox,
-            &self.sub_offsets,
-        );
-        let res = trees.transaction(|(c, r, m, a, g, kp, s, o, so)| {
-            let tx = Tx {
-                communities: c,
-                revocations: r,
-                meta: m,
-                acl: a,
-                groups: g,
-                key_provisioning: kp,
-                subscriptions: s,
-                outbox: o,
-                sub_offsets: so,
-            };
-            for (_, env) in todo {
-                if let Some(env) = env {
-                    if env.version < env.command.min_version() {
-                        return reject::<()>("below the command's version".to_owned());
-                    }
-                    apply_in_tx(&tx, &env.command)?;
-                }
+        let res = self.transaction(|tx| {
+            for env in todo.iter().filter_map(|(_, env)| *env) {
+                apply_checked(tx, env)?;
             }
-            m.insert(APPLIED_KEY, &last.to_be_bytes())?;
+            tx.meta.insert(APPLIED_KEY, &last.to_be_bytes())?;
             Ok(())
         });
         match res {
