@@ -44,6 +44,9 @@ pub struct NodeConfig {
     /// The hash-chained audit file (node-local).
     pub audit_file: PathBuf,
     pub client_listener: ListenerConfig,
+    /// The service listener (KM-S, SEAL-X1, `/openapi.json`): mutual TLS; absent: not served.
+    #[serde(default)]
+    pub service_listener: Option<ServiceListenerConfig>,
     pub auth: AuthConfig,
     #[serde(default)]
     pub admin: AdminConfig,
@@ -73,6 +76,26 @@ pub struct ListenerConfig {
     pub tls_cert: PathBuf,
     /// PEM private key (PKCS#8) of this listener.
     pub tls_key: PathBuf,
+    /// HTTP worker threads (default: the number of cores).
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+/// `[service_listener]`: where VAL servers (KM-S) and the group management server (SEAL-X1)
+/// connect. A client certificate signed by `client_ca` names the party (a DNS or URI subject
+/// alternative name); the request's access token must name the same party (TS 33.434 5.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceListenerConfig {
+    /// `host:port` to bind.
+    pub addr: String,
+    /// PEM certificate chain of this listener (also presented to subscribers' callbacks).
+    pub tls_cert: PathBuf,
+    /// PEM private key (PKCS#8) of this listener.
+    pub tls_key: PathBuf,
+    /// PEM of the CA(s) that sign the parties' client certificates (and subscribers' callback
+    /// servers' certificates).
+    pub client_ca: PathBuf,
     /// HTTP worker threads (default: the number of cores).
     #[serde(default)]
     pub workers: Option<usize>,
@@ -325,6 +348,11 @@ impl NodeConfig {
         fix(&mut self.client_listener.tls_cert);
         fix(&mut self.client_listener.tls_key);
         fix(&mut self.auth.jwks_file);
+        if let Some(s) = self.service_listener.as_mut() {
+            fix(&mut s.tls_cert);
+            fix(&mut s.tls_key);
+            fix(&mut s.client_ca);
+        }
         if let Some(p) = self.admin.token_sha256_file.as_mut() {
             fix(p);
         }

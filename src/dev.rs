@@ -26,6 +26,36 @@ pub const DEV_ISSUER: &str = "https://idms.sealkm.test";
 pub const DEV_AUDIENCE: &str = "sealkm";
 pub const DEV_IDENTITY_CLAIM: &str = "seal_user_id";
 pub const DEV_SCOPE: &str = "3gpp:seal:km";
+/// The dev CA's private key (so `sealkm dev` environments can issue more party certificates).
+pub const CA_KEY: &str = "ca-key.pem";
+/// The dev group management server (SEAL-X1): its certificate names it, its token too.
+pub const DEV_GMS: &str = "gms.sealkm.test";
+/// The dev VAL server (KM-S).
+pub const DEV_VAL: &str = "val.sealkm.test";
+/// The group the dev parties are granted.
+pub const DEV_GROUP: &str = "dev-group";
+
+/// Certificate and key files of a party of a dev environment (`gms`, `val`).
+pub fn party_files(dir: &Path, party: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{party}-cert.pem")),
+        dir.join(format!("{party}-key.pem")),
+    )
+}
+
+/// Issues a client certificate for `names` from the environment's CA into
+/// `DIR/<file_stem>-cert.pem` and `-key.pem`.
+pub fn issue_party(dir: &Path, file_stem: &str, names: &[String]) -> Result<(), String> {
+    let ca = DevCa::load(
+        &fs::read_to_string(dir.join(CA_CERT)).map_err(io)?,
+        &zeroize::Zeroizing::new(fs::read_to_string(dir.join(CA_KEY)).map_err(io)?),
+    )
+    .map_err(io)?;
+    let (cert, key) = ca.issue(names).map_err(io)?;
+    let (cert_path, key_path) = party_files(dir, file_stem);
+    fs::write(cert_path, cert).map_err(io)?;
+    write_private(&key_path, key.as_bytes()).map_err(io)
+}
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -47,8 +77,9 @@ fn io(e: impl std::fmt::Display) -> String {
 /// Options of a dev environment.
 pub struct DevOptions {
     pub dir: PathBuf,
-    /// Client listener of node 1; node K listens on port + K − 1 and its peer listener on
-    /// port + 1000 + K − 1. Port 0 picks free ports.
+    /// Client listener of node 1; node K listens on port + K − 1, its peer listener on
+    /// port + 1000 + K − 1 and its service listener on port + 2000 + K − 1. Port 0 picks free
+    /// ports.
     pub addr: String,
     /// Voters of the new cluster (1: a cluster of one, without a peer listener).
     pub nodes: u32,
@@ -86,6 +117,9 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
 
     let ca = DevCa::generate("sealkm dev CA").map_err(io)?;
     fs::write(dir.join(CA_CERT), &ca.cert_pem).map_err(io)?;
+    write_private(&dir.join(CA_KEY), ca.key_pem().as_bytes()).map_err(io)?;
+    issue_party(dir, "gms", &[DEV_GMS.to_owned()])?;
+    issue_party(dir, "val", &[DEV_VAL.to_owned()])?;
     let total = if opts.nodes == 1 {
         1
     } else {
@@ -140,15 +174,20 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
         } else {
             format!("{host}:{}", port + 1000 + id as u16 - 1)
         };
-        addrs.push((id, client, peer));
+        let service = if port == 0 {
+            format!("{host}:0")
+        } else {
+            format!("{host}:{}", port + 2000 + id as u16 - 1)
+        };
+        addrs.push((id, client, peer, service));
     }
-    for (id, client, peer) in &addrs {
+    for (id, client, peer, service) in &addrs {
         let raft = (total > 1).then(|| {
             let join = *id > opts.nodes;
             let peers: String = addrs
                 .iter()
-                .filter(|(other, _, _)| other != id && *other <= opts.nodes)
-                .map(|(other, _, addr)| {
+                .filter(|(other, _, _, _)| other != id && *other <= opts.nodes)
+                .map(|(other, _, addr, _)| {
                     format!("\n[[raft.peer]]\nid = {other}\naddr = \"{addr}\"\n")
                 })
                 .collect();
@@ -168,7 +207,13 @@ tls_key = "node{id}-key.pem"
 {peers}"#
             )
         });
-        let text = config_text(*id, client, &admin_hash, raft.as_deref().unwrap_or(""));
+        let text = config_text(
+            *id,
+            client,
+            service,
+            &admin_hash,
+            raft.as_deref().unwrap_or(""),
+        );
         fs::write(node_config(dir, *id), text).map_err(io)?;
     }
     Ok(cfg_path)
@@ -179,7 +224,7 @@ fn split_addr(addr: &str) -> Result<(String, u16), String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("{addr}: expected host:port"))?;
     let port: u16 = port.parse().map_err(|_| format!("{addr}: bad port"))?;
-    if port > u16::MAX - 1100 {
+    if port > u16::MAX - 2100 {
         return Err(format!("{addr}: port too high for a cluster"));
     }
     Ok((host.to_owned(), port))
@@ -202,7 +247,7 @@ fn free_port(host: &str) -> Result<u16, String> {
 }
 
 /// The text of node `id`'s config; `raft` is its `[raft]` section (empty: a cluster of one).
-fn config_text(id: u32, addr: &str, admin_hash: &str, raft: &str) -> String {
+fn config_text(id: u32, addr: &str, service: &str, admin_hash: &str, raft: &str) -> String {
     format!(
         r#"# sealkm node config generated by `sealkm dev` (paths are relative to this file)
 node_id = "node{id}"
@@ -214,6 +259,12 @@ audit_file = "node{id}-audit.jsonl"
 addr = "{addr}"
 tls_cert = "node{id}-cert.pem"
 tls_key = "node{id}-key.pem"
+
+[service_listener]
+addr = "{service}"
+tls_cert = "node{id}-cert.pem"
+tls_key = "node{id}-key.pem"
+client_ca = "{CA_CERT}"
 
 [auth]
 jwks_file = "jwks.json"
@@ -280,6 +331,7 @@ struct Started {
     id: u32,
     child: std::process::Child,
     km_uu: String,
+    service: Option<String>,
     peer: Option<String>,
     config: PathBuf,
 }
@@ -315,12 +367,14 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
             return Err("no stdout".into());
         };
         let mut lines = std::io::BufReader::new(stdout).lines();
-        let (mut km_uu, mut peer) = (None, None);
+        let (mut km_uu, mut peer, mut service) = (None, None, None);
         while km_uu.is_none() {
             match lines.next() {
                 Some(Ok(l)) => {
                     if let Some(u) = l.strip_prefix("sealkm: KM-UU listening on ") {
                         km_uu = Some(u.to_owned());
+                    } else if let Some(u) = l.strip_prefix("sealkm: service listening on ") {
+                        service = Some(u.to_owned());
                     } else if let Some(a) = l.strip_prefix("sealkm: peer listening on ") {
                         peer = Some(a.to_owned());
                     }
@@ -343,11 +397,17 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
             id,
             child,
             km_uu: km_uu.unwrap_or_default(),
+            service,
             peer,
             config,
         });
     }
     write_cluster_file(dir, &exe, &started)?;
+    if let Some(first) = started.first() {
+        if let Err(e) = grant_dev_parties(dir, &first.km_uu).await {
+            eprintln!("sealkm dev: could not grant the dev GMS and VAL server: {e}");
+        }
+    }
     let d = dir.display();
     for s in &started {
         println!(
@@ -363,6 +423,15 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
          sealkm client --dir {d} --user sip:alice@sealkm.test keyprov\n  \
          sealkm client --dir {d} certcache\n  \
          sealkm admin --dir {d} communities\n\n\
+         Service listener (mutual TLS + token naming the same party; {DEV_GMS} may manage every \
+         group, {DEV_VAL} may read {DEV_GROUP}):\n  \
+         sealkm token --dir {d} --user {DEV_GMS}                 # the GMS's token\n  \
+         sealkm token --dir {d} --user {DEV_VAL} --skeyprov      # the VAL server's, with SKeyProv\n  \
+         sealkm client gms --dir {d} keyprov                     # its own key set (SEAL-X1)\n  \
+         sealkm client gms --dir {d} group-key create {DEV_GROUP}\n  \
+         sealkm client gms --dir {d} imessage build --to sip:alice@sealkm.test --out msg.bin\n  \
+         sealkm client --dir {d} --user sip:alice@sealkm.test imessage open --file msg.bin --from {DEV_GMS}\n  \
+         sealkm client val --dir {d} group-key get {DEV_GROUP}\n\n\
          Kill a node (its pid is above and in {d}/cluster.json) and watch `sealkm cluster status`; \
          restart it with the `restart` command in cluster.json. Ctrl-C stops every node."
     );
@@ -384,6 +453,32 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
         // SAFETY: kill(2) on a child we started.
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    Ok(())
+}
+
+/// Grants the dev parties through the admin API of `km_uu` (replicated, so once is enough):
+/// the GMS every group, the VAL server [`DEV_GROUP`].
+async fn grant_dev_parties(dir: &Path, km_uu: &str) -> Result<(), String> {
+    let tls = crate::tls::client_config(&dir.join(CA_CERT)).map_err(io)?;
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(tls)))
+        .timeout(std::time::Duration::from_secs(20))
+        .finish();
+    let admin = fs::read_to_string(dir.join(ADMIN_TOKEN)).map_err(io)?;
+    for (principal, role, groups) in [
+        (DEV_GMS, "gms", vec!["*"]),
+        (DEV_VAL, "val-server", vec![DEV_GROUP]),
+    ] {
+        let resp = client
+            .post(format!("{km_uu}/admin/v1/acl"))
+            .bearer_auth(admin.trim())
+            .send_json(&serde_json::json!({"principal": principal, "role": role, "groups": groups}))
+            .await
+            .map_err(io)?;
+        if !resp.status().is_success() {
+            return Err(format!("ACL for {principal}: HTTP {}", resp.status()));
         }
     }
     Ok(())
@@ -411,8 +506,7 @@ fn write_cluster_file(dir: &Path, exe: &Path, started: &[Started]) -> Result<(),
                 "id": s.id,
                 "pid": s.child.id(),
                 "km_uu": s.km_uu,
-                // The admin API shares the client listener until the service listener lands.
-                "service": s.km_uu,
+                "service": s.service,
                 "peer": s.peer,
                 "data_dir": dir.join(format!("node{}-data", s.id)),
                 "config": s.config,

@@ -348,15 +348,38 @@ fn run_serve(config: &Path) -> Result<(), String> {
             peer_tls: api::peer_tls(&cfg).map_err(|e| e.to_string())?,
             static_peers: api::static_peers(&cfg),
         };
+        let data = actix_web::web::Data::new(state);
+        let service = match &cfg.service_listener {
+            Some(s) => Some((
+                sealkm::tls::service_server_config(&s.tls_cert, &s.tls_key, &s.client_ca)
+                    .map_err(|e| e.to_string())?,
+                s,
+            )),
+            None => None,
+        };
+        let service_data = data.clone();
+        // The service listener binds first, so its line precedes the KM-UU line that
+        // scripts wait for.
+        let service_run = async move {
+            match service {
+                Some((tls, s)) => {
+                    tracing::info!(addr = %s.addr, "service listener (KM-S, SEAL-X1; mutual TLS)");
+                    api::service::serve(service_data, &s.addr, tls, s.workers).await
+                }
+                None => Ok(()),
+            }
+        };
         tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
-        let res = api::serve(
-            state,
+        let km_uu_run = api::serve(
+            data,
             &cfg.client_listener.addr,
             tls,
             cfg.client_listener.workers,
-        )
-        .await
-        .map_err(|e| format!("listener failed: {e}"));
+        );
+        let res = futures_util::future::try_join(service_run, km_uu_run)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("listener failed: {e}"));
         // A clean stop closes the Raft log and leaves the state machine flushed (after a
         // crash it is replayed from the Raft log instead).
         keep.store().shutdown().await;

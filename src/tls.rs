@@ -148,10 +148,60 @@ pub fn peer_client_config(
         .map_err(|e| TlsError::Config(e.to_string()))
 }
 
-/// A development CA with PEM texts, able to sign server certificates.
+/// Server config for the service listener (KM-S, SEAL-X1): its chain and key; a client
+/// certificate signed by a CA in `client_ca` (PEM) is checked when presented. A connection
+/// without one is let through so the handler can refuse it with a clear reason (401); a
+/// certificate that does not chain to `client_ca` fails the handshake.
+pub fn service_server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = load_certs(cert)?;
+    let key = load_key(key)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(client_ca)?),
+        provider(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// The DNS and URI subject alternative names of a certificate (DER), in certificate order.
+/// Empty when the certificate cannot be parsed or has no such names.
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(s) | GeneralName::URI(s) => Some((*s).to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A development CA with PEM texts, able to sign leaf certificates. `sealkm dev` keeps its
+/// key (mode 0600) beside the CA certificate so `sealkm dev issue` and tests can add parties.
 pub struct DevCa {
     pub cert_pem: String,
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    key_pem: zeroize::Zeroizing<String>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
 impl DevCa {
@@ -167,20 +217,45 @@ impl DevCa {
             rcgen::KeyUsagePurpose::CrlSign,
         ];
         let key = rcgen::KeyPair::generate().map_err(e)?;
+        let key_pem = zeroize::Zeroizing::new(key.serialize_pem());
         let issuer = rcgen::CertifiedIssuer::self_signed(params, key).map_err(e)?;
+        let cert_pem = issuer.pem();
+        Self::load(&cert_pem, &key_pem)
+    }
+
+    /// A CA from its certificate and private key (PEM).
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
+        let e = |e: rcgen::Error| TlsError::Config(e.to_string());
+        let key = rcgen::KeyPair::from_pem(key_pem).map_err(e)?;
+        let issuer = rcgen::Issuer::from_ca_cert_pem(cert_pem, key).map_err(e)?;
         Ok(Self {
-            cert_pem: issuer.pem(),
+            cert_pem: cert_pem.to_owned(),
+            key_pem: zeroize::Zeroizing::new(key_pem.to_owned()),
             issuer,
         })
     }
 
-    /// A leaf certificate for `names` (DNS names or IP addresses): (cert PEM, key PEM).
+    /// The CA's private key (PEM).
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// A leaf certificate for `names`: DNS names, IP addresses, or URIs (a name with a ':'
+    /// that is not an IP address, such as `sip:gms@example.org`). Returns (cert PEM, key PEM).
     pub fn issue(
         &self,
         names: &[String],
     ) -> Result<(String, zeroize::Zeroizing<String>), TlsError> {
         let e = |e: rcgen::Error| TlsError::Config(e.to_string());
-        let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(e)?;
+        let (uris, plain): (Vec<&String>, Vec<&String>) = names
+            .iter()
+            .partition(|n| n.contains(':') && n.parse::<std::net::IpAddr>().is_err());
+        let plain: Vec<String> = plain.into_iter().cloned().collect();
+        let mut params = rcgen::CertificateParams::new(plain).map_err(e)?;
+        for u in uris {
+            let uri = rcgen::string::Ia5String::try_from(u.as_str()).map_err(e)?;
+            params.subject_alt_names.push(rcgen::SanType::URI(uri));
+        }
         if let Some(first) = names.first() {
             params
                 .distinguished_name
@@ -193,5 +268,28 @@ impl DevCa {
         let key = rcgen::KeyPair::generate().map_err(e)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(e)?;
         Ok((cert.pem(), zeroize::Zeroizing::new(key.serialize_pem())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_ca_round_trips_and_names_dns_and_uri() {
+        let ca = DevCa::generate("t").unwrap();
+        let again = DevCa::load(&ca.cert_pem, ca.key_pem()).unwrap();
+        let (pem, _) = again
+            .issue(&["gms.example".into(), "sip:gms@example.org".into()])
+            .unwrap();
+        let der = rustls_pemfile::certs(&mut pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            certificate_names(&der),
+            vec!["gms.example".to_string(), "sip:gms@example.org".to_string()]
+        );
+        assert!(certificate_names(b"not a certificate").is_empty());
     }
 }

@@ -100,6 +100,8 @@ impl From<NodeError> for ApiError {
                 ApiError::Unavailable { retry_after_s: 60 }
             }
             NodeError::Rejected(r) | NodeError::Invalid(r) => ApiError::BadRequest(r),
+            NodeError::NotFound(r) => ApiError::NotFound(r),
+            NodeError::Conflict(r) => ApiError::Conflict(r),
             NodeError::Unavailable(s) => {
                 tracing::warn!(reason = %s, "request refused: cluster unavailable");
                 ApiError::from(s)

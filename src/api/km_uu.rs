@@ -24,6 +24,7 @@ use crate::kms::xml::request::{parse_kms_request, KmsRequestDoc};
 use crate::kms::xml::response::{
     render_kms_response, KmsMessageDoc, KmsResponseBody, KmsResponseDoc,
 };
+use crate::kms::acl::Role;
 use crate::node::core::Actor;
 
 /// The interface root (TS 33.180 D.2.1).
@@ -45,8 +46,13 @@ pub enum Route {
 /// Parses the path after [`ROOT`] (raw, still percent-encoded). The user URI may be sent
 /// percent-encoded or raw; the time is 16 hex digits in either case.
 pub fn parse_route(raw_path: &str) -> Result<Route, ApiError> {
+    parse_route_under(ROOT, raw_path)
+}
+
+/// [`parse_route`] for the same documents under another root (SEAL-X1, KM-S).
+pub fn parse_route_under(root: &str, raw_path: &str) -> Result<Route, ApiError> {
     let rest = raw_path
-        .strip_prefix(ROOT)
+        .strip_prefix(root)
         .and_then(|r| r.strip_prefix('/'))
         .ok_or_else(|| ApiError::NotFound("unknown resource".into()))?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -144,7 +150,7 @@ fn key_set_doc(set: &KeySet) -> KmsKeySetDoc {
 }
 
 /// Reads the body up to `limit` bytes (413 above, without reading further).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+pub(super) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -158,9 +164,9 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
 }
 
 /// A bounded label for the metrics (never the user URI).
-fn endpoint_label(path: &str) -> &'static str {
+fn endpoint_label(root: &str, path: &str) -> &'static str {
     let rest = path
-        .strip_prefix(ROOT)
+        .strip_prefix(root)
         .unwrap_or("")
         .trim_start_matches('/');
     match rest.split('/').next() {
@@ -179,11 +185,33 @@ struct Ctx {
     now: u64,
 }
 
+/// Who may ask for these documents, and how they are authenticated.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller {
+    /// A KM client over KM-UU: the access token alone names the user.
+    User,
+    /// A party of the service listener with this role: certificate and token
+    /// ([`super::service::authenticate`]); its key set is for the name both give.
+    Party(Role),
+}
+
 /// The single KM-UU handler: all errors become a `KmsError` response.
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    handle_for(req, payload, state, ROOT, Caller::User).await
+}
+
+/// The same documents for `caller` under `root` (KM-UU, or SEAL-X1 / KM-S for the group
+/// management server and VAL servers, TS 33.434 5.1 / 5.3).
+pub async fn handle_for(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    root: &'static str,
+    caller: Caller,
 ) -> HttpResponse {
     let host = req.connection_info().host().to_owned();
     let mut ctx = Ctx {
@@ -192,7 +220,7 @@ pub async fn handle(
         client_req_url: format!("https://{host}{}", req.uri().path()),
         now: state.node.now(),
     };
-    let resp = match serve(&req, payload, &state, &mut ctx).await {
+    let resp = match serve(&req, payload, &state, &mut ctx, root, caller).await {
         Ok(resp) => resp,
         Err(e) => {
             if matches!(e, ApiError::Unauthorized(_)) {
@@ -204,7 +232,7 @@ pub async fn handle(
     state
         .node
         .metrics
-        .request(endpoint_label(req.uri().path()), resp.status().as_u16());
+        .request(endpoint_label(root, req.uri().path()), resp.status().as_u16());
     resp
 }
 
@@ -213,6 +241,8 @@ async fn serve(
     payload: web::Payload,
     state: &AppState,
     ctx: &mut Ctx,
+    root: &str,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let community = state
         .node
@@ -230,14 +260,17 @@ async fn serve(
             return Err(ApiError::PayloadTooLarge(state.max_body_bytes));
         }
     }
-    let token = state.authenticate(req)?;
-    ctx.user_uri = token.identity.clone();
-    let route = parse_route(req.uri().path())?;
+    let identity = match caller {
+        Caller::User => state.authenticate(req)?.identity,
+        Caller::Party(role) => super::service::authenticate(req, state, role).await?.name,
+    };
+    ctx.user_uri = identity.clone();
+    let route = parse_route_under(root, req.uri().path())?;
     let body = read_body(payload, state.max_body_bytes).await?;
     let request: Option<KmsRequestDoc> = parse_kms_request(&body)
         .map_err(|e| ApiError::BadRequest(format!("malformed KmsRequest: {e}")))?;
     if let Some(r) = &request {
-        if !r.user_uri.is_empty() && r.user_uri != token.identity {
+        if !r.user_uri.is_empty() && r.user_uri != identity {
             return Err(ApiError::Forbidden(
                 "UserUri does not match the access token's identity".into(),
             ));
@@ -246,7 +279,7 @@ async fn serve(
             ctx.client_req_url = url.clone();
         }
     }
-    let actor = Actor(token.identity.clone());
+    let actor = Actor(identity.clone());
     let message = match route {
         Route::Init => {
             let cert = community
@@ -256,7 +289,7 @@ async fn serve(
         }
         Route::KeyProv { user_uri, ntp64 } => {
             if let Some(u) = &user_uri {
-                if *u != token.identity {
+                if *u != identity {
                     return Err(ApiError::Forbidden(
                         "a user gets key material only for its own identity".into(),
                     ));
@@ -277,7 +310,7 @@ async fn serve(
             };
             let set = state
                 .node
-                .key_set(&community, &token.identity, period, &actor)
+                .key_set(&community, &identity, period, &actor)
                 .await?;
             KmsMessageDoc::KeyProv(vec![key_set_doc(&set)])
         }

@@ -7,14 +7,26 @@
 //! | [`acl`] | the replicated ACL of the service interfaces under `/admin/v1/acl` |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`service`] | the service listener: mTLS + token authentication of parties |
+//! | [`seal_x1`] | SEAL-X1 for the group management server under `/seal-x1/v1` |
+//! | [`km_s`] | KM-S for VAL servers under `/km-s/v1` |
+//! | [`group_keys`] | KMS-managed group key JSON shared by SEAL-X1 and KM-S |
+//! | [`subscriptions`] | key event subscriptions on SEAL-X1 and KM-S |
+//! | [`openapi`] | the generated OpenAPI document |
 //! | [`error`] | the one error → HTTP status mapping |
 
 pub mod acl;
 pub mod admin;
 pub mod cluster;
 pub mod error;
+pub mod group_keys;
 pub mod health;
+pub mod km_s;
 pub mod km_uu;
+pub mod openapi;
+pub mod seal_x1;
+pub mod service;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -125,12 +137,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Starts the client listener and runs until stopped.
 pub async fn serve(
-    state: AppState,
+    data: web::Data<AppState>,
     addr: &str,
     tls: rustls::ServerConfig,
     workers: Option<usize>,
 ) -> std::io::Result<()> {
-    let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())

@@ -70,8 +70,12 @@ pub enum AuditKind {
     IdentityRevoked,
     IdentityReinstated,
     GroupKeyCreated,
+    GroupKeyRotated,
     GroupKeyDelivered,
     GroupKeyRevoked,
+    GroupKeyExpirySet,
+    /// A subscription to key events was created, changed or removed.
+    SubscriptionChanged,
     /// An administrative change to access control (principals, roles).
     AdminAclChanged,
     /// An administrative change to a KMS community or its configuration.

@@ -18,6 +18,11 @@ impl KmsNode {
         Ok(entries)
     }
 
+    /// `principal`'s entry as this node has applied it: call after a read barrier.
+    pub fn acl_entry_local(&self, principal: &str) -> Result<Option<AclEntry>, NodeError> {
+        Ok(self.state().acl_entry(principal)?)
+    }
+
     /// Grants `principal` the role `role` and read access to `groups` (replacing its entry).
     pub async fn acl_set(
         &self,

@@ -39,6 +39,12 @@ pub enum NodeError {
     /// A request that can never succeed as sent (validated before proposing).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The thing asked about does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with a concurrent change (409); retrying may succeed.
+    #[error("{0}")]
+    Conflict(String),
     #[error("overloaded")]
     Shed(Shed),
     #[error("cluster unavailable: {0}")]

@@ -7,6 +7,8 @@ pub mod admission;
 pub mod bootstrap;
 pub mod cache;
 pub mod core;
+pub mod groups;
+pub mod key_provisioning;
 pub mod metrics;
 
 pub use self::core::{KmsNode, NodeError};

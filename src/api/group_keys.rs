@@ -1,0 +1,198 @@
+//! KMS-managed group keys over the service listener — **our extension** (see `node::groups`).
+//! The JSON shapes and the read handlers shared by SEAL-X1 (the group management server) and
+//! KM-S (VAL servers): both read only groups their ACL entry names. GMKs travel hex-encoded
+//! inside the mutually authenticated TLS connection, in a zeroized buffer, with
+//! `Cache-Control: no-store`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::admin::json_error;
+use super::error::ApiError;
+use super::service::{authenticate, Principal};
+use super::AppState;
+use crate::kms::acl::Role;
+use crate::kms::group::{Group, GroupKeyVersion};
+use crate::node::groups::GroupKey;
+
+/// One key version without its key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionInfo {
+    pub version: u32,
+    /// TS 33.180 GMK-ID, 8 hex digits (purpose tag 0 = GMK in the top 4 bits).
+    pub gmk_id: String,
+    pub created_unix: u64,
+    pub expires_unix: Option<u64>,
+    pub revoked: bool,
+    /// Whether this is the group's current version (not revoked, not expired, newest).
+    pub current: bool,
+}
+
+/// A group's versions (metadata only).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupInfo {
+    pub group_id: String,
+    /// The current version, if any is usable.
+    pub current_version: Option<u32>,
+    pub versions: Vec<VersionInfo>,
+}
+
+/// One key version with its GMK.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupKeyBody {
+    pub group_id: String,
+    #[serde(flatten)]
+    pub info: VersionInfo,
+    /// The 16-octet GMK, 32 hex digits.
+    pub gmk: String,
+}
+
+fn version_info(v: &GroupKeyVersion, current: Option<u32>) -> VersionInfo {
+    VersionInfo {
+        version: v.version,
+        gmk_id: format!("{:08x}", v.gmk_id),
+        created_unix: v.created_unix,
+        expires_unix: v.expires_unix,
+        revoked: v.revoked,
+        current: current == Some(v.version),
+    }
+}
+
+pub fn group_info(group: &Group, now: u64) -> GroupInfo {
+    let current = group.current(now).map(|v| v.version);
+    GroupInfo {
+        group_id: group.group_id.clone(),
+        current_version: current,
+        versions: group
+            .versions
+            .iter()
+            .map(|v| version_info(v, current))
+            .collect(),
+    }
+}
+
+/// The response carrying a GMK: serialized into a buffer that is zeroized after sending.
+pub fn key_response(status: actix_web::http::StatusCode, key: &GroupKey) -> HttpResponse {
+    let body = GroupKeyBody {
+        group_id: key.group_id.clone(),
+        info: version_info(&key.version, key.current.then_some(key.version.version)),
+        gmk: hex::encode(key.gmk.expose()),
+    };
+    let text = zeroize::Zeroizing::new(serde_json::to_string(&body).unwrap_or_default());
+    let mut body = body;
+    zeroize::Zeroize::zeroize(&mut body.gmk);
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(web::Bytes::from_owner(ZeroizingText(text)))
+}
+
+struct ZeroizingText(zeroize::Zeroizing<String>);
+
+impl AsRef<[u8]> for ZeroizingText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// Answers `f`'s JSON, or the error as `{"error": reason}` with its status.
+pub fn respond_json<T: Serialize>(status: actix_web::http::StatusCode, r: Result<T, ApiError>) -> HttpResponse {
+    match r {
+        Ok(v) => HttpResponse::build(status).json(v),
+        Err(e) => json_error(&e),
+    }
+}
+
+/// Reads an optional JSON body of at most `limit` bytes: empty → `T::default()`; malformed →
+/// 400; too large → 413.
+pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = super::km_uu::read_body(payload, limit).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// Parses a `{version}` path segment: a positive decimal number, or `current`.
+pub fn parse_version(seg: &str) -> Result<Option<u32>, ApiError> {
+    if seg == "current" {
+        return Ok(None);
+    }
+    match seg.parse::<u32>() {
+        Ok(v) if v > 0 => Ok(Some(v)),
+        _ => Err(ApiError::BadRequest(
+            "key version must be a positive number or 'current'".into(),
+        )),
+    }
+}
+
+/// Authenticates with `role`, then checks the ACL for `group_id` (403), after a read barrier.
+pub async fn entitled(
+    req: &HttpRequest,
+    state: &AppState,
+    role: Role,
+    group_id: &str,
+) -> Result<Principal, ApiError> {
+    crate::kms::group::validate_group_id(group_id)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let p = authenticate(req, state, role).await?;
+    p.check_group(group_id)?;
+    Ok(p)
+}
+
+/// `GET …/groups/{group_id}/keys`: the versions of a group (no key material).
+pub async fn list_versions(
+    req: &HttpRequest,
+    state: &AppState,
+    role: Role,
+    group_id: &str,
+) -> HttpResponse {
+    let r = async {
+        entitled(req, state, role, group_id).await?;
+        let group = state.node.group_local(group_id)?;
+        Ok(group_info(&group, state.node.now()))
+    }
+    .await;
+    respond_json(actix_web::http::StatusCode::OK, r)
+}
+
+/// `GET …/groups/{group_id}/keys/{version|current}`: one version with its GMK.
+pub async fn get_key(
+    req: &HttpRequest,
+    state: &AppState,
+    role: Role,
+    group_id: &str,
+    version: &str,
+) -> HttpResponse {
+    let r = async {
+        let version = parse_version(version)?;
+        let p = entitled(req, state, role, group_id).await?;
+        let group = state.node.group_local(group_id)?;
+        Ok(state.node.group_key(&group, version, &p.actor())?)
+    }
+    .await;
+    match r {
+        Ok(key) => key_response(actix_web::http::StatusCode::OK, &key),
+        Err(e) => json_error(&e),
+    }
+}
+
+/// The JSON body config of the service interfaces: a size limit and errors as JSON 400/413.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|e, _| {
+            let api = match &e {
+                actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. }
+                | actix_web::error::JsonPayloadError::Overflow { limit } => {
+                    ApiError::PayloadTooLarge(*limit)
+                }
+                other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
+            };
+            actix_web::error::InternalError::from_response("", json_error(&api)).into()
+        })
+}

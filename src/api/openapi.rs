@@ -1,0 +1,117 @@
+//! The OpenAPI 3.1 document of the JSON (and XML) interfaces of the service listener (KM-S,
+//! SEAL-X1, subscriptions) and of the admin API, generated from the handlers' annotations
+//! (utoipa). Served at `GET /openapi.json` on the service listener; `sealkm openapi` prints
+//! it, and `docs/openapi.json` is that output, checked by a test so it cannot drift.
+
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{group_keys, km_s, seal_x1};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "access_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "Access token of the identity management server (TS 33.434 5.3.1). On \
+                         the service listener the TLS client certificate must name the same \
+                         party as the token's identity claim.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "mutual_tls",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "Client certificate signed by the service listener's client CA; its DNS or \
+                     URI subject alternative name names the party."
+                        .into(),
+                ),
+                extensions: None,
+            },
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sealkm service and admin interfaces",
+        description = "KM-S (VAL servers) and SEAL-X1 (group management server) per TS 33.434 / \
+                       TS 33.180, with our extensions (KMS-managed group keys, key event \
+                       subscriptions) marked as such, and the admin API.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&Security),
+    security(("mutual_tls" = [], "access_token" = [])),
+    paths(
+        seal_x1::key_management,
+        seal_x1::create_key,
+        seal_x1::list_versions,
+        seal_x1::get_key,
+        seal_x1::revoke_key,
+        seal_x1::set_expiry,
+        km_s::key_management,
+        km_s::list_versions,
+        km_s::get_key,
+        km_s::key_provisioning,
+    ),
+    components(schemas(
+        group_keys::VersionInfo,
+        group_keys::GroupInfo,
+        group_keys::GroupKeyBody,
+        seal_x1::CreateKey,
+        seal_x1::SetExpiry,
+        km_s::KeyProvisioningRequest,
+        km_s::KeyProvisioningAck,
+        ErrorBody,
+    ))
+)]
+pub struct ApiDoc;
+
+/// Every JSON error: `{"error": reason}` (the status carries the class).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// The document as pretty JSON (what `/openapi.json` serves and `docs/openapi.json` holds).
+pub fn document_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/openapi.json",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(document_json())
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checked_in_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk.trim_end() == super::document_json().trim_end(),
+            "docs/openapi.json is stale: run `cargo run -- openapi > docs/openapi.json`"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! SEAL-X1: the key management server ↔ the group management server (TS 33.434 5.1; TS 33.180
+//! E.1.1). Every request is authenticated by [`super::service::authenticate`] with the `gms`
+//! role.
+//!
+//! **Spec flow** — the GMS is a key management client for its own URI: `POST
+//! /seal-x1/v1/keymanagement/{init|keyprov|certcache}` answers the TS 33.180 Annex D documents
+//! (its ECCSI/SAKKE key set and the KMS certificates), exactly as KM-UU does for users. With
+//! them it generates GMKs itself and sends them to members in MIKEY-SAKKE I_MESSAGEs signed
+//! with its SSK (`crypto::mikey`; `sealkm client gms imessage`).
+//!
+//! **Our extension** — KMS-managed group keys, for groups the GMS's ACL entry names:
+//! - `POST /seal-x1/v1/groups/{group_id}/keys` `{"ttl_s"?}` creates version 1, or rotates to the
+//!   next version: a fresh 16-octet GMK and GMK-ID, sealed and replicated; 201 with the key;
+//! - `GET /seal-x1/v1/groups/{group_id}/keys` the versions (no keys);
+//! - `GET /seal-x1/v1/groups/{group_id}/keys/{version|current}` one version with its GMK;
+//! - `POST /seal-x1/v1/groups/{group_id}/keys/{version}/revoke`;
+//! - `PUT /seal-x1/v1/groups/{group_id}/keys/{version}/expiry` `{"expires_unix": n | null}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::group_keys::{self, entitled, key_response, parse_version, respond_json};
+use super::km_uu::{handle_for, Caller};
+use super::AppState;
+use crate::kms::acl::Role;
+
+pub const ROOT: &str = "/seal-x1/v1";
+const KM_ROOT: &str = "/seal-x1/v1/keymanagement";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope(ROOT)
+            .app_data(group_keys::json_config(4 * 1024))
+            .route("/keymanagement/{tail:.*}", web::post().to(key_management))
+            .route("/groups/{group_id}/keys", web::post().to(create_key))
+            .route("/groups/{group_id}/keys", web::get().to(list_versions))
+            .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
+            .route(
+                "/groups/{group_id}/keys/{version}/revoke",
+                web::post().to(revoke_key),
+            )
+            .route(
+                "/groups/{group_id}/keys/{version}/expiry",
+                web::put().to(set_expiry),
+            )
+            .configure(super::subscriptions::configure_for(Role::Gms)),
+    );
+}
+
+/// TS 33.180 Annex D documents for the GMS's own URI (init, keyprov, certcache).
+#[utoipa::path(
+    post,
+    path = "/seal-x1/v1/keymanagement/{document}",
+    tag = "SEAL-X1",
+    params(("document" = String, Path, description = "init | keyprov[/<own URI>[/<NTP time>]] | certcache[/<cache number>]")),
+    request_body(content = String, content_type = "application/xml", description = "optional TS 33.180 KmsRequest"),
+    responses(
+        (status = 200, description = "TS 33.180 KmsResponse", content_type = "application/xml", body = String),
+        (status = 401, description = "no client certificate or no valid access token (KmsResponse with KmsError)"),
+        (status = 403, description = "certificate and token name different parties, or no gms grant"),
+    )
+)]
+pub async fn key_management(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    handle_for(req, payload, state, KM_ROOT, Caller::Party(Role::Gms)).await
+}
+
+/// Body of a group key creation or rotation.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// Seconds until the new version expires (none: no expiry).
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
+}
+
+/// Creates (version 1) or rotates (next version) a KMS-managed group key.
+#[utoipa::path(
+    post,
+    path = "/seal-x1/v1/groups/{group_id}/keys",
+    tag = "SEAL-X1 (extension)",
+    params(("group_id" = String, Path)),
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "the new version with its GMK", body = group_keys::GroupKeyBody),
+        (status = 400, description = "malformed group id or body"),
+        (status = 403, description = "the ACL does not name this group"),
+        (status = 409, description = "concurrent rotation; retry"),
+        (status = 413, description = "body too large"),
+    )
+)]
+pub async fn create_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let group_id = path.into_inner();
+    let r = async {
+        let body: CreateKey = group_keys::optional_json(payload, 4 * 1024).await?;
+        let ttl_s = body.ttl_s;
+        let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+        Ok(state
+            .node
+            .create_group_key(&group_id, ttl_s, &p.actor())
+            .await?)
+    }
+    .await;
+    match r {
+        Ok(key) => key_response(StatusCode::CREATED, &key),
+        Err(e) => super::admin::json_error(&e),
+    }
+}
+
+/// The versions of a group (metadata only).
+#[utoipa::path(
+    get,
+    path = "/seal-x1/v1/groups/{group_id}/keys",
+    tag = "SEAL-X1 (extension)",
+    params(("group_id" = String, Path)),
+    responses(
+        (status = 200, body = group_keys::GroupInfo),
+        (status = 403, description = "the ACL does not name this group"),
+        (status = 404, description = "unknown group"),
+    )
+)]
+pub async fn list_versions(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    group_keys::list_versions(&req, &state, Role::Gms, &path).await
+}
+
+/// One version (or the current one) with its GMK.
+#[utoipa::path(
+    get,
+    path = "/seal-x1/v1/groups/{group_id}/keys/{version}",
+    tag = "SEAL-X1 (extension)",
+    params(("group_id" = String, Path), ("version" = String, Path, description = "a version number or `current`")),
+    responses(
+        (status = 200, body = group_keys::GroupKeyBody),
+        (status = 403, description = "the ACL does not name this group"),
+        (status = 404, description = "unknown group or version, or no current version"),
+    )
+)]
+pub async fn get_key(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (group_id, version) = path.into_inner();
+    group_keys::get_key(&req, &state, Role::Gms, &group_id, &version).await
+}
+
+/// Revokes one version: it is never current again.
+#[utoipa::path(
+    post,
+    path = "/seal-x1/v1/groups/{group_id}/keys/{version}/revoke",
+    tag = "SEAL-X1 (extension)",
+    params(("group_id" = String, Path), ("version" = u32, Path)),
+    responses(
+        (status = 200, description = "revoked", body = group_keys::GroupInfo),
+        (status = 400, description = "already revoked, or a malformed version"),
+        (status = 404, description = "unknown group or version"),
+    )
+)]
+pub async fn revoke_key(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (group_id, version) = path.into_inner();
+    let r = async {
+        let version = parse_version(&version)?.ok_or_else(|| {
+            super::error::ApiError::BadRequest("name a version number to revoke".into())
+        })?;
+        let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+        state
+            .node
+            .revoke_group_key(&group_id, version, &p.actor())
+            .await?;
+        let group = state.node.group(&group_id).await?;
+        Ok(group_keys::group_info(&group, state.node.now()))
+    }
+    .await;
+    respond_json(StatusCode::OK, r)
+}
+
+/// Body of an expiry change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetExpiry {
+    /// Unix time from which the version is no longer current; `null` clears the expiry.
+    pub expires_unix: Option<u64>,
+}
+
+/// Sets or clears one version's expiry.
+#[utoipa::path(
+    put,
+    path = "/seal-x1/v1/groups/{group_id}/keys/{version}/expiry",
+    tag = "SEAL-X1 (extension)",
+    params(("group_id" = String, Path), ("version" = u32, Path)),
+    request_body = SetExpiry,
+    responses(
+        (status = 200, description = "set", body = group_keys::GroupInfo),
+        (status = 400, description = "malformed body, or the version is revoked or expired"),
+        (status = 404, description = "unknown group or version"),
+    )
+)]
+pub async fn set_expiry(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<SetExpiry>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (group_id, version) = path.into_inner();
+    let r = async {
+        let version = parse_version(&version)?.ok_or_else(|| {
+            super::error::ApiError::BadRequest("name a version number".into())
+        })?;
+        let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+        state
+            .node
+            .set_group_key_expiry(&group_id, version, body.expires_unix, &p.actor())
+            .await?;
+        let group = state.node.group(&group_id).await?;
+        Ok(group_keys::group_info(&group, state.node.now()))
+    }
+    .await;
+    respond_json(StatusCode::OK, r)
+}

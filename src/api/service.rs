@@ -1,0 +1,156 @@
+//! The service listener (KM-S for VAL servers, SEAL-X1 for the group management server) and
+//! the one way a party is authenticated on it (TS 33.434 5.1, 5.3.1; SEAL-X1 per RFC 6749 /
+//! RFC 6750):
+//!
+//! 1. the TLS client certificate, signed by the listener's `client_ca` (checked in the
+//!    handshake), names the party in a DNS or URI subject alternative name;
+//! 2. the request carries an access token of the identity management server (bearer header),
+//!    valid under the same policy as KM-UU; its identity claim names the party;
+//! 3. both must name the **same** party: the token's identity must be one of the
+//!    certificate's names. That name is the principal;
+//! 4. the principal has an entry in the replicated ACL (our extension) with the role the
+//!    interface requires (`gms` for SEAL-X1, `val-server` for KM-S), read after a
+//!    linearizable read barrier, so a revoked grant is never honoured by a lagging node.
+//!
+//! A missing certificate or token is 401, names that differ or a missing grant 403; nothing
+//! changes on any refusal. The listener itself: [`serve`], with the client certificate kept per
+//! connection by [`crate::raft::transport::peer_certificate`].
+
+use actix_web::{web, App, HttpRequest, HttpServer};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::jwt::VerifiedToken;
+use crate::kms::acl::{AclEntry, Role};
+use crate::node::core::Actor;
+use crate::raft::transport::{peer_certificate, PeerCert};
+
+/// An authenticated party of the service listener.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The name both the certificate and the token give (the ACL key).
+    pub name: String,
+    pub acl: AclEntry,
+    pub token: VerifiedToken,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor(self.name.clone())
+    }
+
+    /// Whether the ACL lets this principal read (or, for a GMS, manage) `group_id`.
+    pub fn may_use_group(&self, group_id: &str) -> bool {
+        self.acl.allows_group(group_id)
+    }
+
+    /// 403 unless [`Principal::may_use_group`].
+    pub fn check_group(&self, group_id: &str) -> Result<(), ApiError> {
+        if self.may_use_group(group_id) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{} is not entitled to group {group_id}",
+                self.name
+            )))
+        }
+    }
+}
+
+/// Whether the certificate `names` include the token's `identity`: URIs compare exactly, DNS
+/// names without regard to ASCII case (RFC 5280 4.2.1.6).
+pub fn names_match(names: &[String], identity: &str) -> bool {
+    names.iter().any(|n| {
+        if n.contains(':') {
+            n == identity
+        } else {
+            n.eq_ignore_ascii_case(identity)
+        }
+    })
+}
+
+/// Authenticates the caller of a service interface that requires `role` (see module docs).
+pub async fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    role: Role,
+) -> Result<Principal, ApiError> {
+    let cert = req.conn_data::<PeerCert>().ok_or_else(|| {
+        ApiError::Unauthorized("a client certificate is required on this interface".into())
+    })?;
+    let token = state.authenticate(req)?;
+    let names = crate::tls::certificate_names(&cert.0);
+    if !names_match(&names, &token.identity) {
+        return Err(ApiError::Forbidden(
+            "the client certificate and the access token name different parties".into(),
+        ));
+    }
+    state.node.read_barrier().await?;
+    let acl = state
+        .node
+        .acl_entry_local(&token.identity)?
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!("{} has no access on this interface", token.identity))
+        })?;
+    if acl.role != role {
+        return Err(ApiError::Forbidden(format!(
+            "{} has the role {}; this interface requires {}",
+            acl.principal, acl.role, role
+        )));
+    }
+    Ok(Principal {
+        name: acl.principal.clone(),
+        acl,
+        token,
+    })
+}
+
+/// Registers every route of the service listener.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(super::seal_x1::configure)
+        .configure(super::km_s::configure)
+        .configure(super::openapi::configure)
+        .configure(super::health::configure);
+}
+
+/// Starts the service listener and runs until stopped; prints
+/// `sealkm: service listening on https://ADDR` once bound.
+pub async fn serve(
+    data: web::Data<AppState>,
+    addr: &str,
+    tls: rustls::ServerConfig,
+    workers: Option<usize>,
+) -> std::io::Result<()> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+            .configure(configure)
+    })
+    .on_connect(peer_certificate)
+    .bind_rustls_0_23(addr, tls)?;
+    if let Some(w) = workers {
+        server = server.workers(w.max(1));
+    }
+    for a in server.addrs() {
+        println!("sealkm: service listening on https://{a}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    server.run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_include_the_token_identity() {
+        let names = vec!["GMS.example.org".to_string(), "sip:gms@example.org".to_string()];
+        assert!(names_match(&names, "gms.example.org"));
+        assert!(names_match(&names, "sip:gms@example.org"));
+        assert!(!names_match(&names, "SIP:gms@example.org"));
+        assert!(!names_match(&names, "val.example.org"));
+        assert!(!names_match(&[], "gms.example.org"));
+    }
+}

@@ -1,0 +1,218 @@
+//! KMS-managed group keys — **our extension** over SEAL-X1 and KM-S (the TS 33.180 flow, where
+//! the group management server generates GMKs itself, needs none of this). The rules of a
+//! group's versions are `kms::group`; this module generates and seals a new GMK *before*
+//! proposing it (every replica stores the same sealed bytes), proposes, and reads versions
+//! linearizably. Handing out a GMK (opened from its seal) is audited first: a delivery that
+//! cannot be audited is not made.
+
+use super::core::{Actor, KmsNode, NodeError};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::crypto::secret::SecretBytes;
+use crate::kms::group::{open_gmk, validate_group_id, Group, GroupKeyVersion, GMK_LEN};
+use crate::state::{Command, Outcome};
+
+/// How often a creation is retried when another proposer took the version number first.
+const VERSION_RACE_RETRIES: usize = 3;
+
+/// One version with its GMK opened (for the caller to hand out; zeroized on drop).
+pub struct GroupKey {
+    pub group_id: String,
+    pub version: GroupKeyVersion,
+    pub gmk: SecretBytes<GMK_LEN>,
+    /// Whether this version is the group's current one at the time of the read.
+    pub current: bool,
+}
+
+fn invalid(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Invalid(e.to_string())
+}
+
+impl KmsNode {
+    /// The group `group_id`, read linearizably; `NotFound` if it has no key yet.
+    pub async fn group(&self, group_id: &str) -> Result<Group, NodeError> {
+        validate_group_id(group_id).map_err(invalid)?;
+        self.read_barrier().await?;
+        self.group_local(group_id)
+    }
+
+    /// Like [`KmsNode::group`] without the barrier (the caller made one for this request).
+    pub fn group_local(&self, group_id: &str) -> Result<Group, NodeError> {
+        self.state()
+            .group(group_id)?
+            .ok_or_else(|| NodeError::NotFound(format!("unknown group {group_id}")))
+    }
+
+    /// Creates version 1 of a new group, or rotates an existing group to its next version:
+    /// a fresh 16-octet GMK and GMK-ID (GMK purpose tag), sealed, proposed. `ttl_s` sets an
+    /// expiry. Returns the new version with its GMK.
+    pub async fn create_group_key(
+        &self,
+        group_id: &str,
+        ttl_s: Option<u64>,
+        actor: &Actor,
+    ) -> Result<GroupKey, NodeError> {
+        validate_group_id(group_id).map_err(invalid)?;
+        if ttl_s == Some(0) {
+            return Err(NodeError::Invalid("ttl_s must be positive".into()));
+        }
+        for _ in 0..VERSION_RACE_RETRIES {
+            self.read_barrier().await?;
+            let next = self
+                .state()
+                .group(group_id)?
+                .map_or(1, |g| g.next_version());
+            let version = GroupKeyVersion::generate(
+                &self.rng,
+                &self.barrier,
+                group_id,
+                next,
+                self.now(),
+                ttl_s,
+            )
+            .map_err(invalid)?;
+            let outcome = self
+                .propose(Command::CreateGroupKey {
+                    group_id: group_id.to_owned(),
+                    version: version.clone(),
+                })
+                .await?;
+            match outcome {
+                Outcome::Applied => {
+                    let kind = if next == 1 {
+                        AuditKind::GroupKeyCreated
+                    } else {
+                        AuditKind::GroupKeyRotated
+                    };
+                    self.audit_group(kind, actor, group_id, next, "created")?;
+                    let gmk = open_gmk(&self.barrier, group_id, &version).map_err(invalid)?;
+                    return Ok(GroupKey {
+                        group_id: group_id.to_owned(),
+                        version,
+                        gmk,
+                        current: true,
+                    });
+                }
+                // Another proposer took this version number: read again and retry.
+                Outcome::Rejected(r) if r.contains("is not the next one") => continue,
+                Outcome::Rejected(r) => return Err(NodeError::Rejected(r)),
+            }
+        }
+        Err(NodeError::Conflict(format!(
+            "group {group_id} is being rotated concurrently; retry"
+        )))
+    }
+
+    /// Revokes one version; it is never current again (but stays readable as a past version).
+    pub async fn revoke_group_key(
+        &self,
+        group_id: &str,
+        version: u32,
+        actor: &Actor,
+    ) -> Result<(), NodeError> {
+        self.existing_version(group_id, version).await?;
+        self.propose_ok(Command::RevokeGroupKey {
+            group_id: group_id.to_owned(),
+            version,
+            at_unix: self.now(),
+        })
+        .await?;
+        self.audit_group(AuditKind::GroupKeyRevoked, actor, group_id, version, "revoked")
+    }
+
+    /// Sets (or, with `None`, clears) a version's expiry.
+    pub async fn set_group_key_expiry(
+        &self,
+        group_id: &str,
+        version: u32,
+        expires_unix: Option<u64>,
+        actor: &Actor,
+    ) -> Result<(), NodeError> {
+        self.existing_version(group_id, version).await?;
+        self.propose_ok(Command::SetGroupKeyExpiry {
+            group_id: group_id.to_owned(),
+            version,
+            expires_unix,
+            at_unix: self.now(),
+        })
+        .await?;
+        let detail = match expires_unix {
+            Some(t) => format!("expires {t}"),
+            None => "expiry cleared".to_owned(),
+        };
+        self.audit_group(AuditKind::GroupKeyExpirySet, actor, group_id, version, &detail)
+    }
+
+    /// 404 for an unknown group or version, before anything is proposed.
+    async fn existing_version(&self, group_id: &str, version: u32) -> Result<(), NodeError> {
+        let group = self.group(group_id).await?;
+        if group.version(version).is_none() {
+            return Err(NodeError::NotFound(format!(
+                "group {group_id} has no key version {version}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A version's GMK for `actor` (`None`: the current version), from a group read for this
+    /// request. `NotFound` when the version does not exist or no version is current (every
+    /// one is revoked or expired): an unusable version is never handed out as current.
+    pub fn group_key(
+        &self,
+        group: &Group,
+        version: Option<u32>,
+        actor: &Actor,
+    ) -> Result<GroupKey, NodeError> {
+        let now = self.now();
+        let current = group.current(now).map(|v| v.version);
+        let v = match version {
+            None => group.current(now).ok_or_else(|| {
+                NodeError::NotFound(format!(
+                    "group {} has no current key (revoked or expired)",
+                    group.group_id
+                ))
+            })?,
+            Some(n) => group.version(n).ok_or_else(|| {
+                NodeError::NotFound(format!(
+                    "group {} has no key version {n}",
+                    group.group_id
+                ))
+            })?,
+        };
+        let gmk = open_gmk(&self.barrier, &group.group_id, v).map_err(|e| {
+            NodeError::Internal(format!("opening a sealed GMK of {}: {e}", group.group_id))
+        })?;
+        self.audit_group(
+            AuditKind::GroupKeyDelivered,
+            actor,
+            &group.group_id,
+            v.version,
+            "delivered",
+        )?;
+        Ok(GroupKey {
+            group_id: group.group_id.clone(),
+            version: v.clone(),
+            gmk,
+            current: current == Some(v.version),
+        })
+    }
+
+    fn audit_group(
+        &self,
+        kind: AuditKind,
+        actor: &Actor,
+        group_id: &str,
+        version: u32,
+        what: &str,
+    ) -> Result<(), NodeError> {
+        self.audit_log()
+            .record(AuditEvent {
+                kind,
+                actor: actor.0.clone(),
+                identity: Some(group_id.to_owned()),
+                key_period: None,
+                community: None,
+                detail: Some(format!("version {version} {what}")),
+            })
+            .map_err(|e| NodeError::Internal(format!("audit: {e}")))
+    }
+}
