@@ -39,6 +39,8 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         nodes: u32,
     },
+    /// Print the OpenAPI document of the service and admin interfaces (docs/openapi.json).
+    Openapi,
     /// Run a node from a config file.
     Serve {
         #[arg(long)]
@@ -266,6 +268,10 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench { op } => actix_rt::System::new().block_on(sealkm::loadtool::run(op)),
         Cmd::Serve { config } => run_serve(&config),
+        Cmd::Openapi => {
+            println!("{}", api::openapi::document_json());
+            Ok(())
+        }
         Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
         Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
         Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),

@@ -35,6 +35,8 @@ pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
 pub struct ClusterNode {
     pub child: Child,
     pub url: String,
+    /// The service listener (KM-S, SEAL-X1).
+    pub service_url: Option<String>,
 }
 
 impl Drop for ClusterNode {
@@ -50,16 +52,24 @@ pub struct Cluster {
     pub nodes: BTreeMap<u32, ClusterNode>,
     /// Last known KM-UU URL of each node (kept after a node is killed).
     pub urls: BTreeMap<u32, String>,
+    /// Last known service listener URL of each node.
+    pub service_urls: BTreeMap<u32, String>,
 }
 
-fn wait_listening(id: u32, child: &mut Child, log: &Path) -> String {
+/// Waits for the node's KM-UU "listening" line: (KM-UU URL, service URL if it printed one
+/// before).
+fn wait_listening(id: u32, child: &mut Child, log: &Path) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let mut service = None;
     let url = loop {
         match lines.next() {
             Some(Ok(line)) => {
                 if let Some(u) = line.strip_prefix("sealkm: KM-UU listening on ") {
                     break u.replace("127.0.0.1", "localhost");
+                }
+                if let Some(u) = line.strip_prefix("sealkm: service listening on ") {
+                    service = Some(u.replace("127.0.0.1", "localhost"));
                 }
             }
             _ => panic!(
@@ -70,7 +80,7 @@ fn wait_listening(id: u32, child: &mut Child, log: &Path) -> String {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    url
+    (url, service)
 }
 
 impl Cluster {
@@ -94,6 +104,7 @@ impl Cluster {
             voters,
             nodes: BTreeMap::new(),
             urls: BTreeMap::new(),
+            service_urls: BTreeMap::new(),
         }
     }
 
@@ -137,6 +148,7 @@ impl Cluster {
         ClusterNode {
             child,
             url: String::new(),
+            service_url: None,
         }
     }
 
@@ -151,7 +163,12 @@ impl Cluster {
 
     /// Waits for a spawned node's "listening" line and keeps it.
     pub fn adopt(&mut self, id: u32, mut node: ClusterNode) {
-        node.url = wait_listening(id, &mut node.child, &self.log(id));
+        let (url, service) = wait_listening(id, &mut node.child, &self.log(id));
+        node.url = url;
+        node.service_url = service;
+        if let Some(s) = &node.service_url {
+            self.service_urls.insert(id, s.clone());
+        }
         self.urls.insert(id, node.url.clone());
         self.nodes.insert(id, node);
     }
@@ -166,6 +183,11 @@ impl Cluster {
 
     pub fn url(&self, id: u32) -> &str {
         &self.urls[&id]
+    }
+
+    /// Node `id`'s service listener URL (last known).
+    pub fn service_url(&self, id: u32) -> &str {
+        &self.service_urls[&id]
     }
 
     pub fn admin_token(&self) -> String {

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use sealkm::client::{KmClient, KmReply};
 pub mod cluster;
+pub mod parties;
 pub mod proxy;
 
 use sealkm::dev;
@@ -83,7 +84,10 @@ impl Env {
 /// A running node process.
 pub struct Node {
     pub child: Child,
+    /// KM-UU and admin (client listener).
     pub url: String,
+    /// The service listener (KM-S, SEAL-X1), if configured.
+    pub service_url: Option<String>,
 }
 
 impl Node {
@@ -102,11 +106,15 @@ impl Node {
         let mut child = cmd.spawn().expect("spawn sealkm");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut service_url = None;
         let url = loop {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(u) = line.strip_prefix("sealkm: KM-UU listening on ") {
                         break u.replace("127.0.0.1", "localhost");
+                    }
+                    if let Some(u) = line.strip_prefix("sealkm: service listening on ") {
+                        service_url = Some(u.replace("127.0.0.1", "localhost"));
                     }
                 }
                 _ => {
@@ -120,7 +128,11 @@ impl Node {
         };
         // Keep draining stdout so the node never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Node { child, url }
+        Node {
+            child,
+            url,
+            service_url,
+        }
     }
 
     /// Runs `sealkm serve` expecting it to fail; returns its stderr.
