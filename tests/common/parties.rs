@@ -15,24 +15,7 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 
 /// A token for `user` from the environment in `dir`, with `extra` claims added.
 pub fn token(dir: &Path, user: &str, extra: &[(&str, serde_json::Value)]) -> String {
-    let cfg = sealkm::config::NodeConfig::load(&dev::node_config(dir, 1)).expect("config");
-    let p = cfg.auth.token;
-    let now = super::unix_now();
-    let mut m = serde_json::Map::new();
-    m.insert("iss".into(), p.issuer.clone().into());
-    m.insert("aud".into(), p.audience.clone().into());
-    m.insert("sub".into(), user.into());
-    m.insert("iat".into(), now.into());
-    m.insert("exp".into(), (now + 600).into());
-    m.insert(p.identity_claim.clone(), user.into());
-    m.insert(p.scope_claim.clone(), p.required_scope.clone().into());
-    for (k, v) in extra {
-        m.insert((*k).to_owned(), v.clone());
-    }
-    dev::load_idp(dir)
-        .expect("idp")
-        .mint(&serde_json::Value::Object(m))
-        .expect("mint")
+    dev::mint_token(dir, user, 600, extra).expect("mint")
 }
 
 /// The certificate files of party `stem` (`gms`, `val`, or one issued by the test).
