@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{group_keys, km_s, seal_x1};
+use super::{acl, admin, cluster, group_keys, km_s, seal_x1};
 
 struct Security;
 
@@ -24,6 +24,18 @@ impl Modify for Security {
                         "Access token of the identity management server (TS 33.434 5.3.1). On \
                          the service listener the TLS client certificate must name the same \
                          party as the token's identity claim.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_credential",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin bearer credential (its SHA-256 is in the node config). The \
+                         admin API is served on the client listener.",
                     ))
                     .build(),
             ),
@@ -64,6 +76,18 @@ impl Modify for Security {
         km_s::list_versions,
         km_s::get_key,
         km_s::key_provisioning,
+        admin::status,
+        admin::communities,
+        admin::rotate,
+        admin::revoke_cert,
+        admin::revoke_identity,
+        admin::reinstate_identity,
+        acl::list,
+        acl::set,
+        acl::remove,
+        cluster::status,
+        cluster::join,
+        cluster::leave,
     ),
     components(schemas(
         group_keys::VersionInfo,
@@ -74,7 +98,14 @@ impl Modify for Security {
         km_s::KeyProvisioningRequest,
         km_s::KeyProvisioningAck,
         ErrorBody,
-    ))
+    )),
+    tags(
+        (name = "SEAL-X1", description = "TS 33.434 / TS 33.180: the group management server's key material"),
+        (name = "SEAL-X1 (extension)", description = "Our extension: KMS-managed group keys"),
+        (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning"),
+        (name = "KM-S (extension)", description = "Our extension: group keys for entitled VAL servers"),
+        (name = "admin", description = "Operators: communities, certificates, revocations, ACL, cluster (client listener)"),
+    )
 )]
 pub struct ApiDoc;
 
