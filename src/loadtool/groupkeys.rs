@@ -83,7 +83,10 @@ pub async fn run(a: GroupKeyArgs) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             if r.status != 201 {
-                return Err(format!("creating the fetch groups: HTTP {} {}", r.status, r.json));
+                return Err(format!(
+                    "creating the fetch groups: HTTP {} {}",
+                    r.status, r.json
+                ));
             }
         }
     }
