@@ -9,10 +9,8 @@ use clap::{Parser, Subcommand};
 use sealkm::api::{self, AppState};
 use sealkm::auth::jwks::Jwks;
 use sealkm::auth::jwt::TokenVerifier;
-use sealkm::client::{validate_key_set, KmClient};
 use sealkm::clock::{Clock, SystemClock};
 use sealkm::config::NodeConfig;
-use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 use sealkm::{dev, node};
 
 #[derive(Parser)]
@@ -61,23 +59,23 @@ enum Cmd {
     /// Act as a KM client: fetch and validate KMS documents.
     Client {
         #[command(flatten)]
-        conn: Conn,
+        conn: sealkm::cli::client::Conn,
         #[command(subcommand)]
-        req: ClientReq,
+        req: sealkm::cli::client::ClientReq,
     },
     /// Administer a node (certificates, revocations) with the admin credential.
     Admin {
         #[command(flatten)]
-        conn: Conn,
+        conn: sealkm::cli::client::Conn,
         #[command(subcommand)]
-        op: AdminOp,
+        op: sealkm::cli::admin::AdminOp,
     },
     /// The replicated ACL of the service interfaces (same as `sealkm admin acl`).
     Acl {
         #[command(flatten)]
-        conn: Conn,
+        conn: sealkm::cli::client::Conn,
         #[command(subcommand)]
-        op: AclOp,
+        op: sealkm::cli::admin::AclOp,
     },
     /// The Raft cluster: status of every node, add a node, remove a node.
     Cluster {
@@ -128,135 +126,6 @@ enum ConfigOp {
         /// Voters of the generated cluster: one certificate per node (and two spares when > 1).
         #[arg(long, default_value_t = 1)]
         nodes: u32,
-    },
-}
-
-#[derive(clap::Args)]
-struct Conn {
-    /// Dev environment to take defaults from (URL, CA, token key, admin credential).
-    #[arg(long, global = true, default_value = "sealkm-dev")]
-    dir: PathBuf,
-    /// Node URL (default: node 1 of the dev environment's cluster.json).
-    #[arg(long, global = true)]
-    url: Option<String>,
-    /// CA certificate (PEM) to trust (default: the dev CA).
-    #[arg(long, global = true, alias = "ca")]
-    cacert: Option<PathBuf>,
-    /// Save the fetched documents in this directory.
-    #[arg(long, global = true)]
-    out: Option<PathBuf>,
-    /// Bearer token (default: minted by the dev identity provider for --user, or the admin credential).
-    #[arg(long, global = true)]
-    token: Option<String>,
-    /// User identity to mint a dev token for.
-    #[arg(long, global = true, default_value = "sip:alice@sealkm.test")]
-    user: String,
-}
-
-#[derive(Subcommand)]
-enum ClientReq {
-    Init,
-    Keyprov {
-        /// Put the user URI in the path.
-        #[arg(long)]
-        uri: bool,
-        /// NTP-UTC time (16 hex digits) for the key period.
-        #[arg(long)]
-        time: Option<String>,
-    },
-    Certcache {
-        #[arg(long)]
-        num: Option<u64>,
-    },
-    /// Play the group management server over SEAL-X1 (client certificate + token).
-    Gms {
-        #[command(flatten)]
-        who: sealkm::cli::party::PartyArgs,
-        #[command(subcommand)]
-        op: sealkm::cli::party::PartyOp,
-    },
-    /// Play a VAL server over KM-S (client certificate + token).
-    Val {
-        #[command(flatten)]
-        who: sealkm::cli::party::PartyArgs,
-        #[command(subcommand)]
-        op: sealkm::cli::party::PartyOp,
-    },
-    /// As the member --user: open a GMK I_MESSAGE (verify the GMS's signature, decrypt).
-    Imessage {
-        #[command(subcommand)]
-        op: ImessageOp,
-    },
-}
-
-#[derive(Subcommand)]
-enum ImessageOp {
-    Open {
-        #[arg(long)]
-        file: PathBuf,
-        /// The expected sender (GMS URI), if known from signalling.
-        #[arg(long)]
-        from: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminOp {
-    Status,
-    /// The ACL of the service interfaces.
-    Acl {
-        #[command(subcommand)]
-        op: AclOp,
-    },
-    Communities,
-    Rotate {
-        #[arg(long)]
-        community: String,
-        #[arg(long, default_value_t = 365)]
-        validity_days: u64,
-    },
-    RevokeCert {
-        #[arg(long)]
-        community: String,
-        #[arg(long)]
-        serial: u32,
-    },
-    RevokeIdentity {
-        #[arg(long)]
-        community: String,
-        #[arg(long)]
-        identity: String,
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
-    ReinstateIdentity {
-        #[arg(long)]
-        community: String,
-        #[arg(long)]
-        identity: String,
-    },
-}
-
-/// `sealkm admin acl ...`: the replicated ACL of the service interfaces.
-#[derive(Subcommand)]
-enum AclOp {
-    /// Every principal with its role and readable groups.
-    List,
-    /// Grant a principal (a client certificate's SAN) a role and the groups it may read.
-    Set {
-        #[arg(long)]
-        principal: String,
-        /// val-server, gms or admin.
-        #[arg(long)]
-        role: String,
-        /// A group it may read (repeat; `*` for all).
-        #[arg(long = "group")]
-        groups: Vec<String>,
-    },
-    /// Remove a principal's entry.
-    Remove {
-        #[arg(long)]
-        principal: String,
     },
 }
 
@@ -315,11 +184,16 @@ fn main() -> ExitCode {
             dev::mint_token(&dir, &user, ttl, if skeyprov { &extra } else { &[] })
                 .map(|t| println!("{t}"))
         }
-        Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
-        Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),
-        Cmd::Acl { conn, op } => {
-            actix_rt::System::new().block_on(run_admin(conn, AdminOp::Acl { op }))
+        Cmd::Client { conn, req } => {
+            actix_rt::System::new().block_on(sealkm::cli::client::run_client(conn, req))
         }
+        Cmd::Admin { conn, op } => {
+            actix_rt::System::new().block_on(sealkm::cli::admin::run_admin(conn, op))
+        }
+        Cmd::Acl { conn, op } => actix_rt::System::new().block_on(sealkm::cli::admin::run_admin(
+            conn,
+            sealkm::cli::admin::AdminOp::Acl { op },
+        )),
         Cmd::Cluster {
             dir,
             url,
@@ -437,246 +311,4 @@ fn run_serve(config: &Path) -> Result<(), String> {
         }
         res
     })
-}
-
-fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {
-    dev::mint_token(dir, user, ttl, &[])
-}
-
-fn conn_parts(conn: &Conn) -> Result<(String, PathBuf), String> {
-    let url = match &conn.url {
-        Some(u) => u.clone(),
-        None => dev::node_url(&conn.dir, 1)?,
-    };
-    let ca = conn
-        .cacert
-        .clone()
-        .unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
-    Ok((url, ca))
-}
-
-async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
-    use sealkm::cli::party;
-    let ca = conn
-        .cacert
-        .clone()
-        .unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
-    let role = match &req {
-        ClientReq::Gms { .. } => Some(sealkm::kms::acl::Role::Gms),
-        ClientReq::Val { .. } => Some(sealkm::kms::acl::Role::ValServer),
-        _ => None,
-    };
-    if let (Some(role), ClientReq::Gms { who, op } | ClientReq::Val { who, op }) = (role, &req) {
-        let c = party::Conn {
-            dir: &conn.dir,
-            url: conn.url.as_deref(),
-            ca,
-            token: conn.token.as_deref(),
-        };
-        return party::run(role, c, who.clone(), op.clone()).await;
-    }
-    let (url, ca) = conn_parts(&conn)?;
-    let token = match conn.token.clone() {
-        Some(t) => t,
-        None => mint(&conn.dir, &conn.user, 600)?,
-    };
-    let client = KmClient::new(&url, &ca, Some(token)).map_err(|e| e.to_string())?;
-    let path = match &req {
-        ClientReq::Imessage {
-            op: ImessageOp::Open { file, from },
-        } => return party::open_as_member(&client, file, from.as_deref()).await,
-        ClientReq::Gms { .. } | ClientReq::Val { .. } => unreachable!("handled above"),
-        ClientReq::Init => "init".to_string(),
-        ClientReq::Keyprov {
-            uri: false,
-            time: None,
-        } => "keyprov".to_string(),
-        ClientReq::Keyprov { time, .. } => {
-            let enc = percent_encoding::utf8_percent_encode(
-                &conn.user,
-                percent_encoding::NON_ALPHANUMERIC,
-            );
-            match time {
-                Some(t) => format!("keyprov/{enc}/{t}"),
-                None => format!("keyprov/{enc}"),
-            }
-        }
-        ClientReq::Certcache { num: Some(n) } => format!("certcache/{n}"),
-        ClientReq::Certcache { num: None } => "certcache".to_string(),
-    };
-    let reply = client.post(&path, None).await.map_err(|e| e.to_string())?;
-    if let Some(out) = &conn.out {
-        let name = path.split('/').next().unwrap_or("reply");
-        save_private(&out.join(format!("{name}.xml")), &reply.raw)?;
-    }
-    match &reply.doc.body {
-        KmsResponseBody::Error(e) => Err(format!(
-            "HTTP {}: KmsError {} {}",
-            reply.status,
-            e.code.code(),
-            e.message
-        )),
-        KmsResponseBody::Message(KmsMessageDoc::Init(cert)) => {
-            println!(
-                "KmsInit: {} ({:?}), KmsUri {}, period {} s, offset {} s",
-                cert.cert_uri.as_deref().unwrap_or("-"),
-                cert.role,
-                cert.kms_uri,
-                cert.user_key_period,
-                cert.user_key_offset
-            );
-            println!(
-                "  PubAuthKey (KPAK) {}",
-                hex::encode_upper(&cert.pub_auth_key)
-            );
-            Ok(())
-        }
-        KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
-            let init = client.post("init", None).await.map_err(|e| e.to_string())?;
-            let KmsResponseBody::Message(KmsMessageDoc::Init(cert)) = init.doc.body else {
-                return Err("init failed".into());
-            };
-            for ks in sets {
-                validate_key_set(&cert, ks).map_err(|e| e.to_string())?;
-                println!(
-                    "KmsKeySet for {} period {} (UID {}): SSK/PVT and RSK validated against {}",
-                    ks.user_uri,
-                    ks.key_period_no,
-                    hex::encode(ks.user_id),
-                    cert.cert_uri.as_deref().unwrap_or("-")
-                );
-            }
-            Ok(())
-        }
-        KmsResponseBody::Message(KmsMessageDoc::CertCache {
-            cache_num,
-            certificates,
-        }) => {
-            println!(
-                "KmsCertCache CacheNum {cache_num}: {} certificate(s)",
-                certificates.len()
-            );
-            for c in certificates {
-                println!(
-                    "  {} revoked={:?} valid_to={:?}",
-                    c.cert_uri.as_deref().unwrap_or("-"),
-                    c.revoked,
-                    c.valid_to
-                );
-            }
-            Ok(())
-        }
-    }
-}
-
-async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
-    let (url, ca) = conn_parts(&conn)?;
-    let token = match conn.token.clone() {
-        Some(t) => t,
-        None => std::fs::read_to_string(conn.dir.join(dev::ADMIN_TOKEN))
-            .map_err(|e| e.to_string())?
-            .trim()
-            .to_owned(),
-    };
-    let tls = sealkm::tls::client_config(&ca).map_err(|e| e.to_string())?;
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
-        .finish();
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
-    let (method_post, path, body) = match &op {
-        AdminOp::Status => (false, "status".to_string(), None),
-        AdminOp::Acl { op: AclOp::List } => (false, "acl".to_string(), None),
-        AdminOp::Acl {
-            op:
-                AclOp::Set {
-                    principal,
-                    role,
-                    groups,
-                },
-        } => (
-            true,
-            "acl".to_string(),
-            Some(serde_json::json!({ "principal": principal, "role": role, "groups": groups })),
-        ),
-        AdminOp::Acl {
-            op: AclOp::Remove { principal },
-        } => (
-            true,
-            "acl/delete".to_string(),
-            Some(serde_json::json!({ "principal": principal })),
-        ),
-        AdminOp::Communities => (false, "communities".to_string(), None),
-        AdminOp::Rotate {
-            community,
-            validity_days,
-        } => (
-            true,
-            format!("communities/{}/certificates", enc(community)),
-            Some(serde_json::json!({ "validity_days": validity_days })),
-        ),
-        AdminOp::RevokeCert { community, serial } => (
-            true,
-            format!(
-                "communities/{}/certificates/{serial}/revoke",
-                enc(community)
-            ),
-            None,
-        ),
-        AdminOp::RevokeIdentity {
-            community,
-            identity,
-            reason,
-        } => (
-            true,
-            format!("communities/{}/revocations", enc(community)),
-            Some(serde_json::json!({ "identity": identity, "reason": reason })),
-        ),
-        AdminOp::ReinstateIdentity {
-            community,
-            identity,
-        } => (
-            true,
-            format!("communities/{}/revocations/delete", enc(community)),
-            Some(serde_json::json!({ "identity": identity })),
-        ),
-    };
-    let full = format!("{url}/admin/v1/{path}");
-    let req = if method_post {
-        client.post(full)
-    } else {
-        client.get(full)
-    }
-    .insert_header(("Authorization", format!("Bearer {token}")));
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let bytes = resp.body().await.map_err(|e| e.to_string())?;
-    println!("{}", String::from_utf8_lossy(&bytes));
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("HTTP {status}"))
-    }
-}
-
-/// Writes a fetched document (it may hold private keys) readable by the owner only.
-fn save_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(bytes).map_err(|e| e.to_string())
 }

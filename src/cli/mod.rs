@@ -1,4 +1,6 @@
 //! Command-line operations that talk to running nodes (the binary's subcommands call these).
 
+pub mod admin;
+pub mod client;
 pub mod cluster;
 pub mod party;

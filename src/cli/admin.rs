@@ -1,0 +1,165 @@
+//! `sealkm admin` and `sealkm acl`: the admin API (status, communities, certificate rotation
+//! and revocation, identity revocation, the ACL of the service interfaces) over HTTPS with the
+//! admin credential.
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use super::client::{conn_parts, Conn};
+use crate::dev;
+
+#[derive(Subcommand)]
+pub enum AdminOp {
+    Status,
+    /// The ACL of the service interfaces.
+    Acl {
+        #[command(subcommand)]
+        op: AclOp,
+    },
+    Communities,
+    Rotate {
+        #[arg(long)]
+        community: String,
+        #[arg(long, default_value_t = 365)]
+        validity_days: u64,
+    },
+    RevokeCert {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        serial: u32,
+    },
+    RevokeIdentity {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        identity: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    ReinstateIdentity {
+        #[arg(long)]
+        community: String,
+        #[arg(long)]
+        identity: String,
+    },
+}
+
+/// `sealkm admin acl ...`: the replicated ACL of the service interfaces.
+#[derive(Subcommand)]
+pub enum AclOp {
+    /// Every principal with its role and readable groups.
+    List,
+    /// Grant a principal (a client certificate's SAN) a role and the groups it may read.
+    Set {
+        #[arg(long)]
+        principal: String,
+        /// val-server, gms or admin.
+        #[arg(long)]
+        role: String,
+        /// A group it may read (repeat; `*` for all).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Remove a principal's entry.
+    Remove {
+        #[arg(long)]
+        principal: String,
+    },
+}
+
+pub async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
+    let (url, ca) = conn_parts(&conn)?;
+    let token = match conn.token.clone() {
+        Some(t) => t,
+        None => std::fs::read_to_string(conn.dir.join(dev::ADMIN_TOKEN))
+            .map_err(|e| e.to_string())?
+            .trim()
+            .to_owned(),
+    };
+    let tls = crate::tls::client_config(&ca).map_err(|e| e.to_string())?;
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .finish();
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let (method_post, path, body) = match &op {
+        AdminOp::Status => (false, "status".to_string(), None),
+        AdminOp::Acl { op: AclOp::List } => (false, "acl".to_string(), None),
+        AdminOp::Acl {
+            op:
+                AclOp::Set {
+                    principal,
+                    role,
+                    groups,
+                },
+        } => (
+            true,
+            "acl".to_string(),
+            Some(serde_json::json!({ "principal": principal, "role": role, "groups": groups })),
+        ),
+        AdminOp::Acl {
+            op: AclOp::Remove { principal },
+        } => (
+            true,
+            "acl/delete".to_string(),
+            Some(serde_json::json!({ "principal": principal })),
+        ),
+        AdminOp::Communities => (false, "communities".to_string(), None),
+        AdminOp::Rotate {
+            community,
+            validity_days,
+        } => (
+            true,
+            format!("communities/{}/certificates", enc(community)),
+            Some(serde_json::json!({ "validity_days": validity_days })),
+        ),
+        AdminOp::RevokeCert { community, serial } => (
+            true,
+            format!(
+                "communities/{}/certificates/{serial}/revoke",
+                enc(community)
+            ),
+            None,
+        ),
+        AdminOp::RevokeIdentity {
+            community,
+            identity,
+            reason,
+        } => (
+            true,
+            format!("communities/{}/revocations", enc(community)),
+            Some(serde_json::json!({ "identity": identity, "reason": reason })),
+        ),
+        AdminOp::ReinstateIdentity {
+            community,
+            identity,
+        } => (
+            true,
+            format!("communities/{}/revocations/delete", enc(community)),
+            Some(serde_json::json!({ "identity": identity })),
+        ),
+    };
+    let full = format!("{url}/admin/v1/{path}");
+    let req = if method_post {
+        client.post(full)
+    } else {
+        client.get(full)
+    }
+    .insert_header(("Authorization", format!("Bearer {token}")));
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = resp.body().await.map_err(|e| e.to_string())?;
+    println!("{}", String::from_utf8_lossy(&bytes));
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
