@@ -261,6 +261,7 @@ fn run_serve(config: &Path) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
         let keep = node.clone();
+        actix_rt::spawn(sealkm::actors::expiry::run(node.clone()));
         let state = AppState {
             node,
             verifier: Arc::new(verifier),

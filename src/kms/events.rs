@@ -36,6 +36,8 @@ pub enum EventKind {
     CertificateRotated,
     CertificateRevoked,
     IdentityRevoked,
+    /// A group key version's expiry time has passed (noted once, by the leader's sweeper).
+    GroupKeyExpired,
 }
 
 /// What an event is about.

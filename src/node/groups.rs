@@ -205,6 +205,28 @@ impl KmsNode {
         })
     }
 
+    /// Leader only: proposes `NoteGroupKeyExpired` for every version whose expiry has passed
+    /// and that is not noted yet (one `group-key-expired` event each). Returns how many were
+    /// noted. A refusal (noted meanwhile, revoked) is not an error.
+    pub async fn note_expired_group_keys(&self) -> Result<usize, NodeError> {
+        let now = self.now();
+        let due = self.state().unnoted_expired_group_keys(now)?;
+        let mut noted = 0;
+        for (group_id, version) in due {
+            let outcome = self
+                .propose(Command::NoteGroupKeyExpired {
+                    group_id,
+                    version,
+                    at_unix: now,
+                })
+                .await?;
+            if outcome == Outcome::Applied {
+                noted += 1;
+            }
+        }
+        Ok(noted)
+    }
+
     fn audit_group(
         &self,
         kind: AuditKind,

@@ -6,7 +6,7 @@
 //! runs a binary that knows it.
 //!
 //! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
-//! keys, key provisioning, subscriptions and acknowledgements. An envelope carries the smallest
+//! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`. An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -25,7 +25,7 @@ use crate::kms::group::GroupKeyVersion;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 2;
+pub const COMMAND_VERSION: u16 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -132,6 +132,14 @@ pub enum Command {
         subscription_id: String,
         up_to_event_id: u64,
     },
+    // ---- version 3 (append only below this line) ----
+    /// Records that a version's expiry time has passed (proposed by the leader's expiry
+    /// sweeper, `at_unix` its time): emits one `group-key-expired` event per version.
+    NoteGroupKeyExpired {
+        group_id: String,
+        version: u32,
+        at_unix: u64,
+    },
 }
 
 impl Command {
@@ -153,6 +161,7 @@ impl Command {
             | Command::PutSubscription { .. }
             | Command::RemoveSubscription { .. }
             | Command::AckEvents { .. } => 2,
+            Command::NoteGroupKeyExpired { .. } => 3,
         }
     }
 }

@@ -140,6 +140,53 @@ pub(super) fn set_group_key_expiry(
     )
 }
 
+/// The `meta` key that records that `version` of `group_id` was noted expired (group ids hold
+/// no NUL, so the key is unambiguous).
+fn expired_key(group_id: &str, version: u32) -> Vec<u8> {
+    let mut k = b"group_expired\0".to_vec();
+    k.extend_from_slice(group_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// Notes, once, that a version's expiry has passed at `at_unix`, with its outbox event. A
+/// version that is not expired at `at_unix`, is revoked, or was noted already is refused.
+pub(super) fn note_group_key_expired(
+    tx: &Tx,
+    group_id: &str,
+    version: u32,
+    at_unix: u64,
+) -> TxResult<()> {
+    let Some(group) = group_tx(tx, group_id)? else {
+        return reject(format!("unknown group {group_id}"));
+    };
+    let Some(v) = group.version(version) else {
+        return reject(format!("group {group_id} has no key version {version}"));
+    };
+    if v.revoked || !v.is_expired_at(at_unix) {
+        return reject(format!(
+            "key version {version} of group {group_id} is not expired or is revoked"
+        ));
+    }
+    let key = expired_key(group_id, version);
+    if tx.meta.get(&key)?.is_some() {
+        return reject(format!(
+            "key version {version} of group {group_id} was noted expired already"
+        ));
+    }
+    tx.meta.insert(key, &[1u8][..])?;
+    emit(
+        tx,
+        EventKind::GroupKeyExpired,
+        EventSubject::GroupKey {
+            group_id: group_id.to_owned(),
+            version,
+        },
+        Some(at_unix),
+    )
+}
+
 /// Stores (or replaces) a push. Only a principal whose ACL role is `val-server` may push
 /// (TS 33.434 5.8.1: "authorised for key provisioning"), checked here again so that an entry
 /// removed between proposing and applying refuses the push on every replica.
@@ -204,6 +251,26 @@ impl StateMachine {
             .values()
             .map(|v| dec("group", &v?))
             .collect()
+    }
+
+    /// Versions whose expiry has passed at `now` that are neither revoked nor noted expired
+    /// yet: what the leader's sweeper proposes `NoteGroupKeyExpired` for.
+    pub fn unnoted_expired_group_keys(&self, now: u64) -> Result<Vec<(String, u32)>, StateError> {
+        let mut out = Vec::new();
+        for g in self.groups()? {
+            for v in &g.versions {
+                if !v.revoked
+                    && v.is_expired_at(now)
+                    && self
+                        .meta
+                        .get(expired_key(&g.group_id, v.version))?
+                        .is_none()
+                {
+                    out.push((g.group_id.clone(), v.version));
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn key_provisioning(

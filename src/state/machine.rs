@@ -505,6 +505,11 @@ fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             subscription_id,
             up_to_event_id,
         } => outbox::ack_events(tx, subscription_id, *up_to_event_id),
+        Command::NoteGroupKeyExpired {
+            group_id,
+            version,
+            at_unix,
+        } => groups::note_group_key_expired(tx, group_id, *version, *at_unix),
     }
 }
 
