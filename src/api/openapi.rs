@@ -7,7 +7,8 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{group_keys, km_s, seal_x1};
+use super::{group_keys, km_s, seal_x1, subscriptions};
+use crate::actors::distribution;
 
 struct Security;
 
@@ -64,6 +65,12 @@ impl Modify for Security {
         km_s::list_versions,
         km_s::get_key,
         km_s::key_provisioning,
+        subscriptions::seal_x1_subscribe,
+        subscriptions::seal_x1_subscriptions,
+        subscriptions::seal_x1_unsubscribe,
+        subscriptions::km_s_subscribe,
+        subscriptions::km_s_subscriptions,
+        subscriptions::km_s_unsubscribe,
     ),
     components(schemas(
         group_keys::VersionInfo,
@@ -73,6 +80,12 @@ impl Modify for Security {
         seal_x1::SetExpiry,
         km_s::KeyProvisioningRequest,
         km_s::KeyProvisioningAck,
+        subscriptions::SubscribeRequest,
+        subscriptions::SubscriptionBody,
+        subscriptions::SubscriptionList,
+        distribution::Notification,
+        distribution::NotificationEvent,
+        distribution::NotificationSubject,
         ErrorBody,
     ))
 )]

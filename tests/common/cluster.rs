@@ -35,6 +35,8 @@ pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
 pub struct ClusterNode {
     pub child: Child,
     pub url: String,
+    /// The service listener's URL (KM-S, SEAL-X1), if the node has one.
+    pub service_url: Option<String>,
 }
 
 impl Drop for ClusterNode {
@@ -52,12 +54,18 @@ pub struct Cluster {
     pub urls: BTreeMap<u32, String>,
 }
 
-fn wait_listening(id: u32, child: &mut Child, log: &Path) -> String {
+/// Waits for node `id`'s KM-UU "listening" line; returns its URL and the service listener's
+/// (printed before it), if any.
+fn wait_listening(id: u32, child: &mut Child, log: &Path) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let mut service = None;
     let url = loop {
         match lines.next() {
             Some(Ok(line)) => {
+                if let Some(u) = line.strip_prefix("sealkm: service listening on ") {
+                    service = Some(u.replace("127.0.0.1", "localhost"));
+                }
                 if let Some(u) = line.strip_prefix("sealkm: KM-UU listening on ") {
                     break u.replace("127.0.0.1", "localhost");
                 }
@@ -70,7 +78,7 @@ fn wait_listening(id: u32, child: &mut Child, log: &Path) -> String {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    url
+    (url, service)
 }
 
 impl Cluster {
@@ -137,6 +145,7 @@ impl Cluster {
         ClusterNode {
             child,
             url: String::new(),
+            service_url: None,
         }
     }
 
@@ -151,7 +160,7 @@ impl Cluster {
 
     /// Waits for a spawned node's "listening" line and keeps it.
     pub fn adopt(&mut self, id: u32, mut node: ClusterNode) {
-        node.url = wait_listening(id, &mut node.child, &self.log(id));
+        (node.url, node.service_url) = wait_listening(id, &mut node.child, &self.log(id));
         self.urls.insert(id, node.url.clone());
         self.nodes.insert(id, node);
     }

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 
 use sealkm::client::{KmClient, KmReply};
 pub mod cluster;
+pub mod party;
 pub mod proxy;
+pub mod receiver;
 
 use sealkm::dev;
 use sealkm::kms::xml::certificate::KmsCertificateDoc;
