@@ -310,6 +310,40 @@ pub const CLUSTER_FILE: &str = "cluster.json";
 
 /// `km_uu` URL of node `id` from `DIR/cluster.json`.
 pub fn node_url(dir: &Path, id: u64) -> Result<String, String> {
+    cluster_field(dir, id, "km_uu")
+}
+
+/// Service listener URL of node `id` from `DIR/cluster.json`.
+pub fn service_url(dir: &Path, id: u64) -> Result<String, String> {
+    cluster_field(dir, id, "service")
+}
+
+/// DEV ONLY: an access token for `user` from the environment's identity provider, valid
+/// `ttl_s`, with `extra` claims.
+pub fn mint_token(
+    dir: &Path,
+    user: &str,
+    ttl_s: u64,
+    extra: &[(&str, serde_json::Value)],
+) -> Result<String, String> {
+    let cfg = crate::config::NodeConfig::load(&dir.join(NODE_CONFIG)).map_err(io)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(io)?
+        .as_secs();
+    load_idp(dir)?
+        .mint_with(
+            &cfg.auth.token,
+            user,
+            &cfg.auth.token.required_scope,
+            now,
+            ttl_s,
+            extra,
+        )
+        .map_err(io)
+}
+
+fn cluster_field(dir: &Path, id: u64, field: &str) -> Result<String, String> {
     let text = fs::read_to_string(dir.join(CLUSTER_FILE)).map_err(|e| {
         format!(
             "{}: {e} (is `sealkm dev --dir {}` running?)",
@@ -321,9 +355,14 @@ pub fn node_url(dir: &Path, id: u64) -> Result<String, String> {
     v["nodes"]
         .as_array()
         .and_then(|ns| ns.iter().find(|n| n["id"].as_u64() == Some(id)))
-        .and_then(|n| n["km_uu"].as_str())
+        .and_then(|n| n[field].as_str())
         .map(str::to_owned)
-        .ok_or_else(|| format!("node {id} not in {}", dir.join(CLUSTER_FILE).display()))
+        .ok_or_else(|| {
+            format!(
+                "node {id} has no {field} in {}",
+                dir.join(CLUSTER_FILE).display()
+            )
+        })
 }
 
 /// One started node, as `cluster.json` lists it.
@@ -429,7 +468,7 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
          sealkm token --dir {d} --user {DEV_VAL} --skeyprov      # the VAL server's, with SKeyProv\n  \
          sealkm client gms --dir {d} keyprov                     # its own key set (SEAL-X1)\n  \
          sealkm client gms --dir {d} group-key create {DEV_GROUP}\n  \
-         sealkm client gms --dir {d} imessage build --to sip:alice@sealkm.test --out msg.bin\n  \
+         sealkm client gms --dir {d} imessage --group {DEV_GROUP} --to sip:alice@sealkm.test --out msg.bin\n  \
          sealkm client --dir {d} --user sip:alice@sealkm.test imessage open --file msg.bin --from {DEV_GMS}\n  \
          sealkm client val --dir {d} group-key get {DEV_GROUP}\n\n\
          Kill a node (its pid is above and in {d}/cluster.json) and watch `sealkm cluster status`; \

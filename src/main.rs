@@ -39,6 +39,8 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         nodes: u32,
     },
+    /// Print the OpenAPI document of the service and admin interfaces (docs/openapi.json).
+    Openapi,
     /// Run a node from a config file.
     Serve {
         #[arg(long)]
@@ -52,6 +54,9 @@ enum Cmd {
         user: String,
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// Add the TS 33.434 `SKeyProv` claim (SEAL key provisioning by a VAL server).
+        #[arg(long)]
+        skeyprov: bool,
     },
     /// Act as a KM client: fetch and validate KMS documents.
     Client {
@@ -163,6 +168,36 @@ enum ClientReq {
         #[arg(long)]
         num: Option<u64>,
     },
+    /// Play the group management server over SEAL-X1 (client certificate + token).
+    Gms {
+        #[command(flatten)]
+        who: sealkm::cli::party::PartyArgs,
+        #[command(subcommand)]
+        op: sealkm::cli::party::PartyOp,
+    },
+    /// Play a VAL server over KM-S (client certificate + token).
+    Val {
+        #[command(flatten)]
+        who: sealkm::cli::party::PartyArgs,
+        #[command(subcommand)]
+        op: sealkm::cli::party::PartyOp,
+    },
+    /// As the member --user: open a GMK I_MESSAGE (verify the GMS's signature, decrypt).
+    Imessage {
+        #[command(subcommand)]
+        op: ImessageOp,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImessageOp {
+    Open {
+        #[arg(long)]
+        file: PathBuf,
+        /// The expected sender (GMS URI), if known from signalling.
+        #[arg(long)]
+        from: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,7 +301,20 @@ fn main() -> ExitCode {
         }),
         Cmd::Bench { op } => actix_rt::System::new().block_on(sealkm::loadtool::run(op)),
         Cmd::Serve { config } => run_serve(&config),
-        Cmd::Token { dir, user, ttl } => mint(&dir, &user, ttl).map(|t| println!("{t}")),
+        Cmd::Openapi => {
+            println!("{}", api::openapi::document_json());
+            Ok(())
+        }
+        Cmd::Token {
+            dir,
+            user,
+            ttl,
+            skeyprov,
+        } => {
+            let extra = [(sealkm::api::km_s::SKEYPROV_CLAIM, serde_json::json!(true))];
+            dev::mint_token(&dir, &user, ttl, if skeyprov { &extra } else { &[] })
+                .map(|t| println!("{t}"))
+        }
         Cmd::Client { conn, req } => actix_rt::System::new().block_on(run_client(conn, req)),
         Cmd::Admin { conn, op } => actix_rt::System::new().block_on(run_admin(conn, op)),
         Cmd::Acl { conn, op } => {
@@ -395,16 +443,7 @@ fn run_serve(config: &Path) -> Result<(), String> {
 }
 
 fn mint(dir: &Path, user: &str, ttl: u64) -> Result<String, String> {
-    let cfg = NodeConfig::load(&dir.join(dev::NODE_CONFIG)).map_err(|e| e.to_string())?;
-    let idp = dev::load_idp(dir)?;
-    idp.mint_for(
-        &cfg.auth.token,
-        user,
-        &cfg.auth.token.required_scope,
-        SystemClock.now_unix(),
-        ttl,
-    )
-    .map_err(|e| e.to_string())
+    dev::mint_token(dir, user, ttl, &[])
 }
 
 fn conn_parts(conn: &Conn) -> Result<(String, PathBuf), String> {
@@ -420,6 +459,25 @@ fn conn_parts(conn: &Conn) -> Result<(String, PathBuf), String> {
 }
 
 async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
+    use sealkm::cli::party;
+    let ca = conn
+        .cacert
+        .clone()
+        .unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
+    let role = match &req {
+        ClientReq::Gms { .. } => Some(sealkm::kms::acl::Role::Gms),
+        ClientReq::Val { .. } => Some(sealkm::kms::acl::Role::ValServer),
+        _ => None,
+    };
+    if let (Some(role), ClientReq::Gms { who, op } | ClientReq::Val { who, op }) = (role, &req) {
+        let c = party::Conn {
+            dir: &conn.dir,
+            url: conn.url.as_deref(),
+            ca,
+            token: conn.token.as_deref(),
+        };
+        return party::run(role, c, who.clone(), op.clone()).await;
+    }
     let (url, ca) = conn_parts(&conn)?;
     let token = match conn.token.clone() {
         Some(t) => t,
@@ -427,6 +485,10 @@ async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
     };
     let client = KmClient::new(&url, &ca, Some(token)).map_err(|e| e.to_string())?;
     let path = match &req {
+        ClientReq::Imessage {
+            op: ImessageOp::Open { file, from },
+        } => return party::open_as_member(&client, file, from.as_deref()).await,
+        ClientReq::Gms { .. } | ClientReq::Val { .. } => unreachable!("handled above"),
         ClientReq::Init => "init".to_string(),
         ClientReq::Keyprov {
             uri: false,

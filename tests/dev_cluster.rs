@@ -120,6 +120,49 @@ fn dev_starts_three_processes_that_cluster_status_shows() {
         "{text}"
     );
 
+    // The dev GMS and VAL server are certified and granted: play them with the CLI.
+    let cli = |args: &[&str]| -> String {
+        let mut full = vec!["client", "--dir", dir.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let out = run_sealkm(&full);
+        assert!(
+            out.status.success(),
+            "sealkm {full:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(cli(&["gms", "keyprov"]).contains("gms.sealkm.test"));
+    let created: serde_json::Value =
+        serde_json::from_str(&cli(&["gms", "group-key", "create", "dev-group"])).unwrap();
+    let msg = tmp.path().join("msg.bin");
+    let built = cli(&[
+        "gms",
+        "imessage",
+        "--group",
+        "dev-group",
+        "--to",
+        "sip:alice@sealkm.test",
+        "--out",
+        msg.to_str().unwrap(),
+    ]);
+    let opened = cli(&[
+        "--user",
+        "sip:alice@sealkm.test",
+        "imessage",
+        "open",
+        "--file",
+        msg.to_str().unwrap(),
+        "--from",
+        "gms.sealkm.test",
+    ]);
+    let fingerprint = |text: &str| text.rsplit("GMK fingerprint ").next().unwrap().trim().to_owned();
+    assert_eq!(fingerprint(&built), fingerprint(&opened), "{built}\n{opened}");
+    assert!(opened.contains(&format!("GMK-ID {}", created["gmk_id"].as_str().unwrap())));
+    let read: serde_json::Value =
+        serde_json::from_str(&cli(&["val", "group-key", "get", "dev-group"])).unwrap();
+    assert_eq!(read["gmk"], created["gmk"]);
+
     // Kill a follower: the others report it unreachable.
     let leader = roles(&v)
         .into_iter()

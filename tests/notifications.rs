@@ -13,19 +13,42 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::cluster::Cluster;
-use common::party::Party;
+use common::parties;
 use common::receiver::Receiver;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use sealkm::dev::{DEV_GMS, DEV_GROUP, DEV_VAL};
 
 const SUB: &str = "gms-events";
 
-fn service_url(c: &Cluster, id: u32) -> String {
-    c.nodes[&id]
-        .service_url
-        .clone()
-        .expect("node has a service listener")
+/// A party (certificate stem and token) calling any node's service listener.
+struct Party {
+    stem: &'static str,
+    token: String,
+}
+
+impl Party {
+    fn new(c: &Cluster, stem: &'static str, name: &str) -> Self {
+        Self {
+            stem,
+            token: parties::token(c.dir(), name, &[]),
+        }
+    }
+
+    /// `method` on `path` of node `id`'s service listener: (status, JSON, raw body).
+    fn call(
+        &self,
+        c: &Cluster,
+        id: u32,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<(u16, Value, Vec<u8>)> {
+        let url = c.nodes.get(&id)?.service_url.clone()?;
+        let client = parties::client(c.dir(), &url, Some(self.stem), Some(self.token.clone()));
+        let r = parties::block(client.call(method, path, body.as_ref())).ok()?;
+        Some((r.status, r.json, r.raw.to_vec()))
+    }
 }
 
 /// Grants an ACL entry through the admin API (retried while the cluster settles).
@@ -46,17 +69,14 @@ fn start() -> (Cluster, Receiver, Party) {
     c.leader();
     grant(&c, DEV_GMS, "gms", &["*"]);
     let receiver = Receiver::start(c.dir());
-    let gms = Party::gms(c.dir());
+    let gms = Party::new(&c, "gms", DEV_GMS);
     let body = json!({
         "id": SUB,
         "callback_url": receiver.url(),
         "kinds": ["group-key-created", "group-key-rotated"],
     });
-    let (status, v) = gms
-        .post(
-            &format!("{}/seal-x1/v1/subscriptions", service_url(&c, 1)),
-            &body,
-        )
+    let (status, v, _) = gms
+        .call(&c, 1, "POST", "/seal-x1/v1/subscriptions", Some(body))
         .expect("subscribe");
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["id"], SUB);
@@ -69,12 +89,8 @@ fn start() -> (Cluster, Receiver, Party) {
 fn create_key(c: &Cluster, gms: &Party, via: &[u32], group: &str) -> (String, u64) {
     c.wait_for("a group key creation", |c| {
         for &id in via {
-            let Some(url) = c.nodes.get(&id).and_then(|n| n.service_url.clone()) else {
-                continue;
-            };
-            if let Ok((201, v)) =
-                gms.post(&format!("{url}/seal-x1/v1/groups/{group}/keys"), &json!({}))
-            {
+            let path = format!("/seal-x1/v1/groups/{group}/keys");
+            if let Some((201, v, _)) = gms.call(c, id, "POST", &path, Some(json!({}))) {
                 return Some((v["group_id"].as_str()?.to_owned(), v["version"].as_u64()?));
             }
         }
@@ -145,9 +161,7 @@ fn assert_all_delivered(c: &Cluster, r: &Receiver, gms: &Party, committed: &[(St
     // The acknowledgement of the last event is recorded through Raft (read on any node).
     let via = *c.nodes.keys().next().unwrap();
     c.wait_for("the acknowledged offset to reach the newest event", |c| {
-        let (status, v) = gms
-            .get(&format!("{}/seal-x1/v1/subscriptions", service_url(c, via)))
-            .ok()?;
+        let (status, v, _) = gms.call(c, via, "GET", "/seal-x1/v1/subscriptions", None)?;
         let sub = v["subscriptions"]
             .as_array()?
             .iter()
@@ -157,12 +171,13 @@ fn assert_all_delivered(c: &Cluster, r: &Receiver, gms: &Party, committed: &[(St
     });
 }
 
-fn metric(gms: &Party, url: &str, name: &str) -> Option<u64> {
-    let (status, text) = gms.text(&format!("{url}/metrics")).ok()?;
+fn metric(c: &Cluster, gms: &Party, id: u32, name: &str) -> Option<u64> {
+    let (status, _, raw) = gms.call(c, id, "GET", "/metrics", None)?;
     if status != 200 {
         return None;
     }
-    text.lines()
+    String::from_utf8_lossy(&raw)
+        .lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
 }
@@ -204,33 +219,44 @@ fn subscriber_down_gets_its_backlog_when_it_returns() {
 
     // The subscription API keeps principals apart.
     grant(&c, DEV_VAL, "val-server", &[DEV_GROUP]);
-    let val = Party::new(c.dir(), "val", DEV_VAL);
-    let km_s = format!("{}/km-s/v1/subscriptions", service_url(&c, 2));
+    let val = Party::new(&c, "val", DEV_VAL);
+    let km_s = "/km-s/v1/subscriptions";
+    let status = |method: &str, path: &str, body: Option<Value>| {
+        val.call(&c, 2, method, path, body).expect("call").0
+    };
     let taken = json!({"id": SUB, "callback_url": receiver.url(), "kinds": ["identity-revoked"]});
     assert_eq!(
-        val.post(&km_s, &taken).unwrap().0,
+        status("POST", km_s, Some(taken)),
         409,
         "another principal's id"
     );
     let outside = json!({"id": "v", "callback_url": receiver.url(),
         "kinds": ["group-key-created"], "group_filter": ["not-mine"]});
     assert_eq!(
-        val.post(&km_s, &outside).unwrap().0,
+        status("POST", km_s, Some(outside)),
         403,
         "filter beyond the ACL"
     );
     let bad = json!({"id": "v", "callback_url": "http://x", "kinds": ["group-key-created"]});
     assert_eq!(
-        val.post(&km_s, &bad).unwrap().0,
+        status("POST", km_s, Some(bad)),
         400,
         "callback must be https"
     );
-    let (status, v) = val.get(&km_s).unwrap();
+    let unknown_kind = json!({"id": "v", "callback_url": receiver.url(), "kinds": ["nope"]});
     assert_eq!(
-        (status, v["subscriptions"].as_array().map(Vec::len)),
+        status("POST", km_s, Some(unknown_kind)),
+        400,
+        "unknown kind"
+    );
+    let (s, v, _) = val.call(&c, 2, "GET", km_s, None).expect("list");
+    assert_eq!(
+        (s, v["subscriptions"].as_array().map(Vec::len)),
         (200, Some(0))
     );
-    assert_eq!(val.delete(&format!("{km_s}/{SUB}")).unwrap().0, 404);
+    assert_eq!(status("DELETE", &format!("{km_s}/{SUB}"), None), 404);
+    // The GMS may not use the VAL servers' interface.
+    assert_eq!(gms.call(&c, 2, "GET", km_s, None).expect("call").0, 403);
 
     // The subscriber goes away; a backlog of more than one batch builds up.
     receiver.stop();
@@ -240,14 +266,8 @@ fn subscriber_down_gets_its_backlog_when_it_returns() {
     }
     // The leader has tried and failed: the subscriber really was away.
     let leader = c.leader();
-    let leader_service = service_url(&c, leader);
-    c.wait_for("a failed delivery attempt", |_| {
-        (metric(
-            &gms,
-            &leader_service,
-            "sealkm_event_deliveries_failed_total",
-        )? > 0)
-            .then_some(())
+    c.wait_for("a failed delivery attempt", |c| {
+        (metric(c, &gms, leader, "sealkm_event_deliveries_failed_total")? > 0).then_some(())
     });
     assert!(received(&receiver).by_id.is_empty());
 
@@ -259,8 +279,13 @@ fn subscriber_down_gets_its_backlog_when_it_returns() {
     );
 
     // Removing the subscription stops deliveries to it (and it is gone from the list).
-    let seal_x1 = format!("{}/seal-x1/v1/subscriptions", service_url(&c, 3));
-    assert_eq!(gms.delete(&format!("{seal_x1}/{SUB}")).unwrap().0, 200);
-    let (_, v) = gms.get(&seal_x1).unwrap();
+    let path = format!("/seal-x1/v1/subscriptions/{SUB}");
+    assert_eq!(
+        gms.call(&c, 3, "DELETE", &path, None).expect("delete").0,
+        200
+    );
+    let (_, v, _) = gms
+        .call(&c, 3, "GET", "/seal-x1/v1/subscriptions", None)
+        .expect("list");
     assert_eq!(v["subscriptions"].as_array().map(Vec::len), Some(0));
 }

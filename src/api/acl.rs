@@ -15,7 +15,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/acl/delete", web::post().to(remove));
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    get,
+    path = "/admin/v1/acl",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    responses(
+        (status = 200, description = "every ACL entry {principal, role, groups}", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
             authorize(&req, &state)?;
@@ -26,16 +37,29 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SetBody {
+pub(super) struct SetBody {
     principal: String,
     role: String,
     #[serde(default)]
     groups: Vec<String>,
 }
 
-async fn set(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/acl",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    request_body = SetBody,
+    responses(
+        (status = 200, description = "sets one principal's role and groups", content_type = "application/json"),
+        (status = 400, description = "bad principal, role or group", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn set(
     req: HttpRequest,
     body: web::Json<SetBody>,
     state: web::Data<AppState>,
@@ -53,13 +77,26 @@ async fn set(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RemoveBody {
+pub(super) struct RemoveBody {
     principal: String,
 }
 
-async fn remove(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/acl/delete",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    request_body = RemoveBody,
+    responses(
+        (status = 200, description = "removes one principal's entry", content_type = "application/json"),
+        (status = 400, description = "no such entry", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn remove(
     req: HttpRequest,
     body: web::Json<RemoveBody>,
     state: web::Data<AppState>,

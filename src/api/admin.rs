@@ -80,7 +80,18 @@ pub(super) fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
     }
 }
 
-async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    get,
+    path = "/admin/v1/status",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    responses(
+        (status = 200, description = "this node's applied index and state digest", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
             authorize(&req, &state)?;
@@ -96,7 +107,18 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
-async fn communities(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    get,
+    path = "/admin/v1/communities",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    responses(
+        (status = 200, description = "the communities and their KMS certificates", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn communities(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
             authorize(&req, &state)?;
@@ -124,13 +146,28 @@ async fn communities(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RotateBody {
+pub(super) struct RotateBody {
     validity_days: u64,
 }
 
-async fn rotate(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/communities/{kms_uri}/certificates",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    params(("kms_uri" = String, Path)),
+    request_body = RotateBody,
+    responses(
+        (status = 200, description = "a new KMS certificate (rotation)", content_type = "application/json"),
+        (status = 400, description = "bad validity", body = super::openapi::ErrorBody),
+        (status = 404, description = "unknown community", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn rotate(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<RotateBody>,
@@ -154,7 +191,20 @@ async fn rotate(
     )
 }
 
-async fn revoke_cert(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/communities/{kms_uri}/certificates/{serial}/revoke",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    params(("kms_uri" = String, Path), ("serial" = u32, Path)),
+    responses(
+        (status = 200, description = "revokes a KMS certificate", content_type = "application/json"),
+        (status = 404, description = "unknown community or certificate", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn revoke_cert(
     req: HttpRequest,
     path: web::Path<(String, u32)>,
     state: web::Data<AppState>,
@@ -174,9 +224,9 @@ async fn revoke_cert(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct IdentityBody {
+pub(super) struct IdentityBody {
     identity: String,
     #[serde(default)]
     reason: String,
@@ -199,7 +249,21 @@ impl IdentityBody {
     }
 }
 
-async fn revoke_identity(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/communities/{kms_uri}/revocations",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    params(("kms_uri" = String, Path)),
+    request_body = IdentityBody,
+    responses(
+        (status = 200, description = "revokes an identity (no key sets are issued for it)", content_type = "application/json"),
+        (status = 400, description = "bad identity or reason", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn revoke_identity(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<IdentityBody>,
@@ -219,7 +283,21 @@ async fn revoke_identity(
     )
 }
 
-async fn reinstate_identity(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/communities/{kms_uri}/revocations/delete",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    params(("kms_uri" = String, Path)),
+    request_body = IdentityBody,
+    responses(
+        (status = 200, description = "reinstates a revoked identity", content_type = "application/json"),
+        (status = 400, description = "bad identity, or not revoked", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn reinstate_identity(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<IdentityBody>,

@@ -43,7 +43,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
-async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(
+    get,
+    path = "/admin/v1/cluster/status",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    responses(
+        (status = 200, description = "every member's report (role, term, commit, applied, digest, voters, learners)", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
             authorize(&req, &state)?;
@@ -100,17 +111,17 @@ async fn peer_report(tls: std::sync::Arc<rustls::ClientConfig>, addr: &str) -> O
     resp.json::<NodeReport>().limit(64 * 1024).await.ok()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct JoinBody {
+pub(super) struct JoinBody {
     id: u64,
     /// `host:port` of the new node's peer listener.
     peer: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LeaveBody {
+pub(super) struct LeaveBody {
     id: u64,
 }
 
@@ -126,7 +137,20 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
     }
 }
 
-async fn join(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/cluster/join",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    request_body = JoinBody,
+    responses(
+        (status = 200, description = "adds a node (learner, then voter by joint consensus)", content_type = "application/json"),
+        (status = 409, description = "not the leader, or a change in progress", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn join(
     req: HttpRequest,
     body: web::Json<JoinBody>,
     state: web::Data<AppState>,
@@ -176,7 +200,20 @@ async fn join(
     )
 }
 
-async fn leave(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/cluster/leave",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    request_body = LeaveBody,
+    responses(
+        (status = 200, description = "removes a node by joint consensus", content_type = "application/json"),
+        (status = 409, description = "not the leader, or a change in progress", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+    )
+)]
+pub(super) async fn leave(
     req: HttpRequest,
     body: web::Json<LeaveBody>,
     state: web::Data<AppState>,

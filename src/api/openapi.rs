@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{group_keys, km_s, seal_x1, subscriptions};
+use super::{acl, admin, cluster, group_keys, km_s, seal_x1, subscriptions};
 use crate::actors::distribution;
 
 struct Security;
@@ -25,6 +25,18 @@ impl Modify for Security {
                         "Access token of the identity management server (TS 33.434 5.3.1). On \
                          the service listener the TLS client certificate must name the same \
                          party as the token's identity claim.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_credential",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin bearer credential (its SHA-256 is in the node config). The \
+                         admin API is served on the client listener.",
                     ))
                     .build(),
             ),
@@ -71,6 +83,18 @@ impl Modify for Security {
         subscriptions::km_s_subscribe,
         subscriptions::km_s_subscriptions,
         subscriptions::km_s_unsubscribe,
+        admin::status,
+        admin::communities,
+        admin::rotate,
+        admin::revoke_cert,
+        admin::revoke_identity,
+        admin::reinstate_identity,
+        acl::list,
+        acl::set,
+        acl::remove,
+        cluster::status,
+        cluster::join,
+        cluster::leave,
     ),
     components(schemas(
         group_keys::VersionInfo,
@@ -87,7 +111,15 @@ impl Modify for Security {
         distribution::NotificationEvent,
         distribution::NotificationSubject,
         ErrorBody,
-    ))
+    )),
+    tags(
+        (name = "SEAL-X1", description = "TS 33.434 / TS 33.180: the group management server's key material"),
+        (name = "SEAL-X1 (extension)", description = "Our extension: KMS-managed group keys"),
+        (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning"),
+        (name = "KM-S (extension)", description = "Our extension: group keys for entitled VAL servers"),
+        (name = "Subscriptions (extension)", description = "Our extension: subscriptions to key events; the leader POSTs a Notification (metadata and event ids only) to the callback URL over mutual TLS, at least once, in id order"),
+        (name = "admin", description = "Operators: communities, certificates, revocations, ACL, cluster (client listener)"),
+    )
 )]
 pub struct ApiDoc;
 

@@ -120,6 +120,19 @@ impl DevIdp {
         now_unix_s: u64,
         ttl_s: u64,
     ) -> Result<String, AuthError> {
+        self.mint_with(policy, identity, scope, now_unix_s, ttl_s, &[])
+    }
+
+    /// Like [`DevIdp::mint_for`] with `extra` claims added (e.g. TS 33.434 `SKeyProv`).
+    pub fn mint_with(
+        &self,
+        policy: &TokenPolicy,
+        identity: &str,
+        scope: &str,
+        now_unix_s: u64,
+        ttl_s: u64,
+        extra: &[(&str, Value)],
+    ) -> Result<String, AuthError> {
         let mut claims = serde_json::Map::new();
         claims.insert("iss".into(), json!(policy.issuer));
         claims.insert("aud".into(), json!(policy.audience));
@@ -128,6 +141,9 @@ impl DevIdp {
         claims.insert("exp".into(), json!(now_unix_s.saturating_add(ttl_s)));
         claims.insert(policy.identity_claim.clone(), json!(identity));
         claims.insert(policy.scope_claim.clone(), json!(scope));
+        for (k, v) in extra {
+            claims.insert((*k).to_owned(), v.clone());
+        }
         self.mint(&Value::Object(claims))
     }
 }

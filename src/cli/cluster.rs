@@ -36,7 +36,7 @@ impl Target {
             .as_array()
             .map(|ns| {
                 ns.iter()
-                    .filter_map(|n| n["service"].as_str().map(str::to_owned))
+                    .filter_map(|n| n["km_uu"].as_str().map(str::to_owned))
                     .collect()
             })
             .unwrap_or_default();

@@ -44,9 +44,14 @@ pub struct KmReply {
     pub raw: zeroize::Zeroizing<Vec<u8>>,
 }
 
+pub mod gmk;
+pub mod party;
+
 pub struct KmClient {
     client: awc::Client,
     base: String,
+    /// The interface root the documents are under ([`ROOT`] for KM-UU).
+    root: String,
     token: Option<String>,
 }
 
@@ -56,16 +61,28 @@ impl KmClient {
     /// `base` is `https://host:port`; `ca` the PEM of the server's CA.
     pub fn new(base: &str, ca: &Path, token: Option<String>) -> Result<Self, ClientError> {
         let tls = crate::tls::client_config(ca).map_err(|e| ClientError::Tls(e.to_string()))?;
-        let connector = awc::Connector::new().rustls_0_23(Arc::new(tls));
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(std::time::Duration::from_secs(30))
-            .finish();
-        Ok(Self {
-            client,
+        Ok(Self::with_tls(base, ROOT, tls, token))
+    }
+
+    /// A party of the service listener (GMS over SEAL-X1, VAL server over KM-S): documents
+    /// under `root`, with the client certificate `identity` = (cert PEM, key PEM) if given.
+    pub fn party(
+        base: &str,
+        root: &str,
+        ca: &Path,
+        identity: Option<(&Path, &Path)>,
+        token: Option<String>,
+    ) -> Result<Self, ClientError> {
+        Ok(Self::with_tls(base, root, party_tls(ca, identity)?, token))
+    }
+
+    fn with_tls(base: &str, root: &str, tls: rustls::ClientConfig, token: Option<String>) -> Self {
+        Self {
+            client: http_client(tls),
             base: base.trim_end_matches('/').to_owned(),
+            root: root.to_owned(),
             token,
-        })
+        }
     }
 
     /// POSTs `body` to `path` (relative to the interface root, e.g. `keyprov`).
@@ -80,7 +97,9 @@ impl KmClient {
         body: Option<String>,
         headers: &[(&str, &str)],
     ) -> Result<KmReply, ClientError> {
-        let mut req = self.client.post(format!("{}{ROOT}/{path}", self.base));
+        let mut req = self
+            .client
+            .post(format!("{}{}/{path}", self.base, self.root));
         if let Some(t) = &self.token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));
         }
@@ -119,6 +138,26 @@ impl KmClient {
             raw,
         })
     }
+}
+
+/// TLS towards the service listener: trusts `ca`; presents `identity` (cert, key) if given.
+pub fn party_tls(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<rustls::ClientConfig, ClientError> {
+    match identity {
+        Some((cert, key)) => crate::tls::peer_client_config(cert, key, ca),
+        None => crate::tls::client_config(ca),
+    }
+    .map_err(|e| ClientError::Tls(e.to_string()))
+}
+
+/// An HTTP client over `tls` (30 s timeout).
+pub fn http_client(tls: rustls::ClientConfig) -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .timeout(std::time::Duration::from_secs(30))
+        .finish()
 }
 
 /// Validates a key set against the certificate it names: UID, ECCSI pair, SAKKE RSK.

@@ -35,7 +35,7 @@ pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
 pub struct ClusterNode {
     pub child: Child,
     pub url: String,
-    /// The service listener's URL (KM-S, SEAL-X1), if the node has one.
+    /// The service listener (KM-S, SEAL-X1).
     pub service_url: Option<String>,
 }
 
@@ -52,10 +52,12 @@ pub struct Cluster {
     pub nodes: BTreeMap<u32, ClusterNode>,
     /// Last known KM-UU URL of each node (kept after a node is killed).
     pub urls: BTreeMap<u32, String>,
+    /// Last known service listener URL of each node.
+    pub service_urls: BTreeMap<u32, String>,
 }
 
-/// Waits for node `id`'s KM-UU "listening" line; returns its URL and the service listener's
-/// (printed before it), if any.
+/// Waits for the node's KM-UU "listening" line: (KM-UU URL, service URL if it printed one
+/// before).
 fn wait_listening(id: u32, child: &mut Child, log: &Path) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
@@ -63,11 +65,11 @@ fn wait_listening(id: u32, child: &mut Child, log: &Path) -> (String, Option<Str
     let url = loop {
         match lines.next() {
             Some(Ok(line)) => {
-                if let Some(u) = line.strip_prefix("sealkm: service listening on ") {
-                    service = Some(u.replace("127.0.0.1", "localhost"));
-                }
                 if let Some(u) = line.strip_prefix("sealkm: KM-UU listening on ") {
                     break u.replace("127.0.0.1", "localhost");
+                }
+                if let Some(u) = line.strip_prefix("sealkm: service listening on ") {
+                    service = Some(u.replace("127.0.0.1", "localhost"));
                 }
             }
             _ => panic!(
@@ -102,6 +104,7 @@ impl Cluster {
             voters,
             nodes: BTreeMap::new(),
             urls: BTreeMap::new(),
+            service_urls: BTreeMap::new(),
         }
     }
 
@@ -160,7 +163,12 @@ impl Cluster {
 
     /// Waits for a spawned node's "listening" line and keeps it.
     pub fn adopt(&mut self, id: u32, mut node: ClusterNode) {
-        (node.url, node.service_url) = wait_listening(id, &mut node.child, &self.log(id));
+        let (url, service) = wait_listening(id, &mut node.child, &self.log(id));
+        node.url = url;
+        node.service_url = service;
+        if let Some(s) = &node.service_url {
+            self.service_urls.insert(id, s.clone());
+        }
         self.urls.insert(id, node.url.clone());
         self.nodes.insert(id, node);
     }
@@ -175,6 +183,11 @@ impl Cluster {
 
     pub fn url(&self, id: u32) -> &str {
         &self.urls[&id]
+    }
+
+    /// Node `id`'s service listener URL (last known).
+    pub fn service_url(&self, id: u32) -> &str {
+        &self.service_urls[&id]
     }
 
     pub fn admin_token(&self) -> String {

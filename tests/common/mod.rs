@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use sealkm::client::{KmClient, KmReply};
 pub mod cluster;
-pub mod party;
+pub mod parties;
 pub mod proxy;
 pub mod receiver;
 
@@ -85,7 +85,10 @@ impl Env {
 /// A running node process.
 pub struct Node {
     pub child: Child,
+    /// KM-UU and admin (client listener).
     pub url: String,
+    /// The service listener (KM-S, SEAL-X1), if configured.
+    pub service_url: Option<String>,
 }
 
 impl Node {
@@ -104,11 +107,15 @@ impl Node {
         let mut child = cmd.spawn().expect("spawn sealkm");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut service_url = None;
         let url = loop {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(u) = line.strip_prefix("sealkm: KM-UU listening on ") {
                         break u.replace("127.0.0.1", "localhost");
+                    }
+                    if let Some(u) = line.strip_prefix("sealkm: service listening on ") {
+                        service_url = Some(u.replace("127.0.0.1", "localhost"));
                     }
                 }
                 _ => {
@@ -122,7 +129,11 @@ impl Node {
         };
         // Keep draining stdout so the node never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Node { child, url }
+        Node {
+            child,
+            url,
+            service_url,
+        }
     }
 
     /// Runs `sealkm serve` expecting it to fail; returns its stderr.

@@ -1,0 +1,126 @@
+//! The group management server's side of the TS 33.180 group key flow (E.1, E.6), and a
+//! member's: a GMK (16 octets, with a GMK-ID under the GMK purpose tag) is sent to each member
+//! in a MIKEY-SAKKE I_MESSAGE (RFC 6509) encrypted to the member's URI and signed with the
+//! GMS's own ECCSI key set from the KMS; the CSB ID is the member's GUK-ID (F.1.3) and the
+//! CS ID map carries GMK-ID ‖ GUK-ID. Pure functions over the TS 33.180 documents the parties
+//! fetched (`sealkm client gms|…  imessage`, and the tests).
+
+use ring::rand::SecureRandom;
+
+use super::ClientError;
+use crate::crypto::eccsi::{EccsiSigner, Kpak, Pvt, Ssk};
+use crate::crypto::mikey::{self, BuildParams, CsIdMap, OpenedMessage, Party, ReceiverContext, TrustedKms};
+use crate::crypto::sakke::{Rsk, SakkePublicKey};
+use crate::crypto::secret::SecretBytes;
+use crate::crypto::kdf;
+use crate::kms::xml::certificate::KmsCertificateDoc;
+use crate::kms::xml::keyset::KmsKeySetDoc;
+
+/// The UID of `uri` in the key period that holds `ntp_seconds` under `cert` (F.2.1).
+fn uid_at(cert: &KmsCertificateDoc, uri: &str, ntp_seconds: u64) -> Result<[u8; 32], ClientError> {
+    let period = kdf::key_period_no(ntp_seconds, cert.user_key_period, cert.user_key_offset)
+        .ok_or_else(|| ClientError::Invalid("time before the community's key periods".into()))?;
+    Ok(kdf::uid(
+        uri,
+        &cert.kms_uri,
+        cert.user_key_period,
+        cert.user_key_offset,
+        period,
+    ))
+}
+
+/// A fresh GMK and its GMK-ID (GMK purpose tag over 28 random bits).
+pub fn generate_gmk(rng: &dyn SecureRandom) -> Result<(SecretBytes<16>, u32), ClientError> {
+    let mut k = [0u8; 16];
+    let mut id = [0u8; 4];
+    rng.fill(&mut k)
+        .and_then(|_| rng.fill(&mut id))
+        .map_err(|_| ClientError::Invalid("RNG failure".into()))?;
+    let gmk = SecretBytes::new(k);
+    zeroize::Zeroize::zeroize(&mut k);
+    Ok((gmk, kdf::KeyPurpose::Gmk.key_id(u32::from_be_bytes(id))))
+}
+
+/// Builds the I_MESSAGE carrying `gmk` (`gmk_id`) from the GMS (`sender`, its key set) to
+/// `member_uri`, timestamped `ntp_timestamp` (NTP 64-bit; it must fall in the sender's key
+/// period), signed with the sender's SSK.
+pub fn build_gmk_message(
+    cert: &KmsCertificateDoc,
+    sender: &KmsKeySetDoc,
+    member_uri: &str,
+    gmk: &SecretBytes<16>,
+    gmk_id: u32,
+    ntp_timestamp: u64,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<u8>, ClientError> {
+    let ntp_s = ntp_timestamp >> 32;
+    let sender_uid = uid_at(cert, &sender.user_uri, ntp_s)?;
+    if sender_uid != sender.user_id {
+        return Err(ClientError::Invalid(
+            "the timestamp is outside the sender key set's key period".into(),
+        ));
+    }
+    let member_uid = uid_at(cert, member_uri, ntp_s)?;
+    let kpak = Kpak::from_bytes(&cert.pub_auth_key)?;
+    let ssk = Ssk::from_bytes(sender.user_signing_key_ssk.expose())?;
+    let pvt = Pvt::from_bytes(&sender.user_pub_token_pvt)?;
+    let signer = EccsiSigner::new(&kpak, &sender_uid, &ssk, &pvt)?;
+    let z = SakkePublicKey::from_bytes(&cert.pub_enc_key)?;
+    let guk_id = kdf::guk_id(gmk.expose(), gmk_id, member_uri);
+    let mut spi = gmk_id.to_be_bytes().to_vec();
+    spi.extend_from_slice(&guk_id.to_be_bytes());
+    let params = BuildParams {
+        signer: &signer,
+        initiator: Party {
+            uri: &sender.user_uri,
+            uid: &sender_uid,
+            kms_uri: &cert.kms_uri,
+        },
+        responder: Party {
+            uri: member_uri,
+            uid: &member_uid,
+            kms_uri: &cert.kms_uri,
+        },
+        responder_z: &z,
+        key: gmk,
+        csb_id: guk_id,
+        cs_map: CsIdMap::generic_single(4, 0, spi),
+        ntp_timestamp,
+        security_policy: None,
+        sakke_to_self: None,
+        key_parameters: None,
+        uid_roles: false,
+    };
+    Ok(mikey::build_i_message(&params, rng)?)
+}
+
+/// Opens an I_MESSAGE as the member `receiver` (its key set and KMS certificate): verifies the
+/// initiator's ECCSI signature under the certificate's KPAK and decrypts the GMK with the
+/// member's RSK. `expected_initiator`: the GMS URI from signalling, if known.
+pub fn open_gmk_message(
+    cert: &KmsCertificateDoc,
+    receiver: &KmsKeySetDoc,
+    bytes: &[u8],
+    expected_initiator: Option<&str>,
+) -> Result<OpenedMessage, ClientError> {
+    let kpak = Kpak::from_bytes(&cert.pub_auth_key)?;
+    let z = SakkePublicKey::from_bytes(&cert.pub_enc_key)?;
+    let rsk = Rsk::from_bytes(receiver.user_decrypt_key.expose())?;
+    let trusted = [TrustedKms {
+        kms_uri: &cert.kms_uri,
+        key_period_s: cert.user_key_period,
+        key_offset_s: cert.user_key_offset,
+        kpak: &kpak,
+    }];
+    let ctx = ReceiverContext {
+        uri: &receiver.user_uri,
+        kms_uri: &cert.kms_uri,
+        key_period_s: cert.user_key_period,
+        key_offset_s: cert.user_key_offset,
+        z: &z,
+        rsk: &rsk,
+        trusted: &trusted,
+        initiator_uri: expected_initiator,
+    };
+    Ok(mikey::open_i_message(bytes, &ctx)?)
+}
