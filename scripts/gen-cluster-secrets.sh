@@ -2,7 +2,8 @@
 # Generates the secrets the configs in cluster-config/ name into cluster-config/generated/, which
 # git ignores: a CA (ca.pem), one certificate and key per node (node1..node5, plus two spares;
 # each valid for localhost and 127.0.0.1), the unseal key every node shares, the identity
-# provider's key and JWKS, and the admin credential (admin-token) with its SHA-256. Enough for
+# provider's key and JWKS, the admin credential (admin-token) with its SHA-256, and the client
+# certificates of a group management server (gms-*.pem) and a VAL server (val-*.pem). Enough for
 # cluster-config/node1.toml (one node), cluster-config/three/ and cluster-config/five/.
 #
 # Idempotent: an existing complete folder is kept. A folder generated for fewer nodes (by an

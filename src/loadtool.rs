@@ -18,6 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod groupkeys;
 pub mod stats;
 pub mod write;
 
@@ -65,6 +66,8 @@ pub enum BenchCmd {
     Write(write::WriteArgs),
     /// The floor of one replicated write: 4 KiB append + fsync on a disk, loopback round trip.
     Fsync(write::FsyncArgs),
+    /// KMS-managed group keys as the GMS over mutual TLS: creations/s or fetches/s.
+    GroupKeys(groupkeys::GroupKeyArgs),
 }
 
 /// What a timed run collected.
@@ -89,6 +92,7 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
     match cmd {
         BenchCmd::Write(a) => write::run_write(a).await,
         BenchCmd::Fsync(a) => write::run_fsync(a),
+        BenchCmd::GroupKeys(a) => groupkeys::run(a).await,
         keyprov => run_keyprov(keyprov).await,
     }
 }

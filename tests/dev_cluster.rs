@@ -156,8 +156,18 @@ fn dev_starts_three_processes_that_cluster_status_shows() {
         "--from",
         "gms.sealkm.test",
     ]);
-    let fingerprint = |text: &str| text.rsplit("GMK fingerprint ").next().unwrap().trim().to_owned();
-    assert_eq!(fingerprint(&built), fingerprint(&opened), "{built}\n{opened}");
+    let fingerprint = |text: &str| {
+        text.rsplit("GMK fingerprint ")
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        fingerprint(&built),
+        fingerprint(&opened),
+        "{built}\n{opened}"
+    );
     assert!(opened.contains(&format!("GMK-ID {}", created["gmk_id"].as_str().unwrap())));
     let read: serde_json::Value =
         serde_json::from_str(&cli(&["val", "group-key", "get", "dev-group"])).unwrap();

@@ -35,7 +35,10 @@ fn gms_documents(c: &Cluster, id: u32) -> (KmsCertificateDoc, KmsKeySetDoc) {
     );
     let cert = init_cert(&block(km.post("init", None)).expect("init"));
     let ks = key_set(&block(km.post("keyprov", None)).expect("keyprov"));
-    assert_eq!(ks.user_uri, DEV_GMS, "the key set is for the GMS's own name");
+    assert_eq!(
+        ks.user_uri, DEV_GMS,
+        "the key set is for the GMS's own name"
+    );
     validate_key_set(&cert, &ks).expect("the GMS key set is valid");
     (cert, ks)
 }
@@ -70,7 +73,15 @@ fn distribute_and_open(
             "GUK-IDs differ per member"
         );
         // A message for one member does not open for the other.
-        let other = member_key_set(c, via, if uri == MEMBERS[0] { MEMBERS[1] } else { MEMBERS[0] });
+        let other = member_key_set(
+            c,
+            via,
+            if uri == MEMBERS[0] {
+                MEMBERS[1]
+            } else {
+                MEMBERS[0]
+            },
+        );
         assert!(open_gmk_message(&gms.0, &other, &msg, Some(DEV_GMS)).is_err());
         // A tampered message is refused.
         let mut bad = msg.clone();
@@ -93,7 +104,12 @@ fn gms_distributes_its_own_and_kms_managed_group_keys_across_a_leader_change() {
     distribute_and_open(&c, leader, &gms, &gmk, gmk_id);
 
     // Extension: the cluster makes the key; kill the leader; read it from another node.
-    let gms_client = client(c.dir(), c.service_url(leader), Some("gms"), Some(token(c.dir(), DEV_GMS, &[])));
+    let gms_client = client(
+        c.dir(),
+        c.service_url(leader),
+        Some("gms"),
+        Some(token(c.dir(), DEV_GMS, &[])),
+    );
     let created = call(&gms_client, "POST", "/seal-x1/v1/groups/fire-7/keys", None);
     assert_eq!(created.status, 201, "{}", created.json);
     let (gmk, gmk_id) = group_key_of(&created.json).unwrap();
@@ -104,14 +120,23 @@ fn gms_distributes_its_own_and_kms_managed_group_keys_across_a_leader_change() {
     let other = (1..=3).find(|&i| i != leader && i != new_leader).unwrap();
     for via in [new_leader, other] {
         let read = call(
-            &client(c.dir(), c.service_url(via), Some("gms"), Some(token(c.dir(), DEV_GMS, &[]))),
+            &client(
+                c.dir(),
+                c.service_url(via),
+                Some("gms"),
+                Some(token(c.dir(), DEV_GMS, &[])),
+            ),
             "GET",
             "/seal-x1/v1/groups/fire-7/keys/current",
             None,
         );
         assert_eq!(read.status, 200, "node {via}: {}", read.json);
         let (read_gmk, read_id) = group_key_of(&read.json).unwrap();
-        assert_eq!((read_gmk.expose(), read_id), (gmk.expose(), gmk_id), "node {via}");
+        assert_eq!(
+            (read_gmk.expose(), read_id),
+            (gmk.expose(), gmk_id),
+            "node {via}"
+        );
     }
     let gms = gms_documents(&c, other);
     distribute_and_open(&c, other, &gms, &gmk, gmk_id);

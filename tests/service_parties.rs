@@ -22,7 +22,13 @@ impl Setup {
         let env = Env::new(|t| t);
         let node = env.start();
         grant(env.dir(), &node.url, DEV_GMS, "gms", &["*"]);
-        grant(env.dir(), &node.url, DEV_VAL, "val-server", &["g-allowed", "g-unknown"]);
+        grant(
+            env.dir(),
+            &node.url,
+            DEV_VAL,
+            "val-server",
+            &["g-allowed", "g-unknown"],
+        );
         Self { env, node }
     }
 
@@ -31,11 +37,21 @@ impl Setup {
     }
 
     fn gms(&self) -> sealkm::client::party::PartyClient {
-        client(self.env.dir(), self.service(), Some(GMS), Some(token(self.env.dir(), DEV_GMS, &[])))
+        client(
+            self.env.dir(),
+            self.service(),
+            Some(GMS),
+            Some(token(self.env.dir(), DEV_GMS, &[])),
+        )
     }
 
     fn val(&self, extra: &[(&str, serde_json::Value)]) -> sealkm::client::party::PartyClient {
-        client(self.env.dir(), self.service(), Some(VAL), Some(token(self.env.dir(), DEV_VAL, extra)))
+        client(
+            self.env.dir(),
+            self.service(),
+            Some(VAL),
+            Some(token(self.env.dir(), DEV_VAL, extra)),
+        )
     }
 
     fn digest(&self) -> String {
@@ -51,7 +67,12 @@ fn certificate_and_token_must_both_name_the_same_granted_party() {
     // The right pair gets through to the (unknown) group.
     assert_eq!(call(&s.val(&[]), "GET", path, None).status, 404);
     // A certificate without a token.
-    let r = call(&client(dir, s.service(), Some(VAL), None), "GET", path, None);
+    let r = call(
+        &client(dir, s.service(), Some(VAL), None),
+        "GET",
+        path,
+        None,
+    );
     assert_eq!(r.status, 401, "{}", r.json);
     // A token without a certificate.
     let r = call(
@@ -61,7 +82,10 @@ fn certificate_and_token_must_both_name_the_same_granted_party() {
         None,
     );
     assert_eq!(r.status, 401, "{}", r.json);
-    assert!(r.json["error"].as_str().unwrap().contains("client certificate"));
+    assert!(r.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("client certificate"));
     // The GMS's certificate with the VAL server's token: different parties.
     let r = call(
         &client(dir, s.service(), Some(GMS), Some(token(dir, DEV_VAL, &[]))),
@@ -70,21 +94,40 @@ fn certificate_and_token_must_both_name_the_same_granted_party() {
         None,
     );
     assert_eq!(r.status, 403, "{}", r.json);
-    assert!(r.json["error"].as_str().unwrap().contains("different parties"));
+    assert!(r.json["error"]
+        .as_str()
+        .unwrap()
+        .contains("different parties"));
     // A party with a certificate and token of its own but no ACL entry.
     sealkm::dev::issue_party(dir, "stranger", &["stranger.sealkm.test".into()]).unwrap();
     let r = call(
-        &client(dir, s.service(), Some("stranger"), Some(token(dir, "stranger.sealkm.test", &[]))),
+        &client(
+            dir,
+            s.service(),
+            Some("stranger"),
+            Some(token(dir, "stranger.sealkm.test", &[])),
+        ),
         "GET",
         path,
         None,
     );
     assert_eq!(r.status, 403, "{}", r.json);
     // The right party on the wrong interface: a VAL server is not the GMS.
-    let r = call(&s.val(&[]), "POST", "/seal-x1/v1/groups/g-allowed/keys", None);
+    let r = call(
+        &s.val(&[]),
+        "POST",
+        "/seal-x1/v1/groups/g-allowed/keys",
+        None,
+    );
     assert_eq!(r.status, 403, "{}", r.json);
     // The KM documents follow the same rule.
-    let kc = km_client(dir, s.service(), "/km-s/v1/keymanagement", GMS, token(dir, DEV_VAL, &[]));
+    let kc = km_client(
+        dir,
+        s.service(),
+        "/km-s/v1/keymanagement",
+        GMS,
+        token(dir, DEV_VAL, &[]),
+    );
     assert_eq!(block(kc.post("init", None)).unwrap().status, 403);
 }
 
@@ -93,7 +136,12 @@ fn val_server_reads_only_entitled_groups_and_bad_requests_change_nothing() {
     let s = Setup::new();
     let gms = s.gms();
     for g in ["g-allowed", "g-other"] {
-        let r = call(&gms, "POST", &format!("/seal-x1/v1/groups/{g}/keys"), Some(json!({})));
+        let r = call(
+            &gms,
+            "POST",
+            &format!("/seal-x1/v1/groups/{g}/keys"),
+            Some(json!({})),
+        );
         assert_eq!(r.status, 201, "{}", r.json);
     }
     let created = call(&gms, "GET", "/seal-x1/v1/groups/g-allowed/keys/1", None);
@@ -115,21 +163,45 @@ fn val_server_reads_only_entitled_groups_and_bad_requests_change_nothing() {
         ("GET", "/km-s/v1/groups/g-allowed/keys/0", None, 400),
         ("GET", "/km-s/v1/groups/a%20b/keys/current", None, 400),
         ("POST", "/km-s/v1/key-provisioning", Some(b"{not json"), 400),
-        ("POST", "/km-s/v1/key-provisioning", Some(br#"{"key_id":"k","key_info":"@@"}"#), 400),
-        ("POST", "/km-s/v1/key-provisioning", Some(br#"{"key_id":"a/b","key_info":"AAAA"}"#), 400),
-        ("POST", "/km-s/v1/key-provisioning", Some(br#"{"key_id":"k","key_info":"AAAA","x":1}"#), 400),
+        (
+            "POST",
+            "/km-s/v1/key-provisioning",
+            Some(br#"{"key_id":"k","key_info":"@@"}"#),
+            400,
+        ),
+        (
+            "POST",
+            "/km-s/v1/key-provisioning",
+            Some(br#"{"key_id":"a/b","key_info":"AAAA"}"#),
+            400,
+        ),
+        (
+            "POST",
+            "/km-s/v1/key-provisioning",
+            Some(br#"{"key_id":"k","key_info":"AAAA","x":1}"#),
+            400,
+        ),
     ];
     let skp = s.val(&[("SKeyProv", json!(true))]);
     for (method, path, body, want) in refusals {
         let r = block(skp.call_raw(method, path, body.map(<[u8]>::to_vec))).unwrap();
         assert_eq!(r.status, *want, "{method} {path}: {}", r.json);
-        assert!(r.json["error"].is_string(), "{method} {path}: a reason is given");
+        assert!(
+            r.json["error"].is_string(),
+            "{method} {path}: a reason is given"
+        );
     }
     // Too large: 413, before anything is read past the limit.
     let huge = format!(r#"{{"key_id":"k","key_info":"{}"}}"#, "A".repeat(200_000));
-    let r = block(skp.call_raw("POST", "/km-s/v1/key-provisioning", Some(huge.into_bytes()))).unwrap();
+    let r =
+        block(skp.call_raw("POST", "/km-s/v1/key-provisioning", Some(huge.into_bytes()))).unwrap();
     assert_eq!(r.status, 413, "{}", r.json);
-    let r = block(gms.call_raw("POST", "/seal-x1/v1/groups/g-x/keys", Some(vec![b' '; 10_000]))).unwrap();
+    let r = block(gms.call_raw(
+        "POST",
+        "/seal-x1/v1/groups/g-x/keys",
+        Some(vec![b' '; 10_000]),
+    ))
+    .unwrap();
     assert_eq!(r.status, 413, "{}", r.json);
     assert_eq!(s.digest(), before, "refused requests changed the state");
 }
@@ -139,7 +211,12 @@ fn seal_key_provisioning_needs_the_skeyprov_claim() {
     let s = Setup::new();
     let body = json!({"key_id": "svc-key-1", "key_info": "c2VjcmV0IGtleSBpbmZv"});
     let before = s.digest();
-    let r = call(&s.val(&[]), "POST", "/km-s/v1/key-provisioning", Some(body.clone()));
+    let r = call(
+        &s.val(&[]),
+        "POST",
+        "/km-s/v1/key-provisioning",
+        Some(body.clone()),
+    );
     assert_eq!(r.status, 403, "{}", r.json);
     assert!(r.json["error"].as_str().unwrap().contains("SKeyProv"));
     let r = call(
@@ -183,41 +260,77 @@ fn group_key_lifecycle_never_hands_out_an_unusable_version_as_current() {
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["current_version"], 1);
     let old = call(&gms, "GET", &format!("{g}/2"), None);
-    assert_eq!((old.json["revoked"].as_bool(), old.json["current"].as_bool()), (Some(true), Some(false)));
-    assert_eq!(call(&gms, "POST", &format!("{g}/2/revoke"), None).status, 400);
+    assert_eq!(
+        (old.json["revoked"].as_bool(), old.json["current"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(
+        call(&gms, "POST", &format!("{g}/2/revoke"), None).status,
+        400
+    );
     // Expire v1: a later expiry is recorded; one in the past takes effect at once.
     let now = common::unix_now();
-    let r = call(&gms, "PUT", &format!("{g}/1/expiry"), Some(json!({"expires_unix": now + 3600})));
+    let r = call(
+        &gms,
+        "PUT",
+        &format!("{g}/1/expiry"),
+        Some(json!({"expires_unix": now + 3600})),
+    );
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["versions"][0]["expires_unix"], now + 3600);
     assert_eq!(r.json["current_version"], 1);
-    let r = call(&gms, "PUT", &format!("{g}/1/expiry"), Some(json!({"expires_unix": now - 1})));
+    let r = call(
+        &gms,
+        "PUT",
+        &format!("{g}/1/expiry"),
+        Some(json!({"expires_unix": now - 1})),
+    );
     assert_eq!(r.status, 200, "{}", r.json);
     assert!(r.json["current_version"].is_null(), "{}", r.json);
     let r = call(&gms, "GET", &format!("{g}/current"), None);
     assert_eq!(r.status, 404, "{}", r.json);
     // An expired version is never made current again.
-    let r = call(&gms, "PUT", &format!("{g}/1/expiry"), Some(json!({"expires_unix": null})));
+    let r = call(
+        &gms,
+        "PUT",
+        &format!("{g}/1/expiry"),
+        Some(json!({"expires_unix": null})),
+    );
     assert_eq!(r.status, 400, "{}", r.json);
     assert_eq!(call(&gms, "GET", &format!("{g}/current"), None).status, 404);
-    assert_eq!(call(&gms, "POST", &format!("{g}/9/revoke"), None).status, 404);
+    assert_eq!(
+        call(&gms, "POST", &format!("{g}/9/revoke"), None).status,
+        404
+    );
     // A rotation makes a usable version current again.
     let v3 = call(&gms, "POST", g, Some(json!({"ttl_s": 3600})));
     assert_eq!(v3.json["version"], 3);
-    assert_eq!(call(&gms, "GET", &format!("{g}/current"), None).json["version"], 3);
+    assert_eq!(
+        call(&gms, "GET", &format!("{g}/current"), None).json["version"],
+        3
+    );
 }
 
 #[test]
 fn the_openapi_document_is_served_and_matches_the_checked_in_one() {
     let s = Setup::new();
-    let r = call(&client(s.env.dir(), s.service(), None, None), "GET", "/openapi.json", None);
+    let r = call(
+        &client(s.env.dir(), s.service(), None, None),
+        "GET",
+        "/openapi.json",
+        None,
+    );
     assert_eq!(r.status, 200);
     let checked_in: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(r.json, checked_in);
-    for path in ["/km-s/v1/key-provisioning", "/seal-x1/v1/groups/{group_id}/keys"] {
+    for path in [
+        "/km-s/v1/key-provisioning",
+        "/seal-x1/v1/groups/{group_id}/keys",
+    ] {
         assert!(r.json["paths"][path].is_object(), "{path} documented");
     }
 }

@@ -97,7 +97,10 @@ impl AsRef<[u8]> for ZeroizingText {
 }
 
 /// Answers `f`'s JSON, or the error as `{"error": reason}` with its status.
-pub fn respond_json<T: Serialize>(status: actix_web::http::StatusCode, r: Result<T, ApiError>) -> HttpResponse {
+pub fn respond_json<T: Serialize>(
+    status: actix_web::http::StatusCode,
+    r: Result<T, ApiError>,
+) -> HttpResponse {
     match r {
         Ok(v) => HttpResponse::build(status).json(v),
         Err(e) => json_error(&e),
@@ -114,7 +117,8 @@ pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Parses a `{version}` path segment: a positive decimal number, or `current`.

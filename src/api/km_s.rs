@@ -148,6 +148,9 @@ pub async fn key_provisioning(
     body: web::Json<KeyProvisioningRequest>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let KeyProvisioningRequest { key_id, key_info } = body.into_inner();
+    // The base64 text is the key information too: zeroized when dropped.
+    let key_info = zeroize::Zeroizing::new(key_info);
     let r = async {
         let p = authenticate(&req, &state, Role::ValServer).await?;
         if !p.token.has_claim(SKEYPROV_CLAIM) {
@@ -157,16 +160,16 @@ pub async fn key_provisioning(
         }
         let info = zeroize::Zeroizing::new(
             base64::engine::general_purpose::STANDARD
-                .decode(body.key_info.as_bytes())
+                .decode(key_info.as_bytes())
                 .map_err(|_| ApiError::BadRequest("key_info is not valid base64".into()))?,
         );
         let stored_unix = state
             .node
-            .put_key_provisioning(&p.name, &body.key_id, &info, &p.actor())
+            .put_key_provisioning(&p.name, &key_id, &info, &p.actor())
             .await?;
         Ok(KeyProvisioningAck {
             result: "acknowledged".into(),
-            key_id: body.key_id.clone(),
+            key_id: key_id.clone(),
             stored_unix,
         })
     }

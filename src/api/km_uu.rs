@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::kms::acl::Role;
 use crate::kms::community::{Certificate, Community, PARAMETER_SET, USER_ID_FORMAT_HASHED_UID};
 use crate::kms::period::{ntp64_seconds, parse_ntp64_hex};
 use crate::kms::provision::KeySet;
@@ -24,7 +25,6 @@ use crate::kms::xml::request::{parse_kms_request, KmsRequestDoc};
 use crate::kms::xml::response::{
     render_kms_response, KmsMessageDoc, KmsResponseBody, KmsResponseDoc,
 };
-use crate::kms::acl::Role;
 use crate::node::core::Actor;
 
 /// The interface root (TS 33.180 D.2.1).
@@ -150,7 +150,10 @@ fn key_set_doc(set: &KeySet) -> KmsKeySetDoc {
 }
 
 /// Reads the body up to `limit` bytes (413 above, without reading further).
-pub(super) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+pub(super) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -229,10 +232,10 @@ pub async fn handle_for(
             error_response(&ctx, &e)
         }
     };
-    state
-        .node
-        .metrics
-        .request(endpoint_label(root, req.uri().path()), resp.status().as_u16());
+    state.node.metrics.request(
+        endpoint_label(root, req.uri().path()),
+        resp.status().as_u16(),
+    );
     resp
 }
 

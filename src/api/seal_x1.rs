@@ -221,9 +221,8 @@ pub async fn set_expiry(
 ) -> HttpResponse {
     let (group_id, version) = path.into_inner();
     let r = async {
-        let version = parse_version(&version)?.ok_or_else(|| {
-            super::error::ApiError::BadRequest("name a version number".into())
-        })?;
+        let version = parse_version(&version)?
+            .ok_or_else(|| super::error::ApiError::BadRequest("name a version number".into()))?;
         let p = entitled(&req, &state, Role::Gms, &group_id).await?;
         state
             .node

@@ -90,7 +90,10 @@ pub async fn authenticate(
         .node
         .acl_entry_local(&token.identity)?
         .ok_or_else(|| {
-            ApiError::Forbidden(format!("{} has no access on this interface", token.identity))
+            ApiError::Forbidden(format!(
+                "{} has no access on this interface",
+                token.identity
+            ))
         })?;
     if acl.role != role {
         return Err(ApiError::Forbidden(format!(
@@ -146,7 +149,10 @@ mod tests {
 
     #[test]
     fn names_must_include_the_token_identity() {
-        let names = vec!["GMS.example.org".to_string(), "sip:gms@example.org".to_string()];
+        let names = vec![
+            "GMS.example.org".to_string(),
+            "sip:gms@example.org".to_string(),
+        ];
         assert!(names_match(&names, "gms.example.org"));
         assert!(names_match(&names, "sip:gms@example.org"));
         assert!(!names_match(&names, "SIP:gms@example.org"));

@@ -160,9 +160,12 @@ pub async fn run(role: Role, conn: Conn<'_>, who: PartyArgs, op: PartyOp) -> Res
             };
             let reply = km()?.post(doc, None).await.map_err(err)?;
             match reply.doc.body {
-                KmsResponseBody::Error(e) => {
-                    Err(format!("HTTP {}: KmsError {} {}", reply.status, e.code.code(), e.message))
-                }
+                KmsResponseBody::Error(e) => Err(format!(
+                    "HTTP {}: KmsError {} {}",
+                    reply.status,
+                    e.code.code(),
+                    e.message
+                )),
                 KmsResponseBody::Message(KmsMessageDoc::KeyProv(sets)) => {
                     let cert = fetch_cert(&km()?).await?;
                     for ks in &sets {
@@ -208,8 +211,12 @@ pub async fn run(role: Role, conn: Conn<'_>, who: PartyArgs, op: PartyOp) -> Res
                         return Err("give --at UNIX_TIME or --clear".into());
                     }
                     let body = serde_json::json!({ "expires_unix": at });
-                    json.call("PUT", &format!("{}/{version}/expiry", g(&group)), Some(&body))
-                        .await
+                    json.call(
+                        "PUT",
+                        &format!("{}/{version}/expiry", g(&group)),
+                        Some(&body),
+                    )
+                    .await
                 }
             };
             show(r.map_err(err)?)

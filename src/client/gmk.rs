@@ -9,10 +9,12 @@ use ring::rand::SecureRandom;
 
 use super::ClientError;
 use crate::crypto::eccsi::{EccsiSigner, Kpak, Pvt, Ssk};
-use crate::crypto::mikey::{self, BuildParams, CsIdMap, OpenedMessage, Party, ReceiverContext, TrustedKms};
+use crate::crypto::kdf;
+use crate::crypto::mikey::{
+    self, BuildParams, CsIdMap, OpenedMessage, Party, ReceiverContext, TrustedKms,
+};
 use crate::crypto::sakke::{Rsk, SakkePublicKey};
 use crate::crypto::secret::SecretBytes;
-use crate::crypto::kdf;
 use crate::kms::xml::certificate::KmsCertificateDoc;
 use crate::kms::xml::keyset::KmsKeySetDoc;
 

@@ -48,9 +48,7 @@ impl PartyClient {
     ) -> Result<PartyReply, ClientError> {
         let method = awc::http::Method::from_bytes(method.as_bytes())
             .map_err(|_| ClientError::Invalid(format!("bad method {method}")))?;
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base));
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -83,11 +81,14 @@ impl PartyClient {
 }
 
 /// The GMK of a group key answer (`gmk`, 32 hex digits) and its GMK-ID.
-pub fn group_key_of(reply: &serde_json::Value) -> Result<(crate::crypto::secret::SecretBytes<16>, u32), ClientError> {
+pub fn group_key_of(
+    reply: &serde_json::Value,
+) -> Result<(crate::crypto::secret::SecretBytes<16>, u32), ClientError> {
     let bad = || ClientError::Invalid("not a group key answer".into());
     let mut gmk = [0u8; 16];
     hex::decode_to_slice(reply["gmk"].as_str().ok_or_else(bad)?, &mut gmk).map_err(|_| bad())?;
-    let id = u32::from_str_radix(reply["gmk_id"].as_str().ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    let id =
+        u32::from_str_radix(reply["gmk_id"].as_str().ok_or_else(bad)?, 16).map_err(|_| bad())?;
     let key = crate::crypto::secret::SecretBytes::new(gmk);
     zeroize::Zeroize::zeroize(&mut gmk);
     Ok((key, id))

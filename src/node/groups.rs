@@ -116,7 +116,13 @@ impl KmsNode {
             at_unix: self.now(),
         })
         .await?;
-        self.audit_group(AuditKind::GroupKeyRevoked, actor, group_id, version, "revoked")
+        self.audit_group(
+            AuditKind::GroupKeyRevoked,
+            actor,
+            group_id,
+            version,
+            "revoked",
+        )
     }
 
     /// Sets (or, with `None`, clears) a version's expiry.
@@ -139,7 +145,13 @@ impl KmsNode {
             Some(t) => format!("expires {t}"),
             None => "expiry cleared".to_owned(),
         };
-        self.audit_group(AuditKind::GroupKeyExpirySet, actor, group_id, version, &detail)
+        self.audit_group(
+            AuditKind::GroupKeyExpirySet,
+            actor,
+            group_id,
+            version,
+            &detail,
+        )
     }
 
     /// 404 for an unknown group or version, before anything is proposed.
@@ -172,10 +184,7 @@ impl KmsNode {
                 ))
             })?,
             Some(n) => group.version(n).ok_or_else(|| {
-                NodeError::NotFound(format!(
-                    "group {} has no key version {n}",
-                    group.group_id
-                ))
+                NodeError::NotFound(format!("group {} has no key version {n}", group.group_id))
             })?,
         };
         let gmk = open_gmk(&self.barrier, &group.group_id, v).map_err(|e| {

@@ -25,7 +25,12 @@ pub fn identity(dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathB
 
 /// A JSON client for the service listener at `url` with the certificate of `cert_stem` (none:
 /// no client certificate) and `token`.
-pub fn client(dir: &Path, url: &str, cert_stem: Option<&str>, token: Option<String>) -> PartyClient {
+pub fn client(
+    dir: &Path,
+    url: &str,
+    cert_stem: Option<&str>,
+    token: Option<String>,
+) -> PartyClient {
     let files = cert_stem.map(|s| identity(dir, s));
     PartyClient::new(
         url,
@@ -39,12 +44,23 @@ pub fn client(dir: &Path, url: &str, cert_stem: Option<&str>, token: Option<Stri
 /// A TS 33.180 document client for a party under `root`.
 pub fn km_client(dir: &Path, url: &str, root: &str, cert_stem: &str, token: String) -> KmClient {
     let (c, k) = identity(dir, cert_stem);
-    KmClient::party(url, root, &dir.join(dev::CA_CERT), Some((&c, &k)), Some(token))
-        .expect("km client")
+    KmClient::party(
+        url,
+        root,
+        &dir.join(dev::CA_CERT),
+        Some((&c, &k)),
+        Some(token),
+    )
+    .expect("km client")
 }
 
 /// One call, blocking.
-pub fn call(c: &PartyClient, method: &str, path: &str, body: Option<serde_json::Value>) -> PartyReply {
+pub fn call(
+    c: &PartyClient,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> PartyReply {
     block(c.call(method, path, body.as_ref())).expect("call")
 }
 
