@@ -262,6 +262,9 @@ fn run_serve(config: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         let keep = node.clone();
         actix_rt::spawn(sealkm::actors::expiry::run(node.clone()));
+        if let Some(s) = &cfg.service_listener {
+            sealkm::actors::distribution::start(node.clone(), s).map_err(|e| e.to_string())?;
+        }
         let state = AppState {
             node,
             verifier: Arc::new(verifier),

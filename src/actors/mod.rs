@@ -4,9 +4,11 @@
 //! |--------|------|
 //! | [`store`] | the `KeyStore`: Raft, the state machine, the peer transport, on its own arbiter |
 //! | [`snapshot_fetch`] | pulling and serving snapshot files in bounded chunks between peers |
+//! | [`distribution`] | the leader's delivery of key events to subscribers (retry state) |
 //! | [`peer`] | the peer listener (mTLS): Raft messages, snapshot chunks, status |
 //! | [`expiry`] | the leader's group key expiry sweeper (a task, no state of its own) |
 
+pub mod distribution;
 pub mod expiry;
 pub mod peer;
 pub mod snapshot_fetch;

@@ -102,6 +102,7 @@ impl From<NodeError> for ApiError {
             NodeError::Rejected(r) | NodeError::Invalid(r) => ApiError::BadRequest(r),
             NodeError::NotFound(r) => ApiError::NotFound(r),
             NodeError::Conflict(r) => ApiError::Conflict(r),
+            NodeError::Forbidden(r) => ApiError::Forbidden(r),
             NodeError::Unavailable(s) => {
                 tracing::warn!(reason = %s, "request refused: cluster unavailable");
                 ApiError::from(s)

@@ -7,7 +7,8 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{acl, admin, cluster, group_keys, km_s, seal_x1};
+use super::{acl, admin, cluster, group_keys, km_s, seal_x1, subscriptions};
+use crate::actors::distribution;
 
 struct Security;
 
@@ -76,6 +77,12 @@ impl Modify for Security {
         km_s::list_versions,
         km_s::get_key,
         km_s::key_provisioning,
+        subscriptions::seal_x1_subscribe,
+        subscriptions::seal_x1_subscriptions,
+        subscriptions::seal_x1_unsubscribe,
+        subscriptions::km_s_subscribe,
+        subscriptions::km_s_subscriptions,
+        subscriptions::km_s_unsubscribe,
         admin::status,
         admin::communities,
         admin::rotate,
@@ -97,6 +104,12 @@ impl Modify for Security {
         seal_x1::SetExpiry,
         km_s::KeyProvisioningRequest,
         km_s::KeyProvisioningAck,
+        subscriptions::SubscribeRequest,
+        subscriptions::SubscriptionBody,
+        subscriptions::SubscriptionList,
+        distribution::Notification,
+        distribution::NotificationEvent,
+        distribution::NotificationSubject,
         ErrorBody,
     )),
     tags(
@@ -104,6 +117,7 @@ impl Modify for Security {
         (name = "SEAL-X1 (extension)", description = "Our extension: KMS-managed group keys"),
         (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning"),
         (name = "KM-S (extension)", description = "Our extension: group keys for entitled VAL servers"),
+        (name = "Subscriptions (extension)", description = "Our extension: subscriptions to key events; the leader POSTs a Notification (metadata and event ids only) to the callback URL over mutual TLS, at least once, in id order"),
         (name = "admin", description = "Operators: communities, certificates, revocations, ACL, cluster (client listener)"),
     )
 )]

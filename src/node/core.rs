@@ -45,6 +45,9 @@ pub enum NodeError {
     /// The request conflicts with a concurrent change (409); retrying may succeed.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("overloaded")]
     Shed(Shed),
     #[error("cluster unavailable: {0}")]

@@ -20,6 +20,11 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     tokens_refused: AtomicU64,
+    /// Distributor (leader only): events in acknowledged notifications, failed attempts,
+    /// acks committed.
+    events_delivered: AtomicU64,
+    deliveries_failed: AtomicU64,
+    event_acks: AtomicU64,
 }
 
 impl Metrics {
@@ -54,6 +59,18 @@ impl Metrics {
 
     pub fn token_refused(&self) {
         self.tokens_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn distribution_delivered(&self, events: u64) {
+        self.events_delivered.fetch_add(events, Ordering::Relaxed);
+    }
+
+    pub fn distribution_failed(&self) {
+        self.deliveries_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn distribution_acked(&self) {
+        self.event_acks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Prometheus text exposition (format 0.0.4).
@@ -101,6 +118,17 @@ impl Metrics {
             self.tokens_refused.load(Ordering::Relaxed)
         );
         for (name, v) in [
+            ("sealkm_events_delivered_total", &self.events_delivered),
+            (
+                "sealkm_event_deliveries_failed_total",
+                &self.deliveries_failed,
+            ),
+            ("sealkm_event_acks_total", &self.event_acks),
+        ] {
+            let v = v.load(Ordering::Relaxed);
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
+        }
+        for (name, v) in [
             ("sealkm_raft_term", raft.term),
             ("sealkm_raft_commit_index", raft.commit),
             ("sealkm_applied_index", raft.applied),
@@ -138,6 +166,9 @@ mod tests {
         m.cache(true);
         m.cache(false);
         m.token_refused();
+        m.distribution_delivered(3);
+        m.distribution_failed();
+        m.distribution_acked();
         let raft = crate::actors::StoreStatus {
             applied: 7,
             term: 3,
@@ -155,6 +186,9 @@ mod tests {
         assert!(t.contains("sealkm_issuance_seconds_bucket{le=\"+Inf\"} 1"));
         assert!(t.contains("sealkm_keyset_cache_total{result=\"hit\"} 1"));
         assert!(t.contains("sealkm_tokens_refused_total 1"));
+        assert!(t.contains("sealkm_events_delivered_total 3"));
+        assert!(t.contains("sealkm_event_deliveries_failed_total 1"));
+        assert!(t.contains("sealkm_event_acks_total 1"));
         assert!(t.contains("sealkm_applied_index 7"));
         assert!(t.contains("sealkm_raft_term 3"));
         assert!(t.contains("sealkm_raft_is_leader 1"));

@@ -10,5 +10,6 @@ pub mod core;
 pub mod groups;
 pub mod key_provisioning;
 pub mod metrics;
+pub mod subscriptions;
 
 pub use self::core::{KmsNode, NodeError};

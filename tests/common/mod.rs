@@ -12,6 +12,7 @@ use sealkm::client::{KmClient, KmReply};
 pub mod cluster;
 pub mod parties;
 pub mod proxy;
+pub mod receiver;
 
 use sealkm::dev;
 use sealkm::kms::xml::certificate::KmsCertificateDoc;

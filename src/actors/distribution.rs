@@ -1,0 +1,563 @@
+//! The Distributor — **our extension** (distribution of key events to subscribers).
+//!
+//! Every node runs one; it works only while its node is the Raft leader (checked every round;
+//! a node that loses leadership forgets its retry state and starts nothing new, and the new
+//! leader takes over from the replicated offsets). For each subscription it reads the events
+//! after the subscription's acknowledged offset from the replicated outbox
+//! ([`crate::state::StateMachine::events_for`]), POSTs them as one JSON [`Notification`] of at
+//! most [`MAX_BATCH`] events to the callback URL over mutual TLS (client certificate: the
+//! node's service listener certificate; trust roots: the service listener's `client_ca`), and
+//! on a 2xx answer proposes `AckEvents { up_to_event_id: page.next_after }` through Raft. The
+//! next batch is read only after that ack is applied, so each subscriber sees its events in id
+//! order with at most one batch in flight. A failure (connection, TLS, timeout, non-2xx, or the
+//! ack not committing) is retried after an exponential, jittered backoff ([`Backoff`]: 200 ms
+//! doubling to 30 s) of that subscriber alone.
+//!
+//! Guarantees: **at-least-once, in order per subscriber, nothing lost on a leader change** —
+//! the events and offsets are replicated, so a new leader redelivers everything not yet
+//! acknowledged (a subscriber deduplicates by event id). Notifications carry metadata and event
+//! ids only, never key material (keys are fetched over the authenticated read APIs). A
+//! subscriber whose backlog overflowed (`state::outbox::MAX_BACKLOG`) gets a notification with
+//! `"must_resync": true` — it must re-read the current state through the read APIs — and the
+//! ack of that notification clears the flag. Events of kinds or groups a subscriber does not
+//! receive are acknowledged without a notification, so they never hold the outbox back.
+//!
+//! The decisions are pure ([`plan`], [`Backoff`], [`Schedule`]); [`start`] is the thin shell
+//! with the HTTP client and the Raft proposals. New events are noticed by polling the applied
+//! state every [`POLL`] (a read of two sled keys per subscription).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::ServiceListenerConfig;
+use crate::kms::events::{Event, EventKind, EventSubject};
+use crate::node::KmsNode;
+use crate::state::{Command, EventPage};
+use crate::tls::TlsError;
+
+/// Most events in one notification.
+pub const MAX_BATCH: usize = 100;
+/// First retry delay after a failure.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often the leader looks for new events and due retries.
+pub const POLL: Duration = Duration::from_millis(100);
+/// Bound of one notification POST (connect, send, answer).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a callback receives (POST, `application/json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    pub subscription_id: String,
+    /// In id order; ids are the outbox's (1, 2, 3, … across all kinds, with gaps for events
+    /// this subscriber does not receive). A redelivered event keeps its id.
+    pub events: Vec<NotificationEvent>,
+    /// The backlog overflowed and events were skipped: re-read the current state through the
+    /// read APIs.
+    pub must_resync: bool,
+}
+
+/// One event of a notification (metadata only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationEvent {
+    pub id: u64,
+    /// group-key-created, group-key-rotated, group-key-revoked, group-key-expiry-set,
+    /// certificate-rotated, certificate-revoked, identity-revoked.
+    #[schema(value_type = String)]
+    pub kind: EventKind,
+    pub subject: NotificationSubject,
+    /// The time the causing change carries, if any.
+    pub at_unix: Option<u64>,
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum NotificationSubject {
+    GroupKey { group_id: String, version: u32 },
+    Certificate { kms_uri: String, cert_uri: String },
+    Identity { kms_uri: String, identity: String },
+}
+
+impl From<&Event> for NotificationEvent {
+    fn from(e: &Event) -> Self {
+        let subject = match &e.subject {
+            EventSubject::GroupKey { group_id, version } => NotificationSubject::GroupKey {
+                group_id: group_id.clone(),
+                version: *version,
+            },
+            EventSubject::Certificate { kms_uri, cert_uri } => NotificationSubject::Certificate {
+                kms_uri: kms_uri.clone(),
+                cert_uri: cert_uri.clone(),
+            },
+            EventSubject::Identity { kms_uri, identity } => NotificationSubject::Identity {
+                kms_uri: kms_uri.clone(),
+                identity: identity.clone(),
+            },
+        };
+        Self {
+            id: e.id,
+            kind: e.kind,
+            subject,
+            at_unix: e.at_unix,
+        }
+    }
+}
+
+/// What to do next for one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing new.
+    Idle,
+    /// Only events it does not receive were appended: acknowledge them without a
+    /// notification (so the outbox can be trimmed).
+    Ack { up_to: u64 },
+    /// Send this notification; on success acknowledge up to `up_to`.
+    Deliver {
+        notification: Notification,
+        up_to: u64,
+    },
+}
+
+/// The next step of subscription `id` acknowledged up to `acked`, given the page of events
+/// after `acked`.
+pub fn plan(id: &str, acked: u64, page: &EventPage) -> Step {
+    if page.must_resync || !page.events.is_empty() {
+        Step::Deliver {
+            notification: Notification {
+                subscription_id: id.to_owned(),
+                events: page.events.iter().map(NotificationEvent::from).collect(),
+                must_resync: page.must_resync,
+            },
+            up_to: page.next_after.max(acked),
+        }
+    } else if page.next_after > acked {
+        Step::Ack {
+            up_to: page.next_after,
+        }
+    } else {
+        Step::Idle
+    }
+}
+
+/// Exponential backoff with jitter: after the `n`-th consecutive failure (n ≥ 1) the delay is
+/// `min(max, base · 2^(n−1))`, of which the upper half is scaled by `jitter` ∈ [0, 1) (so
+/// retries of many subscribers spread out, and a delay is never below half its step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: BACKOFF_BASE,
+            max: BACKOFF_MAX,
+        }
+    }
+}
+
+impl Backoff {
+    pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let step = self
+            .base
+            .saturating_mul(1u32 << (failures - 1).min(20))
+            .min(self.max);
+        let half = step / 2;
+        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct SubState {
+    failures: u32,
+    not_before: Option<Instant>,
+    in_flight: bool,
+}
+
+/// Per-subscriber delivery bookkeeping of the leader: one attempt in flight per subscriber,
+/// and after failures, not before the backoff delay. Pure (the caller passes the time).
+#[derive(Debug, Default)]
+pub struct Schedule {
+    backoff: Backoff,
+    subs: HashMap<String, SubState>,
+}
+
+impl Schedule {
+    pub fn new(backoff: Backoff) -> Self {
+        Self {
+            backoff,
+            subs: HashMap::new(),
+        }
+    }
+
+    /// May an attempt for `id` start at `now`?
+    pub fn due(&self, id: &str, now: Instant) -> bool {
+        match self.subs.get(id) {
+            None => true,
+            Some(s) => !s.in_flight && s.not_before.is_none_or(|t| now >= t),
+        }
+    }
+
+    pub fn started(&mut self, id: &str) {
+        self.subs.entry(id.to_owned()).or_default().in_flight = true;
+    }
+
+    /// The attempt succeeded: no backoff any more.
+    pub fn succeeded(&mut self, id: &str) {
+        if let Some(s) = self.subs.get_mut(id) {
+            *s = SubState::default();
+        }
+    }
+
+    /// The attempt failed at `now`: returns the delay before the next one.
+    pub fn failed(&mut self, id: &str, now: Instant, jitter: f64) -> Duration {
+        let s = self.subs.entry(id.to_owned()).or_default();
+        s.in_flight = false;
+        s.failures = s.failures.saturating_add(1);
+        let d = self.backoff.delay(s.failures, jitter);
+        s.not_before = Some(now + d);
+        d
+    }
+
+    /// Consecutive failures of `id`.
+    pub fn failures(&self, id: &str) -> u32 {
+        self.subs.get(id).map_or(0, |s| s.failures)
+    }
+
+    /// Forgets subscriptions that no longer exist (attempts in flight are kept until they
+    /// report).
+    pub fn retain(&mut self, exists: impl Fn(&str) -> bool) {
+        self.subs.retain(|id, s| s.in_flight || exists(id));
+    }
+
+    /// Leadership lost: forget every backoff (attempts in flight still report).
+    pub fn reset(&mut self) {
+        self.subs.retain(|_, s| s.in_flight);
+        for s in self.subs.values_mut() {
+            s.failures = 0;
+            s.not_before = None;
+        }
+    }
+}
+
+/// The mutual-TLS client config of notifications: the service listener's certificate and key,
+/// trusting its `client_ca`.
+pub fn client_tls(s: &ServiceListenerConfig) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    crate::tls::peer_client_config(&s.tls_cert, &s.tls_key, &s.client_ca).map(Arc::new)
+}
+
+/// Starts the Distributor of `node` on the current actix arbiter.
+pub fn start(node: Arc<KmsNode>, s: &ServiceListenerConfig) -> Result<(), TlsError> {
+    let tls = client_tls(s)?;
+    actix_rt::spawn(run(node, tls));
+    Ok(())
+}
+
+fn jitter(rng: &ring::rand::SystemRandom) -> f64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 2];
+    match rng.fill(&mut b) {
+        Ok(()) => f64::from(u16::from_be_bytes(b)) / 65536.0,
+        Err(_) => 0.5,
+    }
+}
+
+fn is_leader(node: &KmsNode) -> bool {
+    let st = node.store().status();
+    st.role == "leader" && st.halted.is_none()
+}
+
+async fn run(node: Arc<KmsNode>, tls: Arc<rustls::ClientConfig>) {
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(tls))
+        .timeout(REQUEST_TIMEOUT)
+        .disable_redirects()
+        .finish();
+    let rng = ring::rand::SystemRandom::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Result<(), String>)>();
+    let mut schedule = Schedule::new(Backoff::default());
+    let mut leading = false;
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some((id, res)) = rx.recv() => {
+                report(&node, &mut schedule, &rng, &id, res);
+            }
+        }
+        while let Ok((id, res)) = rx.try_recv() {
+            report(&node, &mut schedule, &rng, &id, res);
+        }
+        if !is_leader(&node) {
+            if leading {
+                tracing::info!("distributor: no longer the leader; delivery stops here");
+                schedule.reset();
+                leading = false;
+            }
+            continue;
+        }
+        if !leading {
+            // Apply everything committed before this term first (offsets, events).
+            if node.read_barrier().await.is_err() {
+                continue;
+            }
+            tracing::info!("distributor: leader; delivering from the replicated offsets");
+            leading = true;
+        }
+        if let Err(e) = round(&node, &client, &mut schedule, &tx) {
+            tracing::error!(error = %e, "distributor: reading the outbox failed");
+        }
+    }
+}
+
+fn report(
+    node: &KmsNode,
+    schedule: &mut Schedule,
+    rng: &ring::rand::SystemRandom,
+    id: &str,
+    res: Result<(), String>,
+) {
+    match res {
+        Ok(()) => schedule.succeeded(id),
+        Err(e) => {
+            node.metrics.distribution_failed();
+            let d = schedule.failed(id, Instant::now(), jitter(rng));
+            tracing::warn!(subscription = %id, error = %e, retry_in_ms = d.as_millis() as u64,
+                failures = schedule.failures(id), "distributor: delivery failed");
+        }
+    }
+}
+
+/// One pass over every subscription: start what is due.
+fn round(
+    node: &Arc<KmsNode>,
+    client: &awc::Client,
+    schedule: &mut Schedule,
+    tx: &tokio::sync::mpsc::UnboundedSender<(String, Result<(), String>)>,
+) -> Result<(), crate::state::StateError> {
+    let state = node.store().state();
+    let subs = state.subscriptions()?;
+    schedule.retain(|id| subs.iter().any(|s| s.subscription.id == id));
+    let now = Instant::now();
+    for s in subs {
+        let id = s.subscription.id.clone();
+        if !schedule.due(&id, now) {
+            continue;
+        }
+        let Some(page) = state.events_for(&id, s.acked, MAX_BATCH)? else {
+            continue;
+        };
+        let step = plan(&id, s.acked, &page);
+        if step == Step::Idle {
+            continue;
+        }
+        schedule.started(&id);
+        let node = node.clone();
+        let client = client.clone();
+        let url = s.subscription.callback_url.clone();
+        let tx = tx.clone();
+        actix_rt::spawn(async move {
+            let res = attempt(&node, &client, &url, &id, step).await;
+            let _ = tx.send((id, res));
+        });
+    }
+    Ok(())
+}
+
+async fn attempt(
+    node: &KmsNode,
+    client: &awc::Client,
+    url: &str,
+    id: &str,
+    step: Step,
+) -> Result<(), String> {
+    let up_to = match step {
+        Step::Idle => return Ok(()),
+        Step::Ack { up_to } => up_to,
+        Step::Deliver {
+            notification,
+            up_to,
+        } => {
+            let mut resp = client
+                .post(url)
+                .send_json(&notification)
+                .await
+                .map_err(|e| format!("POST {url}: {e}"))?;
+            // Read (and drop) a small answer so the connection can be reused.
+            let _ = resp.body().limit(64 * 1024).await;
+            if !resp.status().is_success() {
+                return Err(format!("POST {url}: HTTP {}", resp.status().as_u16()));
+            }
+            node.metrics
+                .distribution_delivered(notification.events.len() as u64);
+            up_to
+        }
+    };
+    node.propose_ok(Command::AckEvents {
+        subscription_id: id.to_owned(),
+        up_to_event_id: up_to,
+    })
+    .await
+    .map_err(|e| format!("acknowledging up to {up_to}: {e}"))?;
+    node.metrics.distribution_acked();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u64, group: &str) -> Event {
+        Event {
+            id,
+            kind: EventKind::GroupKeyCreated,
+            subject: EventSubject::GroupKey {
+                group_id: group.into(),
+                version: 1,
+            },
+            at_unix: Some(7),
+        }
+    }
+
+    fn page(events: Vec<Event>, next_after: u64, must_resync: bool) -> EventPage {
+        EventPage {
+            events,
+            next_after,
+            missed: false,
+            must_resync,
+        }
+    }
+
+    #[test]
+    fn plan_delivers_new_events_and_acks_up_to_the_last_examined() {
+        let p = page(vec![event(4, "g"), event(6, "g")], 7, false);
+        match plan("s", 3, &p) {
+            Step::Deliver {
+                notification,
+                up_to,
+            } => {
+                assert_eq!(up_to, 7, "skipped event 7 is covered by the ack");
+                assert_eq!(notification.subscription_id, "s");
+                assert!(!notification.must_resync);
+                let ids: Vec<u64> = notification.events.iter().map(|e| e.id).collect();
+                assert_eq!(ids, vec![4, 6]);
+            }
+            other => panic!("expected a delivery, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plan_acks_skipped_events_silently_and_idles_when_nothing_is_new() {
+        assert_eq!(
+            plan("s", 3, &page(vec![], 9, false)),
+            Step::Ack { up_to: 9 }
+        );
+        assert_eq!(plan("s", 9, &page(vec![], 9, false)), Step::Idle);
+    }
+
+    #[test]
+    fn plan_tells_an_overflowed_subscriber_to_resync_even_without_events() {
+        match plan("s", 12_000, &page(vec![], 12_000, true)) {
+            Step::Deliver {
+                notification,
+                up_to,
+            } => {
+                assert!(notification.must_resync);
+                assert!(notification.events.is_empty());
+                assert_eq!(up_to, 12_000, "the ack at the offset clears the flag");
+            }
+            other => panic!("expected a delivery, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn notification_json_has_metadata_only() {
+        let n = Notification {
+            subscription_id: "s".into(),
+            events: vec![NotificationEvent::from(&event(5, "g1"))],
+            must_resync: false,
+        };
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "subscription_id": "s",
+                "events": [{
+                    "id": 5,
+                    "kind": "group-key-created",
+                    "subject": {"type": "group-key", "group_id": "g1", "version": 1},
+                    "at_unix": 7
+                }],
+                "must_resync": false
+            })
+        );
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_jitter_stays_in_the_upper_half() {
+        let b = Backoff::default();
+        assert_eq!(b.delay(0, 0.3), Duration::ZERO);
+        assert_eq!(b.delay(1, 1.0), Duration::from_millis(200));
+        assert_eq!(b.delay(1, 0.0), Duration::from_millis(100));
+        assert_eq!(b.delay(2, 1.0), Duration::from_millis(400));
+        assert_eq!(b.delay(3, 1.0), Duration::from_millis(800));
+        assert_eq!(b.delay(9, 1.0), Duration::from_secs(30), "capped");
+        assert_eq!(b.delay(u32::MAX, 1.0), Duration::from_secs(30));
+        assert_eq!(b.delay(u32::MAX, 0.0), Duration::from_secs(15));
+        for j in [0.0, 0.25, 0.5, 0.999] {
+            let d = b.delay(4, j);
+            assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1600));
+        }
+    }
+
+    #[test]
+    fn schedule_keeps_one_attempt_in_flight_and_backs_off_per_subscriber() {
+        let mut s = Schedule::new(Backoff::default());
+        let t0 = Instant::now();
+        assert!(s.due("a", t0) && s.due("b", t0));
+        s.started("a");
+        assert!(!s.due("a", t0), "one batch in flight");
+        assert!(s.due("b", t0), "others unaffected");
+        let d1 = s.failed("a", t0, 1.0);
+        assert_eq!(d1, Duration::from_millis(200));
+        assert!(!s.due("a", t0));
+        assert!(s.due("a", t0 + d1));
+        s.started("a");
+        let d2 = s.failed("a", t0 + d1, 1.0);
+        assert_eq!(d2, Duration::from_millis(400));
+        assert_eq!(s.failures("a"), 2);
+        s.started("a");
+        s.succeeded("a");
+        assert_eq!(s.failures("a"), 0);
+        assert!(s.due("a", t0));
+    }
+
+    #[test]
+    fn schedule_forgets_removed_subscriptions_and_resets_on_leadership_loss() {
+        let mut s = Schedule::new(Backoff::default());
+        let t0 = Instant::now();
+        s.started("gone");
+        s.failed("gone", t0, 0.0);
+        s.started("busy");
+        s.retain(|id| id != "gone" && id != "busy");
+        assert_eq!(s.failures("gone"), 0, "removed subscription forgotten");
+        assert!(!s.due("busy", t0), "an attempt in flight still reports");
+        s.started("x");
+        s.failed("x", t0, 0.0);
+        s.reset();
+        assert!(s.due("x", t0), "a new leader starts without backoff");
+    }
+}
