@@ -289,3 +289,52 @@ fn subscriber_down_gets_its_backlog_when_it_returns() {
         .expect("list");
     assert_eq!(v["subscriptions"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn an_expired_group_key_is_announced_once() {
+    let (c, _receiver, gms) = start();
+    let all: Vec<u32> = c.nodes.keys().copied().collect();
+    let expiries = Receiver::start(c.dir());
+    let body =
+        json!({"id": "expiries", "callback_url": expiries.url(), "kinds": ["group-key-expired"]});
+    let (status, v, _) = gms
+        .call(&c, 2, "POST", "/seal-x1/v1/subscriptions", Some(body))
+        .expect("subscribe");
+    assert_eq!(status, 201, "{v}");
+    create_key(&c, &gms, &all, "short-lived");
+    create_key(&c, &gms, &all, "short-lived");
+    let expired = |version: u64| {
+        expiries
+            .events("expiries")
+            .iter()
+            .filter(|e| {
+                e["kind"] == "group-key-expired"
+                    && e["subject"]["group_id"] == "short-lived"
+                    && e["subject"]["version"] == version
+            })
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect::<BTreeSet<u64>>()
+    };
+    for version in [1, 2] {
+        // Expires two seconds from now (decided at the proposer's time, so it is not refused
+        // as already expired); the leader's sweeper notes it once its time has passed.
+        let at = common::unix_now() + 2;
+        let path = format!("/seal-x1/v1/groups/short-lived/keys/{version}/expiry");
+        c.wait_for("an expiry change", |c| {
+            let (s, _, _) = gms.call(c, 1, "PUT", &path, Some(json!({"expires_unix": at})))?;
+            (s == 200).then_some(())
+        });
+        c.wait_for("the expired event", |_| {
+            (!expired(version).is_empty()).then_some(())
+        });
+    }
+    // Version 1's event was announced once, though the sweeper ran many times since.
+    assert_eq!(expired(1).len(), 1, "{:?}", expiries.events("expiries"));
+    assert!(expired(1)
+        .iter()
+        .all(|id| expired(2).iter().all(|id2| id < id2)));
+    let (_, v, _) = gms
+        .call(&c, 3, "GET", "/seal-x1/v1/groups/short-lived/keys", None)
+        .expect("versions");
+    assert!(v["current_version"].is_null(), "{v}");
+}
