@@ -113,14 +113,29 @@ pub fn peer_server_config(
     key: &Path,
     cluster_ca: &Path,
 ) -> Result<rustls::ServerConfig, TlsError> {
+    client_verifying_server_config(cert, key, cluster_ca, false)
+}
+
+/// A server config that verifies client certificates against the CA(s) in `ca`; with
+/// `optional`, a client may present none (the application decides what that means).
+fn client_verifying_server_config(
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+    optional: bool,
+) -> Result<rustls::ServerConfig, TlsError> {
     let certs = load_certs(cert)?;
     let key = load_key(key)?;
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots(cluster_ca)?),
+    let mut builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(ca)?),
         provider(),
-    )
-    .build()
-    .map_err(|e| TlsError::Config(e.to_string()))?;
+    );
+    if optional {
+        builder = builder.allow_unauthenticated();
+    }
+    let verifier = builder
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -157,23 +172,7 @@ pub fn service_server_config(
     key: &Path,
     client_ca: &Path,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let certs = load_certs(cert)?;
-    let key = load_key(key)?;
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots(client_ca)?),
-        provider(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .map_err(|e| TlsError::Config(e.to_string()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
+    client_verifying_server_config(cert, key, client_ca, true)
 }
 
 /// The DNS and URI subject alternative names of a certificate (DER), in certificate order.

@@ -142,19 +142,35 @@ pub async fn serve(
     tls: rustls::ServerConfig,
     workers: Option<usize>,
 ) -> std::io::Result<()> {
+    // The one line scripts and tests wait for: the listener is bound (port 0 gets resolved here).
+    run_listener(data, addr, tls, workers, "KM-UU", configure, |_, _| {}).await
+}
+
+/// Binds an HTTPS listener serving the routes of `routes` with the shared state, prints
+/// `sealkm: <label> listening on https://ADDR` once bound, and runs until stopped.
+/// `on_connect` may keep per-connection data (the client certificate).
+pub(crate) async fn run_listener(
+    data: web::Data<AppState>,
+    addr: &str,
+    tls: rustls::ServerConfig,
+    workers: Option<usize>,
+    label: &str,
+    routes: fn(&mut web::ServiceConfig),
+    on_connect: fn(&dyn std::any::Any, &mut actix_web::dev::Extensions),
+) -> std::io::Result<()> {
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
-            .configure(configure)
+            .configure(routes)
     })
+    .on_connect(on_connect)
     .bind_rustls_0_23(addr, tls)?;
     if let Some(w) = workers {
         server = server.workers(w.max(1));
     }
-    // The one line scripts and tests wait for: the listener is bound (port 0 gets resolved here).
     for a in server.addrs() {
-        println!("sealkm: KM-UU listening on https://{a}");
+        println!("sealkm: {label} listening on https://{a}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -16,7 +16,7 @@
 //! changes on any refusal. The listener itself: [`serve`], with the client certificate kept per
 //! connection by [`crate::raft::transport::peer_certificate`].
 
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{web, HttpRequest};
 
 use super::error::ApiError;
 use super::AppState;
@@ -124,23 +124,16 @@ pub async fn serve(
     tls: rustls::ServerConfig,
     workers: Option<usize>,
 ) -> std::io::Result<()> {
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
-            .configure(configure)
-    })
-    .on_connect(peer_certificate)
-    .bind_rustls_0_23(addr, tls)?;
-    if let Some(w) = workers {
-        server = server.workers(w.max(1));
-    }
-    for a in server.addrs() {
-        println!("sealkm: service listening on https://{a}");
-    }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    server.run().await
+    super::run_listener(
+        data,
+        addr,
+        tls,
+        workers,
+        "service",
+        configure,
+        peer_certificate,
+    )
+    .await
 }
 
 #[cfg(test)]

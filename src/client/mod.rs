@@ -120,12 +120,7 @@ impl KmClient {
         };
         let www_authenticate = header("www-authenticate");
         let retry_after = header("retry-after");
-        let bytes = resp
-            .body()
-            .limit(1 << 20)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let raw = zeroize::Zeroizing::new(bytes.to_vec());
+        let raw = read_body(&mut resp).await?;
         let doc = parse_kms_response(&raw).map_err(|e| ClientError::Response {
             status,
             reason: e.to_string(),
@@ -138,6 +133,21 @@ impl KmClient {
             raw,
         })
     }
+}
+
+/// Reads a response body (at most 1 MiB) into a buffer zeroized on drop (it may hold keys).
+pub(crate) async fn read_body<S>(
+    resp: &mut awc::ClientResponse<S>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError>
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let bytes = resp
+        .body()
+        .limit(1 << 20)
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    Ok(zeroize::Zeroizing::new(bytes.to_vec()))
 }
 
 /// TLS towards the service listener: trusts `ca`; presents `identity` (cert, key) if given.

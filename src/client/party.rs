@@ -58,12 +58,7 @@ impl PartyClient {
         }
         .map_err(|e| ClientError::Transport(e.to_string()))?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .body()
-            .limit(1 << 20)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let raw = zeroize::Zeroizing::new(bytes.to_vec());
+        let raw = super::read_body(&mut resp).await?;
         let json = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
         Ok(PartyReply { status, json, raw })
     }

@@ -95,12 +95,15 @@ impl Node {
     /// Starts `sealkm serve` and waits for its "listening" line. Panics with the node's
     /// stderr if it exits first.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Node {
+        // The node's log goes to a file beside its config: a pipe nobody reads would fill up
+        // and block the node.
+        let log = config.with_extension("log");
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--config")
             .arg(config)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(std::fs::File::create(&log).expect("node log file"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -119,10 +122,10 @@ impl Node {
                     }
                 }
                 _ => {
-                    let out = child.wait_with_output().expect("wait");
+                    let _ = child.wait();
                     panic!(
                         "sealkm exited before listening: {}",
-                        String::from_utf8_lossy(&out.stderr)
+                        std::fs::read_to_string(&log).unwrap_or_default()
                     );
                 }
             }
