@@ -275,34 +275,48 @@ fn run_serve(config: &Path) -> Result<(), String> {
             static_peers: api::static_peers(&cfg),
         };
         let data = actix_web::web::Data::new(state);
-        let service = match &cfg.service_listener {
-            Some(s) => Some((
+        let service_tls = match &cfg.service_listener {
+            Some(s) => Some(
                 sealkm::tls::service_server_config(&s.tls_cert, &s.tls_key, &s.client_ca)
                     .map_err(|e| e.to_string())?,
-                s,
-            )),
+            ),
             None => None,
         };
-        let service_data = data.clone();
-        // The service listener binds first, so its line precedes the KM-UU line that
-        // scripts wait for.
-        let service_run = async move {
-            match service {
-                Some((tls, s)) => {
-                    tracing::info!(addr = %s.addr, "service listener (KM-S, SEAL-X1; mutual TLS)");
-                    api::service::serve(service_data, &s.addr, tls, s.workers).await
-                }
-                None => Ok(()),
+        // Catch the stop signals before any listener is announced, so a signal that comes
+        // right after the "listening" line stops every listener.
+        let (handles_tx, handles_rx) = tokio::sync::oneshot::channel();
+        let signals = api::stop_on_signals_later(handles_rx).map_err(|e| e.to_string())?;
+        actix_rt::spawn(signals);
+        // The service listener binds first, so its line precedes the KM-UU line that scripts
+        // wait for.
+        let service = match (&cfg.service_listener, service_tls) {
+            (Some(s), Some(tls)) => {
+                tracing::info!(addr = %s.addr, "service listener (KM-S, SEAL-X1; mutual TLS)");
+                Some(
+                    api::service::serve(data.clone(), &s.addr, tls, s.workers)
+                        .map_err(|e| format!("service listener: {e}"))?,
+                )
             }
+            _ => None,
         };
         tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
-        let km_uu_run = api::serve(
+        let km_uu = api::serve(
             data,
             &cfg.client_listener.addr,
             tls,
             cfg.client_listener.workers,
-        );
-        let res = futures_util::future::try_join(service_run, km_uu_run)
+        )
+        .map_err(|e| format!("KM-UU listener: {e}"))?;
+        let mut handles = vec![km_uu.handle()];
+        handles.extend(service.as_ref().map(|s| s.handle()));
+        let _ = handles_tx.send(handles);
+        let service_run = async move {
+            match service {
+                Some(s) => s.await,
+                None => Ok(()),
+            }
+        };
+        let res = futures_util::future::try_join(service_run, km_uu)
             .await
             .map(|_| ())
             .map_err(|e| format!("listener failed: {e}"));

@@ -135,21 +135,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(health::configure);
 }
 
-/// Starts the client listener and runs until stopped.
-pub async fn serve(
+/// Binds the client listener (KM-UU, admin, health) and starts it; the returned server runs
+/// until stopped through its handle (it does not handle OS signals itself: see
+/// [`stop_on_signals_later`]).
+pub fn serve(
     data: web::Data<AppState>,
     addr: &str,
     tls: rustls::ServerConfig,
     workers: Option<usize>,
-) -> std::io::Result<()> {
+) -> std::io::Result<actix_web::dev::Server> {
     // The one line scripts and tests wait for: the listener is bound (port 0 gets resolved here).
-    run_listener(data, addr, tls, workers, "KM-UU", configure, |_, _| {}).await
+    listener(data, addr, tls, workers, "KM-UU", configure, |_, _| {})
 }
 
 /// Binds an HTTPS listener serving the routes of `routes` with the shared state, prints
-/// `sealkm: <label> listening on https://ADDR` once bound, and runs until stopped.
-/// `on_connect` may keep per-connection data (the client certificate).
-pub(crate) async fn run_listener(
+/// `sealkm: <label> listening on https://ADDR` once bound, and starts it. `on_connect` may keep
+/// per-connection data (the client certificate). OS signals are left to
+/// [`stop_on_signals_later`],
+/// so that several listeners of one process stop together whenever the signal comes.
+pub(crate) fn listener(
     data: web::Data<AppState>,
     addr: &str,
     tls: rustls::ServerConfig,
@@ -157,7 +161,7 @@ pub(crate) async fn run_listener(
     label: &str,
     routes: fn(&mut web::ServiceConfig),
     on_connect: fn(&dyn std::any::Any, &mut actix_web::dev::Extensions),
-) -> std::io::Result<()> {
+) -> std::io::Result<actix_web::dev::Server> {
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -165,6 +169,7 @@ pub(crate) async fn run_listener(
             .configure(routes)
     })
     .on_connect(on_connect)
+    .disable_signals()
     .bind_rustls_0_23(addr, tls)?;
     if let Some(w) = workers {
         server = server.workers(w.max(1));
@@ -174,5 +179,27 @@ pub(crate) async fn run_listener(
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    server.run().await
+    Ok(server.run())
+}
+
+/// Listens for SIGTERM and SIGINT (registered now, before any listener is announced) and then
+/// stops gracefully every server whose handle arrives on `handles` (sent once they are bound).
+/// A signal before the handles arrive stops them as soon as they do. Spawn the returned future.
+pub fn stop_on_signals_later(
+    handles: tokio::sync::oneshot::Receiver<Vec<actix_web::dev::ServerHandle>>,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; stopping the listeners"),
+            _ = int.recv() => tracing::info!("SIGINT received; stopping the listeners"),
+        }
+        if let Ok(handles) = handles.await {
+            for h in handles {
+                h.stop(true).await;
+            }
+        }
+    })
 }

@@ -116,15 +116,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(super::health::configure);
 }
 
-/// Starts the service listener and runs until stopped; prints
-/// `sealkm: service listening on https://ADDR` once bound.
-pub async fn serve(
+/// Binds and starts the service listener; prints `sealkm: service listening on https://ADDR`
+/// once bound.
+pub fn serve(
     data: web::Data<AppState>,
     addr: &str,
     tls: rustls::ServerConfig,
     workers: Option<usize>,
-) -> std::io::Result<()> {
-    super::run_listener(
+) -> std::io::Result<actix_web::dev::Server> {
+    super::listener(
         data,
         addr,
         tls,
@@ -133,7 +133,6 @@ pub async fn serve(
         configure,
         peer_certificate,
     )
-    .await
 }
 
 #[cfg(test)]
