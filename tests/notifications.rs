@@ -338,3 +338,72 @@ fn an_expired_group_key_is_announced_once() {
         .expect("versions");
     assert!(v["current_version"].is_null(), "{v}");
 }
+
+/// Creates `n` group keys (new groups `prefix-i`) through node `via`, 32 requests in flight.
+fn create_many(c: &Cluster, gms: &Party, via: u32, prefix: &str, n: usize) {
+    let url = c.nodes[&via].service_url.clone().expect("service url");
+    let client = std::rc::Rc::new(parties::client(
+        c.dir(),
+        &url,
+        Some(gms.stem),
+        Some(gms.token.clone()),
+    ));
+    let failed = parties::block(async move {
+        let mut tasks = Vec::new();
+        for w in 0..32 {
+            let (client, prefix) = (client.clone(), prefix.to_owned());
+            tasks.push(actix_rt::spawn(async move {
+                let mut failed = 0;
+                for i in (w..n).step_by(32) {
+                    let path = format!("/seal-x1/v1/groups/{prefix}-{i}/keys");
+                    match client.call("POST", &path, None).await {
+                        Ok(r) if r.status == 201 => {}
+                        _ => failed += 1,
+                    }
+                }
+                failed
+            }));
+        }
+        let mut failed = 0;
+        for t in tasks {
+            failed += t.await.unwrap_or(1);
+        }
+        failed
+    });
+    assert_eq!(failed, 0, "every creation succeeds");
+}
+
+#[test]
+fn a_subscriber_away_too_long_is_told_to_resynchronise() {
+    let (c, mut receiver, gms) = start();
+    let leader = c.leader();
+    receiver.stop();
+    // More than MAX_BACKLOG (10,000) events while the subscriber is away.
+    create_many(&c, &gms, leader, "flood", 10_050);
+    let (_, v, _) = gms
+        .call(&c, leader, "GET", "/seal-x1/v1/subscriptions", None)
+        .expect("list");
+    let sub = v["subscriptions"][0].clone();
+    assert_eq!(sub["must_resync"], true, "{sub}");
+    receiver.restart();
+    // The first notification it gets says so; its ack clears the flag.
+    let first = c.wait_for("a notification", |_| {
+        receiver.notifications().first().cloned()
+    });
+    assert_eq!(first["must_resync"], true, "{first}");
+    c.wait_for("the resync to be acknowledged", |c| {
+        let (s, v, _) = gms.call(c, leader, "GET", "/seal-x1/v1/subscriptions", None)?;
+        let sub = &v["subscriptions"][0];
+        (s == 200 && sub["must_resync"] == false && sub["acked"].as_u64()? >= 10_050).then_some(())
+    });
+    // Events after the jump are delivered as usual.
+    let all: Vec<u32> = c.nodes.keys().copied().collect();
+    let after = create_key(&c, &gms, &all, "after-resync");
+    c.wait_for("the next event", |_| {
+        receiver
+            .events(SUB)
+            .iter()
+            .any(|e| e["subject"]["group_id"] == after.0.as_str())
+            .then_some(())
+    });
+}
