@@ -501,10 +501,7 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
 /// the GMS every group, the VAL server [`DEV_GROUP`].
 async fn grant_dev_parties(dir: &Path, km_uu: &str) -> Result<(), String> {
     let tls = crate::tls::client_config(&dir.join(CA_CERT)).map_err(io)?;
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(std::sync::Arc::new(tls)))
-        .timeout(std::time::Duration::from_secs(20))
-        .finish();
+    let client = crate::client::http_client(tls);
     let admin = fs::read_to_string(dir.join(ADMIN_TOKEN)).map_err(io)?;
     for (principal, role, groups) in [
         (DEV_GMS, "gms", vec!["*"]),

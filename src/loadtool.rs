@@ -22,7 +22,7 @@ pub mod groupkeys;
 pub mod stats;
 pub mod write;
 
-use stats::Summary;
+use stats::{Summary, Tally};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -68,17 +68,6 @@ pub enum BenchCmd {
     Fsync(write::FsyncArgs),
     /// KMS-managed group keys as the GMS over mutual TLS: creations/s or fetches/s.
     GroupKeys(groupkeys::GroupKeyArgs),
-}
-
-/// What a timed run collected.
-#[derive(Default)]
-struct Tally {
-    /// Latencies (µs) of 200 answers.
-    ok_us: Vec<u64>,
-    /// Non-200 answers by status.
-    statuses: BTreeMap<u16, u64>,
-    /// Transport failures by message.
-    errors: BTreeMap<String, u64>,
 }
 
 struct Setup {
@@ -181,12 +170,8 @@ async fn run_keyprov(cmd: BenchCmd) -> Result<(), String> {
                 .collect();
             (pre, set)
         };
-        let (tally, elapsed, exhausted) = timed_run(&setup, m, preflight, timed).await?;
-        let summary = Summary::new(
-            tally.ok_us,
-            tally.statuses.values().sum::<u64>() + tally.errors.values().sum::<u64>(),
-            elapsed,
-        );
+        let (mut tally, elapsed, exhausted) = timed_run(&setup, m, preflight, timed).await?;
+        let summary = tally.summary(elapsed);
         report(
             m,
             &setup,
@@ -286,12 +271,7 @@ async fn timed_run(
                 let t0 = Instant::now();
                 let r = keyprov(&c, &url, auth).await;
                 let us = t0.elapsed().as_micros() as u64;
-                let mut t = tally.borrow_mut();
-                match r {
-                    Ok(200) => t.ok_us.push(us),
-                    Ok(st) => *t.statuses.entry(st).or_default() += 1,
-                    Err(e) => *t.errors.entry(e).or_default() += 1,
-                }
+                tally.borrow_mut().record(r, 200, us);
             }
         }));
     }

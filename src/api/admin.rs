@@ -74,8 +74,16 @@ pub(super) fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, Ap
 }
 
 pub(super) fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
+    respond_json(actix_web::http::StatusCode::OK, r)
+}
+
+/// `r`'s JSON with `status`, or the error as `{"error": reason}` with its own status.
+pub fn respond_json<T: serde::Serialize>(
+    status: actix_web::http::StatusCode,
+    r: Result<T, ApiError>,
+) -> HttpResponse {
     match r {
-        Ok(v) => HttpResponse::Ok().json(v),
+        Ok(v) => HttpResponse::build(status).json(v),
         Err(e) => json_error(&e),
     }
 }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::admin::json_error;
+pub use super::admin::respond_json;
 use super::error::ApiError;
+use super::km_uu::ZeroizingBody;
 use super::service::{authenticate, Principal};
 use super::AppState;
 use crate::kms::acl::Role;
@@ -74,37 +76,17 @@ pub fn group_info(group: &Group, now: u64) -> GroupInfo {
 
 /// The response carrying a GMK: serialized into a buffer that is zeroized after sending.
 pub fn key_response(status: actix_web::http::StatusCode, key: &GroupKey) -> HttpResponse {
-    let body = GroupKeyBody {
+    let mut body = GroupKeyBody {
         group_id: key.group_id.clone(),
         info: version_info(&key.version, key.current.then_some(key.version.version)),
         gmk: hex::encode(key.gmk.expose()),
     };
     let text = zeroize::Zeroizing::new(serde_json::to_string(&body).unwrap_or_default());
-    let mut body = body;
     zeroize::Zeroize::zeroize(&mut body.gmk);
     HttpResponse::build(status)
         .content_type("application/json")
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(web::Bytes::from_owner(ZeroizingText(text)))
-}
-
-struct ZeroizingText(zeroize::Zeroizing<String>);
-
-impl AsRef<[u8]> for ZeroizingText {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-/// Answers `f`'s JSON, or the error as `{"error": reason}` with its status.
-pub fn respond_json<T: Serialize>(
-    status: actix_web::http::StatusCode,
-    r: Result<T, ApiError>,
-) -> HttpResponse {
-    match r {
-        Ok(v) => HttpResponse::build(status).json(v),
-        Err(e) => json_error(&e),
-    }
+        .body(web::Bytes::from(ZeroizingBody(text)))
 }
 
 /// Reads an optional JSON body of at most `limit` bytes: empty → `T::default()`; malformed →

@@ -357,7 +357,7 @@ impl Ctx {
 
 /// A response body that may hold private keys: the buffer is handed to actix without a copy
 /// (`Bytes::from_owner`) and zeroized when the last reference to it is dropped, after sending.
-struct ZeroizingBody(zeroize::Zeroizing<String>);
+pub(super) struct ZeroizingBody(pub(super) zeroize::Zeroizing<String>);
 
 impl AsRef<[u8]> for ZeroizingBody {
     fn as_ref(&self) -> &[u8] {

@@ -185,7 +185,8 @@ pub async fn revoke_key(
             .node
             .revoke_group_key(&group_id, version, &p.actor())
             .await?;
-        let group = state.node.group(&group_id).await?;
+        // Applied here before the write returned: no second barrier needed.
+        let group = state.node.group_local(&group_id)?;
         Ok(group_keys::group_info(&group, state.node.now()))
     }
     .await;
@@ -228,7 +229,8 @@ pub async fn set_expiry(
             .node
             .set_group_key_expiry(&group_id, version, body.expires_unix, &p.actor())
             .await?;
-        let group = state.node.group(&group_id).await?;
+        // Applied here before the write returned: no second barrier needed.
+        let group = state.node.group_local(&group_id)?;
         Ok(group_keys::group_info(&group, state.node.now()))
     }
     .await;

@@ -101,12 +101,12 @@ pub async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
         .cacert
         .clone()
         .unwrap_or_else(|| conn.dir.join(dev::CA_CERT));
-    let role = match &req {
-        ClientReq::Gms { .. } => Some(crate::kms::acl::Role::Gms),
-        ClientReq::Val { .. } => Some(crate::kms::acl::Role::ValServer),
+    let as_party = match &req {
+        ClientReq::Gms { who, op } => Some((crate::kms::acl::Role::Gms, who, op)),
+        ClientReq::Val { who, op } => Some((crate::kms::acl::Role::ValServer, who, op)),
         _ => None,
     };
-    if let (Some(role), ClientReq::Gms { who, op } | ClientReq::Val { who, op }) = (role, &req) {
+    if let Some((role, who, op)) = as_party {
         let c = party::Conn {
             dir: &conn.dir,
             url: conn.url.as_deref(),
@@ -125,7 +125,9 @@ pub async fn run_client(conn: Conn, req: ClientReq) -> Result<(), String> {
         ClientReq::Imessage {
             op: ImessageOp::Open { file, from },
         } => return party::open_as_member(&client, file, from.as_deref()).await,
-        ClientReq::Gms { .. } | ClientReq::Val { .. } => unreachable!("handled above"),
+        ClientReq::Gms { .. } | ClientReq::Val { .. } => {
+            return Err("a party command reached the KM-UU client".into())
+        }
         ClientReq::Init => "init".to_string(),
         ClientReq::Keyprov {
             uri: false,

@@ -8,12 +8,11 @@
 //! Each worker keeps one connection; requests in flight = `--concurrency`.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::stats::{self, Summary};
+use super::stats::{self, Tally};
 use crate::client::party::PartyClient;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,13 +43,6 @@ pub struct GroupKeyArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Default)]
-struct Tally {
-    ok_us: Vec<u64>,
-    statuses: BTreeMap<u16, u64>,
-    errors: BTreeMap<String, u64>,
 }
 
 pub async fn run(a: GroupKeyArgs) -> Result<(), String> {
@@ -112,12 +104,8 @@ pub async fn run(a: GroupKeyArgs) -> Result<(), String> {
                 let t0 = Instant::now();
                 let r = c.call(method, &p, None).await;
                 let us = t0.elapsed().as_micros() as u64;
-                let mut t = tally.borrow_mut();
-                match r {
-                    Ok(r) if r.status == want => t.ok_us.push(us),
-                    Ok(r) => *t.statuses.entry(r.status).or_default() += 1,
-                    Err(e) => *t.errors.entry(e.to_string()).or_default() += 1,
-                }
+                let r = r.map(|r| r.status).map_err(|e| e.to_string());
+                tally.borrow_mut().record(r, want, us);
             }
         }));
     }
@@ -125,9 +113,8 @@ pub async fn run(a: GroupKeyArgs) -> Result<(), String> {
         h.await.map_err(|e| e.to_string())?;
     }
     let elapsed = start.elapsed();
-    let t = std::mem::take(&mut *tally.borrow_mut());
-    let failed = t.statuses.values().sum::<u64>() + t.errors.values().sum::<u64>();
-    let sum = Summary::new(t.ok_us, failed, elapsed);
+    let mut t = std::mem::take(&mut *tally.borrow_mut());
+    let sum = t.summary(elapsed);
     let name = match a.mode {
         GroupKeyMode::Create => "create",
         GroupKeyMode::Fetch => "fetch",

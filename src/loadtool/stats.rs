@@ -14,6 +14,40 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// What a timed run collected.
+#[derive(Default)]
+pub struct Tally {
+    /// Latencies (µs) of the expected answers.
+    pub ok_us: Vec<u64>,
+    /// Other answers by status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Transport failures by message.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// Records one request that took `us`: the expected status `want`, another status, or a
+    /// transport error.
+    pub fn record(&mut self, r: Result<u16, String>, want: u16, us: u64) {
+        match r {
+            Ok(st) if st == want => self.ok_us.push(us),
+            Ok(st) => *self.statuses.entry(st).or_default() += 1,
+            Err(e) => *self.errors.entry(e).or_default() += 1,
+        }
+    }
+
+    /// Requests that did not get the expected answer.
+    pub fn failed(&self) -> u64 {
+        self.statuses.values().sum::<u64>() + self.errors.values().sum::<u64>()
+    }
+
+    /// The run's summary over `elapsed` (takes the latencies out of the tally).
+    pub fn summary(&mut self, elapsed: Duration) -> Summary {
+        let failed = self.failed();
+        Summary::new(std::mem::take(&mut self.ok_us), failed, elapsed)
+    }
+}
+
 /// Throughput and latency of one run (latencies of successful requests, in µs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {

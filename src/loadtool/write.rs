@@ -25,8 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
+use super::stats::Tally;
 use super::stats::{percentile, Summary};
-use super::Tally;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -187,12 +187,8 @@ pub async fn run_write(a: WriteArgs) -> Result<(), String> {
         value,
     });
     let tls = Arc::new(tls);
-    let (tally, elapsed) = timed_writes(&plan, &tls, a.concurrency, a.duration).await?;
-    let summary = Summary::new(
-        tally.ok_us,
-        tally.statuses.values().sum::<u64>() + tally.errors.values().sum::<u64>(),
-        elapsed,
-    );
+    let (mut tally, elapsed) = timed_writes(&plan, &tls, a.concurrency, a.duration).await?;
+    let summary = tally.summary(elapsed);
     report(&a, &url, &summary, &tally.statuses, &tally.errors);
     Ok(())
 }
@@ -252,12 +248,7 @@ async fn timed_writes(
                 let t0 = Instant::now();
                 let r = write_once(&c, &plan, body).await;
                 let us = t0.elapsed().as_micros() as u64;
-                let mut t = tally.borrow_mut();
-                match r {
-                    Ok(200) => t.ok_us.push(us),
-                    Ok(st) => *t.statuses.entry(st).or_default() += 1,
-                    Err(e) => *t.errors.entry(e).or_default() += 1,
-                }
+                tally.borrow_mut().record(r, 200, us);
             }
         }));
     }

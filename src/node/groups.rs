@@ -28,14 +28,8 @@ fn invalid(e: impl std::fmt::Display) -> NodeError {
 }
 
 impl KmsNode {
-    /// The group `group_id`, read linearizably; `NotFound` if it has no key yet.
-    pub async fn group(&self, group_id: &str) -> Result<Group, NodeError> {
-        validate_group_id(group_id).map_err(invalid)?;
-        self.read_barrier().await?;
-        self.group_local(group_id)
-    }
-
-    /// Like [`KmsNode::group`] without the barrier (the caller made one for this request).
+    /// The group `group_id` as this node has applied it (call after a read barrier made for
+    /// this request); `NotFound` if it has no key yet.
     pub fn group_local(&self, group_id: &str) -> Result<Group, NodeError> {
         self.state()
             .group(group_id)?
@@ -103,13 +97,14 @@ impl KmsNode {
     }
 
     /// Revokes one version; it is never current again (but stays readable as a past version).
+    /// Call after a read barrier made for this request.
     pub async fn revoke_group_key(
         &self,
         group_id: &str,
         version: u32,
         actor: &Actor,
     ) -> Result<(), NodeError> {
-        self.existing_version(group_id, version).await?;
+        self.existing_version(group_id, version)?;
         self.propose_ok(Command::RevokeGroupKey {
             group_id: group_id.to_owned(),
             version,
@@ -125,7 +120,8 @@ impl KmsNode {
         )
     }
 
-    /// Sets (or, with `None`, clears) a version's expiry.
+    /// Sets (or, with `None`, clears) a version's expiry. Call after a read barrier made for
+    /// this request.
     pub async fn set_group_key_expiry(
         &self,
         group_id: &str,
@@ -133,7 +129,7 @@ impl KmsNode {
         expires_unix: Option<u64>,
         actor: &Actor,
     ) -> Result<(), NodeError> {
-        self.existing_version(group_id, version).await?;
+        self.existing_version(group_id, version)?;
         self.propose_ok(Command::SetGroupKeyExpiry {
             group_id: group_id.to_owned(),
             version,
@@ -154,9 +150,11 @@ impl KmsNode {
         )
     }
 
-    /// 404 for an unknown group or version, before anything is proposed.
-    async fn existing_version(&self, group_id: &str, version: u32) -> Result<(), NodeError> {
-        let group = self.group(group_id).await?;
+    /// 404 for an unknown group or version, before anything is proposed. Reads this node's
+    /// state: the caller made a read barrier for the request (the service interfaces do when
+    /// they authenticate); apply checks again in any case.
+    fn existing_version(&self, group_id: &str, version: u32) -> Result<(), NodeError> {
+        let group = self.group_local(group_id)?;
         if group.version(version).is_none() {
             return Err(NodeError::NotFound(format!(
                 "group {group_id} has no key version {version}"

@@ -49,18 +49,4 @@ impl KmsNode {
             .map_err(|e| NodeError::Internal(format!("audit: {e}")))?;
         Ok(at_unix)
     }
-
-    /// Whether `principal` has pushed key information under `key_id` (read linearizably);
-    /// returns the time of the push.
-    pub async fn key_provisioning_at(
-        &self,
-        principal: &str,
-        key_id: &str,
-    ) -> Result<Option<u64>, NodeError> {
-        self.read_barrier().await?;
-        Ok(self
-            .state()
-            .key_provisioning(principal, key_id)?
-            .map(|r| r.at_unix))
-    }
 }

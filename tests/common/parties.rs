@@ -64,14 +64,18 @@ pub fn call(
     block(c.call(method, path, body.as_ref())).expect("call")
 }
 
-/// Grants `principal` through the admin API of the node at `km_uu`.
-pub fn grant(dir: &Path, km_uu: &str, principal: &str, role: &str, groups: &[&str]) {
-    let admin = std::fs::read_to_string(dir.join(dev::ADMIN_TOKEN))
+/// An admin API client of the environment in `dir`.
+fn admin(dir: &Path) -> super::cluster::ureq_like::Agent {
+    let token = std::fs::read_to_string(dir.join(dev::ADMIN_TOKEN))
         .expect("admin token")
         .trim()
         .to_owned();
-    let agent = super::cluster::ureq_like::Agent::new(&dir.join(dev::CA_CERT), admin);
-    let (status, body) = agent
+    super::cluster::ureq_like::Agent::new(&dir.join(dev::CA_CERT), token)
+}
+
+/// Grants `principal` through the admin API of the node at `km_uu`.
+pub fn grant(dir: &Path, km_uu: &str, principal: &str, role: &str, groups: &[&str]) {
+    let (status, body) = admin(dir)
         .post(
             &format!("{km_uu}/admin/v1/acl"),
             &serde_json::json!({"principal": principal, "role": role, "groups": groups}),
@@ -82,12 +86,7 @@ pub fn grant(dir: &Path, km_uu: &str, principal: &str, role: &str, groups: &[&st
 
 /// The node's state digest (admin cluster status), to show that a refusal changed nothing.
 pub fn digest(dir: &Path, km_uu: &str) -> String {
-    let admin = std::fs::read_to_string(dir.join(dev::ADMIN_TOKEN))
-        .expect("admin token")
-        .trim()
-        .to_owned();
-    let agent = super::cluster::ureq_like::Agent::new(&dir.join(dev::CA_CERT), admin);
-    let (status, v) = agent
+    let (status, v) = admin(dir)
         .get(&format!("{km_uu}/admin/v1/cluster/status"))
         .expect("status");
     assert_eq!(status, 200);
