@@ -226,6 +226,40 @@ async fn revocation_rotation_and_audit() {
     );
     let bob = node.client(&env.ca(), Some(env.token(BOB)));
     assert_eq!(bob.post("keyprov", None).await.unwrap().status, 200);
+    // The revocation query names exactly the revoked ones, in query order.
+    let query = format!("communities/{kms}/revocations/query");
+    let (s, v) = admin(
+        &node,
+        &env,
+        true,
+        &query,
+        Some(serde_json::json!({"identities": [BOB, ALICE]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        v,
+        serde_json::json!({"revoked": [ALICE], "not_revoked": [BOB]})
+    );
+    let too_many: Vec<String> = (0..1001).map(|i| format!("sip:{i}@x")).collect();
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &query,
+        Some(serde_json::json!({ "identities": too_many })),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = admin(
+        &node,
+        &env,
+        true,
+        &format!("communities/nope.example/revocations/query"),
+        Some(serde_json::json!({"identities": [ALICE]})),
+    )
+    .await;
+    assert_eq!(s, 404);
     let (s, _) = admin(
         &node,
         &env,
@@ -236,6 +270,15 @@ async fn revocation_rotation_and_audit() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(key_set(&c.post("keyprov", None).await.unwrap()), ks1);
+    let (_, v) = admin(
+        &node,
+        &env,
+        true,
+        &query,
+        Some(serde_json::json!({"identities": [ALICE]})),
+    )
+    .await;
+    assert_eq!(v["not_revoked"], serde_json::json!([ALICE]));
 
     // Bad admin input: 400 and nothing changes; wrong credential: 401.
     let before = admin_status(&node, &env).await;

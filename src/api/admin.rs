@@ -42,7 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/communities/{kms_uri}/revocations/delete",
                 web::post().to(reinstate_identity),
-            ),
+            )
+            .service(super::revocation_query::resource()),
     );
 }
 

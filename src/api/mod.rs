@@ -24,6 +24,7 @@ pub mod health;
 pub mod km_s;
 pub mod km_uu;
 pub mod openapi;
+pub mod revocation_query;
 pub mod seal_x1;
 pub mod service;
 pub mod subscriptions;

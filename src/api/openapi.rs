@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{acl, admin, cluster, group_keys, km_s, seal_x1, subscriptions};
+use super::{acl, admin, cluster, group_keys, km_s, revocation_query, seal_x1, subscriptions};
 use crate::actors::distribution;
 
 struct Security;
@@ -89,6 +89,7 @@ impl Modify for Security {
         admin::revoke_cert,
         admin::revoke_identity,
         admin::reinstate_identity,
+        revocation_query::query,
         acl::list,
         acl::set,
         acl::remove,
@@ -98,6 +99,8 @@ impl Modify for Security {
     ),
     components(schemas(
         group_keys::VersionInfo,
+        revocation_query::RevocationQuery,
+        revocation_query::RevocationAnswer,
         group_keys::GroupInfo,
         group_keys::GroupKeyBody,
         seal_x1::CreateKey,

@@ -77,6 +77,10 @@ pub struct WriteArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// sealkm: append every acknowledged write's identity (HTTP 200) to this file, one per
+    /// line, so a fault run can check afterwards that none of them was lost.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,14 +106,28 @@ struct Plan {
     /// Run tag: keys and identities of different runs never collide.
     tag: String,
     value: Rc<str>,
+    /// Identities of acknowledged writes (`--record`).
+    acked: Option<RefCell<Vec<String>>>,
 }
 
 impl Plan {
+    /// The identity revoked by write `n` of worker `w` (sealkm).
+    fn identity(&self, w: usize, n: u64) -> String {
+        format!("sip:w-{}-{w}-{n}@bench.sealkm.test", self.tag)
+    }
+
+    /// Notes an acknowledged write when `--record` asked for it.
+    fn note_acked(&self, w: usize, n: u64, r: &Result<u16, String>) {
+        if let (Some(acked), Ok(200), Target::Sealkm) = (&self.acked, r, self.target) {
+            acked.borrow_mut().push(self.identity(w, n));
+        }
+    }
+
     /// The JSON body of write `n` of worker `w`.
     fn body(&self, w: usize, n: u64) -> String {
         match self.target {
             Target::Sealkm => serde_json::json!({
-                "identity": format!("sip:w-{}-{w}-{n}@bench.sealkm.test", self.tag),
+                "identity": self.identity(w, n),
                 "reason": &*self.value,
             })
             .to_string(),
@@ -185,9 +203,24 @@ pub async fn run_write(a: WriteArgs) -> Result<(), String> {
         auth,
         tag: format!("{:x}{:x}", now.as_micros(), std::process::id()),
         value,
+        acked: a.record.as_ref().map(|_| RefCell::new(Vec::new())),
     });
     let tls = Arc::new(tls);
-    let (mut tally, elapsed) = timed_writes(&plan, &tls, a.concurrency, a.duration).await?;
+    let written = timed_writes(&plan, &tls, a.concurrency, a.duration).await;
+    // The record is written even when the run failed part-way: what was acknowledged stays so.
+    if let (Some(path), Some(acked)) = (&a.record, &plan.acked) {
+        let mut lines = acked.borrow().join("\n");
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(lines.as_bytes()))
+            .map_err(|e| format!("--record {}: {e}", path.display()))?;
+    }
+    let (mut tally, elapsed) = written?;
     let summary = tally.summary(elapsed);
     report(&a, &url, &summary, &tally.statuses, &tally.errors);
     Ok(())
@@ -224,7 +257,9 @@ async fn timed_writes(
     for (w, c) in clients.iter().enumerate() {
         let (c, plan) = (c.clone(), plan.clone());
         pre.push(actix_rt::spawn(async move {
-            match write_once(&c, &plan, plan.body(w, 0)).await {
+            let r = write_once(&c, &plan, plan.body(w, 0)).await;
+            plan.note_acked(w, 0, &r);
+            match r {
                 Ok(200) => Ok(()),
                 Ok(st) => Err(format!("first write of worker {w} answered HTTP {st}")),
                 Err(e) => Err(format!("first write of worker {w} failed: {e}")),
@@ -248,6 +283,7 @@ async fn timed_writes(
                 let t0 = Instant::now();
                 let r = write_once(&c, &plan, body).await;
                 let us = t0.elapsed().as_micros() as u64;
+                plan.note_acked(w, n - 1, &r);
                 tally.borrow_mut().record(r, 200, us);
             }
         }));
@@ -440,7 +476,24 @@ mod tests {
             auth: None,
             tag: "t".into(),
             value,
+            acked: Some(RefCell::new(Vec::new())),
         }
+    }
+
+    #[test]
+    fn record_keeps_only_acknowledged_sealkm_writes() {
+        let p = plan(Target::Sealkm);
+        p.note_acked(0, 1, &Ok(200));
+        p.note_acked(0, 2, &Ok(503));
+        p.note_acked(1, 3, &Err("reset".into()));
+        p.note_acked(1, 4, &Ok(200));
+        let acked = p.acked.as_ref().unwrap().borrow().clone();
+        assert_eq!(acked, vec![p.identity(0, 1), p.identity(1, 4)]);
+        let body: serde_json::Value = serde_json::from_str(&p.body(1, 4)).unwrap();
+        assert_eq!(body["identity"], p.identity(1, 4));
+        let e = plan(Target::Etcd);
+        e.note_acked(0, 1, &Ok(200));
+        assert!(e.acked.as_ref().unwrap().borrow().is_empty());
     }
 
     #[test]
