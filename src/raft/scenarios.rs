@@ -1,6 +1,8 @@
 //! Deterministic Raft scenarios over [`super::testnet`], named after the Raft paper section
 //! or the property they check.
 
+mod membership_crash;
+
 use std::path::Path;
 
 use super::applier::StateApplier;

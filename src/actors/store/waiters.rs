@@ -197,3 +197,39 @@ mod tests {
         assert!(r.try_recv().is_err());
     }
 }
+
+/// Item 6 of issue 10: a follower's read batch and the leader's own, issued in the same
+/// round, must both be answered (raft-rs drops a second pending ReadIndex with the same
+/// context).
+#[cfg(test)]
+mod cluster_contexts {
+    use super::*;
+    use crate::raft::testnet::{mem_drivers, Net};
+
+    #[test]
+    fn a_followers_read_and_the_leaders_read_are_both_answered() {
+        let mut net = Net::new(mem_drivers(3));
+        net.elect(1);
+        net.tick_heartbeat();
+        let mut waiters: Vec<Waiters> = vec![Waiters::default(), Waiters::default()];
+        let mut replies = Vec::new();
+        for (w, id) in waiters.iter_mut().zip([1u64, 2]) {
+            let (tx, rx) = oneshot::channel();
+            w.queue_read(tx, 100);
+            replies.push(rx);
+            let ctx = w.issue_reads().expect("a batch");
+            net.driver(id).read_index(ctx).unwrap();
+        }
+        net.settle();
+        net.tick_heartbeat();
+        for (w, id) in waiters.iter_mut().zip([1u64, 2]) {
+            for rs in net.reads.get(&id).into_iter().flatten() {
+                w.read_index(&rs.request_ctx, rs.index);
+            }
+            w.applied(net.driver(id).applied_index());
+        }
+        for (rx, id) in replies.iter_mut().zip([1u64, 2]) {
+            assert_eq!(rx.try_recv(), Ok(Ok(())), "the read on node {id} is answered");
+        }
+    }
+}
