@@ -1,7 +1,9 @@
 //! Deterministic Raft scenarios over [`super::testnet`], named after the Raft paper section
 //! or the property they check.
 
+mod disk_full;
 mod membership_crash;
+mod proposals;
 
 use std::path::Path;
 

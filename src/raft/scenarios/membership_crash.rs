@@ -41,13 +41,21 @@ fn steps() -> Vec<(&'static str, ConfChangeV2, Vec<(u64, String)>)> {
             single(ConfChangeType::AddNode, 4),
             vec![],
         ),
-        ("leave joint after the join", ConfChangeV2::default(), vec![]),
+        (
+            "leave joint after the join",
+            ConfChangeV2::default(),
+            vec![],
+        ),
         (
             "remove 3 (enter joint)",
             single(ConfChangeType::RemoveNode, 3),
             vec![],
         ),
-        ("leave joint after the leave", ConfChangeV2::default(), vec![]),
+        (
+            "leave joint after the leave",
+            ConfChangeV2::default(),
+            vec![],
+        ),
     ]
 }
 
@@ -96,7 +104,11 @@ fn run(crash: Crash) {
         net.settle();
         net.tick_heartbeat();
         let index = net.driver(1).applied_index();
-        assert_eq!(net.driver(2).applied_index(), index, "{what}: node 2 applied it");
+        assert_eq!(
+            net.driver(2).applied_index(),
+            index,
+            "{what}: node 2 applied it"
+        );
         let want = sorted(&net.driver(1).conf_state());
 
         let mut applied = net.applier(2).applied.clone();
@@ -105,8 +117,7 @@ fn run(crash: Crash) {
         match crash {
             Crash::StateBehind => applied.retain(|a| a.0 < index),
             Crash::LogBehind => {
-                let _ = before_index;
-                store.set_conf_state(&before).unwrap();
+                store.set_conf_state(before_index, &before).unwrap();
             }
         }
         let restarted = RaftDriver::new(2, store, Recorder { applied })
