@@ -12,6 +12,10 @@
 //! - Reads: [`KeyStoreHandle::read_barrier`] returns once this node has applied everything
 //!   committed when it was called (ReadIndex), so no key is issued from stale state. A node
 //!   cut off from a quorum never gets an answer and times out ([`StoreError::Timeout`]).
+//! - A full disk: a round whose Raft log write fails for lack of space waits and is retried
+//!   every round (every tick); meanwhile the node is paused in Raft, refuses writes with
+//!   [`StoreError::Busy`] (HTTP 503), holds reads until they can be answered or time out,
+//!   and resumes by itself once the write succeeds. It no longer exits.
 //! - Snapshots: built every `snapshot_interval` applied entries; a follower that receives a
 //!   snapshot message first fetches the file from the sender in bounded chunks
 //!   ([`super::snapshot_fetch`]), then steps the message.
@@ -21,7 +25,7 @@ mod status;
 mod waiters;
 
 pub use membership::MemberChange;
-pub use status::{PeerMatch, StoreStatus};
+pub use status::{NodeRole, PeerMatch, StoreStatus};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -240,6 +244,8 @@ struct Core {
     next_request_id: u64,
     /// Set by [`Request::Stop`]: leave the loop after this round.
     stop: Option<oneshot::Sender<()>>,
+    /// The Raft log disk was full after the last round (to log the change once).
+    disk_full: bool,
 }
 
 impl Core {
@@ -280,14 +286,18 @@ impl Core {
                 net.clone(),
             ),
         };
-        // Random request ids: ids from before a restart never match a new request.
+        // Random request ids: ids from before a restart never match a new request. A second
+        // random word makes this start's ReadIndex contexts unique in the cluster.
         let mut seed = [0u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+        let mut nonce = [0u8; 8];
+        let rng = ring::rand::SystemRandom::new();
+        ring::rand::SecureRandom::fill(&rng, &mut seed)
+            .and_then(|()| ring::rand::SecureRandom::fill(&rng, &mut nonce))
             .map_err(|_| "RNG failure".to_string())?;
         let mut core = Self {
             driver,
             transport,
-            waiters: Waiters::default(),
+            waiters: Waiters::new(opts.id, u64::from_be_bytes(nonce)),
             status,
             requests,
             net,
@@ -301,6 +311,7 @@ impl Core {
             ticks: 0,
             tick: opts.tick,
             stop: None,
+            disk_full: false,
             next_request_id: u64::from_be_bytes(seed) >> 1,
         };
         core.sync_peers();
@@ -464,7 +475,9 @@ impl Core {
         if let Err(e) = self.driver.tick() {
             tracing::error!(error = %e, "raft tick failed");
         }
-        self.waiters.expire(self.ticks);
+        for request_id in self.waiters.expire(self.ticks) {
+            self.driver.forget(request_id);
+        }
         // A snapshot that was sent but never installed (the follower could not fetch it):
         // tell Raft, so it sends a new one.
         let stale: Vec<u64> = self
@@ -486,9 +499,13 @@ impl Core {
         if self.driver.leader_id() == 0 {
             self.waiters.fail_queued_reads(&StoreError::NoLeader);
         }
-        if let Some(ctx) = self.waiters.issue_reads() {
-            if let Err(e) = self.driver.read_index(ctx) {
-                tracing::error!(error = %e, "read index failed");
+        // While the disk is full Raft is paused: reads stay queued until it resumes (or their
+        // deadline passes).
+        if self.driver.disk_full().is_none() {
+            if let Some(ctx) = self.waiters.issue_reads() {
+                if let Err(e) = self.driver.read_index(ctx) {
+                    tracing::error!(error = %e, "read index failed");
+                }
             }
         }
         match self.driver.handle_ready() {
@@ -524,6 +541,17 @@ impl Core {
         }
         if self.driver.role() != StateRole::Leader {
             self.snapshot_sent.clear();
+        }
+        match (self.driver.disk_full(), self.disk_full) {
+            (Some(why), false) => {
+                tracing::error!(error = %why, "the Raft log disk is full: refusing writes, retrying every tick");
+                self.disk_full = true;
+            }
+            (None, true) => {
+                tracing::warn!("the Raft log can be written again: writes resume");
+                self.disk_full = false;
+            }
+            _ => {}
         }
         self.publish_status();
     }
@@ -591,6 +619,8 @@ impl Core {
 fn store_error(e: DriverError) -> StoreError {
     match e {
         DriverError::ProposalDropped => StoreError::NoLeader,
+        // A full disk: "try again later" (503). The reason is in the log and the status.
+        DriverError::DiskFull(_) => StoreError::Busy,
         other => StoreError::Stopped(other.to_string()),
     }
 }

@@ -14,7 +14,7 @@ pub mod transport;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]
-mod testnet;
+pub(crate) mod testnet;
 
 pub use applier::StateApplier;
 pub use node::{Applier, ConfChangeContext, DriverError, Output, PeerProgress, RaftDriver};

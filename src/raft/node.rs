@@ -16,10 +16,12 @@
 use std::collections::HashSet;
 
 use raft::eraftpb::{ConfChangeV2, ConfState, Message, Snapshot, SnapshotMetadata};
-use raft::{Config, ProgressState, RawNode, ReadState, SnapshotStatus, StateRole};
+use raft::{Config, ProgressState, RawNode, ReadState, Ready, SnapshotStatus, StateRole};
 use serde::{Deserialize, Serialize};
 
 mod apply;
+mod recover;
+mod reforward;
 
 use super::storage::{LogStore, StoreError};
 use crate::state::command::{self, DecodeError};
@@ -53,6 +55,8 @@ pub enum DriverError {
     StateAheadOfLog { applied: u64, last: u64 },
     #[error("stopped after an earlier fatal error: {0}")]
     Halted(String),
+    #[error("the Raft log cannot be written (disk full: {0}); writes resume when space returns")]
+    DiskFull(String),
 }
 
 /// The deterministic state machine behind the log.
@@ -163,13 +167,24 @@ pub struct RaftDriver<S: LogStore, A: Applier> {
     node: RawNode<S>,
     applier: A,
     id: u64,
-    /// Request ids proposed here and not yet applied.
+    /// Request ids proposed here and not yet applied; the caller drops the ones it gave up on
+    /// ([`RaftDriver::forget`]), so a proposal lost with a dead leader does not stay forever.
     pending: HashSet<u64>,
+    /// Commands among them that may have been lost with a leader ([`reforward`]).
+    unconfirmed: reforward::Unconfirmed,
     applied_index: u64,
+    /// The term of the entry at `applied_index` (0 until one is applied in this process).
+    applied_term: u64,
     /// Set by the first fatal error: the driver then refuses everything.
     halted: Option<String>,
     /// A node was added while this node leads: compact behind a snapshot that includes it.
     snapshot_for_new_member: bool,
+    /// A Ready whose entries could not be persisted because the disk is full, with why.
+    /// Every later round retries exactly that write before anything else. raft-rs must not
+    /// be stepped while a Ready is outstanding, so meanwhile the node is paused: ticks are
+    /// skipped, peer messages dropped (as a network would), proposals and reads refused.
+    /// To the cluster it is a paused process; it resumes by itself when the write succeeds.
+    stalled: Option<(Ready, String)>,
 }
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
@@ -187,6 +202,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             }
             store.set_commit(applied)?;
         }
+        recover::conf_state_at_applied(id, &mut store, applied)?;
         let config = Config {
             id,
             election_tick: ELECTION_TICKS,
@@ -211,9 +227,12 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             applier,
             id,
             pending: HashSet::new(),
+            unconfirmed: Default::default(),
             applied_index: applied,
+            applied_term: 0,
             halted: None,
             snapshot_for_new_member: false,
+            stalled: None,
         })
     }
 
@@ -236,6 +255,24 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
 
     pub fn applied_index(&self) -> u64 {
         self.applied_index
+    }
+
+    /// Proposals made here that are neither applied nor forgotten.
+    pub fn pending_proposals(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets proposal `request_id` (its caller timed out): if its entry is applied later,
+    /// no outcome is reported for it.
+    pub fn forget(&mut self, request_id: u64) {
+        self.pending.remove(&request_id);
+        self.unconfirmed.remove(&request_id);
+    }
+
+    /// Why the Raft log cannot be written now (its disk is full), if it cannot. The driver
+    /// retries on every [`RaftDriver::handle_ready`] and clears this once the write succeeds.
+    pub fn disk_full(&self) -> Option<&str> {
+        self.stalled.as_ref().map(|(_, why)| why.as_str())
     }
 
     /// Why the driver stopped, if it did.
@@ -274,12 +311,16 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
 
     /// Tells Raft that messages to `id` were lost, so it probes instead of streaming.
     pub fn report_unreachable(&mut self, id: u64) {
-        self.node.report_unreachable(id);
+        if self.stalled.is_none() {
+            self.node.report_unreachable(id);
+        }
     }
 
     /// Tells Raft that the snapshot sent to `id` was not installed; it sends a new one.
     pub fn report_snapshot_failed(&mut self, id: u64) {
-        self.node.report_snapshot(id, SnapshotStatus::Failure);
+        if self.stalled.is_none() {
+            self.node.report_snapshot(id, SnapshotStatus::Failure);
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -297,9 +338,20 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         }
     }
 
+    fn check_disk(&self) -> Result<(), DriverError> {
+        match self.disk_full() {
+            Some(why) => Err(DriverError::DiskFull(why.to_owned())),
+            None => Ok(()),
+        }
+    }
+
     /// Advances Raft's logical clock by one tick.
+    /// Paused while the disk is full (see [`RaftDriver::disk_full`]).
     pub fn tick(&mut self) -> Result<(), DriverError> {
         self.check()?;
+        if self.stalled.is_some() {
+            return Ok(());
+        }
         self.node.tick();
         Ok(())
     }
@@ -307,6 +359,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// Starts an election now (bootstrap, tests, leadership hand-over).
     pub fn campaign(&mut self) -> Result<(), DriverError> {
         self.check()?;
+        self.check_disk()?;
         Ok(self.node.campaign()?)
     }
 
@@ -314,6 +367,10 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// caller to log and drop; it does not halt the driver.
     pub fn step(&mut self, msg: Message) -> Result<(), DriverError> {
         self.check()?;
+        self.check_disk()?;
+        if self.misrouted_proposal(&msg) {
+            return Ok(());
+        }
         Ok(self.node.step(msg)?)
     }
 
@@ -321,6 +378,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// `env.request_id` if it is committed. Request ids must be unique per node.
     pub fn propose(&mut self, env: &Envelope) -> Result<(), DriverError> {
         self.check()?;
+        self.check_disk()?;
         // The proposer's id travels in the entry's context so that only the proposing node
         // reports the outcome (request ids are chosen per node).
         match self
@@ -329,6 +387,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         {
             Ok(()) => {
                 self.pending.insert(env.request_id);
+                self.track_proposal(env);
                 Ok(())
             }
             Err(raft::Error::ProposalDropped) => Err(DriverError::ProposalDropped),
@@ -345,6 +404,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         addresses: Vec<(u64, String)>,
     ) -> Result<(), DriverError> {
         self.check()?;
+        self.check_disk()?;
         let ctx = ConfChangeContext {
             proposer: self.id,
             request_id,
@@ -365,6 +425,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// Returns the snapshot's index, or `None` when the newest snapshot is already current.
     pub fn build_snapshot(&mut self, keep_entries: u64) -> Result<Option<u64>, DriverError> {
         self.check()?;
+        self.check_disk()?;
         let index = self.applied_index;
         if index == 0 {
             return Ok(None);
@@ -411,16 +472,25 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// with the same `ctx`.
     pub fn read_index(&mut self, ctx: Vec<u8>) -> Result<(), DriverError> {
         self.check()?;
+        self.check_disk()?;
         self.node.read_index(ctx);
         Ok(())
     }
 
-    /// Handles one Ready round. Any error is fatal: the driver halts.
+    /// Handles one Ready round. Any error is fatal: the driver halts. A disk too full to
+    /// persist the round is not an error: the round waits ([`RaftDriver::disk_full`]) and is
+    /// retried by the next call.
     pub fn handle_ready(&mut self) -> Result<Output, DriverError> {
         self.check()?;
-        let res = self.on_ready();
-        if let Err(e) = &res {
-            self.halted = Some(e.to_string());
+        let mut res = self.on_ready();
+        match &mut res {
+            Err(e) => self.halted = Some(e.to_string()),
+            Ok(out) => {
+                self.stamp_proposals(&mut out.messages);
+                if self.stalled.is_none() {
+                    self.reforward();
+                }
+            }
         }
         res
     }
@@ -428,10 +498,40 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// The one Ready loop; the order of the steps is the contract of raft-rs.
     fn on_ready(&mut self) -> Result<Output, DriverError> {
         let mut out = Output::default();
-        if !self.node.has_ready() {
-            out.applied_index = self.applied_index;
-            return Ok(out);
+        out.applied_index = self.applied_index;
+        let ready = match self.stalled.take() {
+            // Steps 1 and 2 of this Ready ran in the round that stalled.
+            Some((ready, _)) => ready,
+            None if !self.node.has_ready() => return Ok(out),
+            None => self.fresh_ready(&mut out)?,
+        };
+
+        // 3. New entries and the hard state in ONE synced batch: every proposal since the
+        //    last round shares this fsync (group commit).
+        //    A Ready that only moves the commit index needs no fsync (raft-rs says so with
+        //    `must_sync`): the commit index is not part of Raft's durable state.
+        let persisted = if ready.must_sync() {
+            let (entries, hs) = (ready.entries(), ready.hs());
+            self.node.mut_store().append(entries, hs)
+        } else if let Some(hs) = ready.hs() {
+            let commit = hs.commit;
+            self.node.mut_store().set_commit(commit)
+        } else {
+            Ok(())
+        };
+        match persisted {
+            Ok(()) => {}
+            Err(e) if e.is_disk_full() => {
+                self.stalled = Some((ready, e.to_string()));
+                return Ok(out);
+            }
+            Err(e) => return Err(e.into()),
         }
+        self.after_persist(ready, out)
+    }
+
+    /// Steps 1 and 2 of a new Ready: what may go out before persistence, and a snapshot.
+    fn fresh_ready(&mut self, out: &mut Output) -> Result<Ready, DriverError> {
         let mut ready = self.node.ready();
 
         // 1. Messages that need no persistence first (a leader's appends and heartbeats):
@@ -443,7 +543,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         //    entry after it is appended.
         if !ready.snapshot().is_empty() {
             let snap = ready.snapshot().clone();
-            let index = snap.get_metadata().index;
+            let (index, term) = (snap.get_metadata().index, snap.get_metadata().term);
             self.applier
                 .restore(&snap)
                 .map_err(|e| apply_err(index, e))?;
@@ -451,21 +551,15 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             // Its file is here now: serve it to others if this node leads later.
             self.node.mut_store().offer_snapshot(snap)?;
             self.applied_index = index;
+            self.applied_term = term;
+            out.applied_index = index;
             out.membership_changed = true;
         }
+        Ok(ready)
+    }
 
-        // 3. New entries and the hard state in ONE synced batch: every proposal since the
-        //    last round shares this fsync (group commit).
-        //    A Ready that only moves the commit index needs no fsync (raft-rs says so with
-        //    `must_sync`): the commit index is not part of Raft's durable state.
-        if ready.must_sync() {
-            let (entries, hs) = (ready.entries(), ready.hs());
-            self.node.mut_store().append(entries, hs)?;
-        } else if let Some(hs) = ready.hs() {
-            let commit = hs.commit;
-            self.node.mut_store().set_commit(commit)?;
-        }
-
+    /// Steps 4 to 9, once the Ready is persisted.
+    fn after_persist(&mut self, mut ready: Ready, mut out: Output) -> Result<Output, DriverError> {
         // 4. Messages that must follow persistence (votes, append responses).
         out.messages.extend(ready.take_persisted_messages());
         out.read_states.extend(ready.take_read_states());
@@ -481,7 +575,11 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         //    commit can advance now that its log is persisted) and the entries that became
         //    committed; skipping these would leave them unapplied until the next round.
         if let Some(commit) = light.commit_index() {
-            self.node.mut_store().set_commit(commit)?;
+            // Not durable state (see step 3): a disk too full to record it costs nothing.
+            match self.node.mut_store().set_commit(commit) {
+                Err(e) if !e.is_disk_full() => return Err(e.into()),
+                _ => {}
+            }
         }
         out.messages.extend(light.take_messages());
         self.apply_entries(light.take_committed_entries(), &mut out)?;

@@ -1,6 +1,10 @@
 //! Deterministic Raft scenarios over [`super::testnet`], named after the Raft paper section
 //! or the property they check.
 
+mod disk_full;
+mod membership_crash;
+mod proposals;
+
 use std::path::Path;
 
 use super::applier::StateApplier;

@@ -50,6 +50,26 @@ pub enum StoreError {
     Raft(#[from] raft::Error),
 }
 
+impl StoreError {
+    /// The write failed for lack of space (ENOSPC, a quota, raft-engine's own `Full`): it
+    /// may succeed later, unlike a corrupt record or a malformed request.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Engine(raft_engine::Error::Full) => true,
+            StoreError::Engine(raft_engine::Error::Io(e)) => is_no_space(e),
+            StoreError::Engine(raft_engine::Error::Other(e)) => {
+                e.downcast_ref::<std::io::Error>().is_some_and(is_no_space)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+}
+
 impl From<StoreError> for raft::Error {
     fn from(e: StoreError) -> Self {
         match e {
@@ -70,8 +90,20 @@ pub trait LogStore: raft::Storage {
     /// machine's applied index on restart.
     fn set_commit(&mut self, commit: u64) -> Result<(), StoreError>;
 
-    /// Persists the conf state (after a conf change is applied). Synced.
-    fn set_conf_state(&mut self, cs: &ConfState) -> Result<(), StoreError>;
+    /// Persists the conf state as of log entry `index` (it includes every conf change up to
+    /// `index` and none after), both in ONE synced write. The index lets a restart tell
+    /// whether the state machine, persisted separately, applied the latest conf change.
+    fn set_conf_state(&mut self, index: u64, cs: &ConfState) -> Result<(), StoreError>;
+
+    /// The index the persisted conf state is as of ([`LogStore::set_conf_state`]; a
+    /// snapshot's index after [`LogStore::apply_snapshot`]; 0 for the bootstrap
+    /// configuration). `None` when unknown: a new log of a joining node, or a log written
+    /// before the index was recorded.
+    fn conf_state_index(&self) -> Option<u64>;
+
+    /// The configuration the cluster was bootstrapped with (empty for a node that joined, or
+    /// for logs written before it was recorded). It is the configuration as of index 0.
+    fn initial_conf_state(&self) -> ConfState;
 
     /// Installs the metadata of a snapshot the state machine has restored: the whole log is
     /// replaced by the snapshot's (index, term), the conf state becomes the snapshot's, and
@@ -106,6 +138,10 @@ pub trait LogStore: raft::Storage {
 struct Meta {
     hard_state: HardState,
     conf_state: ConfState,
+    /// The log index `conf_state` is as of (`None`: not recorded).
+    conf_index: Option<u64>,
+    /// The bootstrap configuration (as of index 0).
+    initial_conf: ConfState,
     /// Last snapshot's metadata (index 0 if none).
     snapshot: SnapshotMetadata,
     /// The last discarded index and its term: `first_index() == truncated.0 + 1`.
@@ -143,6 +179,7 @@ impl Meta {
         self.hard_state.term = self.hard_state.term.max(meta.term);
         self.hard_state.commit = self.hard_state.commit.max(meta.index);
         self.conf_state = meta.get_conf_state().clone();
+        self.conf_index = Some(meta.index);
         Ok(())
     }
 

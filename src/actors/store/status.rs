@@ -6,6 +6,75 @@ use serde::Serialize;
 
 use crate::raft::{EngineLogStore, LogStore, RaftDriver, StateApplier};
 
+/// This node's part in the cluster, as the status shows it (`"leader"`, `"follower"`,
+/// `"candidate"`, `"learner"` in JSON, unchanged from when it was a string). Decide with
+/// [`NodeRole::is_leader`] or a `match`, never by comparing text.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    Leader,
+    #[default]
+    Follower,
+    /// Candidate or pre-candidate: an election is under way.
+    Candidate,
+    /// A non-voting member catching up.
+    Learner,
+}
+
+impl NodeRole {
+    /// The role of a node in raft-rs state `role`, `learner` when it is a learner of the
+    /// current configuration.
+    pub fn of(role: StateRole, learner: bool) -> Self {
+        match role {
+            StateRole::Leader => Self::Leader,
+            StateRole::Candidate | StateRole::PreCandidate => Self::Candidate,
+            StateRole::Follower if learner => Self::Learner,
+            StateRole::Follower => Self::Follower,
+        }
+    }
+
+    pub fn is_leader(self) -> bool {
+        self == Self::Leader
+    }
+
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "leader",
+            Self::Follower => "follower",
+            Self::Candidate => "candidate",
+            Self::Learner => "learner",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Transitional, for callers outside the key store that still compare the JSON name; new
+/// code uses [`NodeRole::is_leader`].
+impl PartialEq<&str> for NodeRole {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Transitional, for callers outside the key store that still build a status from the JSON
+/// name (tests); an unknown name is a follower.
+impl From<&str> for NodeRole {
+    fn from(name: &str) -> Self {
+        match name {
+            "leader" => Self::Leader,
+            "candidate" => Self::Candidate,
+            "learner" => Self::Learner,
+            _ => Self::Follower,
+        }
+    }
+}
+
 /// How far a peer's log matches the leader's.
 #[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct PeerMatch {
@@ -17,8 +86,7 @@ pub struct PeerMatch {
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct StoreStatus {
     pub id: u64,
-    /// leader, follower, candidate, learner.
-    pub role: String,
+    pub role: NodeRole,
     pub leader_id: u64,
     pub term: u64,
     pub commit: u64,
@@ -38,6 +106,9 @@ pub struct StoreStatus {
     pub waiting: u64,
     /// Set once the store stopped after a fatal error.
     pub halted: Option<String>,
+    /// Set while the Raft log cannot be written for lack of space (writes are refused).
+    #[serde(default)]
+    pub disk_full: Option<String>,
 }
 
 /// The status of `d`; `peers` are the transport's peers, `waiting` the requests held.
@@ -47,12 +118,7 @@ pub fn of(
     waiting: usize,
 ) -> StoreStatus {
     let cs = d.conf_state();
-    let role = match d.role() {
-        StateRole::Leader => "leader",
-        StateRole::Candidate | StateRole::PreCandidate => "candidate",
-        StateRole::Follower if cs.learners.contains(&d.id()) => "learner",
-        StateRole::Follower => "follower",
-    };
+    let role = NodeRole::of(d.role(), cs.learners.contains(&d.id()));
     let matched = peers
         .iter()
         .copied()
@@ -65,7 +131,7 @@ pub fn of(
         .collect();
     StoreStatus {
         id: d.id(),
-        role: role.into(),
+        role,
         leader_id: d.leader_id(),
         term: d.term(),
         commit: d.commit_index(),
@@ -79,6 +145,7 @@ pub fn of(
         fsync_micros: d.store().sync_micros(),
         waiting: waiting as u64,
         halted: d.halted().map(str::to_owned),
+        disk_full: d.disk_full().map(str::to_owned),
     }
 }
 
@@ -86,4 +153,31 @@ fn sorted(ids: &[u64]) -> Vec<u64> {
     let mut v = ids.to_vec();
     v.sort_unstable();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_is_typed_and_its_json_name_unchanged() {
+        let s = StoreStatus {
+            role: NodeRole::of(StateRole::Follower, true),
+            ..StoreStatus::default()
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["role"], "learner");
+        for (role, name) in [
+            (NodeRole::of(StateRole::Leader, false), "leader"),
+            (NodeRole::of(StateRole::PreCandidate, false), "candidate"),
+            (NodeRole::of(StateRole::Follower, false), "follower"),
+        ] {
+            assert_eq!(serde_json::to_value(role).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<NodeRole>(name.into()).unwrap(),
+                role
+            );
+        }
+        assert!(NodeRole::Leader.is_leader() && !NodeRole::Learner.is_leader());
+    }
 }

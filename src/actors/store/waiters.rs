@@ -5,6 +5,12 @@
 //! Reads are batched (ARCHITECTURE §5): every read that arrives between two Ready rounds
 //! shares one ReadIndex request; once Raft answers with a read index, the batch is released
 //! when the state machine has applied up to it.
+//!
+//! ReadIndex contexts are unique in the cluster: raft-rs keys pending reads by context on the
+//! leader, where a follower's forwarded read and the leader's own meet, and silently drops a
+//! second read with a context already pending. A context is this node's id, a random nonce
+//! drawn when the key store starts, and a counter ([`ReadContext`]), so neither another node
+//! nor this node before a restart can issue the same bytes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,8 +29,44 @@ struct Waiter<R> {
     deadline: u64,
 }
 
+/// Length of an encoded [`ReadContext`].
+const READ_CONTEXT_LEN: usize = 24;
+
+/// A ReadIndex context: `node ‖ nonce ‖ counter`, 8 bytes each, big endian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadContext {
+    pub node: u64,
+    pub nonce: u64,
+    pub counter: u64,
+}
+
+impl ReadContext {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(READ_CONTEXT_LEN);
+        v.extend_from_slice(&self.node.to_be_bytes());
+        v.extend_from_slice(&self.nonce.to_be_bytes());
+        v.extend_from_slice(&self.counter.to_be_bytes());
+        v
+    }
+
+    /// `None` for anything that is not exactly a context (raft-rs echoes it back; only this
+    /// node's own contexts come back here, but the bytes are not trusted).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let b: &[u8; READ_CONTEXT_LEN] = bytes.try_into().ok()?;
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_be_bytes(w)
+        };
+        Some(Self {
+            node: word(0),
+            nonce: word(1),
+            counter: word(2),
+        })
+    }
+}
+
 /// Everything waiting, with deadlines in ticks.
-#[derive(Default)]
 pub struct Waiters {
     writes: HashMap<u64, Waiter<WriteReply>>,
     /// Reads not yet sent to Raft.
@@ -33,10 +75,26 @@ pub struct Waiters {
     issued: HashMap<u64, Vec<Waiter<ReadReply>>>,
     /// Read batches with a read index, waiting for apply, by that index.
     ready: BTreeMap<u64, Vec<Waiter<ReadReply>>>,
+    /// This node's id and start nonce: the first two words of every context it issues.
+    node: u64,
+    nonce: u64,
     next_ctx: u64,
 }
 
 impl Waiters {
+    /// The waiters of node `node`; `nonce` is drawn at random when the key store starts.
+    pub fn new(node: u64, nonce: u64) -> Self {
+        Self {
+            writes: HashMap::new(),
+            queued: Vec::new(),
+            issued: HashMap::new(),
+            ready: BTreeMap::new(),
+            node,
+            nonce,
+            next_ctx: 0,
+        }
+    }
+
     pub fn add_write(&mut self, request_id: u64, reply: WriteReply, deadline: u64) {
         self.writes.insert(request_id, Waiter { reply, deadline });
     }
@@ -61,7 +119,12 @@ impl Waiters {
         self.next_ctx += 1;
         let batch = std::mem::take(&mut self.queued);
         self.issued.insert(self.next_ctx, batch);
-        Some(self.next_ctx.to_be_bytes().to_vec())
+        let ctx = ReadContext {
+            node: self.node,
+            nonce: self.nonce,
+            counter: self.next_ctx,
+        };
+        Some(ctx.encode())
     }
 
     /// Fails every queued (not yet issued) read.
@@ -73,10 +136,13 @@ impl Waiters {
 
     /// Raft answered the batch `ctx` with read index `index`.
     pub fn read_index(&mut self, ctx: &[u8], index: u64) {
-        let Ok(ctx) = <[u8; 8]>::try_from(ctx) else {
+        let Some(ctx) = ReadContext::decode(ctx) else {
             return;
         };
-        if let Some(batch) = self.issued.remove(&u64::from_be_bytes(ctx)) {
+        if (ctx.node, ctx.nonce) != (self.node, self.nonce) {
+            return;
+        }
+        if let Some(batch) = self.issued.remove(&ctx.counter) {
             self.ready.entry(index).or_default().extend(batch);
         }
     }
@@ -91,16 +157,18 @@ impl Waiters {
         }
     }
 
-    /// Fails everything whose deadline has passed at tick `now`.
-    pub fn expire(&mut self, now: u64) {
+    /// Fails everything whose deadline has passed at tick `now`; returns the request ids of
+    /// the proposals it failed, for the caller to forget in Raft too.
+    #[must_use]
+    pub fn expire(&mut self, now: u64) -> Vec<u64> {
         let expired: Vec<u64> = self
             .writes
             .iter()
             .filter(|(_, w)| w.deadline <= now)
             .map(|(id, _)| *id)
             .collect();
-        for id in expired {
-            self.finish_write(id, Err(StoreError::Timeout));
+        for id in &expired {
+            self.finish_write(*id, Err(StoreError::Timeout));
         }
         let expire_reads = |batch: &mut Vec<Waiter<ReadReply>>| {
             let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(batch)
@@ -117,6 +185,7 @@ impl Waiters {
         }
         self.issued.retain(|_, b| !b.is_empty());
         self.ready.retain(|_, b| !b.is_empty());
+        expired
     }
 
     /// How many requests are waiting (for metrics).
@@ -140,7 +209,7 @@ mod tests {
 
     #[test]
     fn reads_are_batched_and_released_once_applied() {
-        let mut w = Waiters::default();
+        let mut w = Waiters::new(1, 7);
         let mut a = read(&mut w, 10);
         let mut b = read(&mut w, 10);
         let ctx = w.issue_reads().expect("a batch");
@@ -159,14 +228,18 @@ mod tests {
 
     #[test]
     fn unanswered_reads_and_writes_time_out() {
-        let mut w = Waiters::default();
+        let mut w = Waiters::new(1, 7);
         let mut r = read(&mut w, 5);
         let _ = w.issue_reads();
         let (tx, mut wr) = oneshot::channel();
         w.add_write(9, tx, 5);
-        w.expire(4);
+        assert!(w.expire(4).is_empty());
         assert!(r.try_recv().is_err() && wr.try_recv().is_err());
-        w.expire(5);
+        assert_eq!(
+            w.expire(5),
+            vec![9],
+            "the timed-out proposal, to forget in Raft"
+        );
         assert_eq!(r.try_recv().expect("answered"), Err(StoreError::Timeout));
         assert_eq!(wr.try_recv().expect("answered"), Err(StoreError::Timeout));
         assert_eq!(w.waiting(), 0);
@@ -174,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_write_is_answered_once_with_its_outcome() {
-        let mut w = Waiters::default();
+        let mut w = Waiters::new(1, 7);
         let (tx, mut rx) = oneshot::channel();
         w.add_write(3, tx, 100);
         w.finish_write(4, Ok(Outcome::Applied));
@@ -188,12 +261,81 @@ mod tests {
 
     #[test]
     fn a_foreign_read_context_is_ignored() {
-        let mut w = Waiters::default();
+        let mut w = Waiters::new(1, 7);
         let mut r = read(&mut w, 10);
         let _ = w.issue_reads();
         w.read_index(b"xyz", 1);
         w.read_index(&99u64.to_be_bytes(), 1);
+        let other_node = ReadContext {
+            node: 2,
+            nonce: 7,
+            counter: 1,
+        };
+        let before_restart = ReadContext {
+            node: 1,
+            nonce: 8,
+            counter: 1,
+        };
+        w.read_index(&other_node.encode(), 1);
+        w.read_index(&before_restart.encode(), 1);
         w.applied(5);
         assert!(r.try_recv().is_err());
+    }
+
+    #[test]
+    fn contexts_of_two_nodes_or_two_starts_never_collide() {
+        let mut seen = std::collections::HashSet::new();
+        for (node, nonce) in [(1, 5), (2, 5), (1, 6)] {
+            let mut w = Waiters::new(node, nonce);
+            for _ in 0..100 {
+                let _rx = read(&mut w, 10);
+                let ctx = w.issue_reads().expect("a batch");
+                assert_eq!(
+                    ReadContext::decode(&ctx).map(|c| (c.node, c.nonce)),
+                    Some((node, nonce))
+                );
+                assert!(seen.insert(ctx), "a context was issued twice");
+            }
+        }
+    }
+}
+
+/// Item 6 of issue 10: a follower's read batch and the leader's own, issued in the same
+/// round, must both be answered (raft-rs drops a second pending ReadIndex with the same
+/// context).
+#[cfg(test)]
+mod cluster_contexts {
+    use super::*;
+    use crate::raft::testnet::{mem_drivers, Net};
+
+    #[test]
+    fn a_followers_read_and_the_leaders_read_are_both_answered() {
+        let mut net = Net::new(mem_drivers(3));
+        net.elect(1);
+        net.tick_heartbeat();
+        let mut waiters: Vec<Waiters> = vec![Waiters::new(1, 0x5eed), Waiters::new(2, 0xcafe)];
+        let mut replies = Vec::new();
+        for (w, id) in waiters.iter_mut().zip([1u64, 2]) {
+            let (tx, rx) = oneshot::channel();
+            w.queue_read(tx, 100);
+            replies.push(rx);
+            let ctx = w.issue_reads().expect("a batch");
+            net.driver(id).read_index(ctx).unwrap();
+        }
+        net.settle();
+        net.tick_heartbeat();
+        for (w, id) in waiters.iter_mut().zip([1u64, 2]) {
+            for rs in net.reads.get(&id).into_iter().flatten() {
+                w.read_index(&rs.request_ctx, rs.index);
+            }
+            w.applied(net.driver(id).applied_index());
+        }
+        for (rx, id) in replies.iter_mut().zip([1u64, 2]) {
+            assert_eq!(
+                rx.try_recv(),
+                Ok(Ok(())),
+                "the read on node {id} is answered"
+            );
+        }
     }
 }

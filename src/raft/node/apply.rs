@@ -21,6 +21,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         // Consecutive normal entries are applied as one batch (one state-store transaction);
         // a conf change ends a batch.
         let mut batch: Vec<(u64, Option<Envelope>, bool)> = Vec::new();
+        let last_term = entries.last().map(|e| e.term);
         for entry in entries {
             let index = entry.index;
             match entry.get_entry_type() {
@@ -44,7 +45,11 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 }
             }
         }
-        self.apply_batch(batch, out)
+        self.apply_batch(batch, out)?;
+        if let Some(term) = last_term {
+            self.applied_term = term;
+        }
+        Ok(())
     }
 
     fn apply_batch(
@@ -62,6 +67,9 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             .apply_batch(&items)
             .map_err(|e| apply_err(last, e))?;
         for ((_, env, mine), outcome) in batch.into_iter().zip(outcomes) {
+            if let (Some(env), true) = (&env, mine) {
+                self.unconfirmed.remove(&env.request_id);
+            }
             if let (Some(env), Some(outcome), true) = (env, outcome, mine) {
                 if self.pending.remove(&env.request_id) {
                     out.applied.push((env.request_id, outcome));
@@ -116,7 +124,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 index,
                 reason: e.to_string(),
             })?;
-        self.node.mut_store().set_conf_state(&cs)?;
+        self.node.mut_store().set_conf_state(index, &cs)?;
         let members = |c: &ConfState| -> HashSet<u64> {
             c.voters
                 .iter()

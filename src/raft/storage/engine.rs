@@ -17,6 +17,10 @@ pub const REGION: u64 = 1;
 
 const KEY_HARD_STATE: &[u8] = b"hard_state";
 const KEY_CONF_STATE: &[u8] = b"conf_state";
+/// 8 bytes, big endian: the log index the conf state is as of (written with it).
+const KEY_CONF_INDEX: &[u8] = b"conf_index";
+/// The bootstrap configuration (as of index 0).
+const KEY_INITIAL_CONF: &[u8] = b"initial_conf_state";
 const KEY_SNAPSHOT: &[u8] = b"snapshot_meta";
 /// 16 bytes: truncated index and term, big endian.
 const KEY_TRUNCATED: &[u8] = b"truncated";
@@ -60,10 +64,20 @@ impl EngineLogStore {
             snapshot: engine
                 .get_message(REGION, KEY_SNAPSHOT)?
                 .unwrap_or_default(),
+            initial_conf: engine
+                .get_message(REGION, KEY_INITIAL_CONF)?
+                .unwrap_or_default(),
             ..Meta::default()
         };
         if let Some(v) = engine.get(REGION, KEY_TRUNCATED) {
             meta.truncated = decode_truncated(&v)?;
+        }
+        if let Some(v) = engine.get(REGION, KEY_CONF_INDEX) {
+            let b: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("conf state index"))?;
+            meta.conf_index = Some(u64::from_be_bytes(b));
         }
         Ok(Self {
             engine,
@@ -82,7 +96,14 @@ impl EngineLogStore {
                 voters: voters.to_vec(),
                 ..ConfState::default()
             };
-            s.set_conf_state(&cs)?;
+            let mut batch = LogBatch::default();
+            batch.put_message(REGION, KEY_CONF_STATE.to_vec(), &cs)?;
+            batch.put_message(REGION, KEY_INITIAL_CONF.to_vec(), &cs)?;
+            batch.put(REGION, KEY_CONF_INDEX.to_vec(), 0u64.to_be_bytes().to_vec())?;
+            s.write(&mut batch)?;
+            s.meta.conf_state = cs.clone();
+            s.meta.initial_conf = cs;
+            s.meta.conf_index = Some(0);
         }
         Ok(s)
     }
@@ -204,12 +225,26 @@ impl LogStore for EngineLogStore {
         Ok(())
     }
 
-    fn set_conf_state(&mut self, cs: &ConfState) -> Result<(), StoreError> {
+    fn set_conf_state(&mut self, index: u64, cs: &ConfState) -> Result<(), StoreError> {
         let mut batch = LogBatch::default();
         batch.put_message(REGION, KEY_CONF_STATE.to_vec(), cs)?;
+        batch.put(
+            REGION,
+            KEY_CONF_INDEX.to_vec(),
+            index.to_be_bytes().to_vec(),
+        )?;
         self.write(&mut batch)?;
         self.meta.conf_state = cs.clone();
+        self.meta.conf_index = Some(index);
         Ok(())
+    }
+
+    fn conf_state_index(&self) -> Option<u64> {
+        self.meta.conf_index
+    }
+
+    fn initial_conf_state(&self) -> ConfState {
+        self.meta.initial_conf.clone()
     }
 
     fn apply_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<(), StoreError> {
@@ -227,6 +262,11 @@ impl LogStore for EngineLogStore {
         )?;
         batch.put_message(REGION, KEY_HARD_STATE.to_vec(), &next.hard_state)?;
         batch.put_message(REGION, KEY_CONF_STATE.to_vec(), &next.conf_state)?;
+        batch.put(
+            REGION,
+            KEY_CONF_INDEX.to_vec(),
+            meta.index.to_be_bytes().to_vec(),
+        )?;
         self.write(&mut batch)?;
         self.meta = next;
         Ok(())

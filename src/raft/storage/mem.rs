@@ -37,8 +37,21 @@ impl MemLogStore {
 
     /// A new store whose conf state lists `voters` (how a fresh cluster is bootstrapped).
     pub fn with_voters(voters: &[u64]) -> Self {
+        Self::with_conf_state(ConfState {
+            voters: voters.to_vec(),
+            ..ConfState::default()
+        })
+    }
+
+    /// A new store whose bootstrap configuration is `cs` (joint or with learners alike).
+    pub fn with_conf_state(cs: ConfState) -> Self {
         let s = Self::new();
-        s.core().meta.conf_state.voters = voters.to_vec();
+        {
+            let mut core = s.core();
+            core.meta.conf_state = cs.clone();
+            core.meta.initial_conf = cs;
+            core.meta.conf_index = Some(0);
+        }
         s
     }
 
@@ -123,11 +136,20 @@ impl LogStore for MemLogStore {
         Ok(())
     }
 
-    fn set_conf_state(&mut self, cs: &ConfState) -> Result<(), StoreError> {
+    fn set_conf_state(&mut self, index: u64, cs: &ConfState) -> Result<(), StoreError> {
         let mut core = self.core();
         core.meta.conf_state = cs.clone();
+        core.meta.conf_index = Some(index);
         core.synced_writes += 1;
         Ok(())
+    }
+
+    fn conf_state_index(&self) -> Option<u64> {
+        self.core().meta.conf_index
+    }
+
+    fn initial_conf_state(&self) -> ConfState {
+        self.core().meta.initial_conf.clone()
     }
 
     fn apply_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<(), StoreError> {

@@ -153,13 +153,18 @@ pub fn hard_and_conf_state_round_trip<H: Harness>(mut h: H) {
         learners: vec![4],
         ..ConfState::default()
     };
-    s.set_conf_state(&cs).unwrap();
+    s.set_conf_state(2, &cs).unwrap();
     s.set_commit(3).unwrap();
     assert_eq!(s.initial_state().unwrap().hard_state, hs);
     drop(s);
     let s = h.open();
     let rs = s.initial_state().unwrap();
     assert_eq!((rs.hard_state, rs.conf_state), (hs, cs));
+    assert_eq!(
+        s.conf_state_index(),
+        Some(2),
+        "the conf state's index travels with it"
+    );
     assert_eq!(all(&s), vec![(1, 4), (2, 4), (3, 4)]);
 }
 
@@ -217,6 +222,7 @@ pub fn snapshot_metadata_replaces_the_log<H: Harness>(mut h: H) {
     let rs = s.initial_state().unwrap();
     assert_eq!((rs.hard_state.commit, rs.hard_state.term), (20, 3));
     assert_eq!(rs.conf_state.voters, vec![1, 2, 3]);
+    assert_eq!(s.conf_state_index(), Some(20));
     assert_eq!(s.snapshot_metadata().index, 20);
     assert!(matches!(
         s.apply_snapshot(&meta(15, 3, &[1])),

@@ -1,0 +1,190 @@
+//! A node whose Raft log disk fills (issue 10, item 11): it must not stop for good. Its log
+//! store is wrapped in [`FullDisk`], which fails every write with ENOSPC while the test says
+//! the disk is full. The node refuses proposals, the rest of the cluster goes on (writes and
+//! reads), and once space returns the node persists what waited and catches up by itself.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use raft::{GetEntriesContext, RaftState};
+
+use crate::raft::node::{DriverError, RaftDriver};
+use crate::raft::storage::{LogStore, MemLogStore, StoreError};
+use crate::raft::testnet::{envelope, Net, Recorder};
+use crate::state::Outcome;
+
+/// A [`MemLogStore`] whose writes fail with ENOSPC while `full` is set.
+#[derive(Clone)]
+pub struct FullDisk {
+    inner: MemLogStore,
+    full: Arc<AtomicBool>,
+}
+
+impl FullDisk {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.full.load(Ordering::SeqCst) {
+            let e = io::Error::from(io::ErrorKind::StorageFull);
+            return Err(StoreError::Engine(raft_engine::Error::Io(e)));
+        }
+        Ok(())
+    }
+}
+
+impl raft::Storage for FullDisk {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.inner.initial_state()
+    }
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.inner.entries(low, high, max_size, context)
+    }
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.inner.term(idx)
+    }
+    fn first_index(&self) -> raft::Result<u64> {
+        self.inner.first_index()
+    }
+    fn last_index(&self) -> raft::Result<u64> {
+        self.inner.last_index()
+    }
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        self.inner.snapshot(request_index, to)
+    }
+}
+
+impl LogStore for FullDisk {
+    fn append(&mut self, entries: &[Entry], hs: Option<&HardState>) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.append(entries, hs)
+    }
+    fn set_commit(&mut self, commit: u64) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_commit(commit)
+    }
+    fn set_conf_state(&mut self, index: u64, cs: &ConfState) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_conf_state(index, cs)
+    }
+    fn conf_state_index(&self) -> Option<u64> {
+        self.inner.conf_state_index()
+    }
+    fn initial_conf_state(&self) -> ConfState {
+        self.inner.initial_conf_state()
+    }
+    fn apply_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.apply_snapshot(meta)
+    }
+    fn compact(&mut self, index: u64) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.compact(index)
+    }
+    fn snapshot_metadata(&self) -> SnapshotMetadata {
+        self.inner.snapshot_metadata()
+    }
+    fn offer_snapshot(&mut self, snap: Snapshot) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.offer_snapshot(snap)
+    }
+    fn synced_writes(&self) -> u64 {
+        self.inner.synced_writes()
+    }
+}
+
+fn cluster() -> (Net<FullDisk, Recorder>, Vec<Arc<AtomicBool>>) {
+    let flags: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let drivers = (1..=3u64)
+        .map(|id| {
+            let store = FullDisk {
+                inner: MemLogStore::with_voters(&[1, 2, 3]),
+                full: flags[id as usize - 1].clone(),
+            };
+            RaftDriver::new(id, store, Recorder::default()).unwrap()
+        })
+        .collect();
+    (Net::new(drivers), flags)
+}
+
+/// Ticks enough for an election timeout.
+const ELECTION_ROUNDS: usize = 100;
+
+#[test]
+fn a_follower_with_a_full_disk_refuses_writes_and_catches_up_when_space_returns() {
+    let (mut net, flags) = cluster();
+    net.elect(1);
+    net.driver(1).propose(&envelope(1)).unwrap();
+    net.settle();
+    flags[1].store(true, Ordering::SeqCst);
+    net.driver(1).propose(&envelope(2)).unwrap();
+    net.settle();
+    net.tick_heartbeat();
+    assert!(net.errors.is_empty(), "nobody stopped: {:?}", net.errors);
+    assert!(
+        net.driver(2).disk_full().is_some(),
+        "node 2 knows its disk is full"
+    );
+    assert!(matches!(
+        net.driver(2).propose(&envelope(3)),
+        Err(DriverError::DiskFull(_))
+    ));
+    // The others commit, apply and answer; a read on the leader is served.
+    assert_eq!(net.applied_on(2), vec![1, 3]);
+    assert!(net.answers[&1].contains(&(2, Outcome::Applied)));
+    net.driver(1).read_index(b"read".to_vec()).unwrap();
+    net.settle();
+    assert!(net.reads[&1].iter().any(|r| r.request_ctx == b"read"));
+
+    // Space returns: the waiting write goes through on the next round, with no restart.
+    flags[1].store(false, Ordering::SeqCst);
+    net.tick_heartbeat();
+    assert!(net.driver(2).disk_full().is_none());
+    net.driver(2).propose(&envelope(4)).unwrap();
+    net.settle();
+    net.tick_heartbeat();
+    assert!(net.errors.is_empty(), "{:?}", net.errors);
+    assert_eq!(net.applied_on(2), vec![1, 2, 3]);
+    assert_eq!(net.applied_on(4), vec![1, 2, 3]);
+    assert!(net.answers[&2].contains(&(4, Outcome::Applied)));
+    net.assert_applied_logs_agree();
+}
+
+#[test]
+fn a_leader_with_a_full_disk_gives_way_and_rejoins_when_space_returns() {
+    let (mut net, flags) = cluster();
+    net.elect(1);
+    net.driver(1).propose(&envelope(1)).unwrap();
+    net.settle();
+    flags[0].store(true, Ordering::SeqCst);
+    assert!(net.driver(1).propose(&envelope(2)).is_ok(), "not known yet");
+    net.settle();
+    assert!(net.driver(1).disk_full().is_some());
+    assert!(matches!(
+        net.driver(1).propose(&envelope(3)),
+        Err(DriverError::DiskFull(_))
+    ));
+    let leader = net
+        .tick_until_leader(&[2, 3], ELECTION_ROUNDS)
+        .expect("the others elect a new leader");
+    assert!(net.errors.is_empty(), "{:?}", net.errors);
+    net.driver(leader).propose(&envelope(5)).unwrap();
+    net.settle();
+    assert!(net.answers[&leader].contains(&(5, Outcome::Applied)));
+
+    flags[0].store(false, Ordering::SeqCst);
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+    }
+    assert!(net.errors.is_empty(), "{:?}", net.errors);
+    assert!(net.driver(1).disk_full().is_none());
+    let target = net.driver(leader).applied_index();
+    assert_eq!(net.driver(1).applied_index(), target, "node 1 caught up");
+    assert!(net.applier(1).requests().contains(&5));
+    net.assert_applied_logs_agree();
+}
