@@ -190,9 +190,10 @@ pub(super) async fn rotate(
                     "validity_days must be in 1..=36500".into(),
                 ));
             }
+            let key = super::group_keys::idempotency_key(&req)?;
             let cert_uri = state
                 .node
-                .rotate_certificate(&path, body.validity_days * 86_400, &actor)
+                .rotate_certificate_keyed(&path, body.validity_days * 86_400, &actor, key.as_deref())
                 .await?;
             Ok(serde_json::json!({ "cert_uri": cert_uri }))
         }
@@ -221,11 +222,12 @@ pub(super) async fn revoke_cert(
     respond(
         async {
             let actor = authorize(&req, &state)?;
+            let key = super::group_keys::idempotency_key(&req)?;
             let (kms_uri, serial) = path.into_inner();
             let cert_uri = format!("{kms_uri}/cert/{serial}");
             state
                 .node
-                .revoke_certificate(&kms_uri, &cert_uri, &actor)
+                .revoke_certificate(&kms_uri, &cert_uri, &actor, key.as_deref())
                 .await?;
             Ok(serde_json::json!({ "revoked": cert_uri }))
         }
@@ -281,10 +283,11 @@ pub(super) async fn revoke_identity(
     respond(
         async {
             let actor = authorize(&req, &state)?;
+            let key = super::group_keys::idempotency_key(&req)?;
             let identity = body.identity()?;
             state
                 .node
-                .revoke_identity(&path, identity, &body.reason, &actor)
+                .revoke_identity(&path, identity, &body.reason, &actor, key.as_deref())
                 .await?;
             Ok(serde_json::json!({ "revoked": body.identity }))
         }
@@ -315,10 +318,11 @@ pub(super) async fn reinstate_identity(
     respond(
         async {
             let actor = authorize(&req, &state)?;
+            let key = super::group_keys::idempotency_key(&req)?;
             let identity = body.identity()?;
             state
                 .node
-                .reinstate_identity(&path, identity, &actor)
+                .reinstate_identity(&path, identity, &actor, key.as_deref())
                 .await?;
             Ok(serde_json::json!({ "reinstated": body.identity }))
         }

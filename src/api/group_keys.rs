@@ -18,6 +18,34 @@ use crate::kms::acl::Role;
 use crate::kms::group::{Group, GroupKeyVersion};
 use crate::node::groups::GroupKey;
 
+/// The header of an idempotent write: a repeat with the same value answers the first
+/// result. A 503 on a write means "unknown outcome; retry with the same Idempotency-Key".
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Longest accepted `Idempotency-Key` value.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// The request's `Idempotency-Key`: 1 to 128 visible ASCII characters (400 otherwise).
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let mut values = req.headers().get_all(IDEMPOTENCY_KEY);
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "{IDEMPOTENCY_KEY} must be one value of 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+        ))
+    };
+    let b = v.as_bytes();
+    if values.next().is_some()
+        || b.is_empty()
+        || b.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !b.iter().all(|c| c.is_ascii_graphic())
+    {
+        return Err(bad());
+    }
+    v.to_str().map(|s| Some(s.to_owned())).map_err(|_| bad())
+}
+
 /// One key version without its key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VersionInfo {

@@ -105,9 +105,10 @@ pub async fn create_key(
         let body: CreateKey = group_keys::optional_json(payload, 4 * 1024).await?;
         let ttl_s = body.ttl_s;
         let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+        let key = group_keys::idempotency_key(&req)?;
         Ok(state
             .node
-            .create_group_key(&group_id, ttl_s, &p.actor())
+            .create_group_key(&group_id, ttl_s, &p.actor(), key.as_deref())
             .await?)
     }
     .await;

@@ -26,6 +26,7 @@ use crate::kms::community::{master_aad, Certificate, Community};
 use crate::kms::master::MasterSecrets;
 use crate::kms::provision::{issue_key_set, KeySet};
 use crate::kms::KmsError;
+use crate::state::idempotency::{IdempotencyRecord, IdempotentResult};
 use crate::state::{Command, Outcome, StateError, StateMachine};
 
 #[derive(Debug, Error)]
@@ -64,9 +65,65 @@ impl From<CryptoError> for NodeError {
     }
 }
 
+/// The certificate the first rotation request with `keyed` created.
+fn recorded_certificate(
+    rec: &IdempotencyRecord,
+    keyed: &Keyed,
+    kms_uri: &str,
+) -> Result<String, NodeError> {
+    match &rec.result {
+        IdempotentResult::Certificate {
+            kms_uri: k,
+            cert_uri,
+        } if rec.fingerprint == keyed.fingerprint && k == kms_uri => Ok(cert_uri.clone()),
+        _ => Err(keyed.reused()),
+    }
+}
+
 /// Who asked (for the audit trail).
 #[derive(Debug, Clone)]
 pub struct Actor(pub String);
+
+/// A write made idempotent by the client's `Idempotency-Key` (see `state::idempotency`): the
+/// key in the principal's own name space (the name's length first, so principals cannot
+/// collide) and a fingerprint of the request (a repeat must match it).
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+}
+
+impl Keyed {
+    /// `parts` identify the request (not what the proposer generates for it: times, keys).
+    pub fn new(actor: &Actor, client_key: &str, parts: &[&[u8]]) -> Self {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for p in parts {
+            ctx.update(&(p.len() as u64).to_be_bytes());
+            ctx.update(p);
+        }
+        Self {
+            key: format!("{}:{}:{client_key}", actor.0.len(), actor.0),
+            fingerprint: ctx.finish().as_ref().to_vec(),
+        }
+    }
+
+    /// `command`, wrapped when the request has a key.
+    pub fn wrap(keyed: Option<&Keyed>, command: Command) -> Command {
+        match keyed {
+            Some(k) => Command::Idempotent {
+                key: k.key.clone(),
+                fingerprint: k.fingerprint.clone(),
+                command: Box::new(command),
+            },
+            None => command,
+        }
+    }
+
+    /// The key was first used for another request (409).
+    pub fn reused(&self) -> NodeError {
+        NodeError::Conflict("the Idempotency-Key was used for another request".into())
+    }
+}
 
 pub struct KmsNode {
     pub(crate) node_id: String,
@@ -147,6 +204,31 @@ impl KmsNode {
             Outcome::Applied => Ok(()),
             Outcome::Rejected(r) => Err(NodeError::Rejected(r)),
         }
+    }
+
+    /// [`KmsNode::propose_ok`] of `command` made idempotent by `keyed`: a repeat of an
+    /// applied request succeeds without writing; the key used for another request is a
+    /// conflict.
+    pub async fn propose_keyed(
+        &self,
+        keyed: Option<&Keyed>,
+        command: Command,
+    ) -> Result<(), NodeError> {
+        match self.propose(Keyed::wrap(keyed, command)).await? {
+            Outcome::Applied => Ok(()),
+            Outcome::Rejected(r) => match keyed {
+                Some(k) if self.keyed_for_another(k)? => Err(k.reused()),
+                _ => Err(NodeError::Rejected(r)),
+            },
+        }
+    }
+
+    /// Whether `keyed`'s key is remembered for a request with another fingerprint.
+    fn keyed_for_another(&self, keyed: &Keyed) -> Result<bool, NodeError> {
+        Ok(self
+            .state()
+            .idempotency_record(&keyed.key)?
+            .is_some_and(|r| r.fingerprint != keyed.fingerprint))
     }
 
     /// Waits until this node's state holds every write committed before the call
@@ -307,7 +389,36 @@ impl KmsNode {
         validity_s: u64,
         actor: &Actor,
     ) -> Result<String, NodeError> {
+        self.rotate_certificate_keyed(kms_uri, validity_s, actor, None)
+            .await
+    }
+
+    /// A rotation (or first certificate); with an `idempotency_key`, a repeat of the same
+    /// request answers the certificate the first one created.
+    pub async fn rotate_certificate_keyed(
+        &self,
+        kms_uri: &str,
+        validity_s: u64,
+        actor: &Actor,
+        idempotency_key: Option<&str>,
+    ) -> Result<String, NodeError> {
+        let keyed = idempotency_key.map(|k| {
+            Keyed::new(
+                actor,
+                k,
+                &[
+                    b"rotate-certificate",
+                    kms_uri.as_bytes(),
+                    &validity_s.to_be_bytes(),
+                ],
+            )
+        });
         let community = self.community(kms_uri).await?;
+        if let Some(k) = &keyed {
+            if let Some(rec) = self.state().idempotency_record(&k.key)? {
+                return recorded_certificate(&rec, k, kms_uri);
+            }
+        }
         let (serial, cert_uri) = community.next_cert_uri();
         let masters = MasterSecrets::generate(&self.rng)?;
         let sealed_master = masters.seal(&self.barrier, &master_aad(&cert_uri), &self.rng)?;
@@ -322,11 +433,20 @@ impl KmsNode {
             pub_auth_key: masters.kpak.to_bytes().to_vec(),
             sealed_master,
         };
-        self.propose_ok(Command::AddCertificate {
+        let add = Command::AddCertificate {
             kms_uri: kms_uri.to_owned(),
             certificate,
-        })
-        .await?;
+        };
+        self.propose_ok(Keyed::wrap(keyed.as_ref(), add)).await?;
+        if let Some(k) = &keyed {
+            // An earlier attempt with this key committed after all: this one wrote nothing.
+            if let Some(rec) = self.state().idempotency_record(&k.key)? {
+                let first = recorded_certificate(&rec, k, kms_uri)?;
+                if first != cert_uri {
+                    return Ok(first);
+                }
+            }
+        }
         let kind = if serial == 1 {
             AuditKind::CertificateCreated
         } else {
@@ -341,12 +461,20 @@ impl KmsNode {
         kms_uri: &str,
         cert_uri: &str,
         actor: &Actor,
+        idempotency_key: Option<&str>,
     ) -> Result<(), NodeError> {
-        self.propose_ok(Command::RevokeCertificate {
+        let keyed = idempotency_key.map(|k| {
+            Keyed::new(
+                actor,
+                k,
+                &[b"revoke-certificate", kms_uri.as_bytes(), cert_uri.as_bytes()],
+            )
+        });
+        let revoke = Command::RevokeCertificate {
             kms_uri: kms_uri.to_owned(),
             cert_uri: cert_uri.to_owned(),
-        })
-        .await?;
+        };
+        self.propose_keyed(keyed.as_ref(), revoke).await?;
         self.cache.purge(|s| s.cert_uri == cert_uri);
         self.masters
             .lock()
@@ -368,15 +496,28 @@ impl KmsNode {
         identity: &str,
         reason: &str,
         actor: &Actor,
+        idempotency_key: Option<&str>,
     ) -> Result<(), NodeError> {
+        let keyed = idempotency_key.map(|k| {
+            Keyed::new(
+                actor,
+                k,
+                &[
+                    b"revoke-identity",
+                    kms_uri.as_bytes(),
+                    identity.as_bytes(),
+                    reason.as_bytes(),
+                ],
+            )
+        });
         let at_unix = self.now();
-        self.propose_ok(Command::RevokeIdentity {
+        let revoke = Command::RevokeIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),
             at_unix,
             reason: reason.to_owned(),
-        })
-        .await?;
+        };
+        self.propose_keyed(keyed.as_ref(), revoke).await?;
         self.cache
             .purge(|s| s.kms_uri == kms_uri && s.user_uri == identity);
         self.audit_admin(
@@ -394,12 +535,20 @@ impl KmsNode {
         kms_uri: &str,
         identity: &str,
         actor: &Actor,
+        idempotency_key: Option<&str>,
     ) -> Result<(), NodeError> {
-        self.propose_ok(Command::ReinstateIdentity {
+        let keyed = idempotency_key.map(|k| {
+            Keyed::new(
+                actor,
+                k,
+                &[b"reinstate-identity", kms_uri.as_bytes(), identity.as_bytes()],
+            )
+        });
+        let reinstate = Command::ReinstateIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),
-        })
-        .await?;
+        };
+        self.propose_keyed(keyed.as_ref(), reinstate).await?;
         self.audit_admin(
             AuditKind::IdentityReinstated,
             actor,

@@ -5,10 +5,11 @@
 //! linearizably. Handing out a GMK (opened from its seal) is audited first: a delivery that
 //! cannot be audited is not made.
 
-use super::core::{Actor, KmsNode, NodeError};
+use super::core::{Actor, Keyed, KmsNode, NodeError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::crypto::secret::SecretBytes;
 use crate::kms::group::{open_gmk, validate_group_id, Group, GroupKeyVersion, GMK_LEN};
+use crate::state::idempotency::{IdempotencyRecord, IdempotentResult};
 use crate::state::{Command, Outcome};
 
 /// How often a creation is retried when another proposer took the version number first.
@@ -39,18 +40,41 @@ impl KmsNode {
     /// Creates version 1 of a new group, or rotates an existing group to its next version:
     /// a fresh 16-octet GMK and GMK-ID (GMK purpose tag), sealed, proposed. `ttl_s` sets an
     /// expiry. Returns the new version with its GMK.
+    ///
+    /// With an `idempotency_key` (the client's `Idempotency-Key`, scoped here to `actor`),
+    /// the creation happens at most once: a repeat of the same request gets the version the
+    /// first one created (a 503 means "unknown outcome; retry with the same key"), the same
+    /// key for another request is a conflict.
     pub async fn create_group_key(
         &self,
         group_id: &str,
         ttl_s: Option<u64>,
         actor: &Actor,
+        idempotency_key: Option<&str>,
     ) -> Result<GroupKey, NodeError> {
         validate_group_id(group_id).map_err(invalid)?;
         if ttl_s == Some(0) {
             return Err(NodeError::Invalid("ttl_s must be positive".into()));
         }
+        let ttl = ttl_s.map(u64::to_be_bytes);
+        let keyed = idempotency_key.map(|k| {
+            Keyed::new(
+                actor,
+                k,
+                &[
+                    b"create-group-key",
+                    group_id.as_bytes(),
+                    ttl.as_ref().map_or(&[][..], |t| &t[..]),
+                ],
+            )
+        });
         for _ in 0..VERSION_RACE_RETRIES {
             self.read_barrier().await?;
+            if let Some(k) = &keyed {
+                if let Some(rec) = self.state().idempotency_record(&k.key)? {
+                    return self.repeated_creation(&rec, k, group_id, actor);
+                }
+            }
             let next = self
                 .state()
                 .group(group_id)?
@@ -64,14 +88,29 @@ impl KmsNode {
                 ttl_s,
             )
             .map_err(invalid)?;
-            let outcome = self
-                .propose(Command::CreateGroupKey {
-                    group_id: group_id.to_owned(),
-                    version: version.clone(),
-                })
-                .await?;
-            match outcome {
+            let create = Command::CreateGroupKey {
+                group_id: group_id.to_owned(),
+                version: version.clone(),
+            };
+            match self.propose(Keyed::wrap(keyed.as_ref(), create)).await? {
                 Outcome::Applied => {
+                    if let Some(k) = &keyed {
+                        // An earlier attempt with this key committed after all (its client
+                        // was told 503): this one wrote nothing, answer the first.
+                        let stored = self.state().group(group_id)?;
+                        let ours = stored
+                            .as_ref()
+                            .and_then(|g| g.version(next))
+                            .is_some_and(|v| *v == version);
+                        if !ours {
+                            let rec = self.state().idempotency_record(&k.key)?.ok_or_else(|| {
+                                NodeError::Conflict(format!(
+                                    "group {group_id} changed concurrently; retry"
+                                ))
+                            })?;
+                            return self.repeated_creation(&rec, k, group_id, actor);
+                        }
+                    }
                     let kind = if next == 1 {
                         AuditKind::GroupKeyCreated
                     } else {
@@ -94,6 +133,51 @@ impl KmsNode {
         Err(NodeError::Conflict(format!(
             "group {group_id} is being rotated concurrently; retry"
         )))
+    }
+
+    /// The answer to a repeated creation: the version the first request with this key
+    /// created, delivered (and audited) again.
+    fn repeated_creation(
+        &self,
+        rec: &IdempotencyRecord,
+        keyed: &Keyed,
+        group_id: &str,
+        actor: &Actor,
+    ) -> Result<GroupKey, NodeError> {
+        let reused = || keyed.reused();
+        if rec.fingerprint != keyed.fingerprint {
+            return Err(reused());
+        }
+        let IdempotentResult::GroupKeyVersion {
+            group_id: created_in,
+            version,
+        } = &rec.result
+        else {
+            return Err(reused());
+        };
+        if created_in != group_id {
+            return Err(reused());
+        }
+        let group = self.group_local(group_id)?;
+        let v = group.version(*version).ok_or_else(|| {
+            NodeError::NotFound(format!("group {group_id} has no key version {version}"))
+        })?;
+        let gmk = open_gmk(&self.barrier, group_id, v).map_err(|e| {
+            NodeError::Internal(format!("opening a sealed GMK of {group_id}: {e}"))
+        })?;
+        self.audit_group(
+            AuditKind::GroupKeyDelivered,
+            actor,
+            group_id,
+            *version,
+            "delivered again (repeated creation request)",
+        )?;
+        Ok(GroupKey {
+            group_id: group_id.to_owned(),
+            version: v.clone(),
+            gmk,
+            current: group.current(self.now()).map(|c| c.version) == Some(*version),
+        })
     }
 
     /// Revokes one version; it is never current again (but stays readable as a past version).

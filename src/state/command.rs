@@ -6,7 +6,8 @@
 //! runs a binary that knows it.
 //!
 //! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
-//! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`. An envelope carries the smallest
+//! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`; 4 =
+//! `Idempotent` (a command with a client's idempotency key). An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -25,7 +26,7 @@ use crate::kms::group::GroupKeyVersion;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 3;
+pub const COMMAND_VERSION: u16 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -140,6 +141,15 @@ pub enum Command {
         version: u32,
         at_unix: u64,
     },
+    // ---- version 4 (append only below this line) ----
+    /// `command`, applied at most once per `key` (a client's `Idempotency-Key` scoped to its
+    /// principal); `fingerprint` identifies the request the key was first used for (see
+    /// `state::idempotency`).
+    Idempotent {
+        key: String,
+        fingerprint: Vec<u8>,
+        command: Box<Command>,
+    },
 }
 
 impl Command {
@@ -162,6 +172,7 @@ impl Command {
             | Command::RemoveSubscription { .. }
             | Command::AckEvents { .. } => 2,
             Command::NoteGroupKeyExpired { .. } => 3,
+            Command::Idempotent { command, .. } => command.min_version().max(4),
         }
     }
 }
@@ -174,9 +185,26 @@ pub enum Outcome {
     Rejected(String),
 }
 
+/// Why an envelope could not be encoded (no command of this binary fails to; a proposer
+/// refuses the request rather than log an empty entry, which Raft would apply as a no-op).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("command cannot be encoded: {0}")]
+pub struct EncodeError(String);
+
+/// The log bytes of `envelope`.
+pub fn try_encode(envelope: &Envelope) -> Result<Vec<u8>, EncodeError> {
+    bincode::serde::encode_to_vec(envelope, bincode::config::standard())
+        .map_err(|e| EncodeError(e.to_string()))
+}
+
+/// [`try_encode`] for callers that cannot report an error yet (`raft::node` proposes with it):
+/// a failure is logged and gives an empty entry, which applies as a no-op and leaves the
+/// proposal unanswered. New callers use [`try_encode`].
 pub fn encode(envelope: &Envelope) -> Vec<u8> {
-    // Encoding a plain struct into a Vec cannot fail.
-    bincode::serde::encode_to_vec(envelope, bincode::config::standard()).unwrap_or_default()
+    try_encode(envelope).unwrap_or_else(|e| {
+        tracing::error!(error = %e, request_id = envelope.request_id, "proposal dropped");
+        Vec::new()
+    })
 }
 
 /// Why a logged command could not be decoded. Both variants are fatal for the node: a

@@ -50,7 +50,7 @@ pub(super) fn put_acl_entry(
         Ok(e) => e,
         Err(e) => return reject(e.to_string()),
     };
-    tx.acl.insert(principal.as_bytes(), enc(&entry))?;
+    tx.acl.insert(principal.as_bytes(), enc(&entry)?)?;
     Ok(())
 }
 
@@ -74,7 +74,7 @@ pub(super) fn create_group_key(tx: &Tx, group_id: &str, version: &GroupKeyVersio
     if let Err(e) = group.add_version(version.clone()) {
         return reject(e.to_string());
     }
-    tx.groups.insert(group_id.as_bytes(), enc(&group))?;
+    tx.groups.insert(group_id.as_bytes(), enc(&group)?)?;
     let kind = if version.version == 1 {
         EventKind::GroupKeyCreated
     } else {
@@ -103,7 +103,7 @@ pub(super) fn revoke_group_key(
     if let Err(e) = group.revoke(version) {
         return reject(e.to_string());
     }
-    tx.groups.insert(group_id.as_bytes(), enc(&group))?;
+    tx.groups.insert(group_id.as_bytes(), enc(&group)?)?;
     emit(
         tx,
         EventKind::GroupKeyRevoked,
@@ -128,7 +128,7 @@ pub(super) fn set_group_key_expiry(
     if let Err(e) = group.set_expiry(version, expires_unix, at_unix) {
         return reject(e.to_string());
     }
-    tx.groups.insert(group_id.as_bytes(), enc(&group))?;
+    tx.groups.insert(group_id.as_bytes(), enc(&group)?)?;
     emit(
         tx,
         EventKind::GroupKeyExpirySet,
@@ -214,13 +214,14 @@ pub(super) fn put_key_provisioning(
         at_unix,
     };
     tx.key_provisioning
-        .insert(key_provisioning_key(principal, key_id), enc(&rec))?;
+        .insert(key_provisioning_key(principal, key_id), enc(&rec)?)?;
     Ok(())
 }
 
 impl StateMachine {
     pub fn acl_entry(&self, principal: &str) -> Result<Option<AclEntry>, StateError> {
-        self.acl
+        self.read()
+            .acl
             .get(principal.as_bytes())?
             .map(|v| dec("acl entry", &v))
             .transpose()
@@ -229,6 +230,7 @@ impl StateMachine {
     /// The whole ACL (every entry), for decisions on many principals.
     pub fn acl(&self) -> Result<Acl, StateError> {
         let entries = self
+            .read()
             .acl
             .iter()
             .values()
@@ -238,7 +240,8 @@ impl StateMachine {
     }
 
     pub fn group(&self, group_id: &str) -> Result<Option<Group>, StateError> {
-        self.groups
+        self.read()
+            .groups
             .get(group_id.as_bytes())?
             .map(|v| dec("group", &v))
             .transpose()
@@ -246,7 +249,8 @@ impl StateMachine {
 
     /// Every group, by id.
     pub fn groups(&self) -> Result<Vec<Group>, StateError> {
-        self.groups
+        self.read()
+            .groups
             .iter()
             .values()
             .map(|v| dec("group", &v?))
@@ -256,14 +260,13 @@ impl StateMachine {
     /// Versions whose expiry has passed at `now` that are neither revoked nor noted expired
     /// yet: what the leader's sweeper proposes `NoteGroupKeyExpired` for.
     pub fn unnoted_expired_group_keys(&self, now: u64) -> Result<Vec<(String, u32)>, StateError> {
+        let t = self.read();
         let mut out = Vec::new();
         for g in self.groups()? {
             for v in &g.versions {
                 if !v.revoked
                     && v.is_expired_at(now)
-                    && self
-                        .meta
-                        .get(expired_key(&g.group_id, v.version))?
+                    && t.meta.get(expired_key(&g.group_id, v.version))?
                         .is_none()
                 {
                     out.push((g.group_id.clone(), v.version));
@@ -278,7 +281,8 @@ impl StateMachine {
         principal: &str,
         key_id: &str,
     ) -> Result<Option<KeyProvisioning>, StateError> {
-        self.key_provisioning
+        self.read()
+            .key_provisioning
             .get(key_provisioning_key(principal, key_id))?
             .map(|v| dec("key provisioning", &v))
             .transpose()

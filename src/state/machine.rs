@@ -14,18 +14,23 @@
 //! (kms_uri ‖ 0x00 ‖ identity → bincode `Revocation`), `meta` (applied index, barrier check,
 //! outbox counters), `members` (Raft node id, big endian → peer address; written by membership
 //! changes); version-2 trees `acl`, `groups`, `key_provisioning` (see [`super::groups`]) and
-//! `outbox`, `subscriptions`, `sub_offsets` (see [`super::outbox`]). Key events of the
+//! `outbox`, `subscriptions`, `sub_offsets` (see [`super::outbox`]); version-4 tree
+//! `idempotency` (see [`super::idempotency`]). Key events of the
 //! community commands (certificate rotated or revoked, identity revoked) go to the outbox too.
-//! `snapshot` adds `__sealkm_restore` (the restore marker), which is not state: snapshots skip
-//! it and [`StateMachine::digest`] does not iterate it.
+//! These are the trees of the current generation (`trees`): a snapshot restore fills the next
+//! one and swaps it in whole. `__sealkm_restore` (the restore marker and the generation) is
+//! not state: snapshots skip it and [`StateMachine::digest`] does not iterate it.
 
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 use thiserror::Error;
 
 use super::command::{Command, Envelope, Outcome, COMMAND_VERSION};
-use super::{groups, outbox};
+use super::{groups, idempotency, outbox};
 use crate::kms::community::Community;
 use crate::kms::events::{EventKind, EventSubject};
 
@@ -44,6 +49,8 @@ pub enum StateError {
     OutOfOrder { index: u64, applied: u64 },
     #[error("command version {0} is unknown to this binary")]
     UnknownVersion(u16),
+    #[error("a state record cannot be encoded: {0}")]
+    Encode(String),
 }
 
 /// An identity revocation (TS 33.180: a revoked user gets no further key material).
@@ -53,8 +60,11 @@ pub struct Revocation {
     pub reason: String,
 }
 
-pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(v, bincode::config::standard()).unwrap_or_default()
+/// Encodes a record inside a transaction: a value that cannot be encoded aborts it as a
+/// failure (never an empty record).
+pub(super) fn enc<T: Serialize>(v: &T) -> TxResult<Vec<u8>> {
+    bincode::serde::encode_to_vec(v, bincode::config::standard())
+        .map_err(|e| Abort::fail(StateError::Encode(e.to_string())))
 }
 
 pub(super) fn dec<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StateError> {
@@ -101,6 +111,7 @@ pub(super) struct Tx<'a> {
     pub subscriptions: &'a TransactionalTree,
     pub outbox: &'a TransactionalTree,
     pub sub_offsets: &'a TransactionalTree,
+    pub idempotency: &'a TransactionalTree,
 }
 
 /// Applies one command inside a transaction, refusing an envelope older than the command.
@@ -123,38 +134,25 @@ fn revocation_key(kms_uri: &str, identity: &str) -> Vec<u8> {
     k
 }
 
-/// The replicated KMS state.
+/// The replicated KMS state. Clones share one current generation of trees
+/// ([`trees::Trees`]): every read takes it under a read lock for the whole call, and a
+/// snapshot restore swaps it under the write lock, so no call sees two generations.
 #[derive(Clone)]
 pub struct StateMachine {
     db: sled::Db,
-    communities: sled::Tree,
-    revocations: sled::Tree,
-    pub(super) meta: sled::Tree,
-    members: sled::Tree,
-    pub(super) acl: sled::Tree,
-    pub(super) groups: sled::Tree,
-    pub(super) key_provisioning: sled::Tree,
-    pub(super) subscriptions: sled::Tree,
-    pub(super) outbox: sled::Tree,
-    pub(super) sub_offsets: sled::Tree,
+    trees: Arc<RwLock<Trees>>,
 }
 
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
 
 impl StateMachine {
-    /// Opens (or creates) the state in `db`.
+    /// Opens (or creates) the state in `db`: its recorded generation, after dropping the
+    /// trees of any other (a restore a crash cut before or after its switch).
     pub fn open(db: sled::Db) -> Result<Self, StateError> {
+        let generation = trees::recorded_generation(&db)?;
+        trees::drop_other_generations(&db, generation)?;
         Ok(Self {
-            communities: db.open_tree("communities")?,
-            revocations: db.open_tree("revocations")?,
-            meta: db.open_tree(META_TREE)?,
-            members: db.open_tree("members")?,
-            acl: db.open_tree("acl")?,
-            groups: db.open_tree("groups")?,
-            key_provisioning: db.open_tree("key_provisioning")?,
-            subscriptions: db.open_tree("subscriptions")?,
-            outbox: db.open_tree("outbox")?,
-            sub_offsets: db.open_tree("sub_offsets")?,
+            trees: Arc::new(RwLock::new(Trees::open(&db, generation)?)),
             db,
         })
     }
@@ -164,9 +162,22 @@ impl StateMachine {
         &self.db
     }
 
+    /// The current generation's trees, held for the caller's whole read. Recursive: a
+    /// method may call another while holding it, even with a restore waiting to swap.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Trees> {
+        self.trees.read_recursive()
+    }
+
+    /// Makes `next` the current generation (the caller recorded it durably first) and
+    /// returns the previous one. Waits for the reads in progress, blocks new ones only for
+    /// the swap itself. The caller must hold no read guard.
+    pub(crate) fn swap_generation(&self, next: Trees) -> Trees {
+        std::mem::replace(&mut *self.trees.write(), next)
+    }
+
     /// Index of the last applied entry (0 for a new state).
     pub fn applied_index(&self) -> Result<u64, StateError> {
-        match self.meta.get(APPLIED_KEY)? {
+        match self.read().meta.get(APPLIED_KEY)? {
             None => Ok(0),
             Some(v) => {
                 let arr: [u8; 8] = v
@@ -183,18 +194,20 @@ impl StateMachine {
         &self,
         f: impl Fn(&Tx) -> TxResult<T>,
     ) -> Result<T, TransactionError<Abort>> {
+        let t = self.read();
         let trees = (
-            &self.communities,
-            &self.revocations,
-            &self.meta,
-            &self.acl,
-            &self.groups,
-            &self.key_provisioning,
-            &self.subscriptions,
-            &self.outbox,
-            &self.sub_offsets,
+            &t.communities,
+            &t.revocations,
+            &t.meta,
+            &t.acl,
+            &t.groups,
+            &t.key_provisioning,
+            &t.subscriptions,
+            &t.outbox,
+            &t.sub_offsets,
+            &t.idempotency,
         );
-        trees.transaction(|(c, r, m, a, g, kp, s, o, so)| {
+        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id)| {
             f(&Tx {
                 communities: c,
                 revocations: r,
@@ -205,6 +218,7 @@ impl StateMachine {
                 subscriptions: s,
                 outbox: o,
                 sub_offsets: so,
+                idempotency: id,
             })
         })
     }
@@ -215,6 +229,7 @@ impl StateMachine {
         if env.version > COMMAND_VERSION {
             return Err(StateError::UnknownVersion(env.version));
         }
+        let t = self.read();
         let applied = self.applied_index()?;
         if index <= applied {
             return Ok(None);
@@ -231,7 +246,7 @@ impl StateMachine {
             Ok(()) => Ok(Some(Outcome::Applied)),
             Err(TransactionError::Abort(Abort::Reject(why))) => {
                 // Nothing of the command was written; the index alone advances.
-                self.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
+                t.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
                 Ok(Some(Outcome::Rejected(why)))
             }
             Err(TransactionError::Abort(Abort::Fail(e))) => Err(e),
@@ -242,6 +257,7 @@ impl StateMachine {
     /// Advances the applied index over a log entry that carries no command (a new leader's
     /// empty entry, a membership change). Same ordering rules as [`StateMachine::apply`].
     pub fn apply_empty(&self, index: u64) -> Result<(), StateError> {
+        let t = self.read();
         let applied = self.applied_index()?;
         if index <= applied {
             return Ok(());
@@ -249,14 +265,14 @@ impl StateMachine {
         if index != applied + 1 {
             return Err(StateError::OutOfOrder { index, applied });
         }
-        self.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
+        t.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
         Ok(())
     }
 
     /// Peer addresses recorded by membership changes, by node id.
     pub fn members(&self) -> Result<Vec<(u64, String)>, StateError> {
         let mut out = Vec::new();
-        for kv in self.members.iter() {
+        for kv in self.read().members.iter() {
             let (k, v) = kv?;
             let id: [u8; 8] = k
                 .as_ref()
@@ -277,14 +293,16 @@ impl StateMachine {
     }
 
     pub fn community(&self, kms_uri: &str) -> Result<Option<Community>, StateError> {
-        self.communities
+        self.read()
+            .communities
             .get(kms_uri.as_bytes())?
             .map(|v| dec("community", &v))
             .transpose()
     }
 
     pub fn communities(&self) -> Result<Vec<Community>, StateError> {
-        self.communities
+        self.read()
+            .communities
             .iter()
             .values()
             .map(|v| dec("community", &v?))
@@ -296,14 +314,15 @@ impl StateMachine {
         kms_uri: &str,
         identity: &str,
     ) -> Result<Option<Revocation>, StateError> {
-        self.revocations
+        self.read()
+            .revocations
             .get(revocation_key(kms_uri, identity))?
             .map(|v| dec("revocation", &v))
             .transpose()
     }
 
     pub fn barrier_check(&self) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(self.meta.get(BARRIER_KEY)?.map(|v| v.to_vec()))
+        Ok(self.read().meta.get(BARRIER_KEY)?.map(|v| v.to_vec()))
     }
 
     /// SHA-256 over every tree's keys and values in order: equal digests mean equal states.
@@ -313,17 +332,19 @@ impl StateMachine {
     /// older binary computes for it (cluster status compares digests across nodes).
     pub fn digest(&self) -> Result<[u8; 32], StateError> {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let t = self.read();
         for (name, tree, always) in [
-            ("communities", &self.communities, true),
-            ("revocations", &self.revocations, true),
-            (META_TREE, &self.meta, true),
-            ("members", &self.members, true),
-            ("acl", &self.acl, false),
-            ("groups", &self.groups, false),
-            ("key_provisioning", &self.key_provisioning, false),
-            ("subscriptions", &self.subscriptions, false),
-            ("outbox", &self.outbox, false),
-            ("sub_offsets", &self.sub_offsets, false),
+            ("communities", &t.communities, true),
+            ("revocations", &t.revocations, true),
+            (META_TREE, &t.meta, true),
+            ("members", &t.members, true),
+            ("acl", &t.acl, false),
+            ("groups", &t.groups, false),
+            ("key_provisioning", &t.key_provisioning, false),
+            ("subscriptions", &t.subscriptions, false),
+            ("outbox", &t.outbox, false),
+            ("sub_offsets", &t.sub_offsets, false),
+            ("idempotency", &t.idempotency, false),
         ] {
             if !always && tree.is_empty() {
                 continue;
@@ -350,7 +371,7 @@ fn get_community(c: &TransactionalTree, kms_uri: &str) -> TxResult<Option<Commun
     }
 }
 
-fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
+pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
     let (c, r, m) = (tx.communities, tx.revocations, tx.meta);
     match cmd {
         Command::CreateCommunity { kms_uri, period } => match get_community(c, kms_uri)? {
@@ -361,7 +382,7 @@ fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             None => {
                 c.insert(
                     kms_uri.as_bytes(),
-                    enc(&Community::new(kms_uri.clone(), *period)),
+                    enc(&Community::new(kms_uri.clone(), *period))?,
                 )?;
                 Ok(())
             }
@@ -384,7 +405,7 @@ fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             }
             community.certificates.push(certificate.clone());
             community.cache_num += 1;
-            c.insert(kms_uri.as_bytes(), enc(&community))?;
+            c.insert(kms_uri.as_bytes(), enc(&community)?)?;
             if certificate.serial > 1 {
                 outbox::emit(
                     tx,
@@ -411,7 +432,7 @@ fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             }
             cert.revoked = true;
             community.cache_num += 1;
-            c.insert(kms_uri.as_bytes(), enc(&community))?;
+            c.insert(kms_uri.as_bytes(), enc(&community)?)?;
             outbox::emit(
                 tx,
                 EventKind::CertificateRevoked,
@@ -436,7 +457,7 @@ fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
                 at_unix: *at_unix,
                 reason: reason.clone(),
             };
-            r.insert(revocation_key(kms_uri, identity), enc(&rev))?;
+            r.insert(revocation_key(kms_uri, identity), enc(&rev)?)?;
             outbox::emit(
                 tx,
                 EventKind::IdentityRevoked,
@@ -510,10 +531,18 @@ fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             version,
             at_unix,
         } => groups::note_group_key_expired(tx, group_id, *version, *at_unix),
+        Command::Idempotent {
+            key,
+            fingerprint,
+            command,
+        } => idempotency::apply(tx, key, fingerprint, command),
     }
 }
 
 mod batch;
+pub(crate) mod trees;
+
+use trees::Trees;
 
 #[cfg(test)]
 mod tests;

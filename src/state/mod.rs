@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod groups;
+pub mod idempotency;
 pub mod machine;
 pub mod outbox;
 pub mod snapshot;

@@ -100,7 +100,7 @@ fn put_ids(tx: &Tx, ids: &[String]) -> TxResult<()> {
     if ids.is_empty() {
         tx.meta.remove(SUBSCRIPTION_IDS_KEY)?;
     } else {
-        tx.meta.insert(SUBSCRIPTION_IDS_KEY, enc(&ids))?;
+        tx.meta.insert(SUBSCRIPTION_IDS_KEY, enc(&ids)?)?;
     }
     Ok(())
 }
@@ -115,7 +115,7 @@ fn offset_tx(tx: &Tx, id: &str) -> TxResult<Offset> {
 }
 
 fn put_offset(tx: &Tx, id: &str, off: Offset) -> TxResult<()> {
-    tx.sub_offsets.insert(id.as_bytes(), enc(&off))?;
+    tx.sub_offsets.insert(id.as_bytes(), enc(&off)?)?;
     Ok(())
 }
 
@@ -154,7 +154,7 @@ pub(super) fn emit(
         subject,
         at_unix,
     };
-    tx.outbox.insert(&id.to_be_bytes(), enc(&event))?;
+    tx.outbox.insert(&id.to_be_bytes(), enc(&event)?)?;
     tx.meta.insert(LAST_ID_KEY, &id.to_be_bytes())?;
     for sid in &ids {
         let off = offset_tx(tx, sid)?;
@@ -222,7 +222,7 @@ pub(super) fn put_subscription(
             put_offset(tx, id, start)?;
         }
     }
-    tx.subscriptions.insert(id.as_bytes(), enc(&sub))?;
+    tx.subscriptions.insert(id.as_bytes(), enc(&sub)?)?;
     Ok(())
 }
 
@@ -262,14 +262,14 @@ pub(super) fn ack_events(tx: &Tx, id: &str, up_to: u64) -> TxResult<()> {
 
 impl StateMachine {
     fn meta_u64(&self, key: &[u8]) -> Result<u64, StateError> {
-        match self.meta.get(key)? {
+        match self.read().meta.get(key)? {
             None => Ok(0),
             Some(v) => u64_value(META_TREE, &v),
         }
     }
 
     fn status(&self, sub: Subscription) -> Result<SubscriptionStatus, StateError> {
-        let off: Offset = match self.sub_offsets.get(sub.id.as_bytes())? {
+        let off: Offset = match self.read().sub_offsets.get(sub.id.as_bytes())? {
             Some(v) => dec("subscription offset", &v)?,
             None => return Err(StateError::Corrupt(format!("offset of {}", sub.id))),
         };
@@ -282,15 +282,16 @@ impl StateMachine {
 
     /// Every subscription with its delivery state, by id.
     pub fn subscriptions(&self) -> Result<Vec<SubscriptionStatus>, StateError> {
+        let t = self.read();
         let mut out = Vec::new();
-        for v in self.subscriptions.iter().values() {
+        for v in t.subscriptions.iter().values() {
             out.push(self.status(dec("subscription", &v?)?)?);
         }
         Ok(out)
     }
 
     pub fn subscription(&self, id: &str) -> Result<Option<SubscriptionStatus>, StateError> {
-        match self.subscriptions.get(id.as_bytes())? {
+        match self.read().subscriptions.get(id.as_bytes())? {
             None => Ok(None),
             Some(v) => self.status(dec("subscription", &v)?).map(Some),
         }
@@ -305,6 +306,7 @@ impl StateMachine {
         after: u64,
         limit: usize,
     ) -> Result<Option<EventPage>, StateError> {
+        let t = self.read();
         let Some(status) = self.subscription(id)? else {
             return Ok(None);
         };
@@ -321,7 +323,7 @@ impl StateMachine {
             return Ok(Some(page));
         }
         let start = after.max(trimmed).saturating_add(1);
-        for kv in self.outbox.range(start.to_be_bytes()..) {
+        for kv in t.outbox.range(start.to_be_bytes()..) {
             let (_, v) = kv?;
             let event: Event = dec("event", &v)?;
             page.next_after = event.id;
@@ -337,6 +339,7 @@ impl StateMachine {
 
     /// Number of events held in the outbox (at most [`MAX_BACKLOG`]).
     pub fn outbox_len(&self) -> Result<u64, StateError> {
+        let _t = self.read();
         let last = self.meta_u64(LAST_ID_KEY)?;
         Ok(last.saturating_sub(self.meta_u64(TRIMMED_KEY)?))
     }

@@ -21,8 +21,9 @@
 //! trailer  SHA-256(everything before the trailer)           -- == SnapshotDescriptor.sha256
 //! ```
 //!
-//! Every sled tree of the state's db is included (sorted by name, so equal states give equal
-//! files), except the restore marker tree. The applied index is a record of the `meta` tree
+//! Every sled tree of the state's current generation is included under its logical name
+//! (sorted, so equal states give equal files); reserved trees (`__sealkm_*`: the restore
+//! marker, other generations) never are. The applied index is a record of the `meta` tree
 //! and must equal the header's index.
 
 mod restore;
@@ -30,11 +31,12 @@ mod restore;
 mod tests;
 mod transfer;
 
-pub use transfer::{read_chunk, SnapshotReceiver};
+pub use transfer::{read_chunk, SnapshotReceiver, SERVE_LEASE};
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use protobuf::Message as _;
 use raft::eraftpb::SnapshotMetadata;
@@ -42,6 +44,7 @@ use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::machine::trees::{tree_handle, RESERVED_PREFIX};
 use super::machine::{StateError, StateMachine, APPLIED_KEY, META_TREE};
 
 /// Largest chunk [`read_chunk`] returns and [`SnapshotReceiver::write_chunk`] accepts.
@@ -105,9 +108,15 @@ pub struct SnapshotDescriptor {
 }
 
 impl SnapshotDescriptor {
+    /// The bincode (standard configuration) encoding of the descriptor, written by hand so
+    /// that it cannot fail: four fields, varint integers, the hash as 32 raw octets.
     pub fn encode(&self) -> Vec<u8> {
-        // Encoding a plain struct into a Vec cannot fail.
-        bincode::serde::encode_to_vec(self, bincode::config::standard()).unwrap_or_default()
+        let mut out = Vec::with_capacity(3 * 9 + 9 + HASH_LEN);
+        for v in [self.index, self.term, self.size] {
+            put_varint(&mut out, v);
+        }
+        out.extend_from_slice(&self.sha256);
+        out
     }
 
     /// Decodes peer-supplied bytes: bounded, exact length, never panics.
@@ -122,6 +131,22 @@ impl SnapshotDescriptor {
             return Err(corrupt("trailing bytes after descriptor"));
         }
         Ok(d)
+    }
+}
+
+/// bincode's variable-length integer (standard configuration, little endian).
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < 251 {
+        out.push(v as u8);
+    } else if let Ok(v) = u16::try_from(v) {
+        out.push(251);
+        out.extend_from_slice(&v.to_le_bytes());
+    } else if let Ok(v) = u32::try_from(v) {
+        out.push(252);
+        out.extend_from_slice(&v.to_le_bytes());
+    } else {
+        out.push(253);
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -172,27 +197,6 @@ impl<W: Write> HashingWriter<W> {
 fn encode_meta(meta: &SnapshotMetadata) -> Result<Vec<u8>, SnapshotError> {
     meta.write_to_bytes()
         .map_err(|e| corrupt(format!("snapshot metadata: {e}")))
-}
-
-/// The sled tree called `name`; the default tree through the db handle itself (sled keeps
-/// it apart from the named trees).
-fn tree_handle(db: &sled::Db, name: &[u8]) -> Result<sled::Tree, SnapshotError> {
-    if name == b"__sled__default" {
-        Ok((**db).clone())
-    } else {
-        Ok(db.open_tree(name)?)
-    }
-}
-
-/// The trees a snapshot covers: all but the restore marker, sorted.
-fn state_tree_names(db: &sled::Db) -> Vec<sled::IVec> {
-    let mut names: Vec<_> = db
-        .tree_names()
-        .into_iter()
-        .filter(|n| n.as_ref() != restore::MARKER_TREE.as_bytes())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Writes the state as `dir/snap-<meta.index>.bin` (through a synced temporary file and a
@@ -254,10 +258,12 @@ fn write_file(
     let header_hash = w.ctx.clone().finish();
     w.put(header_hash.as_ref())?;
 
+    // One generation for the whole file (a restore cannot swap it meanwhile).
+    let trees = state.read();
     let db = state.db();
     let mut count: u64 = 0;
-    for name in state_tree_names(db) {
-        let tree = tree_handle(db, &name)?;
+    for (name, physical) in trees.names(db) {
+        let tree = tree_handle(db, &physical)?;
         for kv in tree.iter() {
             let (k, v) = kv?;
             w.put(&[TAG_RECORD])?;
@@ -286,8 +292,10 @@ fn write_file(
     })
 }
 
-/// Deletes `snap-*.bin` older than `index` except the newest of them, and leftover
-/// `snap-*.tmp` older than `index`. Best effort: the new snapshot is already durable.
+/// Deletes `snap-*.bin` older than `index` except the newest of them and those being served
+/// (lease younger than [`SERVE_LEASE`]), leftover `snap-*.tmp` older than `index`, stale
+/// leases, and partial receives of older indexes. Best effort: the new snapshot is already
+/// durable.
 fn prune(dir: &Path, index: u64) {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -308,11 +316,18 @@ fn prune(dir: &Path, index: u64) {
     }
     older.sort_unstable();
     older.pop(); // the newest previous snapshot stays
+    let now = SystemTime::now();
     for i in older {
+        if transfer::leased(dir, i, now) {
+            tracing::debug!(index = i, "snapshot pruning: kept while it is being served");
+            continue;
+        }
         if let Err(e) = fs::remove_file(snapshot_path(dir, i)) {
             tracing::warn!(error = %e, index = i, "snapshot pruning: cannot delete");
         }
+        let _ = fs::remove_file(transfer::lease_path(dir, i));
     }
+    transfer::prune_received(dir, index);
 }
 
 /// One record of a snapshot file.
@@ -502,10 +517,11 @@ fn decode_applied(value: &[u8]) -> Result<u64, SnapshotError> {
     Ok(u64::from_be_bytes(arr))
 }
 
-/// Tree names in a file come from a peer: the marker tree is never one of them.
+/// Tree names in a file come from a peer: the reserved names (the restore marker, other
+/// generations) are never among them.
 fn check_tree_name(name: &[u8]) -> Result<(), SnapshotError> {
-    if name == restore::MARKER_TREE.as_bytes() {
-        return Err(corrupt("the restore marker tree is not snapshot data"));
+    if name.starts_with(RESERVED_PREFIX.as_bytes()) {
+        return Err(corrupt("a reserved tree name is not snapshot data"));
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ impl StateMachine {
                 }
             }
         }
+        let _t = self.read();
         let applied = self.applied_index()?;
         let skip = items.iter().take_while(|(i, _)| *i <= applied).count();
         let todo = &items[skip..];
@@ -79,6 +80,7 @@ impl StateMachine {
         added: &[(u64, String)],
         removed: &[u64],
     ) -> Result<(), StateError> {
+        let t = self.read();
         let applied = self.applied_index()?;
         if index <= applied {
             return Ok(());
@@ -86,7 +88,7 @@ impl StateMachine {
         if index != applied + 1 {
             return Err(StateError::OutOfOrder { index, applied });
         }
-        let res = (&self.members, &self.meta).transaction(|(mb, m)| {
+        let res = (&t.members, &t.meta).transaction(|(mb, m)| {
             for (id, addr) in added {
                 mb.insert(&id.to_be_bytes(), addr.as_bytes())?;
             }

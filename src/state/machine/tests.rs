@@ -211,25 +211,27 @@ fn version_1_commands_without_subscribers_write_no_new_state() {
         assert_eq!(e.version, 1);
         a.apply(i as u64 + 1, &e).unwrap();
     }
+    let a_trees = a.read();
     for t in [
-        &a.acl,
-        &a.groups,
-        &a.key_provisioning,
-        &a.subscriptions,
-        &a.outbox,
-        &a.sub_offsets,
+        &a_trees.acl,
+        &a_trees.groups,
+        &a_trees.key_provisioning,
+        &a_trees.subscriptions,
+        &a_trees.outbox,
+        &a_trees.sub_offsets,
+        &a_trees.idempotency,
     ] {
         assert!(t.is_empty());
     }
-    let meta_keys: Vec<_> = a.meta.iter().keys().map(|k| k.unwrap().to_vec()).collect();
+    let meta_keys: Vec<_> = a_trees.meta.iter().keys().map(|k| k.unwrap().to_vec()).collect();
     assert_eq!(meta_keys, vec![APPLIED_KEY.to_vec(), BARRIER_KEY.to_vec()]);
     // The digest is the pre-version-2 digest: the four original trees only.
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for (name, tree) in [
-        ("communities", &a.communities),
-        ("revocations", &a.revocations),
-        (META_TREE, &a.meta),
-        ("members", &a.members),
+        ("communities", &a_trees.communities),
+        ("revocations", &a_trees.revocations),
+        (META_TREE, &a_trees.meta),
+        ("members", &a_trees.members),
     ] {
         ctx.update(name.as_bytes());
         for kv in tree.iter() {

@@ -194,7 +194,7 @@ fn group_events_are_ordered_and_carry_no_key_material() {
         ]
     );
     // Stored records hold metadata only: none holds the sealed GMK (0xC5 × 45).
-    for kv in l.s.outbox.iter() {
+    for kv in l.s.read().outbox.iter() {
         let (_, v) = kv.unwrap();
         assert!(!v.windows(8).any(|w| w == [0xC5; 8]));
     }
@@ -292,7 +292,7 @@ fn acks_move_forward_and_trim_what_everyone_acknowledged() {
         .contains("unknown"));
     l.ok(ack("s1", 5));
     assert_eq!(l.s.outbox_len().unwrap(), 0);
-    assert_eq!(l.s.outbox.len(), 0);
+    assert_eq!(l.s.read().outbox.len(), 0);
     // The last subscriber leaving empties everything; ids keep counting for later ones.
     l.ok(create("g", 6, 6));
     assert_eq!(l.s.outbox_len().unwrap(), 1);
@@ -301,7 +301,7 @@ fn acks_move_forward_and_trim_what_everyone_acknowledged() {
     assert!(l.s.subscriptions().unwrap().is_empty());
     l.ok(create("g", 7, 7));
     assert_eq!(l.s.newest_event_id().unwrap(), 6, "no subscriber, no event");
-    assert_eq!(l.s.outbox.len(), 0);
+    assert_eq!(l.s.read().outbox.len(), 0);
 }
 
 #[test]
@@ -374,7 +374,7 @@ fn backlog_bound_marks_must_resync_and_keeps_the_outbox_bounded() {
         1,
         "trimmed to the live subscriber"
     );
-    assert_eq!(l.s.outbox.len(), 1);
+    assert_eq!(l.s.read().outbox.len(), 1);
     let page = l.s.events_for("dead", dead.acked, 10).unwrap().unwrap();
     assert!(page.must_resync && page.events.is_empty());
     // After resynchronising the subscriber acks where it stands: the flag clears.

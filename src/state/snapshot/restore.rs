@@ -1,28 +1,31 @@
-//! Replacing a state with a snapshot file, crash-safe.
+//! Replacing a state with a snapshot file, crash-safe and atomic for readers.
 //!
 //! Order: verify the whole file (checksum, structure, applied index) while the state is
 //! untouched → set the restore marker (tree [`MARKER_TREE`], key `restoring` = index) and
-//! flush → clear every state tree → insert the records in bounded `sled::Batch`es → flush →
-//! remove the marker → flush. A crash anywhere after the marker leaves it set, and
-//! [`StateMachine::resume_interrupted_restore`] redoes the restore from the same file; until
-//! then the state must not be served.
+//! flush → drop leftovers of the next generation → insert the records into the NEXT
+//! generation's trees (see `machine::trees`) in bounded `sled::Batch`es → flush → record the
+//! new generation and remove the marker in one batch → flush → swap the generation readers
+//! use → drop the old generation's trees. Readers keep reading the current generation until
+//! the swap, so they never see a cleared or half-filled state. A crash before the switch
+//! leaves the old generation current and the marker set, and
+//! [`StateMachine::resume_interrupted_restore`] redoes the restore from the same file; a
+//! crash after it leaves old trees that `StateMachine::open` drops.
 //!
-//! The marker lives in its own tree so that clearing the state does not clear it. It is not
-//! state: snapshots skip it (and refuse it in a file), and `StateMachine::digest` does not
-//! iterate it.
+//! The marker lives in its own tree, which is not state: snapshots skip it (and refuse any
+//! reserved tree name in a file), and `StateMachine::digest` does not iterate it.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-use super::{
-    check_tree_name, open_reader, snapshot_path, state_tree_names, tree_handle, verify_file,
-    SnapshotError,
+use super::{check_tree_name, open_reader, snapshot_path, verify_file, SnapshotError};
+use crate::state::machine::trees::{
+    self, physical_name, tree_handle, Trees, CONTROL_TREE, GENERATION_KEY,
 };
-use crate::state::machine::StateMachine;
+use crate::state::machine::{StateMachine, APPLIED_KEY};
 
-/// The tree that holds the restore marker; never part of the replicated state.
-pub(crate) const MARKER_TREE: &str = "__sealkm_restore";
+/// The tree that holds the restore marker and the generation; never part of the state.
+pub(crate) const MARKER_TREE: &str = CONTROL_TREE;
 const MARKER_KEY: &[u8] = b"restoring";
 /// Bounds of one insert batch (records and key + value bytes).
 const BATCH_RECORDS: usize = 4096;
@@ -61,7 +64,8 @@ impl Pending {
 impl StateMachine {
     /// Replaces the whole state with `dir/snap-<index>.bin`. The file is verified in full
     /// before anything changes; the applied index afterwards is the file's (`index`).
-    /// On an error after the marker is set, the state is partial and the marker stays.
+    /// Readers see the old state until the new one is complete. On an error after the
+    /// marker is set, the old state stays current and the marker stays.
     pub fn restore_snapshot(&self, dir: &Path, index: u64) -> Result<(), SnapshotError> {
         let file = File::open(snapshot_path(dir, index))?;
         // One open file for both passes: a rename over the path in between changes nothing.
@@ -77,11 +81,14 @@ impl StateMachine {
 
         set_marker(self, index)?;
         let db = self.db();
-        for name in state_tree_names(db) {
-            tree_handle(db, &name)?.clear()?;
-        }
+        let old = self.read().generation;
+        let next = old
+            .checked_add(1)
+            .ok_or_else(|| SnapshotError::Corrupt("state generation overflows".into()))?;
+        // Leftovers of a restore a crash cut.
+        trees::drop_generation(db, next)?;
         // The second pass re-checks everything as it goes (the file could have changed in
-        // place); a failure leaves the marker set.
+        // place); a failure leaves the marker set and the old generation current.
         let mut r = open_reader(second)?;
         if r.meta.index != index {
             return Err(SnapshotError::WrongIndex {
@@ -99,7 +106,7 @@ impl StateMachine {
                         previous.apply()?;
                     }
                     slot.insert(Pending {
-                        tree: tree_handle(db, &rec.tree)?,
+                        tree: tree_handle(db, &physical_name(next, &rec.tree))?,
                         name: rec.tree,
                         batch: sled::Batch::default(),
                         records: 0,
@@ -117,7 +124,11 @@ impl StateMachine {
         if let Some(p) = pending.as_mut() {
             p.apply()?;
         }
-        let applied = self.applied_index()?;
+        let fresh = Trees::open(db, next)?;
+        let applied = match fresh.meta.get(APPLIED_KEY)? {
+            Some(v) => super::decode_applied(&v)?,
+            None => 0,
+        };
         if applied != index {
             return Err(SnapshotError::WrongIndex {
                 expected: index,
@@ -125,7 +136,15 @@ impl StateMachine {
             });
         }
         db.flush()?;
-        marker_tree(self)?.remove(MARKER_KEY)?;
+        // The switch: one atomic batch, durable before readers see the new generation.
+        let mut switch = sled::Batch::default();
+        switch.insert(GENERATION_KEY, &next.to_be_bytes());
+        switch.remove(MARKER_KEY);
+        marker_tree(self)?.apply_batch(switch)?;
+        db.flush()?;
+        drop(self.swap_generation(fresh));
+        // No reader holds the old trees any more: the swap waited for them.
+        trees::drop_other_generations(db, next)?;
         db.flush()?;
         Ok(())
     }
