@@ -342,6 +342,7 @@ impl KmsNode {
         cert_uri: &str,
         actor: &Actor,
     ) -> Result<(), NodeError> {
+        self.check_revoke_certificate(kms_uri, cert_uri).await?;
         self.propose_ok(Command::RevokeCertificate {
             kms_uri: kms_uri.to_owned(),
             cert_uri: cert_uri.to_owned(),
@@ -369,6 +370,8 @@ impl KmsNode {
         reason: &str,
         actor: &Actor,
     ) -> Result<(), NodeError> {
+        self.check_revoke_identity(kms_uri, identity, reason)
+            .await?;
         let at_unix = self.now();
         self.propose_ok(Command::RevokeIdentity {
             kms_uri: kms_uri.to_owned(),
@@ -395,6 +398,7 @@ impl KmsNode {
         identity: &str,
         actor: &Actor,
     ) -> Result<(), NodeError> {
+        self.check_reinstate_identity(kms_uri, identity).await?;
         self.propose_ok(Command::ReinstateIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),
