@@ -151,7 +151,7 @@ pub async fn entitled(
     role: Role,
     group_id: &str,
 ) -> Result<Principal, ApiError> {
-    crate::kms::group::validate_group_id(group_id)
+    crate::kms::group::check_group_id_in_path(req.uri().path(), group_id)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let p = authenticate(req, state, role).await?;
     p.check_group(group_id)?;

@@ -278,6 +278,8 @@ async fn serve(
                 "UserUri does not match the access token's identity".into(),
             ));
         }
+        r.check_kms_uri(&community.kms_uri, &ctx.client_req_url_host())
+            .map_err(|e| ApiError::Forbidden(e.to_string()))?;
         if let Some(url) = &r.client_req_url {
             ctx.client_req_url = url.clone();
         }

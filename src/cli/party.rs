@@ -305,9 +305,11 @@ pub fn gmk_fingerprint(gmk: &[u8]) -> String {
 pub async fn open_as_member(km: &KmClient, file: &Path, from: Option<&str>) -> Result<(), String> {
     let cert = fetch_cert(km).await?;
     let ks = fetch_key_set(km).await?;
-    validate_key_set(&cert, &ks).map_err(err)?;
-    let bytes = std::fs::read(file).map_err(err)?;
-    let o = crate::client::gmk::open_gmk_message(&cert, &ks, &bytes, from).map_err(err)?;
+    validate_key_set(&cert, &ks).map_err(|e| format!("own key set: {e}"))?;
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    // The typed cause: the key set was validated above, so a refusal here is the message's.
+    let o = crate::client::gmk::open_gmk_message(&cert, &ks, &bytes, from)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     println!(
         "I_MESSAGE from {} verified (ECCSI) and decrypted (SAKKE) for {}: GMK-ID {}, GUK-ID {}, \
          GMK fingerprint {}",

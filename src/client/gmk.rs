@@ -15,6 +15,7 @@ use crate::crypto::mikey::{
 };
 use crate::crypto::sakke::{Rsk, SakkePublicKey};
 use crate::crypto::secret::SecretBytes;
+use crate::crypto::CryptoError;
 use crate::kms::xml::certificate::KmsCertificateDoc;
 use crate::kms::xml::keyset::KmsKeySetDoc;
 
@@ -96,6 +97,39 @@ pub fn build_gmk_message(
     Ok(mikey::build_i_message(&params, rng)?)
 }
 
+/// Why a GMK I_MESSAGE could not be opened: the receiver's own key material, or the message
+/// (and then which check refused it), so a member is never told to fix a key set that is fine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenGmkError {
+    /// The KMS certificate (KPAK, Z) or the receiver's key set (RSK) cannot be used; the
+    /// message was not looked at.
+    #[error("key material does not validate: {0}")]
+    KeyMaterial(CryptoError),
+    /// The message is malformed, or names another initiator, receiver, KMS or key period
+    /// than the receiver expects.
+    #[error("the I_MESSAGE is refused: {0}")]
+    Message(CryptoError),
+    /// The initiator's ECCSI signature does not verify under the KMS's KPAK: another sender
+    /// than the one expected, or an altered message.
+    #[error("the I_MESSAGE signature does not verify (another sender, or an altered message)")]
+    Signature,
+    /// SAKKE decapsulation failed: the message is not encrypted to this receiver's identity
+    /// in this key period.
+    #[error("the I_MESSAGE is not encrypted to this receiver's identity and key period")]
+    NotForThisReceiver,
+}
+
+impl From<CryptoError> for OpenGmkError {
+    /// Classifies a failure of [`mikey::open_i_message`] (the key material was parsed before).
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::BadSignature => OpenGmkError::Signature,
+            CryptoError::DecapsulationFailed => OpenGmkError::NotForThisReceiver,
+            other => OpenGmkError::Message(other),
+        }
+    }
+}
+
 /// Opens an I_MESSAGE as the member `receiver` (its key set and KMS certificate): verifies the
 /// initiator's ECCSI signature under the certificate's KPAK and decrypts the GMK with the
 /// member's RSK. `expected_initiator`: the GMS URI from signalling, if known.
@@ -104,10 +138,11 @@ pub fn open_gmk_message(
     receiver: &KmsKeySetDoc,
     bytes: &[u8],
     expected_initiator: Option<&str>,
-) -> Result<OpenedMessage, ClientError> {
-    let kpak = Kpak::from_bytes(&cert.pub_auth_key)?;
-    let z = SakkePublicKey::from_bytes(&cert.pub_enc_key)?;
-    let rsk = Rsk::from_bytes(receiver.user_decrypt_key.expose())?;
+) -> Result<OpenedMessage, OpenGmkError> {
+    let kpak = Kpak::from_bytes(&cert.pub_auth_key).map_err(OpenGmkError::KeyMaterial)?;
+    let z = SakkePublicKey::from_bytes(&cert.pub_enc_key).map_err(OpenGmkError::KeyMaterial)?;
+    let rsk =
+        Rsk::from_bytes(receiver.user_decrypt_key.expose()).map_err(OpenGmkError::KeyMaterial)?;
     let trusted = [TrustedKms {
         kms_uri: &cert.kms_uri,
         key_period_s: cert.user_key_period,
@@ -125,4 +160,32 @@ pub fn open_gmk_message(
         initiator_uri: expected_initiator,
     };
     Ok(mikey::open_i_message(bytes, &ctx)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_failures_are_classified_by_cause() {
+        assert_eq!(
+            OpenGmkError::from(CryptoError::BadSignature),
+            OpenGmkError::Signature
+        );
+        assert_eq!(
+            OpenGmkError::from(CryptoError::DecapsulationFailed),
+            OpenGmkError::NotForThisReceiver
+        );
+        assert_eq!(
+            OpenGmkError::from(CryptoError::Mikey("no T payload")),
+            OpenGmkError::Message(CryptoError::Mikey("no T payload"))
+        );
+        for e in [
+            OpenGmkError::Signature,
+            OpenGmkError::NotForThisReceiver,
+            OpenGmkError::Message(CryptoError::Mikey("no T payload")),
+        ] {
+            assert!(!e.to_string().contains("key material"), "{e}");
+        }
+    }
 }

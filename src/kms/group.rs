@@ -30,6 +30,10 @@ use crate::crypto::CryptoError;
 pub const GMK_LEN: usize = 16;
 /// Longest group id, in bytes.
 pub const MAX_GROUP_ID_BYTES: usize = 255;
+/// Longest lifetime a new key version may be given (`ttl_s`): ten years. A GMK is rotated far
+/// more often than that; a larger value is a mistake, and an unbounded one would put its
+/// expiry past what a date can show.
+pub const MAX_TTL_S: u64 = 10 * 365 * 86_400;
 
 /// Why a group operation was refused. Messages name ids and numbers only, never key material;
 /// the state machine uses them as rejection reasons.
@@ -55,8 +59,46 @@ pub enum GroupError {
         version: u32,
         reason: &'static str,
     },
+    #[error("ttl_s must be in 1..={MAX_TTL_S} seconds")]
+    InvalidTtl,
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+/// Checks a new version's lifetime: absent (no expiry) or 1 to [`MAX_TTL_S`] seconds.
+pub fn validate_ttl_s(ttl_s: Option<u64>) -> Result<(), GroupError> {
+    match ttl_s {
+        Some(t) if t == 0 || t > MAX_TTL_S => Err(GroupError::InvalidTtl),
+        _ => Ok(()),
+    }
+}
+
+/// The group id named by a request path, decoded strictly: the segment after `groups/` in the
+/// raw (still percent-encoded) `raw_path`, percent-decoded, and refused unless the octets are
+/// UTF-8 and form a valid group id. Decoding lossily would map every invalid sequence to U+FFFD,
+/// so `%FF` and `%FE` would name the same group.
+pub fn group_id_from_raw_path(raw_path: &str) -> Result<String, GroupError> {
+    let segment = raw_path
+        .split('/')
+        .skip_while(|s| *s != "groups")
+        .nth(1)
+        .ok_or(GroupError::InvalidGroupId("no group in the path"))?;
+    let group_id = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| GroupError::InvalidGroupId("not UTF-8 once percent-decoded"))?
+        .into_owned();
+    validate_group_id(&group_id)?;
+    Ok(group_id)
+}
+
+/// Checks a group id a router already decoded (`decoded`) against the raw path it came from:
+/// valid, and exactly what [`group_id_from_raw_path`] reads there (so not the result of a lossy
+/// decoding). The API calls this once for every group route.
+pub fn check_group_id_in_path(raw_path: &str, decoded: &str) -> Result<(), GroupError> {
+    if group_id_from_raw_path(raw_path)? != decoded {
+        return Err(GroupError::InvalidGroupId("not UTF-8 once percent-decoded"));
+    }
+    Ok(())
 }
 
 /// Checks a group id: non-empty, at most [`MAX_GROUP_ID_BYTES`] bytes, printable (no control
@@ -131,6 +173,7 @@ impl GroupKeyVersion {
         ttl_s: Option<u64>,
     ) -> Result<Self, GroupError> {
         validate_group_id(group_id)?;
+        validate_ttl_s(ttl_s)?;
         if version == 0 {
             return Err(GroupError::InvalidVersion {
                 group_id: group_id.to_owned(),
@@ -349,6 +392,53 @@ mod tests {
             assert!(validate_group_id(bad).is_err(), "{bad:?}");
         }
         assert!(Group::new("x/y").is_err());
+    }
+
+    #[test]
+    fn group_ids_in_paths_are_decoded_strictly() {
+        let p = "/seal-x1/v1/groups/";
+        assert_eq!(
+            group_id_from_raw_path(&format!("{p}fire-7/keys")).unwrap(),
+            "fire-7"
+        );
+        assert_eq!(
+            group_id_from_raw_path(&format!("{p}grp%3A%C3%BC%40x/keys/3")).unwrap(),
+            "grp:ü@x"
+        );
+        assert_eq!(group_id_from_raw_path("/km-s/v1/groups/g").unwrap(), "g");
+        // Invalid UTF-8: refused, so two raw ids can no longer alias as U+FFFD.
+        for bad in ["%FF", "%FE", "a%C3", "%C3%28"] {
+            assert_eq!(
+                group_id_from_raw_path(&format!("{p}{bad}/keys")),
+                Err(GroupError::InvalidGroupId("not UTF-8 once percent-decoded")),
+                "{bad}"
+            );
+        }
+        // What a lossy router makes of %FF is not accepted as that segment's id.
+        assert!(check_group_id_in_path(&format!("{p}%FF/keys"), "\u{fffd}").is_err());
+        assert!(check_group_id_in_path(&format!("{p}%EF%BF%BD/keys"), "\u{fffd}").is_ok());
+        assert!(check_group_id_in_path(&format!("{p}a%20b/keys"), "a b").is_err());
+        assert!(check_group_id_in_path(&format!("{p}a%2Fb/keys"), "a/b").is_err());
+        assert!(check_group_id_in_path(&format!("{p}g1/keys"), "g2").is_err());
+        assert!(check_group_id_in_path("/seal-x1/v1/other", "g").is_err());
+    }
+
+    #[test]
+    fn ttl_is_bounded() {
+        let rng = SystemRandom::new();
+        let k = barrier();
+        assert_eq!(validate_ttl_s(None), Ok(()));
+        assert_eq!(validate_ttl_s(Some(1)), Ok(()));
+        assert_eq!(validate_ttl_s(Some(MAX_TTL_S)), Ok(()));
+        assert_eq!(validate_ttl_s(Some(0)), Err(GroupError::InvalidTtl));
+        assert_eq!(
+            validate_ttl_s(Some(MAX_TTL_S + 1)),
+            Err(GroupError::InvalidTtl)
+        );
+        assert_eq!(
+            GroupKeyVersion::generate(&rng, &k, G, 1, 1000, Some(u64::MAX)).err(),
+            Some(GroupError::InvalidTtl)
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod events;
 pub mod group;
 pub mod key_provisioning;
 pub mod master;
+pub mod names;
 pub mod period;
 pub mod provision;
 pub mod xml;

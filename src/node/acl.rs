@@ -58,6 +58,7 @@ impl KmsNode {
 
     /// Removes `principal`'s entry.
     pub async fn acl_remove(&self, principal: &str, actor: &Actor) -> Result<(), NodeError> {
+        self.check_acl_remove(principal).await?;
         self.propose_ok(Command::RemoveAclEntry {
             principal: principal.to_owned(),
         })

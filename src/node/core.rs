@@ -223,6 +223,20 @@ impl KmsNode {
         }
     }
 
+    /// Whether `keyed` names a request already applied (after a read barrier): its repeat
+    /// succeeds without a new check or write. The key used for another request is a conflict.
+    async fn replayed(&self, keyed: Option<&Keyed>) -> Result<bool, NodeError> {
+        let Some(k) = keyed else {
+            return Ok(false);
+        };
+        self.read_barrier().await?;
+        match self.state().idempotency_record(&k.key)? {
+            Some(r) if r.fingerprint == k.fingerprint => Ok(true),
+            Some(_) => Err(k.reused()),
+            None => Ok(false),
+        }
+    }
+
     /// Whether `keyed`'s key is remembered for a request with another fingerprint.
     fn keyed_for_another(&self, keyed: &Keyed) -> Result<bool, NodeError> {
         Ok(self
@@ -467,9 +481,17 @@ impl KmsNode {
             Keyed::new(
                 actor,
                 k,
-                &[b"revoke-certificate", kms_uri.as_bytes(), cert_uri.as_bytes()],
+                &[
+                    b"revoke-certificate",
+                    kms_uri.as_bytes(),
+                    cert_uri.as_bytes(),
+                ],
             )
         });
+        if self.replayed(keyed.as_ref()).await? {
+            return Ok(());
+        }
+        self.check_revoke_certificate(kms_uri, cert_uri).await?;
         let revoke = Command::RevokeCertificate {
             kms_uri: kms_uri.to_owned(),
             cert_uri: cert_uri.to_owned(),
@@ -510,6 +532,11 @@ impl KmsNode {
                 ],
             )
         });
+        if self.replayed(keyed.as_ref()).await? {
+            return Ok(());
+        }
+        self.check_revoke_identity(kms_uri, identity, reason)
+            .await?;
         let at_unix = self.now();
         let revoke = Command::RevokeIdentity {
             kms_uri: kms_uri.to_owned(),
@@ -541,9 +568,17 @@ impl KmsNode {
             Keyed::new(
                 actor,
                 k,
-                &[b"reinstate-identity", kms_uri.as_bytes(), identity.as_bytes()],
+                &[
+                    b"reinstate-identity",
+                    kms_uri.as_bytes(),
+                    identity.as_bytes(),
+                ],
             )
         });
+        if self.replayed(keyed.as_ref()).await? {
+            return Ok(());
+        }
+        self.check_reinstate_identity(kms_uri, identity).await?;
         let reinstate = Command::ReinstateIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),

@@ -3,6 +3,7 @@
 //! Handlers call [`KmsNode`]; they never touch sled or the crypto directly.
 
 pub mod acl;
+mod admin_checks;
 pub mod admission;
 pub mod bootstrap;
 pub mod cache;

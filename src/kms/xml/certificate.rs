@@ -127,6 +127,21 @@ impl KmsCertificateDoc {
         } else {
             e
         };
+        e.refuse_duplicates(&[
+            "CertUri",
+            "KmsUri",
+            "Issuer",
+            "ValidFrom",
+            "ValidTo",
+            "Revoked",
+            "UserIdFormat",
+            "UserKeyPeriod",
+            "UserKeyOffset",
+            "PubEncKey",
+            "PubAuthKey",
+            "ParameterSet",
+            "KmsDomainList",
+        ])?;
         let role = e
             .attr("Role")
             .map(CertRole::parse)

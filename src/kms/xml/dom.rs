@@ -5,7 +5,10 @@
 //! could use to make us work hard is refused or capped here, once, for every document:
 //! DOCTYPE (and with it every DTD-declared entity: no XXE, no billion laughs), entity references
 //! other than the five predefined ones, nesting deeper than [`MAX_DEPTH`], more than
-//! [`MAX_ELEMENTS`] elements, and input larger than the caller's byte limit.
+//! [`MAX_ELEMENTS`] elements, and input larger than the caller's byte limit. A namespace prefix
+//! must be declared (`xmlns:p`) on the element or an ancestor before it is used: a document with
+//! an undeclared prefix is not namespace-well-formed, and we would otherwise match its elements
+//! by local name as if they were ours.
 
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
@@ -14,6 +17,7 @@ use zeroize::Zeroize;
 use time::OffsetDateTime;
 
 use super::time::parse_date_time;
+use super::writer::is_xml_char;
 use super::{XmlError, MAX_DEPTH, MAX_ELEMENTS};
 
 /// One element: local name (prefix dropped), attributes by local name, trimmed text content
@@ -74,6 +78,18 @@ impl Element {
         self.child(name)
             .map(Element::text)
             .filter(|t| !t.is_empty())
+    }
+
+    /// Refuses a document in which any of `names` appears more than once among this element's
+    /// children: a single-valued element given twice is ambiguous (which `UserUri` is meant?),
+    /// so it is an error rather than "the first one wins".
+    pub fn refuse_duplicates(&self, names: &[&'static str]) -> Result<(), XmlError> {
+        for name in names {
+            if self.children_named(name).nth(1).is_some() {
+                return Err(XmlError::DuplicateElement(name));
+            }
+        }
+        Ok(())
     }
 
     /// Owned copy of an optional child's text.
@@ -146,6 +162,8 @@ pub(crate) fn parse_document(input: &[u8], max_bytes: usize) -> Result<Option<El
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
+    // Namespace prefixes in scope: each with the depth of the element that declared it.
+    let mut prefixes: Vec<(String, usize)> = Vec::new();
 
     loop {
         let event = reader
@@ -153,11 +171,12 @@ pub(crate) fn parse_document(input: &[u8], max_bytes: usize) -> Result<Option<El
             .map_err(|e| XmlError::Malformed(e.to_string()))?;
         match event {
             Event::Start(start) => {
-                let element = open_element(&start, &mut count, stack.len(), root.is_some())?;
+                let element = open_element(&start, &mut count, &mut prefixes, &stack, &root)?;
                 stack.push(element);
             }
             Event::Empty(start) => {
-                let element = open_element(&start, &mut count, stack.len(), root.is_some())?;
+                let element = open_element(&start, &mut count, &mut prefixes, &stack, &root)?;
+                prefixes.retain(|(_, depth)| *depth < stack.len());
                 close_element(element, &mut stack, &mut root);
             }
             Event::End(_) => {
@@ -165,6 +184,7 @@ pub(crate) fn parse_document(input: &[u8], max_bytes: usize) -> Result<Option<El
                 let element = stack
                     .pop()
                     .ok_or_else(|| XmlError::Malformed("unmatched end tag".into()))?;
+                prefixes.retain(|(_, depth)| *depth < stack.len());
                 close_element(element, &mut stack, &mut root);
             }
             Event::Text(t) => push_text(&mut stack, &t.xml10_content())?,
@@ -190,10 +210,12 @@ pub(crate) fn parse_document(input: &[u8], max_bytes: usize) -> Result<Option<El
 fn open_element(
     start: &BytesStart<'_>,
     count: &mut usize,
-    depth: usize,
-    have_root: bool,
+    prefixes: &mut Vec<(String, usize)>,
+    stack: &[Element],
+    root: &Option<Element>,
 ) -> Result<Element, XmlError> {
-    if depth == 0 && have_root {
+    let depth = stack.len();
+    if depth == 0 && root.is_some() {
         return Err(XmlError::Malformed("more than one root element".into()));
     }
     if depth >= MAX_DEPTH {
@@ -206,6 +228,17 @@ fn open_element(
     let mut attrs = Vec::new();
     let mut namespace = None;
     let prefix = start.name().prefix().map(|p| p.as_ref().to_owned());
+    // Declarations first (they may come after the attributes that use them).
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
+        if let Some(declared) = attr.key.as_ref().strip_prefix("xmlns:") {
+            prefixes.push((declared.to_owned(), depth));
+        }
+    }
+    let in_scope = |p: &str| p == "xml" || prefixes.iter().any(|(d, _)| d == p);
+    if let Some(p) = prefix.as_deref().filter(|p| !in_scope(p)) {
+        return Err(XmlError::UndeclaredPrefix(p.chars().take(32).collect()));
+    }
     for attr in start.attributes() {
         let attr = attr.map_err(|e| XmlError::Malformed(e.to_string()))?;
         let key = attr.key.local_name();
@@ -218,11 +251,18 @@ fn open_element(
             }
             continue;
         }
+        if let Some(p) = attr.key.prefix() {
+            let p = p.as_ref();
+            if !in_scope(p) {
+                return Err(XmlError::UndeclaredPrefix(p.chars().take(32).collect()));
+            }
+        }
         // Predefined entities and character references only: `normalized_value` resolves
         // nothing else and fails on any other reference.
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        check_chars(&value)?;
         attrs.push((key.as_ref().to_owned(), value.into_owned()));
     }
     Ok(Element {
@@ -241,7 +281,20 @@ fn close_element(element: Element, stack: &mut [Element], root: &mut Option<Elem
     }
 }
 
+/// Refuses characters XML 1.0 does not allow (§2.2 `Char`: C0 controls other than tab, LF and
+/// CR, surrogates, U+FFFE, U+FFFF), whether written raw or as a character reference.
+fn check_chars(text: &str) -> Result<(), XmlError> {
+    match text.chars().find(|c| !is_xml_char(*c)) {
+        Some(c) => Err(XmlError::Malformed(format!(
+            "character U+{:04X} is not allowed in XML",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
+    check_chars(text)?;
     match stack.last_mut() {
         Some(open) => {
             open.text.push_str(text);

@@ -63,6 +63,20 @@ impl KmsKeySetDoc {
     }
 
     pub(crate) fn parse(e: &Element) -> Result<Self, XmlError> {
+        e.refuse_duplicates(&[
+            "KmsUri",
+            "CertUri",
+            "Issuer",
+            "UserUri",
+            "UserID",
+            "ValidFrom",
+            "ValidTo",
+            "KeyPeriodNo",
+            "Revoked",
+            "UserDecryptKey",
+            "UserSigningKeySSK",
+            "UserPubTokenPVT",
+        ])?;
         let user_id_hex = hexbin::decode("UserID", e.required_text("UserID")?)?;
         let user_id: [u8; 32] = user_id_hex
             .as_slice()

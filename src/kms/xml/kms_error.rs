@@ -126,6 +126,7 @@ impl KmsErrorDoc {
 
     /// Reads an `ErrorType` element. A missing message is tolerated (empty string).
     pub(crate) fn parse(e: &Element) -> Result<Self, XmlError> {
+        e.refuse_duplicates(&["ErrorCode", "ErrorMsg"])?;
         let code = e
             .required_text("ErrorCode")?
             .parse::<i64>()

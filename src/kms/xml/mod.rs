@@ -15,7 +15,9 @@
 //!
 //! Two directions, two attitudes:
 //! - **Parsing is liberal**: any namespace prefix (elements are matched by local name), any
-//!   whitespace around values, unknown elements skipped. It is also **bounded**: input size,
+//!   whitespace around values, unknown elements skipped. It is not lax about meaning: an
+//!   undeclared prefix or a single-valued element given twice is refused, since either would
+//!   make us guess what the sender meant. It is also **bounded**: input size,
 //!   nesting depth and element count are capped, and DOCTYPE declarations and non-predefined
 //!   entity references are refused outright, so there is no XXE and no entity expansion bomb.
 //! - **Rendering is strict**: default namespace, fixed versions, schema order, optional elements
@@ -84,6 +86,10 @@ pub enum XmlError {
     TooDeep { max: usize },
     #[error("more than {max} elements")]
     TooManyElements { max: usize },
+    #[error("namespace prefix `{0}` is used but not declared")]
+    UndeclaredPrefix(String),
+    #[error("element `{0}` appears more than once")]
+    DuplicateElement(&'static str),
     #[error("unexpected root element `{0}`")]
     UnexpectedRoot(String),
     #[error("missing element `{0}`")]

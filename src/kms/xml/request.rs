@@ -70,6 +70,53 @@ impl KmsRequestDoc {
     }
 }
 
+/// A request whose `KmsUri` names another KMS than the community serving it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("KmsUri does not name this KMS (expected {expected})")]
+pub struct KmsUriMismatch {
+    /// The community's bare KMS URI (public: it is in every response).
+    pub expected: String,
+}
+
+impl KmsRequestDoc {
+    /// Checks that `KmsUri` names the community that serves this request: its bare KMS URI
+    /// (`community_kms_uri`), or the host name the request was addressed to (`request_host`,
+    /// the HTTP `Host`, which is how the server selected that community — a configured alias
+    /// of it, typically). Compared without case, without a port, and for a URL by its host
+    /// ([`KmsRequestDoc::kms_uri_host`]). A request naming any other KMS is refused: it was
+    /// meant for another community, and answering it with this community's keys would be a
+    /// silent mix-up.
+    pub fn check_kms_uri(
+        &self,
+        community_kms_uri: &str,
+        request_host: &str,
+    ) -> Result<(), KmsUriMismatch> {
+        let named = without_port(&self.kms_uri_host());
+        if named == without_port(community_kms_uri).to_ascii_lowercase()
+            || named == without_port(request_host).to_ascii_lowercase()
+        {
+            return Ok(());
+        }
+        Err(KmsUriMismatch {
+            expected: community_kms_uri.to_owned(),
+        })
+    }
+}
+
+/// `host` without a trailing `:port` (an IPv6 literal keeps its brackets).
+fn without_port(host: &str) -> String {
+    let host = host.trim();
+    if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
+        return host[..end + 2].to_ascii_lowercase();
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name.to_ascii_lowercase()
+        }
+        _ => host.to_ascii_lowercase(),
+    }
+}
+
 fn kms_uri_host(raw: &str) -> String {
     let raw = raw.trim();
     let Some((_, rest)) = raw.split_once("://") else {
@@ -96,11 +143,14 @@ pub fn parse_kms_request(body: &[u8]) -> Result<Option<KmsRequestDoc>, XmlError>
     };
     let (request, signed) = match root.name.as_str() {
         "KmsRequest" => (&root, false),
-        "SignedKmsRequest" => (
-            root.child("KmsRequest")
-                .ok_or(XmlError::MissingElement("KmsRequest"))?,
-            true,
-        ),
+        "SignedKmsRequest" => {
+            root.refuse_duplicates(&["KmsRequest", "Signature", "TrK-ID", "Signature-ID"])?;
+            (
+                root.child("KmsRequest")
+                    .ok_or(XmlError::MissingElement("KmsRequest"))?,
+                true,
+            )
+        }
         other => return Err(XmlError::UnexpectedRoot(other.chars().take(64).collect())),
     };
     // Liberal about prefixes and about a missing declaration, strict about a wrong one: a
@@ -130,6 +180,18 @@ fn parse_request_element(
             })
         }
     };
+    e.refuse_duplicates(&[
+        "UserUri",
+        "KmsUri",
+        "Time",
+        "ClientId",
+        "DeviceId",
+        "ClientReqUrl",
+        "KrrList",
+        "ClientError",
+        "TrK-ID",
+        "Signature-ID",
+    ])?;
     // TrK-ID / Signature-ID have no fixed place: look in the request, then in the wrapper.
     let extension = |name: &str| {
         e.optional_string(name)
@@ -185,7 +247,118 @@ pub fn render_kms_request(doc: &KmsRequestDoc) -> Result<String, XmlError> {
 
 #[cfg(test)]
 mod tests {
-    use super::kms_uri_host;
+    use super::{kms_uri_host, parse_kms_request, KmsUriMismatch};
+    use crate::kms::xml::XmlError;
+
+    fn request(kms_uri: &str) -> super::KmsRequestDoc {
+        let xml = format!(
+            r#"<KmsRequest xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"><UserUri>sip:a@x</UserUri><KmsUri>{kms_uri}</KmsUri></KmsRequest>"#
+        );
+        parse_kms_request(xml.as_bytes()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn kms_uri_must_name_the_serving_community() {
+        for ok in [
+            "kms.example.org",
+            "KMS.Example.org",
+            "kms.example.org:443",
+            "https://kms.example.org/keymanagement/identity/v1/init",
+            "https://alias.example.org:8443/x",
+            "alias.example.org",
+        ] {
+            assert_eq!(
+                request(ok).check_kms_uri("kms.example.org", "alias.example.org:8443"),
+                Ok(()),
+                "{ok}"
+            );
+        }
+        for other in [
+            "kms.other.org",
+            "https://kms.other.org/keymanagement",
+            "kms.example.org.evil",
+            "example.org",
+        ] {
+            assert_eq!(
+                request(other).check_kms_uri("kms.example.org", "alias.example.org:8443"),
+                Err(KmsUriMismatch {
+                    expected: "kms.example.org".into()
+                }),
+                "{other}"
+            );
+        }
+        // An IPv6 host keeps its brackets.
+        assert!(request("https://[::1]:8443/x")
+            .check_kms_uri("kms.example.org", "[::1]:8443")
+            .is_ok());
+    }
+
+    #[test]
+    fn prefixes_must_be_declared_in_scope() {
+        let ns = "urn:3gpp:ns:mcsecKMSInterface:1.0";
+        let body = "<UserUri>sip:a@x</UserUri><KmsUri>k</KmsUri>";
+        // Declared: any prefix, on the element or an ancestor.
+        let ok = format!(
+            r#"<p:KmsRequest xmlns:p="{ns}"><p:UserUri>sip:a@x</p:UserUri><p:KmsUri>k</p:KmsUri></p:KmsRequest>"#
+        );
+        assert_eq!(
+            parse_kms_request(ok.as_bytes()).unwrap().unwrap().user_uri,
+            "sip:a@x"
+        );
+        let xml_attr = format!(r#"<KmsRequest xmlns="{ns}" xml:lang="en">{body}</KmsRequest>"#);
+        assert!(parse_kms_request(xml_attr.as_bytes()).is_ok());
+        let undeclared = |xml: String| {
+            assert!(
+                matches!(
+                    parse_kms_request(xml.as_bytes()),
+                    Err(XmlError::UndeclaredPrefix(_))
+                ),
+                "{xml}"
+            )
+        };
+        undeclared(format!(
+            r#"<p:KmsRequest xmlns="{ns}">{body}</p:KmsRequest>"#
+        ));
+        undeclared(format!(
+            r#"<KmsRequest xmlns="{ns}"><q:UserUri>sip:a@x</q:UserUri><KmsUri>k</KmsUri></KmsRequest>"#
+        ));
+        undeclared(format!(
+            r#"<KmsRequest xmlns="{ns}" q:Version="1.1.0">{body}</KmsRequest>"#
+        ));
+        // A declaration holds only inside the element that makes it, not for its siblings.
+        undeclared(format!(
+            r#"<KmsRequest xmlns="{ns}"><X xmlns:a="urn:x"/><a:Y/>{body}</KmsRequest>"#
+        ));
+        undeclared(format!(
+            r#"<KmsRequest xmlns="{ns}"><X xmlns:a="urn:x"><a:Z/></X><a:Y/>{body}</KmsRequest>"#
+        ));
+    }
+
+    #[test]
+    fn duplicate_elements_are_refused() {
+        let ns = "urn:3gpp:ns:mcsecKMSInterface:1.0";
+        for (dup, name) in [
+            ("<UserUri>sip:b@x</UserUri>", "UserUri"),
+            ("<KmsUri>kms.other.org</KmsUri>", "KmsUri"),
+            ("<ClientReqUrl>https://b</ClientReqUrl>", "ClientReqUrl"),
+        ] {
+            let xml = format!(
+                r#"<KmsRequest xmlns="{ns}"><UserUri>sip:a@x</UserUri><KmsUri>kms.example.org</KmsUri><ClientReqUrl>https://a</ClientReqUrl>{dup}</KmsRequest>"#
+            );
+            assert_eq!(
+                parse_kms_request(xml.as_bytes()),
+                Err(XmlError::DuplicateElement(name)),
+                "{dup}"
+            );
+        }
+        let signed = format!(
+            r#"<SignedKmsRequest xmlns="{ns}"><KmsRequest><UserUri>sip:a@x</UserUri><KmsUri>k</KmsUri></KmsRequest><KmsRequest><UserUri>sip:b@x</UserUri><KmsUri>k</KmsUri></KmsRequest></SignedKmsRequest>"#
+        );
+        assert_eq!(
+            parse_kms_request(signed.as_bytes()),
+            Err(XmlError::DuplicateElement("KmsRequest"))
+        );
+    }
 
     #[test]
     fn kms_uri_host_takes_the_host_of_a_url_only() {

@@ -160,6 +160,16 @@ pub fn parse_kms_response(xml: &[u8]) -> Result<KmsResponseDoc, XmlError> {
             .ok_or(XmlError::MissingElement("KmsResponse"))?,
         other => return Err(XmlError::UnexpectedRoot(other.chars().take(64).collect())),
     };
+    root.refuse_duplicates(&["KmsResponse"])?;
+    response.refuse_duplicates(&[
+        "UserUri",
+        "KmsUri",
+        "Time",
+        "KmsId",
+        "ClientReqUrl",
+        "KmsMessage",
+        "KmsError",
+    ])?;
     let body = if let Some(message) = response.child("KmsMessage") {
         KmsResponseBody::Message(parse_message(message)?)
     } else if let Some(error) = response.child("KmsError") {

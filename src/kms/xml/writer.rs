@@ -17,7 +17,7 @@ pub(crate) struct XmlWriter {
 }
 
 /// Characters XML 1.0 cannot represent at all, escaped or not (§2.2 `Char`).
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 

@@ -513,7 +513,10 @@ fn readers_never_see_a_restore_in_progress() {
             if installer.is_finished() && !done.load(Ordering::SeqCst) {
                 break; // the installer failed: its panic is reported by the scope
             }
-            assert!(revoked.unwrap().is_some(), "a revoked identity was not revoked");
+            assert!(
+                revoked.unwrap().is_some(),
+                "a revoked identity was not revoked"
+            );
             assert!(community.unwrap().is_some(), "the community disappeared");
             let applied = applied.unwrap();
             assert!(
@@ -554,7 +557,10 @@ fn a_snapshot_being_served_is_kept_until_its_lease_ends() {
         s.apply_empty(i).unwrap();
         write_snapshot(&s, dir.path(), &meta(i, 1)).unwrap();
     }
-    assert!(snapshot_path(dir.path(), first).exists(), "served file pruned");
+    assert!(
+        snapshot_path(dir.path(), first).exists(),
+        "served file pruned"
+    );
     assert!(!snapshot_path(dir.path(), first + 1).exists());
     assert_eq!(read_chunk(dir.path(), first, 100, 100).unwrap().len(), 100);
 
