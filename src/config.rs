@@ -118,7 +118,8 @@ pub struct RaftConfig {
     pub id: u64,
     /// The peer listener (mutual TLS with the cluster CA): Raft messages and snapshots.
     pub peer_listener: ListenerConfig,
-    /// PEM of the cluster CA: peers must present a certificate it signed.
+    /// PEM of the cluster (node) CA: peers must present a certificate it signed. It must not
+    /// be (or include) a CA of the parties (`service_listener.client_ca`).
     pub cluster_ca: PathBuf,
     /// The address other nodes reach this node's peer listener at (default: its bind address).
     #[serde(default)]
@@ -130,8 +131,9 @@ pub struct RaftConfig {
     /// Start outside the cluster and wait to be added with `sealkm cluster join`.
     #[serde(default)]
     pub join: bool,
-    /// When set, node N's peer certificate must be valid for `node<N>.<peer_name_domain>`, and
-    /// a Raft message is accepted only from the node its connection's certificate names.
+    /// Required: node N's peer certificate must name `node<N>.<peer_name_domain>`; the peer
+    /// listener answers only certificates that name a node, and accepts a Raft message only
+    /// from the node its connection's certificate names.
     #[serde(default)]
     pub peer_name_domain: Option<String>,
     /// Raft tick; elections time out after 10–20 ticks, heartbeats every 3.
@@ -331,6 +333,7 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve_paths(base);
         cfg.validate()?;
+        cfg.check_peer_ca()?;
         Ok(cfg)
     }
 
@@ -412,6 +415,18 @@ impl NodeConfig {
             if ids.windows(2).any(|w| w[0] == w[1]) {
                 return Err(ConfigError::Invalid("[raft] ids must be unique".into()));
             }
+            let domain_ok = r.peer_name_domain.as_deref().is_some_and(|d| {
+                !d.is_empty()
+                    && !d.contains('*')
+                    && rustls::pki_types::ServerName::try_from(format!("node1.{d}")).is_ok()
+            });
+            if !domain_ok {
+                return Err(ConfigError::Invalid(
+                    "[raft] peer_name_domain is required (a DNS domain: node N's peer \
+                     certificate must name node<N>.<domain>)"
+                        .into(),
+                ));
+            }
             if r.tick_ms == 0 || r.snapshot_interval == 0 {
                 return Err(ConfigError::Invalid(
                     "[raft] tick_ms and snapshot_interval must be > 0".into(),
@@ -422,6 +437,32 @@ impl NodeConfig {
             .token
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[auth.token]: {e}")))?;
+        Ok(())
+    }
+}
+
+impl NodeConfig {
+    /// Refuses a cluster config whose peer (node) CA is also a CA of the parties: a party's
+    /// certificate must never open the peer listener. Compares the certificates in the files
+    /// (two paths may hold the same CA), not the paths.
+    pub fn check_peer_ca(&self) -> Result<(), ConfigError> {
+        let (Some(r), Some(s)) = (&self.raft, &self.service_listener) else {
+            return Ok(());
+        };
+        let certs = |p: &Path| {
+            crate::tls::load_certs(p).map_err(|e| ConfigError::Invalid(e.to_string()))
+        };
+        let node_ca = certs(&r.cluster_ca)?;
+        let party_ca = certs(&s.client_ca)?;
+        if node_ca.iter().any(|c| party_ca.contains(c)) {
+            return Err(ConfigError::Invalid(format!(
+                "[raft] cluster_ca ({}) holds a CA of the parties (service_listener.client_ca, \
+                 {}): the peer listener needs a CA of its own that signs only node \
+                 certificates",
+                r.cluster_ca.display(),
+                s.client_ca.display()
+            )));
+        }
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
-//! `sealkm dev`: a complete local environment from embedded defaults — a CA, one certificate
-//! per node, an unseal key shared by the cluster's nodes, a development identity provider
+//! `sealkm dev`: a complete local environment from embedded defaults — a CA for the parties and
+//! the client-facing listeners (`ca.pem`), a separate CA for the nodes' peer listeners
+//! (`node-ca.pem`: a party certificate never opens a peer listener), certificates per node, an
+//! unseal key shared by the cluster's nodes, a development identity provider
 //! (ES256 key and JWKS), an admin credential and a config per node — written into one
 //! directory (created once, reused after), then the nodes started as separate processes.
 //!
@@ -15,7 +17,14 @@ use crate::auth::devidp::DevIdp;
 use crate::tls::DevCa;
 
 /// Files of a dev environment, relative to its directory.
+/// The CA of the parties and of the client-facing listeners (KM-UU, service listener).
 pub const CA_CERT: &str = "ca.pem";
+/// The CA of the nodes' peer listeners (Raft); it signs node certificates only.
+pub const NODE_CA_CERT: &str = "node-ca.pem";
+/// Its private key (so more nodes can be issued certificates).
+pub const NODE_CA_KEY: &str = "node-ca-key.pem";
+/// The DNS domain of node names: node N's peer certificate names `node<N>.<domain>`.
+pub const DEV_PEER_DOMAIN: &str = "sealkm.test";
 pub const IDP_KEY: &str = "idp-key.der";
 pub const ADMIN_TOKEN: &str = "admin-token";
 pub const NODE_CONFIG: &str = "node1.toml";
@@ -57,15 +66,27 @@ pub fn issue_party(dir: &Path, file_stem: &str, names: &[String]) -> Result<(), 
     write_private(&key_path, key.as_bytes()).map_err(io)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Peer certificate and key files of node `id` (signed by the node CA).
+pub fn peer_files(dir: &Path, id: u32) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("node{id}-peer-cert.pem")),
+        dir.join(format!("node{id}-peer-key.pem")),
+    )
+}
+
+/// Writes a secret file with mode 0600 — also when it already exists with another mode
+/// (`OpenOptions::mode` applies only to a file it creates).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut o = fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
     o.mode(0o600);
     let mut f = o.open(path)?;
+    #[cfg(unix)]
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -88,6 +109,11 @@ pub struct DevOptions {
 /// Configs written for nodes that can join later, beyond the initial voters.
 pub const SPARE_NODES: u32 = 2;
 
+/// The log file (stderr) of node `id` started by `sealkm dev`.
+pub fn node_log(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("node{id}.log"))
+}
+
 /// The config file of node `id`.
 pub fn node_config(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("node{id}.toml"))
@@ -107,12 +133,20 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
                 opts.nodes
             ));
         }
+        if have > 1 && !dir.join(NODE_CA_CERT).exists() {
+            return Err(format!(
+                "{} was made by an older sealkm whose nodes and parties share one CA (a party \
+                 certificate could read the peer listener); make a new environment with another \
+                 --dir (keep unseal.key if its data must be kept)",
+                dir.display()
+            ));
+        }
         return Ok(cfg_path);
     }
     if opts.nodes == 0 || opts.nodes > 9 {
         return Err("--nodes must be 1..=9".into());
     }
-    fs::create_dir_all(dir).map_err(io)?;
+    crate::node::bootstrap::create_private_dir(dir).map_err(io)?;
     let rng = SystemRandom::new();
 
     let ca = DevCa::generate("sealkm dev CA").map_err(io)?;
@@ -125,16 +159,36 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
     } else {
         opts.nodes + SPARE_NODES
     };
+    // A cluster's peer listeners trust only the node CA, which signs nothing but node
+    // certificates.
+    let node_ca = if total > 1 {
+        let node_ca = DevCa::generate("sealkm dev node CA").map_err(io)?;
+        fs::write(dir.join(NODE_CA_CERT), &node_ca.cert_pem).map_err(io)?;
+        write_private(&dir.join(NODE_CA_KEY), node_ca.key_pem().as_bytes()).map_err(io)?;
+        Some(node_ca)
+    } else {
+        None
+    };
     for id in 1..=total {
         let names = vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
             DEV_KMS_URI.to_string(),
-            format!("node{id}.sealkm.test"),
         ];
         let (cert, key) = ca.issue(&names).map_err(io)?;
         fs::write(dir.join(format!("node{id}-cert.pem")), cert).map_err(io)?;
         write_private(&dir.join(format!("node{id}-key.pem")), key.as_bytes()).map_err(io)?;
+        if let Some(node_ca) = &node_ca {
+            let names = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                format!("node{id}.{DEV_PEER_DOMAIN}"),
+            ];
+            let (cert, key) = node_ca.issue(&names).map_err(io)?;
+            let (cert_path, key_path) = peer_files(dir, id);
+            fs::write(cert_path, cert).map_err(io)?;
+            write_private(&key_path, key.as_bytes()).map_err(io)?;
+        }
     }
 
     let mut unseal = zeroize::Zeroizing::new([0u8; 32]);
@@ -195,15 +249,15 @@ pub fn ensure(opts: &DevOptions) -> Result<PathBuf, String> {
                 r#"
 [raft]
 id = {id}
-cluster_ca = "{CA_CERT}"
+cluster_ca = "{NODE_CA_CERT}"
 join = {join}
 tick_ms = 100
-peer_name_domain = "sealkm.test"
+peer_name_domain = "{DEV_PEER_DOMAIN}"
 
 [raft.peer_listener]
 addr = "{peer}"
-tls_cert = "node{id}-cert.pem"
-tls_key = "node{id}-key.pem"
+tls_cert = "node{id}-peer-cert.pem"
+tls_key = "node{id}-peer-key.pem"
 {peers}"#
             )
         });
@@ -387,12 +441,19 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
     // All nodes first: none can finish starting before a quorum of them runs.
     for id in 1..=nodes {
         let config = node_config(dir, id);
+        // The node's log (stderr, fatal errors included) goes to DIR/node<N>.log, appended
+        // across restarts.
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node_log(dir, id))
+            .map_err(|e| format!("cannot open {}: {e}", node_log(dir, id).display()))?;
         let child = Command::new(&exe)
             .args(["serve", "--config"])
             .arg(&config)
             .env("SEALKM_LOG_FORMAT", "text")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start node {id}: {e}"))?;
         children.push((id, child, config));
@@ -425,8 +486,8 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
                     stop_children(rest.chain(started.into_iter().map(|s| s.child)));
                     let status = status?;
                     return Err(format!(
-                        "node {id} exited before listening ({status}); run `sealkm serve --config {}` to see why",
-                        config.display()
+                        "node {id} exited before listening ({status}); its log is {}",
+                        node_log(dir, id).display()
                     ));
                 }
             }
@@ -471,6 +532,7 @@ pub async fn run_foreground(dir: &Path, nodes: u32) -> Result<(), String> {
          sealkm client gms --dir {d} imessage --group {DEV_GROUP} --to sip:alice@sealkm.test --out msg.bin\n  \
          sealkm client --dir {d} --user sip:alice@sealkm.test imessage open --file msg.bin --from {DEV_GMS}\n  \
          sealkm client val --dir {d} group-key get {DEV_GROUP}\n\n\
+         Node logs: {d}/node<N>.log. \
          Kill a node (its pid is above and in {d}/cluster.json) and watch `sealkm cluster status`; \
          restart it with the `restart` command in cluster.json. Ctrl-C stops every node."
     );
@@ -545,6 +607,7 @@ fn write_cluster_file(dir: &Path, exe: &Path, started: &[Started]) -> Result<(),
                 "service": s.service,
                 "peer": s.peer,
                 "data_dir": dir.join(format!("node{}-data", s.id)),
+                "log": node_log(dir, s.id),
                 "config": s.config,
                 "restart": [exe.to_string_lossy(), "serve", "--config", s.config.to_string_lossy()],
             })
@@ -554,4 +617,23 @@ fn write_cluster_file(dir: &Path, exe: &Path, started: &[Started]) -> Result<(),
     let tmp = dir.join("cluster.json.tmp");
     fs::write(&tmp, text).map_err(io)?;
     fs::rename(&tmp, dir.join(CLUSTER_FILE)).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_written_over_an_existing_file_becomes_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"new").unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+    }
 }

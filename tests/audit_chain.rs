@@ -4,7 +4,9 @@ use std::fs;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sealkm::audit::{verify_file, AuditError, AuditEvent, AuditKind, AuditLog, GENESIS_HASH};
+use sealkm::audit::{
+    verify_file, AuditError, AuditEvent, AuditKind, AuditLog, AUDIT_QUEUE_CAPACITY, GENESIS_HASH,
+};
 
 fn event(kind: AuditKind, n: u64) -> AuditEvent {
     let mut e = AuditEvent::new(kind, format!("val-server-{n}"));
@@ -20,11 +22,15 @@ fn ticking_clock(start_ms: u64) -> impl Fn() -> u64 + Send + 'static {
     move || now.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Queues `e` without waiting for it to be synced.
+fn queue(log: &AuditLog, e: AuditEvent) {
+    drop(log.submit(e).expect("queued"));
+}
+
 fn write_events(path: &std::path::Path, count: u64) {
     let log = AuditLog::open(path, "node-1", ticking_clock(1_700_000_000_000)).expect("open");
     for n in 0..count {
-        log.record(event(AuditKind::KeySetDelivered, n))
-            .expect("record");
+        queue(&log, event(AuditKind::KeySetDelivered, n));
     }
     log.flush().expect("flush");
 }
@@ -69,8 +75,7 @@ fn drop_flushes_what_was_recorded() {
     {
         let log = AuditLog::open(&path, "node-1", ticking_clock(5)).expect("open");
         for n in 0..3 {
-            log.record(event(AuditKind::CertificateCreated, n))
-                .expect("record");
+            queue(&log, event(AuditKind::CertificateCreated, n));
         }
     }
     assert_eq!(verify_file(&path).expect("valid").records, 3);
@@ -87,8 +92,7 @@ fn reopening_continues_the_chain() {
         let log = AuditLog::open(&path, "node-1", ticking_clock(1)).expect("reopen");
         assert_eq!(log.records_at_open(), 4);
         assert_eq!(log.truncated_tail_bytes(), 0);
-        log.record(event(AuditKind::IdentityRevoked, 99))
-            .expect("record");
+        queue(&log, event(AuditKind::IdentityRevoked, 99));
         log.flush().expect("flush");
     }
     assert_eq!(verify_file(&path).expect("valid").records, 5);
@@ -148,8 +152,7 @@ fn a_truncated_final_line_is_reported_as_truncation_and_cut_on_reopen() {
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1);
         assert_eq!(log.truncated_tail_bytes(), partial_len as u64);
-        log.record(event(AuditKind::IdentityReinstated, 7))
-            .expect("record");
+        queue(&log, event(AuditKind::IdentityReinstated, 7));
         log.flush().expect("flush");
     }
     assert_eq!(verify_file(&path).expect("valid after repair").records, 5);
@@ -173,14 +176,24 @@ fn many_records_from_several_threads_all_land_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("audit.log");
     let log = Arc::new(AuditLog::open(&path, "node-1", ticking_clock(0)).expect("open"));
-    let per_thread = 3_000u64; // more than the queue holds in total, to exercise back-pressure
+    let per_thread = 3_000u64; // more than the queue holds in total
+    let chunk = AUDIT_QUEUE_CAPACITY as u64 / 4;
     let handles: Vec<_> = (0..2)
         .map(|t| {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
-                for n in 0..per_thread {
-                    log.record(event(AuditKind::GroupKeyDelivered, t * per_thread + n))
-                        .expect("record");
+                let mut n = 0;
+                while n < per_thread {
+                    // A chunk queued, then waited for as a whole: the queue never overflows.
+                    let mut last = None;
+                    for _ in 0..chunk.min(per_thread - n) {
+                        last = Some(
+                            log.submit(event(AuditKind::GroupKeyDelivered, t * per_thread + n))
+                                .expect("queued"),
+                        );
+                        n += 1;
+                    }
+                    last.expect("a record").wait().expect("durable");
                 }
             })
         })
@@ -188,8 +201,140 @@ fn many_records_from_several_threads_all_land_in_order() {
     for h in handles {
         h.join().expect("thread");
     }
-    log.flush().expect("flush");
     assert_eq!(verify_file(&path).expect("valid").records, 2 * per_thread);
+}
+
+/// A writer hook that, while armed, reports each synced batch and waits to be released
+/// before the batch is acknowledged.
+struct Gate {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    reached: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+fn gated_log(path: &std::path::Path) -> (AuditLog, Gate) {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (reached_tx, reached) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let hook_armed = armed.clone();
+    let log = AuditLog::open_with_sync_hook(
+        path,
+        "node-1",
+        ticking_clock(0),
+        Box::new(move || {
+            if hook_armed.load(Ordering::SeqCst) {
+                let _ = reached_tx.send(());
+                let _ = release_rx.lock().unwrap().recv();
+            }
+        }),
+    )
+    .expect("open");
+    (
+        log,
+        Gate {
+            armed,
+            reached,
+            release,
+        },
+    )
+}
+
+impl Gate {
+    fn open(&self) {
+        self.armed.store(false, Ordering::SeqCst);
+        let _ = self.release.send(());
+    }
+}
+
+#[test]
+fn a_record_resolves_only_once_its_batch_is_synced() {
+    use futures_util::FutureExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let (log, gate) = gated_log(&path);
+    let mut durable = log
+        .submit(event(AuditKind::KeySetDelivered, 1))
+        .expect("queued");
+    gate.reached.recv().expect("the batch was synced");
+    // Written and synced, but not acknowledged yet: not durable as far as the caller knows.
+    assert!((&mut durable).now_or_never().is_none());
+    gate.open();
+    durable.wait().expect("durable");
+    assert_eq!(verify_file(&path).expect("valid").records, 1);
+}
+
+#[test]
+fn a_full_queue_refuses_at_once_and_loses_nothing_it_took() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let (log, gate) = gated_log(&path);
+    // The writer takes the first record and is held after syncing it.
+    let first = log.submit(event(AuditKind::KeySetDelivered, 0)).expect("queued");
+    gate.reached.recv().expect("first batch synced");
+    let mut taken = vec![first];
+    let refused = loop {
+        match log.submit(event(AuditKind::KeySetDelivered, taken.len() as u64)) {
+            Ok(d) => taken.push(d),
+            Err(e) => break e,
+        }
+        assert!(taken.len() <= AUDIT_QUEUE_CAPACITY + 1, "the queue never filled");
+    };
+    // Refused without waiting for the (held) writer.
+    assert!(matches!(refused, AuditError::Unavailable), "{refused:?}");
+    assert_eq!(refused.to_string(), "audit unavailable: its queue is full");
+    assert_eq!(taken.len(), AUDIT_QUEUE_CAPACITY + 1);
+    gate.open();
+    for d in taken {
+        d.wait().expect("durable");
+    }
+    assert_eq!(
+        verify_file(&path).expect("valid").records,
+        AUDIT_QUEUE_CAPACITY as u64 + 1
+    );
+}
+
+/// The child side of [`an_exit_flushes_what_was_queued`]: queues records behind a held batch,
+/// then exits the process; an exit handler registered after the log's opens the gate.
+#[test]
+fn exit_child() {
+    let Ok(path) = std::env::var("SEALKM_AUDIT_EXIT_CHILD") else {
+        return;
+    };
+    static RELEASE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<()>>> =
+        std::sync::OnceLock::new();
+    extern "C" fn release_gate() {
+        if let Some(tx) = RELEASE.get() {
+            let _ = tx.lock().map(|tx| tx.send(()));
+        }
+    }
+    let (log, gate) = gated_log(std::path::Path::new(&path));
+    queue(&log, event(AuditKind::KeySetDelivered, 0));
+    gate.reached.recv().expect("first batch synced");
+    gate.armed.store(false, Ordering::SeqCst);
+    for n in 1..1000 {
+        queue(&log, event(AuditKind::KeySetDelivered, n));
+    }
+    let _ = RELEASE.set(std::sync::Mutex::new(gate.release.clone()));
+    // atexit handlers run in reverse order: this one (opening the gate) before the audit's.
+    // SAFETY: registers a plain extern "C" function without arguments.
+    unsafe {
+        libc::atexit(release_gate);
+    }
+    std::process::exit(0);
+}
+
+#[test]
+fn an_exit_flushes_what_was_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["exit_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("SEALKM_AUDIT_EXIT_CHILD", &path)
+        .output()
+        .expect("run the child");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(verify_file(&path).expect("valid").records, 1000);
 }
 
 #[test]

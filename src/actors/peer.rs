@@ -1,9 +1,14 @@
-//! The peer listener (ARCHITECTURE §7): mutual TLS with the cluster CA, serving
+//! The peer listener (ARCHITECTURE §7): mutual TLS with the cluster (node) CA, serving
 //! - `POST /raft/v1/messages` — Raft message batches into the key store's inbox
 //!   ([`crate::raft::transport`]),
 //! - `GET /raft/v1/snapshots/{index}?offset=N` — snapshot file chunks
 //!   ([`super::snapshot_fetch`]),
 //! - `GET /raft/v1/status` — this node's [`NodeReport`] (for `sealkm cluster status`).
+//!
+//! Every route, and any path that matches none, first passes
+//! [`transport::require_node_identity`]: the client certificate must name a node
+//! (`node<N>.<peer_name_domain>`), or the request is refused with 403 before its body is read
+//! or any state is touched. A certificate of the CA that names a party gets nothing.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft::eraftpb::Message;
@@ -35,18 +40,35 @@ pub fn report(store: &KeyStoreHandle) -> NodeReport {
     NodeReport { status, digest }
 }
 
-/// Binds the peer listener; the returned server must be awaited (or spawned).
+/// Binds the peer listener; the returned server must be awaited (or spawned). `domain` is
+/// the `peer_name_domain`: only certificates naming `node<N>.<domain>` are served.
 pub fn server(
     addr: &str,
     tls: rustls::ServerConfig,
     inbox: mpsc::Sender<Message>,
     store: KeyStoreHandle,
-    names: transport::PeerNames,
+    domain: String,
 ) -> std::io::Result<actix_web::dev::Server> {
+    bind(addr, tls, inbox, store, domain).map(|(server, _)| server)
+}
+
+/// Like [`server`], and also returns the bound addresses (for a listener on port 0).
+pub fn bind(
+    addr: &str,
+    tls: rustls::ServerConfig,
+    inbox: mpsc::Sender<Message>,
+    store: KeyStoreHandle,
+    domain: String,
+) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
+    let names = transport::PeerNames(Some(domain));
     let snap_dir = store.snap_dir().to_owned();
     let store = web::Data::new(store);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                transport::require_node_identity,
+            ))
+            .app_data(web::Data::new(names.clone()))
             .app_data(store.clone())
             .configure(|c| transport::configure_with_identity(c, inbox.clone(), names.clone()))
             .configure(|c| super::snapshot_fetch::configure(c, snap_dir.clone()))
@@ -55,10 +77,11 @@ pub fn server(
     .workers(2)
     .on_connect(transport::peer_certificate)
     .bind_rustls_0_23(addr, tls)?;
-    for a in server.addrs() {
+    let addrs = server.addrs();
+    for a in &addrs {
         println!("sealkm: peer listening on {a}");
     }
-    Ok(server.run())
+    Ok((server.run(), addrs))
 }
 
 async fn status(store: web::Data<KeyStoreHandle>) -> HttpResponse {

@@ -186,7 +186,7 @@ pub async fn get_key(
         let version = parse_version(version)?;
         let p = entitled(req, state, role, group_id).await?;
         let group = state.node.group_local(group_id)?;
-        Ok(state.node.group_key(&group, version, &p.actor())?)
+        Ok(state.node.group_key(&group, version, &p.actor()).await?)
     }
     .await;
     match r {

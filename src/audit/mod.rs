@@ -28,7 +28,8 @@
 //!
 //! A crash can leave a final line without its `\n`: [`verify_file`] reports it as
 //! [`AuditError::Truncated`]; [`AuditLog::open`] cuts it off (it was never acknowledged by
-//! [`AuditLog::flush`], which syncs whole lines only) and reports the number of bytes removed.
+//! [`AuditLog::record`] or [`AuditLog::flush`], which sync whole lines only) and reports the
+//! number of bytes removed. The file is created with mode 0600.
 
 mod writer;
 
@@ -39,7 +40,10 @@ use std::path::Path;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
-pub use writer::{AuditLog, AUDIT_BATCH_MAX, AUDIT_QUEUE_CAPACITY};
+pub use writer::{
+    flush_open_logs, AuditLog, Durable, SyncHook, AUDIT_BATCH_MAX, AUDIT_QUEUE_CAPACITY,
+    EXIT_FLUSH_TIMEOUT,
+};
 
 /// Longest accepted line, in bytes (including the newline). Event text fields are cut to
 /// [`MAX_FIELD_BYTES`] and the node id to [`MAX_NODE_ID_BYTES`], so a record always fits even
@@ -192,6 +196,10 @@ pub enum AuditError {
     CorruptTail { reason: &'static str },
     #[error("audit node id must be 1 to 128 bytes")]
     BadNodeId,
+    /// The queue to the writer is full: the record was not taken (never waited for). A key
+    /// delivery is refused.
+    #[error("audit unavailable: its queue is full")]
+    Unavailable,
     /// The writer stopped after a write or sync failure; nothing more can be recorded.
     #[error("audit writer failed while {op}: {kind}")]
     WriterFailed {

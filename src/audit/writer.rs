@@ -1,19 +1,32 @@
 //! The audit writer: one background thread owns the file; callers hand it events through a
-//! bounded channel so that recording never waits for the disk in the common case.
+//! bounded channel and never wait for room in it.
 //!
-//! **Invariant:** an event accepted by [`AuditLog::record`] is never dropped by the log. When
-//! the queue is full, `record` blocks until the writer makes room (back-pressure rather than
-//! loss). `record` returning `Ok` means *queued*; [`AuditLog::flush`] returning `Ok` means
-//! everything recorded before it is written and `fdatasync`ed. After a write or sync failure
-//! the writer stops and every later call returns [`AuditError::WriterFailed`]: a caller that
-//! must not act unaudited (key delivery) treats that as "refuse the request".
+//! **Invariants:**
+//! - [`AuditLog::record`] resolves `Ok` only once its event is written and `fdatasync`ed (the
+//!   writer syncs a batch of whatever is queued, then acknowledges every record of it): a key
+//!   delivery waits for it and is refused when it fails.
+//! - No caller blocks: a full queue refuses at once with [`AuditError::Unavailable`] (a key
+//!   delivery is then refused; nothing is dropped silently). [`AuditLog::submit`] queues
+//!   without waiting for the disk, for records of changes that are already committed.
+//! - Exits flush first: [`flush_open_logs`] syncs what every open log has queued; it runs at
+//!   process exit (`atexit`, so `std::process::exit` on a fatal path and a return from `main`
+//!   both flush), and a fatal path may call it itself. Dropping an [`AuditLog`] flushes too.
+//! - After a write or sync failure the writer stops and every later call returns
+//!   [`AuditError::WriterFailed`].
 
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use super::{
     check_line, encode_line, io, AuditError, AuditEvent, GENESIS_HASH, MAX_LINE_BYTES,
@@ -26,14 +39,22 @@ pub const AUDIT_QUEUE_CAPACITY: usize = 4096;
 /// Most messages handled between two syncs: a batch is whatever is queued, up to this.
 pub const AUDIT_BATCH_MAX: usize = 512;
 
+/// How long [`flush_open_logs`] waits for each log at exit.
+pub const EXIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Buffer between the writer and the file.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Why the writer stopped: the operation and the I/O error kind (no paths, no content).
 type Failure = (&'static str, ErrorKind);
 
+/// Called on the writer thread after each batch is synced, before its records are
+/// acknowledged (a test seam: it can hold a batch "not yet acknowledged").
+pub type SyncHook = Box<dyn Fn() + Send + 'static>;
+
 enum Msg {
-    Record(AuditEvent),
+    /// An event and, if someone waits, where to say it is durable.
+    Record(AuditEvent, Option<oneshot::Sender<Result<(), Failure>>>),
     /// Reply once everything queued before this message is synced.
     Flush(SyncSender<Result<(), Failure>>),
 }
@@ -45,6 +66,89 @@ struct ChainHead {
     last_ts_ms: u64,
 }
 
+/// Every open log's queue, for [`flush_open_logs`].
+static OPEN_LOGS: Mutex<Vec<(u64, SyncSender<Msg>)>> = Mutex::new(Vec::new());
+static NEXT_LOG_ID: AtomicU64 = AtomicU64::new(1);
+static AT_EXIT: Once = Once::new();
+
+/// Flushes (writes and syncs) what every open audit log has queued, waiting at most
+/// [`EXIT_FLUSH_TIMEOUT`] for each; returns how many logs confirmed. For exit paths: it runs
+/// by itself at process exit, and a fatal path may call it before `std::process::exit`.
+pub fn flush_open_logs() -> usize {
+    let queues: Vec<SyncSender<Msg>> = OPEN_LOGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(_, tx)| tx.clone())
+        .collect();
+    queues
+        .iter()
+        .filter(|tx| flush_queue(tx, EXIT_FLUSH_TIMEOUT).is_ok())
+        .count()
+}
+
+extern "C" fn flush_at_exit() {
+    // Never unwind into the C runtime.
+    let _ = std::panic::catch_unwind(flush_open_logs);
+}
+
+/// Sends a flush request without blocking past `timeout` and waits for its answer.
+fn flush_queue(tx: &SyncSender<Msg>, timeout: Duration) -> Result<(), Option<Failure>> {
+    let deadline = Instant::now() + timeout;
+    let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+    let mut msg = Msg::Flush(reply_tx);
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => break,
+            Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                msg = m;
+                // Only on exit paths: the writer is draining the queue.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return Err(None),
+        }
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    match reply_rx.recv_timeout(left) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(f)) => Err(Some(f)),
+        Err(_) => Err(None),
+    }
+}
+
+/// Resolves once its record is written and synced (`Ok`), or with the writer's failure.
+/// Dropping it does not withdraw the record.
+#[must_use = "a record is durable only once its Durable resolves"]
+pub struct Durable {
+    rx: oneshot::Receiver<Result<(), Failure>>,
+    failure: Arc<OnceLock<Failure>>,
+}
+
+impl Future for Durable {
+    type Output = Result<(), AuditError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(()))) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(Err((op, kind)))) => Poll::Ready(Err(AuditError::WriterFailed { op, kind })),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(failed(&self.failure))),
+        }
+    }
+}
+
+impl Durable {
+    /// Blocks the calling thread until the record is durable (for threads outside async
+    /// code: tests, tools).
+    pub fn wait(self) -> Result<(), AuditError> {
+        match self.rx.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((op, kind))) => Err(AuditError::WriterFailed { op, kind }),
+            Err(_) => Err(failed(&self.failure)),
+        }
+    }
+}
+
 /// A node's audit log, open for appending. Dropping it flushes and syncs what was recorded.
 pub struct AuditLog {
     tx: Option<SyncSender<Msg>>,
@@ -53,6 +157,7 @@ pub struct AuditLog {
     path: PathBuf,
     records_at_open: u64,
     truncated_tail_bytes: u64,
+    id: u64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -65,7 +170,7 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (or creates) the audit file at `path` and starts the writer thread.
+    /// Opens (or creates, mode 0600) the audit file at `path` and starts the writer thread.
     ///
     /// An existing file's last complete line is checked against its own hash and the chain
     /// continues from it (use [`super::verify_file`] for the whole file). An incomplete final
@@ -77,17 +182,33 @@ impl AuditLog {
         node_id: &str,
         clock: impl Fn() -> u64 + Send + 'static,
     ) -> Result<AuditLog, AuditError> {
+        Self::open_with_sync_hook(path, node_id, clock, Box::new(|| {}))
+    }
+
+    /// Like [`AuditLog::open`], with `hook` called after every batch's sync and before its
+    /// records are acknowledged.
+    pub fn open_with_sync_hook(
+        path: impl AsRef<Path>,
+        node_id: &str,
+        clock: impl Fn() -> u64 + Send + 'static,
+        hook: SyncHook,
+    ) -> Result<AuditLog, AuditError> {
         if node_id.is_empty() || node_id.len() > MAX_NODE_ID_BYTES {
             return Err(AuditError::BadNodeId);
         }
         let path = path.as_ref().to_path_buf();
         let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io("opening the audit file"))?;
+        let mut options = OpenOptions::new();
+        options.read(true).append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(io("opening the audit file"))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(io("making the audit file private"))?;
+        }
         if !existed {
             sync_parent_dir(&path)?;
         }
@@ -100,8 +221,20 @@ impl AuditLog {
         let node = node_id.to_owned();
         let worker = std::thread::Builder::new()
             .name("sealkm-audit".into())
-            .spawn(move || run(rx, file, node, head, clock, &thread_failure))
+            .spawn(move || run(rx, file, node, head, clock, &thread_failure, hook))
             .map_err(io("starting the audit writer"))?;
+        let id = NEXT_LOG_ID.fetch_add(1, Ordering::Relaxed);
+        OPEN_LOGS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, tx.clone()));
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain `extern "C"` function with no arguments; it catches
+            // every panic itself.
+            unsafe {
+                libc::atexit(flush_at_exit);
+            }
+        });
         Ok(AuditLog {
             tx: Some(tx),
             worker: Some(worker),
@@ -109,22 +242,40 @@ impl AuditLog {
             path,
             records_at_open,
             truncated_tail_bytes,
+            id,
         })
     }
 
-    /// Queues `event`. Does not wait for the disk unless the queue is full, in which case it
-    /// blocks until there is room: audit records are never dropped. Text fields longer than
-    /// [`super::MAX_FIELD_BYTES`] are cut.
-    pub fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+    /// Records `event` and resolves once it is written and synced: a key delivery awaits this
+    /// before it answers. Never blocks: a full queue is [`AuditError::Unavailable`] at once.
+    /// Text fields longer than [`super::MAX_FIELD_BYTES`] are cut.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.submit(event)?.await
+    }
+
+    /// Queues `event` without waiting for the disk; the returned [`Durable`] resolves once it
+    /// is synced (drop it if nobody needs to wait: the record stays queued, and exits flush).
+    /// Never blocks: a full queue is [`AuditError::Unavailable`].
+    pub fn submit(&self, event: AuditEvent) -> Result<Durable, AuditError> {
         let tx = self.tx.as_ref().ok_or_else(|| self.failed())?;
-        match tx.try_send(Msg::Record(event.bounded())) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(msg)) => tx.send(msg).map_err(|_| self.failed()),
+        let (done_tx, done_rx) = oneshot::channel();
+        match tx.try_send(Msg::Record(event.bounded(), Some(done_tx))) {
+            Ok(()) => Ok(Durable {
+                rx: done_rx,
+                failure: Arc::clone(&self.failure),
+            }),
+            Err(TrySendError::Full(_)) => {
+                if self.failure.get().is_some() {
+                    return Err(self.failed());
+                }
+                Err(AuditError::Unavailable)
+            }
             Err(TrySendError::Disconnected(_)) => Err(self.failed()),
         }
     }
 
-    /// Waits until every event recorded before this call is written and synced.
+    /// Waits (blocking the thread) until every event recorded before this call is written and
+    /// synced. For exit paths and tools, not for async workers.
     pub fn flush(&self) -> Result<(), AuditError> {
         let tx = self.tx.as_ref().ok_or_else(|| self.failed())?;
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
@@ -152,17 +303,25 @@ impl AuditLog {
     }
 
     fn failed(&self) -> AuditError {
-        let (op, kind) = self
-            .failure
-            .get()
-            .copied()
-            .unwrap_or(("running", ErrorKind::Other));
-        AuditError::WriterFailed { op, kind }
+        failed(&self.failure)
     }
+}
+
+fn failed(failure: &OnceLock<Failure>) -> AuditError {
+    let (op, kind) = failure
+        .get()
+        .copied()
+        .unwrap_or(("running", ErrorKind::Other));
+    AuditError::WriterFailed { op, kind }
 }
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
+        // The registry's sender must go too, or the writer would never see the queue close.
+        OPEN_LOGS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != self.id);
         // Closing the channel lets the writer drain the queue, sync, and exit.
         drop(self.tx.take());
         if let Some(worker) = self.worker.take() {
@@ -249,23 +408,26 @@ fn run(
     mut head: ChainHead,
     clock: impl Fn() -> u64,
     failure: &OnceLock<Failure>,
+    hook: SyncHook,
 ) {
     let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
     // Blocks for the first message of each batch; ends when every sender is gone and the
     // queue is drained.
     while let Ok(first) = rx.recv() {
         let mut waiters = Vec::new();
+        let mut acks = Vec::new();
         let mut dirty = false;
         let mut result: Result<(), Failure> = Ok(());
         let mut next = Some(first);
         let mut handled = 0;
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Record(event) => {
+                Msg::Record(event, ack) => {
                     if result.is_ok() {
                         result = append(&mut out, &node, &mut head, &clock, &event);
                         dirty = true;
                     }
+                    acks.extend(ack);
                 }
                 Msg::Flush(reply) => waiters.push(reply),
             }
@@ -283,6 +445,13 @@ fn run(
         if let Err(f) = result {
             // Record the cause before the channel closes, so callers can report it.
             let _ = failure.set(f);
+        }
+        if result.is_ok() && dirty {
+            hook();
+        }
+        for ack in acks {
+            // A caller that stopped waiting is not an error.
+            let _ = ack.send(result);
         }
         for waiter in waiters {
             // A waiter that gave up is not an error.

@@ -43,10 +43,28 @@ impl PeriodParams {
     }
 }
 
-/// The NTP-UTC 64-bit timestamp of the path's time segment / MIKEY T payload → NTP seconds.
-/// (The high 32 bits are seconds; the fraction does not affect the period.)
+/// Seconds of one NTP era (the 32-bit seconds field wraps every 2^32 s; era 1 begins
+/// 2036-02-07 06:28:16 UTC).
+pub const NTP_ERA_S: u64 = 1 << 32;
+
+/// The NTP-UTC 64-bit timestamp of the path's time segment / MIKEY T payload → seconds since
+/// the NTP epoch of era 0 (1900), so key periods keep counting across the 2036 rollover.
+/// The 32-bit seconds field does not say its era: as RFC 4330 §3 (and RFC 5905 §6) suggest,
+/// a value with its most significant bit clear lies in era 1 (2036-02-07 to 2104), a value with
+/// it set in era 0 (1968 to 2036). (The fraction does not affect the period.)
 pub fn ntp64_seconds(ntp64: u64) -> u64 {
-    ntp64 >> 32
+    let s = ntp64 >> 32;
+    if s & 0x8000_0000 == 0 {
+        s + NTP_ERA_S
+    } else {
+        s
+    }
+}
+
+/// The NTP-UTC 64-bit timestamp (no fraction) of `unix_s`, for writers: the seconds field
+/// is taken modulo the era, which [`ntp64_seconds`] undoes for 1968–2104.
+pub fn unix_to_ntp64(unix_s: u64) -> u64 {
+    (unix_s.wrapping_add(NTP_UNIX_OFFSET_S) % NTP_ERA_S) << 32
 }
 
 /// Parses the 16-hex-digit NTP-UTC time of a `keyprov/<uri>/<time>` path (either case).
@@ -84,6 +102,39 @@ mod tests {
         assert!(start <= 1_700_000_000 && 1_700_000_000 < end);
         assert_eq!(p.period_at_unix(end), Some(n + 1));
         assert_eq!(p.period_at_unix(end - 1), Some(n));
+    }
+
+    #[test]
+    fn periods_keep_counting_across_the_2036_era_rollover() {
+        // 2036-02-07 06:28:16 UTC: the NTP seconds field wraps to 0 (era 1).
+        let rollover_unix = NTP_ERA_S - NTP_UNIX_OFFSET_S;
+        assert_eq!(rollover_unix, 2_085_978_496);
+        let day = PeriodParams {
+            period_s: 86_400,
+            offset_s: 0,
+        };
+        let before = unix_to_ntp64(rollover_unix - 1);
+        let after = unix_to_ntp64(rollover_unix);
+        assert_eq!(before >> 32, 0xFFFF_FFFF);
+        assert_eq!(after >> 32, 0);
+        assert_eq!(ntp64_seconds(before) + 1, ntp64_seconds(after));
+        let (pb, pa) = (
+            day.period_at_ntp(ntp64_seconds(before)).unwrap(),
+            day.period_at_ntp(ntp64_seconds(after)).unwrap(),
+        );
+        // The same periods as computed from the Unix clock, on both sides.
+        assert_eq!(Some(pb), day.period_at_unix(rollover_unix - 1));
+        assert_eq!(Some(pa), day.period_at_unix(rollover_unix));
+        assert!(pa >= pb && pa - pb <= 1);
+        // A year later still agrees with the Unix clock.
+        let later = rollover_unix + 365 * 86_400;
+        assert_eq!(
+            day.period_at_ntp(ntp64_seconds(unix_to_ntp64(later))),
+            day.period_at_unix(later)
+        );
+        // And today's era-0 times are unchanged.
+        let now = 1_700_000_000;
+        assert_eq!(ntp64_seconds(unix_to_ntp64(now)), now + NTP_UNIX_OFFSET_S);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Starting a node: the unseal (barrier) key from a file or the environment, core dumps off,
+//! Starting a node: core dumps off, a private umask (077) and private (0700) data directories,
+//! the unseal (barrier) key from a file or the environment (then removed from it),
 //! the state and the key store (Raft) opened, the peer listener bound, then — once the cluster
 //! has a leader and this node has caught up — the state checked against the key, and the
 //! configured communities created with a first certificate where they have none valid.
@@ -26,11 +27,13 @@ const QUORUM_RETRY: Duration = Duration::from_millis(200);
 const BARRIER_CHECK_AAD: &[u8] = b"sealkm/v1/barrier-check";
 const BARRIER_CHECK_PLAIN: &[u8] = b"sealkm barrier check";
 
-/// Reads the unseal key: `SEALKM_UNSEAL_KEY` (64 hex digits) wins over `unseal_key_file`.
+/// Reads the unseal key: `SEALKM_UNSEAL_KEY` (64 hex digits) wins over `unseal_key_file`. The
+/// variable is taken out of the process environment (its value overwritten in place first, so
+/// `/proc/<pid>/environ` no longer shows it either).
 pub fn load_unseal_key(file: Option<&Path>) -> Result<BarrierKey, NodeError> {
-    let text = match std::env::var(UNSEAL_ENV) {
-        Ok(v) => zeroize::Zeroizing::new(v),
-        Err(_) => {
+    let text = match take_env_secret(UNSEAL_ENV) {
+        Some(v) => v,
+        None => {
             let path = file.ok_or_else(|| {
                 NodeError::Internal(format!(
                     "no unseal key: set {UNSEAL_ENV} or unseal_key_file"
@@ -49,6 +52,51 @@ pub fn load_unseal_key(file: Option<&Path>) -> Result<BarrierKey, NodeError> {
         NodeError::Internal("the unseal key must be 64 hex digits (32 bytes)".into())
     })?;
     BarrierKey::from_bytes(bytes.as_ref()).map_err(NodeError::from)
+}
+
+/// Reads and removes the environment variable `name`: its value in the process's environment
+/// block is overwritten with zeros, then the variable is unset. Call it while nothing else
+/// reads the environment (at start-up, before other threads use it).
+pub fn take_env_secret(name: &str) -> Option<zeroize::Zeroizing<String>> {
+    let value = zeroize::Zeroizing::new(std::env::var(name).ok()?);
+    #[cfg(unix)]
+    if let Ok(cname) = std::ffi::CString::new(name) {
+        use zeroize::Zeroize;
+        // SAFETY: getenv returns NULL or a pointer to the NUL-terminated value inside the
+        // environment block, which stays valid until the variable is changed; we overwrite
+        // exactly `strlen` bytes of it before unsetting it, with no other reader of the
+        // environment running (see above).
+        unsafe {
+            let p = libc::getenv(cname.as_ptr());
+            if !p.is_null() {
+                let len = libc::strlen(p);
+                std::slice::from_raw_parts_mut(p.cast::<u8>(), len).zeroize();
+            }
+        }
+    }
+    std::env::remove_var(name);
+    Some(value)
+}
+
+/// Files and directories this process creates are private to its owner (umask 077): the state,
+/// the Raft log, snapshots and the audit file hold sealed secrets and party data.
+pub fn private_umask() {
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Creates `dir` if needed and makes it private (0700), also when it existed with a wider mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// Keeps master secrets out of core files (ARCHITECTURE §7).
@@ -204,9 +252,16 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
 /// the node has joined its cluster's quorum and checked its state. Runs inside actix.
 pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<KmsNode>, NodeError> {
     disable_core_dumps();
+    private_umask();
     let barrier = load_unseal_key(cfg.unseal_key_file.as_deref())?;
-    std::fs::create_dir_all(&cfg.data_dir)
+    create_private_dir(&cfg.data_dir)
         .map_err(|e| internal("cannot create data dir", &cfg.data_dir, e))?;
+    for sub in ["state", "raft", "snapshots"] {
+        let dir = cfg.data_dir.join(sub);
+        if dir.is_dir() {
+            create_private_dir(&dir).map_err(|e| internal("cannot protect", &dir, e))?;
+        }
+    }
     let db = sled::open(cfg.data_dir.join("state"))
         .map_err(|e| internal("cannot open state in", &cfg.data_dir, e))?;
     let state = StateMachine::open(db)?;
@@ -225,9 +280,12 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
             &r.cluster_ca,
         )
         .map_err(|e| NodeError::Internal(format!("peer TLS: {e}")))?;
-        let names = crate::raft::transport::PeerNames(r.peer_name_domain.clone());
+        // Validation refuses a cluster config without a domain; never serve on the CA alone.
+        let domain = r.peer_name_domain.clone().ok_or_else(|| {
+            NodeError::Internal("[raft] peer_name_domain is required".into())
+        })?;
         let server =
-            actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone(), names)
+            actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone(), domain)
                 .map_err(|e| {
                     NodeError::Internal(format!("peer listener {}: {e}", r.peer_listener.addr))
                 })?;
@@ -238,5 +296,29 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
     // What bootstrap wrote is in the Raft log already; flushing sled too means a node that is
     // killed right after it starts does not have to replay it.
     node.flush_state()?;
-    Ok(Arc::new(node))
+    let node = Arc::new(node);
+    actix_rt::spawn(forget_revoked_masters(Arc::downgrade(&node)));
+    Ok(node)
+}
+
+/// How often a node looks for certificates revoked through another node.
+pub const REVOKED_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Every [`REVOKED_SWEEP_INTERVAL`], while the node lives: drops the unsealed master secrets
+/// of certificates the applied state shows revoked ([`KmsNode::forget_revoked_masters`]), so a
+/// revocation made through any node clears them on every node.
+async fn forget_revoked_masters(node: std::sync::Weak<KmsNode>) {
+    let mut tick = tokio::time::interval(REVOKED_SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        match node.forget_revoked_masters() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(certificates = n, "master secrets of revoked certificates dropped"),
+            Err(e) => tracing::warn!(error = %e, "sweep of revoked certificates failed"),
+        }
+    }
 }

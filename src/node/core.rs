@@ -381,7 +381,8 @@ impl KmsNode {
                 set
             }
         };
-        // A delivery that cannot be audited is not made.
+        // A delivery that cannot be audited is not made: answered only once its record is
+        // synced to disk.
         self.audit
             .record(AuditEvent {
                 kind: AuditKind::KeySetDelivered,
@@ -391,6 +392,7 @@ impl KmsNode {
                 community: Some(community.kms_uri.clone()),
                 detail: Some(set.cert_uri.clone()),
             })
+            .await
             .map_err(|e| NodeError::Internal(format!("audit: {e}")))?;
         Ok(set)
     }
@@ -604,7 +606,8 @@ impl KmsNode {
         kms_uri: &str,
         detail: Option<String>,
     ) {
-        let res = self.audit.record(AuditEvent {
+        // Queued without waiting for the disk (exits flush the queue).
+        let res = self.audit.submit(AuditEvent {
             kind,
             actor: actor.0.clone(),
             identity: identity.map(str::to_owned),
@@ -612,9 +615,42 @@ impl KmsNode {
             community: Some(kms_uri.to_owned()),
             detail,
         });
-        if let Err(e) = res {
+        if let Err(e) = res.map(drop) {
             tracing::error!(node = %self.node_id, error = %e, "audit record failed");
         }
+    }
+
+    /// Drops the unsealed master secrets, and the cached key sets, of every certificate this
+    /// node's applied state shows revoked — also when another node proposed the revocation.
+    /// Reads the local state (no barrier: it acts on what was applied). Returns how many
+    /// certificates' secrets were dropped.
+    pub fn forget_revoked_masters(&self) -> Result<usize, NodeError> {
+        if self.masters.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            return Ok(0);
+        }
+        let revoked: std::collections::HashSet<String> = self
+            .state()
+            .communities()?
+            .into_iter()
+            .flat_map(|c| c.certificates)
+            .filter(|c| c.revoked)
+            .map(|c| c.cert_uri)
+            .collect();
+        let mut m = self.masters.lock().unwrap_or_else(|p| p.into_inner());
+        let before = m.len();
+        m.retain(|uri, _| !revoked.contains(uri));
+        let dropped = before - m.len();
+        drop(m);
+        if dropped > 0 {
+            self.cache.purge(|s| revoked.contains(&s.cert_uri));
+        }
+        Ok(dropped)
+    }
+
+    /// The certificates whose master secrets this node holds unsealed.
+    pub fn unsealed_certificates(&self) -> Vec<String> {
+        let m = self.masters.lock().unwrap_or_else(|p| p.into_inner());
+        m.keys().cloned().collect()
     }
 
     pub fn audit_log(&self) -> &AuditLog {

@@ -117,7 +117,8 @@ impl KmsNode {
                     } else {
                         AuditKind::GroupKeyRotated
                     };
-                    self.audit_group(kind, actor, group_id, next, "created")?;
+                    self.audit_group(kind, actor, group_id, next, "created")
+                        .await?;
                     let gmk = open_gmk(&self.barrier, group_id, &version).map_err(invalid)?;
                     return Ok(GroupKey {
                         group_id: group_id.to_owned(),
@@ -202,6 +203,7 @@ impl KmsNode {
             version,
             "revoked",
         )
+        .await
     }
 
     /// Sets (or, with `None`, clears) a version's expiry. Call after a read barrier made for
@@ -232,6 +234,7 @@ impl KmsNode {
             version,
             &detail,
         )
+        .await
     }
 
     /// 404 for an unknown group or version, before anything is proposed. Reads this node's
@@ -250,7 +253,7 @@ impl KmsNode {
     /// A version's GMK for `actor` (`None`: the current version), from a group read for this
     /// request. `NotFound` when the version does not exist or no version is current (every
     /// one is revoked or expired): an unusable version is never handed out as current.
-    pub fn group_key(
+    pub async fn group_key(
         &self,
         group: &Group,
         version: Option<u32>,
@@ -278,7 +281,8 @@ impl KmsNode {
             &group.group_id,
             v.version,
             "delivered",
-        )?;
+        )
+        .await?;
         Ok(GroupKey {
             group_id: group.group_id.clone(),
             version: v.clone(),
@@ -309,7 +313,9 @@ impl KmsNode {
         Ok(noted)
     }
 
-    fn audit_group(
+    /// Records a group key event and waits until it is durable (a GMK hand-out is answered
+    /// only then).
+    async fn audit_group(
         &self,
         kind: AuditKind,
         actor: &Actor,
@@ -326,6 +332,7 @@ impl KmsNode {
                 community: None,
                 detail: Some(format!("version {version} {what}")),
             })
+            .await
             .map_err(|e| NodeError::Internal(format!("audit: {e}")))
     }
 }

@@ -46,6 +46,7 @@ impl KmsNode {
                 community: None,
                 detail: Some(format!("key id {key_id}, {} bytes", info.len())),
             })
+            .await
             .map_err(|e| NodeError::Internal(format!("audit: {e}")))?;
         Ok(at_unix)
     }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
@@ -139,13 +139,16 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Message>, DecodeError> {
 
 /// Registers `POST /raft/v1/messages` on the peer listener; decoded messages go to `inbox`
 /// in order, all of a batch or none (503 when the inbox has no room for the whole batch).
-/// `inbox` should hold at least [`MAX_BATCH_MESSAGES`] (see [`INBOX_LEN`]).
+/// `inbox` should hold at least [`MAX_BATCH_MESSAGES`] (see [`INBOX_LEN`]). No identity check
+/// beyond the TLS handshake: for tests and in-process wiring only; the peer listener uses
+/// [`configure_with_identity`].
 pub fn configure(cfg: &mut web::ServiceConfig, inbox: mpsc::Sender<Message>) {
     configure_with_identity(cfg, inbox, PeerNames(None));
 }
 
-/// Like [`configure`], and with `names` set, every message of a batch must come from the node
-/// the connection's client certificate names (see [`PeerNames`]); otherwise 403.
+/// Like [`configure`], and with `names` set, the connection's client certificate must name a
+/// node (checked before the body is read) and every message of a batch must come from the
+/// node it names (see [`PeerNames`]); otherwise 403.
 pub fn configure_with_identity(
     cfg: &mut web::ServiceConfig,
     inbox: mpsc::Sender<Message>,
@@ -153,7 +156,6 @@ pub fn configure_with_identity(
 ) {
     cfg.app_data(web::Data::new(inbox))
         .app_data(web::Data::new(names))
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .route(MESSAGES_PATH, web::post().to(receive));
 }
 
@@ -172,49 +174,139 @@ pub fn peer_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Exte
     }
 }
 
-/// How a node id is named in peer certificates: node `N` presents a certificate valid for the
-/// DNS name `node<N>.<domain>`. `None`: any certificate of the cluster CA may speak for any
-/// node (the CA check alone).
+/// How a node id is named in peer certificates: node `N` presents a certificate whose DNS
+/// subject alternative names include `node<N>.<domain>` literally (a wildcard names no node).
+/// `None`: no names are checked (the CA check alone; tests only — a node config must set
+/// `peer_name_domain`).
 #[derive(Debug, Clone, Default)]
 pub struct PeerNames(pub Option<String>);
 
+/// The node ids a peer connection's certificate names, found before anything is read
+/// ([`require_node_identity`]); kept in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerNodes(pub Vec<u64>);
+
 impl PeerNames {
+    /// The node ids `cert` names: every literal DNS name `node<N>.<domain>` (N > 0, no
+    /// leading zero) among its subject alternative names that it is valid for.
+    pub fn node_ids(&self, cert: &PeerCert) -> Vec<u64> {
+        let Some(domain) = &self.0 else {
+            return Vec::new();
+        };
+        let Ok(ee) = webpki::EndEntityCert::try_from(&cert.0) else {
+            return Vec::new();
+        };
+        let suffix = format!(".{}", domain.to_ascii_lowercase());
+        let mut ids = Vec::new();
+        for name in crate::tls::certificate_names(&cert.0) {
+            let lower = name.to_ascii_lowercase();
+            let Some(digits) = lower
+                .strip_suffix(suffix.as_str())
+                .and_then(|h| h.strip_prefix("node"))
+            else {
+                continue;
+            };
+            if digits.is_empty()
+                || digits.starts_with('0')
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let Ok(id) = digits.parse::<u64>() else {
+                continue;
+            };
+            let Ok(server_name) =
+                rustls::pki_types::ServerName::try_from(format!("node{id}.{domain}"))
+            else {
+                continue;
+            };
+            if ee.verify_is_valid_for_subject_name(&server_name).is_ok() && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
     /// Whether `cert` may send messages as node `from`.
     pub fn allows(&self, cert: Option<&PeerCert>, from: u64) -> bool {
-        let Some(domain) = &self.0 else {
+        if self.0.is_none() {
             return true;
-        };
-        let Some(cert) = cert else {
-            return false;
-        };
-        let Ok(name) = rustls::pki_types::ServerName::try_from(format!("node{from}.{domain}"))
-        else {
-            return false;
-        };
-        webpki::EndEntityCert::try_from(&cert.0)
-            .and_then(|ee| ee.verify_is_valid_for_subject_name(&name))
-            .is_ok()
+        }
+        cert.is_some_and(|c| self.node_ids(c).contains(&from))
     }
+
+    /// The nodes the connection of `req` speaks for; empty when it names none (or when no
+    /// domain is set).
+    fn nodes_of(&self, req: &actix_web::HttpRequest) -> Vec<u64> {
+        if let Some(known) = req.extensions().get::<PeerNodes>() {
+            return known.0.clone();
+        }
+        req.conn_data::<PeerCert>()
+            .map(|c| self.node_ids(c))
+            .unwrap_or_default()
+    }
+}
+
+/// The body of a refusal for a connection whose certificate names no node.
+const NOT_A_NODE: &str = "the client certificate does not name a node of this cluster";
+
+/// Middleware for the whole peer listener (`App::wrap(from_fn(require_node_identity))`):
+/// before any route runs, its extractors included (so before a body is read or any state is
+/// touched), the connection's client certificate must name a node (`node<N>.<domain>`, with
+/// the [`PeerNames`] of the app's data); otherwise 403. The ids it names are kept in the
+/// request's extensions as [`PeerNodes`]. Without a `PeerNames` domain, every request is
+/// refused: the listener never serves on the CA check alone.
+pub async fn require_node_identity(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let ids = req
+        .app_data::<web::Data<PeerNames>>()
+        .map(|n| n.get_ref())
+        .filter(|n| n.0.is_some())
+        .map(|n| n.nodes_of(req.request()))
+        .unwrap_or_default();
+    if ids.is_empty() {
+        tracing::warn!(path = %req.path(), "peer request refused: the certificate names no node");
+        return Ok(req.into_response(HttpResponse::Forbidden().body(NOT_A_NODE)));
+    }
+    req.extensions_mut().insert(PeerNodes(ids));
+    next.call(req).await
 }
 
 async fn receive(
     req: actix_web::HttpRequest,
     inbox: web::Data<mpsc::Sender<Message>>,
     names: web::Data<PeerNames>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let names = names.get_ref();
+    // Who speaks, before a byte of the body is read.
+    let nodes = names.nodes_of(&req);
+    if names.0.is_some() && nodes.is_empty() {
+        return HttpResponse::Forbidden().body(NOT_A_NODE);
+    }
+    let body = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return HttpResponse::BadRequest().body(e.to_string()),
+        Err(_) => {
+            return HttpResponse::PayloadTooLarge()
+                .body(DecodeError::TooLarge(MAX_BODY_BYTES + 1).to_string())
+        }
+    };
     let msgs = match decode_batch(&body) {
         Ok(m) => m,
         Err(e) => return HttpResponse::BadRequest().body(e.to_string()),
     };
-    let cert = req.conn_data::<PeerCert>();
-    if let Some(m) = msgs.iter().find(|m| !names.allows(cert, m.from)) {
-        tracing::warn!(
-            from = m.from,
-            "raft batch refused: the peer certificate does not name the sender"
-        );
-        return HttpResponse::Forbidden()
-            .body("the client certificate does not name the sending node");
+    if names.0.is_some() {
+        if let Some(m) = msgs.iter().find(|m| !nodes.contains(&m.from)) {
+            tracing::warn!(
+                from = m.from,
+                "raft batch refused: the peer certificate does not name the sender"
+            );
+            return HttpResponse::Forbidden()
+                .body("the client certificate does not name the sending node");
+        }
     }
     // Reserve room for the whole batch first, so a batch is never half delivered.
     match inbox.try_reserve_many(msgs.len()) {
@@ -228,6 +320,19 @@ async fn receive(
             .insert_header(("Retry-After", "1"))
             .body("raft inbox full"),
     }
+}
+
+/// The peer addresses to use, from the members recorded in the replicated state and the
+/// `[[raft.peer]]` entries of the config: a recorded address wins (it is newer: a member
+/// added or moved by `sealkm cluster join`), a configured one fills the gaps. The Raft loop
+/// and the cluster status both resolve addresses with this one rule.
+pub fn peer_addresses(
+    recorded: impl IntoIterator<Item = (u64, String)>,
+    configured: impl IntoIterator<Item = (u64, String)>,
+) -> std::collections::BTreeMap<u64, String> {
+    let mut out: std::collections::BTreeMap<u64, String> = configured.into_iter().collect();
+    out.extend(recorded);
+    out
 }
 
 /// Counters of one peer's queue; all monotonic.
@@ -521,6 +626,40 @@ mod tests {
         };
         m.entries = vec![e].into();
         m
+    }
+
+    #[test]
+    fn a_recorded_member_address_wins_over_the_configured_one() {
+        let recorded = [(2, "10.0.0.2:7000".to_string()), (4, "10.0.0.4:7000".into())];
+        let configured = [(2, "old:7000".to_string()), (3, "10.0.0.3:7000".into())];
+        let addrs = peer_addresses(recorded, configured);
+        assert_eq!(addrs.get(&2).map(String::as_str), Some("10.0.0.2:7000"));
+        assert_eq!(addrs.get(&3).map(String::as_str), Some("10.0.0.3:7000"));
+        assert_eq!(addrs.get(&4).map(String::as_str), Some("10.0.0.4:7000"));
+        assert_eq!(addrs.len(), 3);
+    }
+
+    #[test]
+    fn node_ids_come_from_literal_node_names_of_the_domain() {
+        let ca = crate::tls::DevCa::generate("t").unwrap();
+        let names = PeerNames(Some("cluster.test".into()));
+        let ids = |sans: &[&str]| {
+            let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+            let (pem, _) = ca.issue(&sans).unwrap();
+            let der = rustls_pemfile::certs(&mut pem.as_bytes())
+                .next()
+                .unwrap()
+                .unwrap();
+            names.node_ids(&PeerCert(der))
+        };
+        assert_eq!(ids(&["node3.cluster.test", "127.0.0.1"]), vec![3]);
+        assert_eq!(ids(&["NODE12.Cluster.Test"]), vec![12]);
+        assert!(ids(&["*.cluster.test"]).is_empty());
+        assert!(ids(&["node.cluster.test", "node0.cluster.test", "node01.cluster.test"]).is_empty());
+        assert!(ids(&["node1.other.test", "val.cluster.test", "sip:node1.cluster.test"]).is_empty());
+        assert!(PeerNames(None)
+            .node_ids(&PeerCert(rustls::pki_types::CertificateDer::from(vec![1u8, 2])))
+            .is_empty());
     }
 
     #[test]
