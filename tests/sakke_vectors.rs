@@ -256,9 +256,14 @@ fn tampered_encapsulated_data_is_rejected() {
         decapsulate(&t.z, b"2011-03\0tel:+447700900123\0", &t.rsk, &data),
         Err(CryptoError::DecapsulationFailed)
     );
-    // Lengths and prefix.
-    assert!(matches!(
+    // Lengths and prefix. A shorter H is read left-padded (shortest-length writers, see
+    // tests/sakke_lengths.rs): cutting an octet off changes the SSV and fails the check.
+    assert_eq!(
         decapsulate(&t.z, &t.b, &t.rsk, &data[..272]),
+        Err(CryptoError::DecapsulationFailed)
+    );
+    assert!(matches!(
+        decapsulate(&t.z, &t.b, &t.rsk, &data[..256]),
         Err(CryptoError::Malformed { .. })
     ));
     let mut long = data.clone();

@@ -23,11 +23,22 @@
 //!   Miller walk proves that K has order q ([q − 1]K = −K), which is then also required. For R
 //!   outside the subgroup the re-encapsulation check fails whichever way the pairing is taken.
 //!
+//! Lengths: RFC 6508 fixes them (g^r and w hashed as 128 octets, H of 16 octets, 273 octets
+//! of Encapsulated Data) and [`encapsulate`] follows it. [`decapsulate`] also reads what a
+//! shortest-length writer sends (H without leading zero octets, w hashed without them; see
+//! [`lengths`]), and [`encapsulate_random`] only emits values whose shortest and RFC encodings
+//! agree, so that such readers agree with it too.
+//!
 //! Secrets (z_T, (a + z_T)^−1, K, SSV, r, the pairing value w and g^r) only flow through
 //! constant-time code; the branches below depend on public data or on outcomes that are made
 //! public anyway (accept/reject).
 
 mod gpow;
+mod hash;
+mod lengths;
+
+pub use hash::{hash_to_integer_range, HashRange};
+use hash::{htir_2n, htir_q};
 
 use super::curve::table::FixedBaseTable;
 use super::curve::{AffinePoint, JacobianPoint, POINT_BYTES};
@@ -37,7 +48,6 @@ use super::fp2::Fp2;
 use super::pairing::{final_exponentiation, MillerLines};
 use super::secret::{SecretBytes, SecretVec};
 use crypto_bigint::U1024;
-use ring::digest::{digest, SHA256};
 use ring::rand::SecureRandom;
 use std::sync::{Arc, OnceLock};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
@@ -47,7 +57,7 @@ pub use super::pairing::pairing;
 
 /// n/8: octets of an SSV and of the HINT H (RFC 6509: n = 128).
 pub const SSV_BYTES: usize = 16;
-/// R_(b,S) ‖ H.
+/// R_(b,S) ‖ H as RFC 6508 encodes it (273 octets); [`decapsulate`] also takes a shorter H.
 pub const ENCAPSULATED_BYTES: usize = POINT_BYTES + SSV_BYTES;
 
 /// g = ⟨P, P⟩ for parameter set 1 (RFC 6509 App. A), as its PF_p representative.
@@ -80,58 +90,6 @@ fn p_lines() -> &'static MillerLines {
 fn g_table() -> &'static gpow::GPowTable {
     static T: OnceLock<gpow::GPowTable> = OnceLock::new();
     T.get_or_init(|| gpow::GPowTable::new(&g_value()))
-}
-
-/// Which n RFC 6508 §5.1 reduces into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HashRange {
-    /// n = q (for r): the result is 128 big-endian octets.
-    Q,
-    /// n = 2^128 (the SSV mask): the result is 16 octets.
-    TwoPow128,
-}
-
-/// v' = v_1 ‖ … ‖ v_l of RFC 6508 §5.1: A = H(s), h_0 = 0^256, h_i = H(h_(i−1)), v_i = H(h_i ‖ A).
-fn hash_blocks(s: &[u8], l: usize) -> Vec<u8> {
-    let a = digest(&SHA256, s);
-    let mut h = [0u8; 32];
-    let mut out = Vec::with_capacity(32 * l);
-    let mut buf = [0u8; 64];
-    for _ in 0..l {
-        let next = digest(&SHA256, &h);
-        h.copy_from_slice(next.as_ref());
-        buf[..32].copy_from_slice(&h);
-        buf[32..].copy_from_slice(a.as_ref());
-        out.extend_from_slice(digest(&SHA256, &buf).as_ref());
-    }
-    buf.zeroize();
-    out
-}
-
-/// HashToIntegerRange(s, q): l = ceil(lg(q)/256) = 4, so v' < 2^1024 and one Montgomery
-/// conversion reduces it mod q.
-fn htir_q(s: &[u8]) -> Fq {
-    let mut v = hash_blocks(s, 4);
-    let x = Fq::from_uint(&U1024::from_be_slice(&v));
-    v.zeroize();
-    x
-}
-
-/// HashToIntegerRange(s, 2^128): l = 1, and v_1 mod 2^128 is its last 16 octets.
-fn htir_2n(s: &[u8]) -> [u8; SSV_BYTES] {
-    let mut v = hash_blocks(s, 1);
-    let mut out = [0u8; SSV_BYTES];
-    out.copy_from_slice(&v[32 - SSV_BYTES..]);
-    v.zeroize();
-    out
-}
-
-/// RFC 6508 §5.1 HashToIntegerRange with SHA-256, as big-endian octets (128 for q, 16 for 2^128).
-pub fn hash_to_integer_range(s: &[u8], range: HashRange) -> SecretVec {
-    match range {
-        HashRange::Q => SecretVec::new(htir_q(s).to_be_bytes().to_vec()),
-        HashRange::TwoPow128 => SecretVec::new(htir_2n(s).to_vec()),
-    }
 }
 
 /// The KMS master secret z_T ∈ [2, q − 1] (RFC 6508 §6.1.1 requires z_T ∈ [2, q − 1]).
@@ -378,17 +336,29 @@ pub fn validate_rsk(z: &SakkePublicKey, id: &[u8], rsk: &Rsk) -> Result<(), Cryp
 }
 
 /// RFC 6508 §6.2.1 with a given SSV: r = HashToIntegerRange(SSV ‖ b, q),
-/// R_(b,S) = [r]([b]P + Z_S), H = SSV ⊕ HashToIntegerRange(g^r, 2^n); returns R_(b,S) ‖ H.
+/// R_(b,S) = [r]([b]P + Z_S), H = SSV ⊕ HashToIntegerRange(g^r, 2^n); returns R_(b,S) ‖ H,
+/// exactly as the RFC encodes it (273 octets). The SSV is fixed, so the value cannot be
+/// redrawn: see [`encoding_is_unambiguous`] for callers that choose the key themselves.
 pub fn encapsulate(
     z: &SakkePublicKey,
     id: &[u8],
     ssv: &SecretBytes<SSV_BYTES>,
 ) -> Result<Vec<u8>, CryptoError> {
+    encapsulate_inner(z, id, ssv).map(|(data, _)| data)
+}
+
+/// [`encapsulate`], also telling whether g^r has a leading zero octet (constant-time).
+fn encapsulate_inner(
+    z: &SakkePublicKey,
+    id: &[u8],
+    ssv: &SecretBytes<SSV_BYTES>,
+) -> Result<(Vec<u8>, Choice), CryptoError> {
     let b = Fq::from_be_bytes_reduced(id);
     let mut r = derive_r(ssv, id);
     let (rp, finite) = z.mul_receiver_point(&b, &r).to_affine();
     let mut gr = g_table().pow(&r).to_be_bytes();
     r.zeroize();
+    let gr_zero = lengths::leading_zero(&gr);
     let mut mask = htir_2n(&gr);
     gr.zeroize();
     // R = ∞ only if r ≡ 0 or b ≡ −z_S (no RSK can exist for b): refuse to encode it.
@@ -404,21 +374,63 @@ pub fn encapsulate(
         out.push(m ^ s);
     }
     mask.zeroize();
-    Ok(out)
+    Ok((out, gr_zero))
 }
 
-/// RFC 6508 §6.2.1 step 1 with a fresh random SSV: returns (SSV, R_(b,S) ‖ H).
+/// Whether encapsulating `ssv` to `id` gives a value that reads the same under the RFC's fixed
+/// lengths and under a shortest-length writer's (neither g^r nor H starts with a zero octet:
+/// true for about 127 SSVs in 128). A caller that picks the key to send (a PCK, a CSK) draws
+/// again while this is false; [`encapsulate_random`] does so itself. Costs a hash and g^r
+/// (no point multiplication).
+pub fn encoding_is_unambiguous(id: &[u8], ssv: &SecretBytes<SSV_BYTES>) -> bool {
+    let mut r = derive_r(ssv, id);
+    let mut gr = g_table().pow(&r).to_be_bytes();
+    r.zeroize();
+    let mut mask = htir_2n(&gr);
+    let h0 = mask[0] ^ ssv.expose()[0];
+    let ambiguous = lengths::leading_zero(&gr) | h0.ct_eq(&0);
+    gr.zeroize();
+    mask.zeroize();
+    !bool::from(ambiguous)
+}
+
+/// Draws before [`encapsulate_drawing`] gives up: each draw is ambiguous with probability
+/// below 1/76, so running out means the source of randomness is broken.
+const MAX_DRAWS: usize = 32;
+
+/// RFC 6508 §6.2.1 step 1 with a fresh random SSV: returns (SSV, R_(b,S) ‖ H). A draw whose
+/// g^r or H starts with a zero octet is discarded and the SSV (hence r) drawn again, so that
+/// readers which hash g^r or write H at the shortest length read this value as the RFC does.
 pub fn encapsulate_random(
     z: &SakkePublicKey,
     id: &[u8],
     rng: &dyn SecureRandom,
 ) -> Result<(SecretBytes<SSV_BYTES>, Vec<u8>), CryptoError> {
-    let mut raw = [0u8; SSV_BYTES];
-    rng.fill(&mut raw).map_err(|_| CryptoError::Rng)?;
-    let ssv = SecretBytes::new(raw);
-    raw.zeroize();
-    let data = encapsulate(z, id, &ssv)?;
-    Ok((ssv, data))
+    encapsulate_drawing(z, id, &mut |buf| {
+        rng.fill(buf).map_err(|_| CryptoError::Rng)
+    })
+}
+
+/// [`encapsulate_random`] with the SSVs taken from `draw` (tests and callers with their own
+/// source of keys). Only the accepted draw is returned; the discarded ones were never sent.
+pub fn encapsulate_drawing(
+    z: &SakkePublicKey,
+    id: &[u8],
+    draw: &mut dyn FnMut(&mut [u8; SSV_BYTES]) -> Result<(), CryptoError>,
+) -> Result<(SecretBytes<SSV_BYTES>, Vec<u8>), CryptoError> {
+    for _ in 0..MAX_DRAWS {
+        let mut raw = [0u8; SSV_BYTES];
+        let drawn = draw(&mut raw);
+        let ssv = SecretBytes::new(raw);
+        raw.zeroize();
+        drawn?;
+        let (data, gr_zero) = encapsulate_inner(z, id, &ssv)?;
+        // Branching on g^r of a draw that is then discarded reveals nothing about the SSV sent.
+        if !bool::from(gr_zero | lengths::leading_zero(&data[POINT_BYTES..])) {
+            return Ok((ssv, data));
+        }
+    }
+    Err(CryptoError::Rng)
 }
 
 /// r = HashToIntegerRange(SSV ‖ b, q).
@@ -435,44 +447,66 @@ fn derive_r(ssv: &SecretBytes<SSV_BYTES>, id: &[u8]) -> Fq {
 /// r = HashToIntegerRange(SSV ‖ b, q), and the SSV is released only if
 /// [r]([b]P + Z_S) = R_(b,S) (and K has order q). Any failure after parsing is the single
 /// `DecapsulationFailed`.
+///
+/// Liberal in lengths (see [`lengths`]): `data` is R_(b,S) (257 octets) followed by H of at
+/// most 16 octets, left-padded (273 octets in all is the RFC's form); and when the check
+/// fails, it is run once more with w hashed at its shortest length. The second check runs for
+/// every message that fails the first, whatever w is, so its timing says nothing about w;
+/// only a sender who knew r can pass either.
 pub fn decapsulate(
     z: &SakkePublicKey,
     id: &[u8],
     rsk: &Rsk,
     data: &[u8],
 ) -> Result<SecretBytes<SSV_BYTES>, CryptoError> {
-    if data.len() != ENCAPSULATED_BYTES {
+    if !(POINT_BYTES..=ENCAPSULATED_BYTES).contains(&data.len()) {
         return Err(CryptoError::Malformed {
             what: "SAKKE encapsulated data",
-            reason: "must be 273 octets (R_(b,S) || H)",
+            reason: "must be R_(b,S) (257 octets) then H (at most 16 octets): 273 in RFC 6508",
         });
     }
     let r_point = AffinePoint::from_bytes(&data[..POINT_BYTES], "SAKKE R_(b,S)")?;
+    let mut h = lengths::pad_hint(&data[POINT_BYTES..]);
     let lines = rsk.lines();
+    let order_ok = lines.first_argument_has_order_q();
+    let b = Fq::from_be_bytes_reduced(id);
     let mut w = lines.eval(&r_point).to_be_bytes();
     let mut mask = htir_2n(&w);
-    w.zeroize();
-    let mut ssv_raw = [0u8; SSV_BYTES];
-    for ((o, m), h) in ssv_raw
-        .iter_mut()
-        .zip(mask.iter())
-        .zip(&data[POINT_BYTES..])
-    {
-        *o = m ^ h;
+    let (mut ssv, mut ok) = check_hint(z, &b, id, &r_point, &h, &mask);
+    if !bool::from(ok & order_ok) {
+        mask = lengths::shortest_w_mask(&w);
+        (ssv, ok) = check_hint(z, &b, id, &r_point, &h, &mask);
     }
+    w.zeroize();
     mask.zeroize();
-    let ssv = SecretBytes::new(ssv_raw);
-    ssv_raw.zeroize();
-    let b = Fq::from_be_bytes_reduced(id);
-    let mut r = derive_r(&ssv, id);
-    let test = z.mul_receiver_point(&b, &r);
-    r.zeroize();
-    let ok = test.ct_eq_affine(&r_point) & lines.first_argument_has_order_q();
-    if bool::from(ok) {
+    h.zeroize();
+    if bool::from(ok & order_ok) {
         Ok(ssv)
     } else {
         Err(CryptoError::DecapsulationFailed)
     }
+}
+
+/// SSV = H ⊕ mask, and whether [r]([b]P + Z_S) = R_(b,S) for r = HashToIntegerRange(SSV ‖ b, q).
+fn check_hint(
+    z: &SakkePublicKey,
+    b: &Fq,
+    id: &[u8],
+    r_point: &AffinePoint,
+    h: &[u8; SSV_BYTES],
+    mask: &[u8; SSV_BYTES],
+) -> (SecretBytes<SSV_BYTES>, Choice) {
+    let mut raw = [0u8; SSV_BYTES];
+    for ((o, m), x) in raw.iter_mut().zip(mask).zip(h) {
+        *o = m ^ x;
+    }
+    let ssv = SecretBytes::new(raw);
+    raw.zeroize();
+    let mut r = derive_r(&ssv, id);
+    let test = z.mul_receiver_point(b, &r);
+    r.zeroize();
+    let ok = test.ct_eq_affine(r_point);
+    (ssv, ok)
 }
 
 #[cfg(test)]
