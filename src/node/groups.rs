@@ -72,7 +72,7 @@ impl KmsNode {
             self.read_barrier().await?;
             if let Some(k) = &keyed {
                 if let Some(rec) = self.state().idempotency_record(&k.key)? {
-                    return self.repeated_creation(&rec, k, group_id, actor);
+                    return self.repeated_creation(&rec, k, group_id, actor).await;
                 }
             }
             let next = self
@@ -109,7 +109,7 @@ impl KmsNode {
                                         "group {group_id} changed concurrently; retry"
                                     ))
                                 })?;
-                            return self.repeated_creation(&rec, k, group_id, actor);
+                            return self.repeated_creation(&rec, k, group_id, actor).await;
                         }
                     }
                     let kind = if next == 1 {
@@ -139,7 +139,7 @@ impl KmsNode {
 
     /// The answer to a repeated creation: the version the first request with this key
     /// created, delivered (and audited) again.
-    fn repeated_creation(
+    async fn repeated_creation(
         &self,
         rec: &IdempotencyRecord,
         keyed: &Keyed,
@@ -172,7 +172,8 @@ impl KmsNode {
             group_id,
             *version,
             "delivered again (repeated creation request)",
-        )?;
+        )
+        .await?;
         Ok(GroupKey {
             group_id: group_id.to_owned(),
             version: v.clone(),
