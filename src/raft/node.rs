@@ -497,8 +497,10 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
 
     /// The one Ready loop; the order of the steps is the contract of raft-rs.
     fn on_ready(&mut self) -> Result<Output, DriverError> {
-        let mut out = Output::default();
-        out.applied_index = self.applied_index;
+        let mut out = Output {
+            applied_index: self.applied_index,
+            ..Output::default()
+        };
         let ready = match self.stalled.take() {
             // Steps 1 and 2 of this Ready ran in the round that stalled.
             Some((ready, _)) => ready,

@@ -27,9 +27,12 @@ fn single(t: ConfChangeType, id: u64) -> ConfChangeV2 {
     cc
 }
 
+/// One membership step: what it is, the change, the addresses it adds.
+type Step = (&'static str, ConfChangeV2, Vec<(u64, String)>);
+
 /// The steps of a join of node 4 and a leave of node 3, as `sealkm cluster join|leave` takes
 /// them.
-fn steps() -> Vec<(&'static str, ConfChangeV2, Vec<(u64, String)>)> {
+fn steps() -> Vec<Step> {
     vec![
         (
             "add learner 4",

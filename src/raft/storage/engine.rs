@@ -314,3 +314,35 @@ impl LogStore for EngineLogStore {
         self.sync_micros
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bootstrap configuration is the base a restart rebuilds the conf state from
+    /// (`node::recover`), so it must survive a reopen, apart from the current one.
+    #[test]
+    fn the_bootstrap_configuration_and_the_conf_index_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = EngineLogStore::open_with_voters(dir.path(), &[1, 2, 3]).unwrap();
+        assert_eq!(s.conf_state_index(), Some(0));
+        let joint = ConfState {
+            voters: vec![1, 2, 3, 4],
+            voters_outgoing: vec![1, 2, 3],
+            ..ConfState::default()
+        };
+        s.set_conf_state(7, &joint).unwrap();
+        drop(s);
+        let s = EngineLogStore::open_with_voters(dir.path(), &[1, 2, 3]).unwrap();
+        assert_eq!(s.conf_state_index(), Some(7));
+        assert_eq!(s.meta.conf_state, joint);
+        assert_eq!(s.initial_conf_state().voters, vec![1, 2, 3]);
+        let other = tempfile::tempdir().unwrap();
+        let joined = EngineLogStore::open(other.path()).unwrap();
+        assert_eq!(
+            joined.conf_state_index(),
+            None,
+            "a joining node knows no configuration"
+        );
+    }
+}
