@@ -26,6 +26,8 @@
 //! marker, other generations) never are. The applied index is a record of the `meta` tree
 //! and must equal the header's index.
 
+#[cfg(test)]
+mod generations_tests;
 mod restore;
 #[cfg(test)]
 mod tests;
