@@ -192,7 +192,12 @@ pub(super) async fn rotate(
             let key = super::group_keys::idempotency_key(&req)?;
             let cert_uri = state
                 .node
-                .rotate_certificate_keyed(&path, body.validity_days * 86_400, &actor, key.as_deref())
+                .rotate_certificate_keyed(
+                    &path,
+                    body.validity_days * 86_400,
+                    &actor,
+                    key.as_deref(),
+                )
                 .await?;
             Ok(serde_json::json!({ "cert_uri": cert_uri }))
         }

@@ -467,7 +467,11 @@ impl KmsNode {
             Keyed::new(
                 actor,
                 k,
-                &[b"revoke-certificate", kms_uri.as_bytes(), cert_uri.as_bytes()],
+                &[
+                    b"revoke-certificate",
+                    kms_uri.as_bytes(),
+                    cert_uri.as_bytes(),
+                ],
             )
         });
         let revoke = Command::RevokeCertificate {
@@ -541,7 +545,11 @@ impl KmsNode {
             Keyed::new(
                 actor,
                 k,
-                &[b"reinstate-identity", kms_uri.as_bytes(), identity.as_bytes()],
+                &[
+                    b"reinstate-identity",
+                    kms_uri.as_bytes(),
+                    identity.as_bytes(),
+                ],
             )
         });
         let reinstate = Command::ReinstateIdentity {

@@ -103,11 +103,12 @@ impl KmsNode {
                             .and_then(|g| g.version(next))
                             .is_some_and(|v| *v == version);
                         if !ours {
-                            let rec = self.state().idempotency_record(&k.key)?.ok_or_else(|| {
-                                NodeError::Conflict(format!(
-                                    "group {group_id} changed concurrently; retry"
-                                ))
-                            })?;
+                            let rec =
+                                self.state().idempotency_record(&k.key)?.ok_or_else(|| {
+                                    NodeError::Conflict(format!(
+                                        "group {group_id} changed concurrently; retry"
+                                    ))
+                                })?;
                             return self.repeated_creation(&rec, k, group_id, actor);
                         }
                     }
@@ -162,9 +163,8 @@ impl KmsNode {
         let v = group.version(*version).ok_or_else(|| {
             NodeError::NotFound(format!("group {group_id} has no key version {version}"))
         })?;
-        let gmk = open_gmk(&self.barrier, group_id, v).map_err(|e| {
-            NodeError::Internal(format!("opening a sealed GMK of {group_id}: {e}"))
-        })?;
+        let gmk = open_gmk(&self.barrier, group_id, v)
+            .map_err(|e| NodeError::Internal(format!("opening a sealed GMK of {group_id}: {e}")))?;
         self.audit_group(
             AuditKind::GroupKeyDelivered,
             actor,

@@ -267,8 +267,7 @@ impl StateMachine {
             for v in &g.versions {
                 if !v.revoked
                     && v.is_expired_at(now)
-                    && t.meta.get(expired_key(&g.group_id, v.version))?
-                        .is_none()
+                    && t.meta.get(expired_key(&g.group_id, v.version))?.is_none()
                 {
                     out.push((g.group_id.clone(), v.version));
                 }

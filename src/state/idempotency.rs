@@ -83,9 +83,7 @@ fn result_of(command: &Command) -> IdempotentResult {
 /// Applies `command` once per `key`.
 pub(super) fn apply(tx: &Tx, key: &str, fingerprint: &[u8], command: &Command) -> TxResult<()> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return reject(format!(
-            "an idempotency key has 1 to {MAX_KEY_BYTES} bytes"
-        ));
+        return reject(format!("an idempotency key has 1 to {MAX_KEY_BYTES} bytes"));
     }
     if fingerprint.len() > MAX_FINGERPRINT_BYTES {
         return reject("request fingerprint too long");
@@ -106,9 +104,10 @@ pub(super) fn apply(tx: &Tx, key: &str, fingerprint: &[u8], command: &Command) -
     let seq = match t.get(NEXT_SEQ_KEY)? {
         None => 0,
         Some(v) => {
-            let arr: [u8; 8] = v.as_ref().try_into().map_err(|_| {
-                Abort::fail(StateError::Corrupt("idempotency sequence".into()))
-            })?;
+            let arr: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| Abort::fail(StateError::Corrupt("idempotency sequence".into())))?;
             u64::from_be_bytes(arr)
         }
     };

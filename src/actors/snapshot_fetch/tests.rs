@@ -119,7 +119,13 @@ fn a_fetch_that_gave_up_resumes_where_it_stopped() {
     let again = Source::new(from.path(), desc.index);
     let mut rx = SnapshotReceiver::new(to.path(), &desc).unwrap();
     assert_eq!(rx.received(), 3000);
-    run(pull(&mut rx, desc.size, Duration::ZERO, again.get(|_, _| false))).unwrap();
+    run(pull(
+        &mut rx,
+        desc.size,
+        Duration::ZERO,
+        again.get(|_, _| false),
+    ))
+    .unwrap();
     assert_eq!(again.asked.borrow()[0], 3000);
     let path = rx.finish().unwrap();
     assert_eq!(

@@ -60,10 +60,18 @@ fn a_repeated_key_makes_one_version_and_keeps_the_first_result() {
         }
     );
     // One event for the one version.
-    assert_eq!(l.s.newest_event_id().unwrap(), 0, "no subscriber, no events");
+    assert_eq!(
+        l.s.newest_event_id().unwrap(),
+        0,
+        "no subscriber, no events"
+    );
 
     // Another key is another request: the rotation happens.
-    l.ok(keyed("gms.example.org\u{0}other", b"create fire-brigade-7", create(2)));
+    l.ok(keyed(
+        "gms.example.org\u{0}other",
+        b"create fire-brigade-7",
+        create(2),
+    ));
     assert_eq!(l.s.group(G).unwrap().unwrap().versions.len(), 2);
     // Without a key, every request writes.
     l.ok(create(3));

@@ -223,7 +223,12 @@ fn version_1_commands_without_subscribers_write_no_new_state() {
     ] {
         assert!(t.is_empty());
     }
-    let meta_keys: Vec<_> = a_trees.meta.iter().keys().map(|k| k.unwrap().to_vec()).collect();
+    let meta_keys: Vec<_> = a_trees
+        .meta
+        .iter()
+        .keys()
+        .map(|k| k.unwrap().to_vec())
+        .collect();
     assert_eq!(meta_keys, vec![APPLIED_KEY.to_vec(), BARRIER_KEY.to_vec()]);
     // The digest is the pre-version-2 digest: the four original trees only.
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);

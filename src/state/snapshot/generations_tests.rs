@@ -51,7 +51,10 @@ fn readers_never_see_a_restore_in_progress() {
             if installer.is_finished() && !done.load(Ordering::SeqCst) {
                 break; // the installer failed: its panic is reported by the scope
             }
-            assert!(revoked.unwrap().is_some(), "a revoked identity was not revoked");
+            assert!(
+                revoked.unwrap().is_some(),
+                "a revoked identity was not revoked"
+            );
             assert!(community.unwrap().is_some(), "the community disappeared");
             let applied = applied.unwrap();
             assert!(
@@ -65,9 +68,12 @@ fn readers_never_see_a_restore_in_progress() {
     assert_eq!(dst.interrupted_restore().unwrap(), None);
     // Only the current generation's trees are left in the store.
     assert_eq!(dst.read().generation, 17);
-    assert!(stale_trees(&dst, 17).is_empty(), "{:?}", stale_trees(&dst, 17));
+    assert!(
+        stale_trees(&dst, 17).is_empty(),
+        "{:?}",
+        stale_trees(&dst, 17)
+    );
 }
-
 
 /// A crash while the next generation is being filled: the old state is intact and served;
 /// on restart the leftovers are dropped and the restore is redone from the file.
@@ -83,14 +89,25 @@ fn a_crash_before_the_switch_keeps_the_old_state_and_the_restore_is_redone() {
         old_digest = dst.digest().unwrap();
         // The restore got as far as some records of generation 1.
         set_marker(&dst, desc.index).unwrap();
-        let half = dst.db().open_tree(physical_name(1, b"communities")).unwrap();
+        let half = dst
+            .db()
+            .open_tree(physical_name(1, b"communities"))
+            .unwrap();
         half.insert(b"half", b"written").unwrap();
-        assert_eq!(dst.digest().unwrap(), old_digest, "readers still see the old state");
+        assert_eq!(
+            dst.digest().unwrap(),
+            old_digest,
+            "readers still see the old state"
+        );
         dst.flush().unwrap();
     }
     let dst = StateMachine::open(sled::open(data.path()).unwrap()).unwrap();
     assert_eq!(dst.digest().unwrap(), old_digest);
-    assert!(stale_trees(&dst, 0).is_empty(), "{:?}", stale_trees(&dst, 0));
+    assert!(
+        stale_trees(&dst, 0).is_empty(),
+        "{:?}",
+        stale_trees(&dst, 0)
+    );
     assert_eq!(dst.interrupted_restore().unwrap(), Some(desc.index));
     assert_eq!(
         dst.resume_interrupted_restore(dir.path()).unwrap(),
@@ -98,7 +115,11 @@ fn a_crash_before_the_switch_keeps_the_old_state_and_the_restore_is_redone() {
     );
     assert_eq!(dst.digest().unwrap(), src.digest().unwrap());
     assert_eq!(dst.read().generation, 1);
-    assert!(stale_trees(&dst, 1).is_empty(), "{:?}", stale_trees(&dst, 1));
+    assert!(
+        stale_trees(&dst, 1).is_empty(),
+        "{:?}",
+        stale_trees(&dst, 1)
+    );
 }
 
 /// A crash after the switch was recorded but before the old trees were dropped: the new
@@ -113,7 +134,11 @@ fn a_crash_after_the_switch_opens_the_new_state_and_drops_the_old_trees() {
         populate(&dst, 10);
         dst.restore_snapshot(dir.path(), desc.index).unwrap();
         // Put back what the crash would have left: old trees of generations 0 and 1.
-        dst.db().open_tree("communities").unwrap().insert(b"old", b"x").unwrap();
+        dst.db()
+            .open_tree("communities")
+            .unwrap()
+            .insert(b"old", b"x")
+            .unwrap();
         dst.db()
             .open_tree(physical_name(2, b"meta"))
             .unwrap()
@@ -125,7 +150,11 @@ fn a_crash_after_the_switch_opens_the_new_state_and_drops_the_old_trees() {
     assert_eq!(dst.read().generation, 1);
     assert_eq!(dst.digest().unwrap(), src.digest().unwrap());
     assert_eq!(dst.interrupted_restore().unwrap(), None);
-    assert!(stale_trees(&dst, 1).is_empty(), "{:?}", stale_trees(&dst, 1));
+    assert!(
+        stale_trees(&dst, 1).is_empty(),
+        "{:?}",
+        stale_trees(&dst, 1)
+    );
     // The recorded generation is what decides, and it is not state.
     let control = dst.db().open_tree(MARKER_TREE).unwrap();
     assert_eq!(

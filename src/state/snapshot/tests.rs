@@ -498,7 +498,10 @@ fn a_snapshot_being_served_is_kept_until_its_lease_ends() {
         s.apply_empty(i).unwrap();
         write_snapshot(&s, dir.path(), &meta(i, 1)).unwrap();
     }
-    assert!(snapshot_path(dir.path(), first).exists(), "served file pruned");
+    assert!(
+        snapshot_path(dir.path(), first).exists(),
+        "served file pruned"
+    );
     assert!(!snapshot_path(dir.path(), first + 1).exists());
     assert_eq!(read_chunk(dir.path(), first, 100, 100).unwrap().len(), 100);
 
