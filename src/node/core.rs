@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use super::admission::{Admission, Shed};
 use super::cache::KeySetCache;
+use super::groups::Keyed;
 use crate::audit::{AuditEvent, AuditKind, AuditLog};
 use crate::clock::Clock;
 use crate::config::NodeConfig;
@@ -83,47 +84,6 @@ fn recorded_certificate(
 /// Who asked (for the audit trail).
 #[derive(Debug, Clone)]
 pub struct Actor(pub String);
-
-/// A write made idempotent by the client's `Idempotency-Key` (see `state::idempotency`): the
-/// key in the principal's own name space (the name's length first, so principals cannot
-/// collide) and a fingerprint of the request (a repeat must match it).
-#[derive(Debug, Clone)]
-pub struct Keyed {
-    pub key: String,
-    pub fingerprint: Vec<u8>,
-}
-
-impl Keyed {
-    /// `parts` identify the request (not what the proposer generates for it: times, keys).
-    pub fn new(actor: &Actor, client_key: &str, parts: &[&[u8]]) -> Self {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        for p in parts {
-            ctx.update(&(p.len() as u64).to_be_bytes());
-            ctx.update(p);
-        }
-        Self {
-            key: format!("{}:{}:{client_key}", actor.0.len(), actor.0),
-            fingerprint: ctx.finish().as_ref().to_vec(),
-        }
-    }
-
-    /// `command`, wrapped when the request has a key.
-    pub fn wrap(keyed: Option<&Keyed>, command: Command) -> Command {
-        match keyed {
-            Some(k) => Command::Idempotent {
-                key: k.key.clone(),
-                fingerprint: k.fingerprint.clone(),
-                command: Box::new(command),
-            },
-            None => command,
-        }
-    }
-
-    /// The key was first used for another request (409).
-    pub fn reused(&self) -> NodeError {
-        NodeError::Conflict("the Idempotency-Key was used for another request".into())
-    }
-}
 
 pub struct KmsNode {
     pub(crate) node_id: String,

@@ -5,7 +5,7 @@
 //! linearizably. Handing out a GMK (opened from its seal) is audited first: a delivery that
 //! cannot be audited is not made.
 
-use super::core::{Actor, Keyed, KmsNode, NodeError};
+use super::core::{Actor, KmsNode, NodeError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::crypto::secret::SecretBytes;
 use crate::kms::group::{open_gmk, validate_group_id, Group, GroupKeyVersion, GMK_LEN};
@@ -22,6 +22,47 @@ pub struct GroupKey {
     pub gmk: SecretBytes<GMK_LEN>,
     /// Whether this version is the group's current one at the time of the read.
     pub current: bool,
+}
+
+/// A write made idempotent by the client's `Idempotency-Key` (see `state::idempotency`): the
+/// key in the principal's own name space (the name's length first, so principals cannot
+/// collide) and a fingerprint of the request (a repeat must match it).
+#[derive(Debug, Clone)]
+pub struct Keyed {
+    pub key: String,
+    pub fingerprint: Vec<u8>,
+}
+
+impl Keyed {
+    /// `parts` identify the request (not what the proposer generates for it: times, keys).
+    pub fn new(actor: &Actor, client_key: &str, parts: &[&[u8]]) -> Self {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for p in parts {
+            ctx.update(&(p.len() as u64).to_be_bytes());
+            ctx.update(p);
+        }
+        Self {
+            key: format!("{}:{}:{client_key}", actor.0.len(), actor.0),
+            fingerprint: ctx.finish().as_ref().to_vec(),
+        }
+    }
+
+    /// `command`, wrapped when the request has a key.
+    pub fn wrap(keyed: Option<&Keyed>, command: Command) -> Command {
+        match keyed {
+            Some(k) => Command::Idempotent {
+                key: k.key.clone(),
+                fingerprint: k.fingerprint.clone(),
+                command: Box::new(command),
+            },
+            None => command,
+        }
+    }
+
+    /// The key was first used for another request (409).
+    pub fn reused(&self) -> NodeError {
+        NodeError::Conflict("the Idempotency-Key was used for another request".into())
+    }
 }
 
 fn invalid(e: impl std::fmt::Display) -> NodeError {

@@ -262,7 +262,8 @@ impl StateMachine {
     pub fn unnoted_expired_group_keys(&self, now: u64) -> Result<Vec<(String, u32)>, StateError> {
         let t = self.read();
         let mut out = Vec::new();
-        for g in self.groups()? {
+        for v in t.groups.iter().values() {
+            let g: Group = dec("group", &v?)?;
             for v in &g.versions {
                 if !v.revoked
                     && v.is_expired_at(now)

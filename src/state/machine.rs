@@ -162,10 +162,11 @@ impl StateMachine {
         &self.db
     }
 
-    /// The current generation's trees, held for the caller's whole read. Recursive: a
-    /// method may call another while holding it, even with a restore waiting to swap.
+    /// The current generation's trees, held for the caller's whole read. Not recursive (a
+    /// restore waiting to swap is not starved by overlapping readers): a holder must not
+    /// call another method that takes it, so methods work on the guard's [`Trees`].
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Trees> {
-        self.trees.read_recursive()
+        self.trees.read()
     }
 
     /// Makes `next` the current generation (the caller recorded it durably first) and
@@ -177,50 +178,7 @@ impl StateMachine {
 
     /// Index of the last applied entry (0 for a new state).
     pub fn applied_index(&self) -> Result<u64, StateError> {
-        match self.read().meta.get(APPLIED_KEY)? {
-            None => Ok(0),
-            Some(v) => {
-                let arr: [u8; 8] = v
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StateError::Corrupt("applied index".into()))?;
-                Ok(u64::from_be_bytes(arr))
-            }
-        }
-    }
-
-    /// Runs `f` in one sled transaction over every tree of the state.
-    pub(super) fn transaction<T>(
-        &self,
-        f: impl Fn(&Tx) -> TxResult<T>,
-    ) -> Result<T, TransactionError<Abort>> {
-        let t = self.read();
-        let trees = (
-            &t.communities,
-            &t.revocations,
-            &t.meta,
-            &t.acl,
-            &t.groups,
-            &t.key_provisioning,
-            &t.subscriptions,
-            &t.outbox,
-            &t.sub_offsets,
-            &t.idempotency,
-        );
-        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id)| {
-            f(&Tx {
-                communities: c,
-                revocations: r,
-                meta: m,
-                acl: a,
-                groups: g,
-                key_provisioning: kp,
-                subscriptions: s,
-                outbox: o,
-                sub_offsets: so,
-                idempotency: id,
-            })
-        })
+        self.read().applied_index()
     }
 
     /// Applies entry `index`. Entries at or below the applied index are skipped (replay is
@@ -230,14 +188,14 @@ impl StateMachine {
             return Err(StateError::UnknownVersion(env.version));
         }
         let t = self.read();
-        let applied = self.applied_index()?;
+        let applied = t.applied_index()?;
         if index <= applied {
             return Ok(None);
         }
         if index != applied + 1 {
             return Err(StateError::OutOfOrder { index, applied });
         }
-        let res = self.transaction(|tx| {
+        let res = t.transaction(|tx| {
             apply_checked(tx, env)?;
             tx.meta.insert(APPLIED_KEY, &index.to_be_bytes())?;
             Ok(())
@@ -258,7 +216,7 @@ impl StateMachine {
     /// empty entry, a membership change). Same ordering rules as [`StateMachine::apply`].
     pub fn apply_empty(&self, index: u64) -> Result<(), StateError> {
         let t = self.read();
-        let applied = self.applied_index()?;
+        let applied = t.applied_index()?;
         if index <= applied {
             return Ok(());
         }
@@ -361,6 +319,56 @@ impl StateMachine {
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         Ok(out)
+    }
+}
+
+impl Trees {
+    /// Index of the last applied entry (0 for a new state).
+    pub(crate) fn applied_index(&self) -> Result<u64, StateError> {
+        match self.meta.get(APPLIED_KEY)? {
+            None => Ok(0),
+            Some(v) => {
+                let arr: [u8; 8] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StateError::Corrupt("applied index".into()))?;
+                Ok(u64::from_be_bytes(arr))
+            }
+        }
+    }
+
+    /// Runs `f` in one sled transaction over every tree of the state.
+    pub(super) fn transaction<T>(
+        &self,
+        f: impl Fn(&Tx) -> TxResult<T>,
+    ) -> Result<T, TransactionError<Abort>> {
+        let t = self;
+        let trees = (
+            &t.communities,
+            &t.revocations,
+            &t.meta,
+            &t.acl,
+            &t.groups,
+            &t.key_provisioning,
+            &t.subscriptions,
+            &t.outbox,
+            &t.sub_offsets,
+            &t.idempotency,
+        );
+        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id)| {
+            f(&Tx {
+                communities: c,
+                revocations: r,
+                meta: m,
+                acl: a,
+                groups: g,
+                key_provisioning: kp,
+                subscriptions: s,
+                outbox: o,
+                sub_offsets: so,
+                idempotency: id,
+            })
+        })
     }
 }
 

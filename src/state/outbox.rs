@@ -33,9 +33,11 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
 
 use super::groups::acl_entry_tx;
+use super::machine::trees::Trees;
 use super::machine::{
     dec, dec_tx, enc, reject, Abort, StateError, StateMachine, Tx, TxResult, META_TREE,
 };
+use crate::kms::acl::AclEntry;
 use crate::kms::events::{Event, EventKind, EventSubject, Subscription};
 
 /// Most unacknowledged events one subscriber may have before it is marked `must_resync`.
@@ -260,41 +262,45 @@ pub(super) fn ack_events(tx: &Tx, id: &str, up_to: u64) -> TxResult<()> {
     trim(tx, &ids, last)
 }
 
+fn meta_u64(t: &Trees, key: &[u8]) -> Result<u64, StateError> {
+    match t.meta.get(key)? {
+        None => Ok(0),
+        Some(v) => u64_value(META_TREE, &v),
+    }
+}
+
+fn status(t: &Trees, sub: Subscription) -> Result<SubscriptionStatus, StateError> {
+    let off: Offset = match t.sub_offsets.get(sub.id.as_bytes())? {
+        Some(v) => dec("subscription offset", &v)?,
+        None => return Err(StateError::Corrupt(format!("offset of {}", sub.id))),
+    };
+    Ok(SubscriptionStatus {
+        subscription: sub,
+        acked: off.acked,
+        must_resync: off.must_resync,
+    })
+}
+
+fn subscription(t: &Trees, id: &str) -> Result<Option<SubscriptionStatus>, StateError> {
+    match t.subscriptions.get(id.as_bytes())? {
+        None => Ok(None),
+        Some(v) => status(t, dec("subscription", &v)?).map(Some),
+    }
+}
+
 impl StateMachine {
-    fn meta_u64(&self, key: &[u8]) -> Result<u64, StateError> {
-        match self.read().meta.get(key)? {
-            None => Ok(0),
-            Some(v) => u64_value(META_TREE, &v),
-        }
-    }
-
-    fn status(&self, sub: Subscription) -> Result<SubscriptionStatus, StateError> {
-        let off: Offset = match self.read().sub_offsets.get(sub.id.as_bytes())? {
-            Some(v) => dec("subscription offset", &v)?,
-            None => return Err(StateError::Corrupt(format!("offset of {}", sub.id))),
-        };
-        Ok(SubscriptionStatus {
-            subscription: sub,
-            acked: off.acked,
-            must_resync: off.must_resync,
-        })
-    }
-
     /// Every subscription with its delivery state, by id.
     pub fn subscriptions(&self) -> Result<Vec<SubscriptionStatus>, StateError> {
         let t = self.read();
         let mut out = Vec::new();
         for v in t.subscriptions.iter().values() {
-            out.push(self.status(dec("subscription", &v?)?)?);
+            out.push(status(&t, dec("subscription", &v?)?)?);
         }
         Ok(out)
     }
 
     pub fn subscription(&self, id: &str) -> Result<Option<SubscriptionStatus>, StateError> {
-        match self.read().subscriptions.get(id.as_bytes())? {
-            None => Ok(None),
-            Some(v) => self.status(dec("subscription", &v)?).map(Some),
-        }
+        subscription(&self.read(), id)
     }
 
     /// Up to `limit` events after `after` that subscription `id` receives (by kind, group
@@ -307,12 +313,16 @@ impl StateMachine {
         limit: usize,
     ) -> Result<Option<EventPage>, StateError> {
         let t = self.read();
-        let Some(status) = self.subscription(id)? else {
+        let Some(status) = subscription(&t, id)? else {
             return Ok(None);
         };
-        let acl = self.acl_entry(&status.subscription.principal)?;
-        let trimmed = self.meta_u64(TRIMMED_KEY)?;
-        let last = self.meta_u64(LAST_ID_KEY)?;
+        let acl: Option<AclEntry> = t
+            .acl
+            .get(status.subscription.principal.as_bytes())?
+            .map(|v| dec("acl entry", &v))
+            .transpose()?;
+        let trimmed = meta_u64(&t, TRIMMED_KEY)?;
+        let last = meta_u64(&t, LAST_ID_KEY)?;
         let mut page = EventPage {
             events: Vec::new(),
             next_after: after.max(trimmed).min(last),
@@ -339,14 +349,14 @@ impl StateMachine {
 
     /// Number of events held in the outbox (at most [`MAX_BACKLOG`]).
     pub fn outbox_len(&self) -> Result<u64, StateError> {
-        let _t = self.read();
-        let last = self.meta_u64(LAST_ID_KEY)?;
-        Ok(last.saturating_sub(self.meta_u64(TRIMMED_KEY)?))
+        let t = self.read();
+        let last = meta_u64(&t, LAST_ID_KEY)?;
+        Ok(last.saturating_sub(meta_u64(&t, TRIMMED_KEY)?))
     }
 
     /// Id of the newest event ever appended (0: none).
     pub fn newest_event_id(&self) -> Result<u64, StateError> {
-        self.meta_u64(LAST_ID_KEY)
+        meta_u64(&self.read(), LAST_ID_KEY)
     }
 }
 

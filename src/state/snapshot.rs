@@ -4,7 +4,8 @@
 //! This module owns the snapshot FILE: its format, writing one from a [`StateMachine`]
 //! ([`write_snapshot`]), reading it back in bounded chunks for transfer ([`read_chunk`]),
 //! receiving chunks into a verified file ([`SnapshotReceiver`]), and replacing a state with a
-//! file's contents ([`StateMachine::restore_snapshot`], crash-safe through a restore marker,
+//! file's contents atomically for readers ([`StateMachine::restore_snapshot`]: a fresh tree
+//! generation swapped in whole, crash-safe through a restore marker,
 //! see `restore`). It does not move bytes between nodes and does not touch the Raft log: what
 //! travels inside raft's `Snapshot.data` is only the small [`SnapshotDescriptor`].
 //!
@@ -26,6 +27,8 @@
 //! marker, other generations) never are. The applied index is a record of the `meta` tree
 //! and must equal the header's index.
 
+#[cfg(test)]
+mod generations_tests;
 mod restore;
 #[cfg(test)]
 mod tests;

@@ -24,8 +24,8 @@ impl StateMachine {
                 }
             }
         }
-        let _t = self.read();
-        let applied = self.applied_index()?;
+        let t = self.read();
+        let applied = t.applied_index()?;
         let skip = items.iter().take_while(|(i, _)| *i <= applied).count();
         let todo = &items[skip..];
         let Some(last) = todo.last().map(|t| t.0) else {
@@ -39,7 +39,7 @@ impl StateMachine {
                 });
             }
         }
-        let res = self.transaction(|tx| {
+        let res = t.transaction(|tx| {
             for env in todo.iter().filter_map(|(_, env)| *env) {
                 apply_checked(tx, env)?;
             }
@@ -55,6 +55,7 @@ impl StateMachine {
             // A refusal aborted the whole batch, so nothing of it was written: apply the
             // entries one by one, each refusal then writing only its applied index.
             Err(TransactionError::Abort(Abort::Reject(_))) => {
+                drop(t); // `apply` takes the trees itself
                 let mut all = vec![None; skip];
                 for (index, env) in todo {
                     all.push(match env {
@@ -81,7 +82,7 @@ impl StateMachine {
         removed: &[u64],
     ) -> Result<(), StateError> {
         let t = self.read();
-        let applied = self.applied_index()?;
+        let applied = t.applied_index()?;
         if index <= applied {
             return Ok(());
         }

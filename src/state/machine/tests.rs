@@ -247,5 +247,6 @@ fn version_1_commands_without_subscribers_write_no_new_state() {
             ctx.update(&v);
         }
     }
+    drop(a_trees);
     assert_eq!(a.digest().unwrap().as_slice(), ctx.finish().as_ref());
 }

@@ -11,9 +11,9 @@ use crate::kms::community::Certificate;
 use crate::kms::period::PeriodParams;
 use crate::state::command::{Command, Envelope, COMMAND_VERSION};
 
-const KMS: &str = "kms.example.org";
+pub(super) const KMS: &str = "kms.example.org";
 
-fn temp_state() -> StateMachine {
+pub(super) fn temp_state() -> StateMachine {
     StateMachine::open(sled::Config::new().temporary(true).open().unwrap()).unwrap()
 }
 
@@ -26,7 +26,7 @@ fn env(request_id: u64, command: Command) -> Envelope {
 }
 
 /// Applies a realistic log (`revocations` identities revoked) and returns the applied index.
-fn populate(s: &StateMachine, revocations: usize) -> u64 {
+pub(super) fn populate(s: &StateMachine, revocations: usize) -> u64 {
     let period = PeriodParams {
         period_s: 2_592_000,
         offset_s: 0,
@@ -97,7 +97,7 @@ fn populate(s: &StateMachine, revocations: usize) -> u64 {
     last
 }
 
-fn meta(index: u64, term: u64) -> SnapshotMetadata {
+pub(super) fn meta(index: u64, term: u64) -> SnapshotMetadata {
     SnapshotMetadata {
         index,
         term,
@@ -112,7 +112,7 @@ fn meta(index: u64, term: u64) -> SnapshotMetadata {
 }
 
 /// A source state written as a snapshot in `dir`.
-fn source(dir: &Path, revocations: usize) -> (StateMachine, SnapshotDescriptor) {
+pub(super) fn source(dir: &Path, revocations: usize) -> (StateMachine, SnapshotDescriptor) {
     let s = temp_state();
     let index = populate(&s, revocations);
     let desc = write_snapshot(&s, dir, &meta(index, 3)).unwrap();
@@ -481,65 +481,6 @@ fn hostile_lengths_and_marker_records_are_corrupt() {
         ));
         assert!(dst.restore_snapshot(dir.path(), 0).is_err());
     }
-}
-
-/// Item: a restore is atomic for readers. One thread installs two snapshots in turn (both
-/// hold the community and the revocation of user1, at different indexes) while another reads
-/// them: a reader must see one state or the other, never a cleared or half-refilled one.
-#[test]
-fn readers_never_see_a_restore_in_progress() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    let dir = tempfile::tempdir().unwrap();
-    let (_, a) = source(dir.path(), 3000);
-    let (_, b) = source(dir.path(), 2000);
-    assert_ne!(a.index, b.index);
-    let dst = temp_state();
-    dst.restore_snapshot(dir.path(), a.index).unwrap();
-    let done = AtomicBool::new(false);
-    let mut reads = 0u64;
-    std::thread::scope(|scope| {
-        let installer = scope.spawn(|| {
-            for i in 0..16 {
-                let index = if i % 2 == 0 { b.index } else { a.index };
-                dst.restore_snapshot(dir.path(), index).unwrap();
-            }
-            done.store(true, Ordering::SeqCst);
-        });
-        while !done.load(Ordering::SeqCst) {
-            let revoked = dst.revocation(KMS, "sip:user1@example.org");
-            let community = dst.community(KMS);
-            let applied = dst.applied_index();
-            if installer.is_finished() && !done.load(Ordering::SeqCst) {
-                break; // the installer failed: its panic is reported by the scope
-            }
-            assert!(
-                revoked.unwrap().is_some(),
-                "a revoked identity was not revoked"
-            );
-            assert!(community.unwrap().is_some(), "the community disappeared");
-            let applied = applied.unwrap();
-            assert!(
-                applied == a.index || applied == b.index,
-                "applied index {applied} is neither snapshot's"
-            );
-            reads += 1;
-        }
-    });
-    assert!(reads > 0);
-    assert_eq!(dst.interrupted_restore().unwrap(), None);
-    // Only the current generation's trees are left in the store.
-    let stale: Vec<_> = dst
-        .db()
-        .tree_names()
-        .into_iter()
-        .filter(|n| {
-            !n.starts_with(b"__sealkm_g17/")
-                && n.as_ref() != b"__sled__default"
-                && n.as_ref() != restore::MARKER_TREE.as_bytes()
-        })
-        .collect();
-    assert!(stale.is_empty(), "{} stale trees", stale.len());
 }
 
 /// Item: a file being served is not pruned under the follower fetching it; once nobody asked
