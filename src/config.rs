@@ -449,9 +449,8 @@ impl NodeConfig {
         let (Some(r), Some(s)) = (&self.raft, &self.service_listener) else {
             return Ok(());
         };
-        let certs = |p: &Path| {
-            crate::tls::load_certs(p).map_err(|e| ConfigError::Invalid(e.to_string()))
-        };
+        let certs =
+            |p: &Path| crate::tls::load_certs(p).map_err(|e| ConfigError::Invalid(e.to_string()));
         let node_ca = certs(&r.cluster_ca)?;
         let party_ca = certs(&s.client_ca)?;
         if node_ca.iter().any(|c| party_ca.contains(c)) {

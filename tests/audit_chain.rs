@@ -270,7 +270,9 @@ fn a_full_queue_refuses_at_once_and_loses_nothing_it_took() {
     let path = dir.path().join("audit.log");
     let (log, gate) = gated_log(&path);
     // The writer takes the first record and is held after syncing it.
-    let first = log.submit(event(AuditKind::KeySetDelivered, 0)).expect("queued");
+    let first = log
+        .submit(event(AuditKind::KeySetDelivered, 0))
+        .expect("queued");
     gate.reached.recv().expect("first batch synced");
     let mut taken = vec![first];
     let refused = loop {
@@ -278,7 +280,10 @@ fn a_full_queue_refuses_at_once_and_loses_nothing_it_took() {
             Ok(d) => taken.push(d),
             Err(e) => break e,
         }
-        assert!(taken.len() <= AUDIT_QUEUE_CAPACITY + 1, "the queue never filled");
+        assert!(
+            taken.len() <= AUDIT_QUEUE_CAPACITY + 1,
+            "the queue never filled"
+        );
     };
     // Refused without waiting for the (held) writer.
     assert!(matches!(refused, AuditError::Unavailable), "{refused:?}");
@@ -333,7 +338,11 @@ fn an_exit_flushes_what_was_queued() {
         .env("SEALKM_AUDIT_EXIT_CHILD", &path)
         .output()
         .expect("run the child");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(verify_file(&path).expect("valid").records, 1000);
 }
 

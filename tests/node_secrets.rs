@@ -29,9 +29,7 @@ struct InProcess {
     audit_file: std::path::PathBuf,
 }
 
-async fn start_node(
-    hook: sealkm::audit::SyncHook,
-) -> InProcess {
+async fn start_node(hook: sealkm::audit::SyncHook) -> InProcess {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg_path = sealkm::dev::ensure(&sealkm::dev::DevOptions {
         dir: dir.path().to_owned(),
@@ -41,8 +39,8 @@ async fn start_node(
     .expect("dev env");
     let cfg = NodeConfig::load(&cfg_path).expect("config");
     std::fs::create_dir_all(&cfg.data_dir).expect("data dir");
-    let state = StateMachine::open(sled::open(cfg.data_dir.join("state")).expect("sled"))
-        .expect("state");
+    let state =
+        StateMachine::open(sled::open(cfg.data_dir.join("state")).expect("sled")).expect("state");
     let (inbox_tx, inbox_rx) = tokio::sync::mpsc::channel(INBOX_LEN);
     std::mem::forget(inbox_tx);
     let store = actors::store::start(
@@ -64,9 +62,13 @@ async fn start_node(
     .expect("store");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let audit_clock = clock.clone();
-    let audit =
-        AuditLog::open_with_sync_hook(&cfg.audit_file, "node1", move || audit_clock.now_unix_ms(), hook)
-            .expect("audit");
+    let audit = AuditLog::open_with_sync_hook(
+        &cfg.audit_file,
+        "node1",
+        move || audit_clock.now_unix_ms(),
+        hook,
+    )
+    .expect("audit");
     let barrier = bootstrap::load_unseal_key(cfg.unseal_key_file.as_deref()).expect("key");
     let node = Arc::new(KmsNode::new(&cfg, store, barrier, audit, clock));
     // A cluster of one elects itself; until then a step answers "unavailable".
@@ -108,25 +110,35 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
         }
     }))
     .await;
-    n.node.audit_log().flush().expect("bootstrap records synced");
+    n.node
+        .audit_log()
+        .flush()
+        .expect("bootstrap records synced");
     let before = verify_file(&n.audit_file).expect("valid").records;
 
     gate.hold.store(true, Ordering::SeqCst);
     let community = n.node.community_for_host(None).await.expect("community");
     let node = n.node.clone();
     let delivery = actix_rt::spawn(async move {
-        node.key_set(&community, "sip:alice@sealkm.test", None, &Actor("test".into()))
-            .await
+        node.key_set(
+            &community,
+            "sip:alice@sealkm.test",
+            None,
+            &Actor("test".into()),
+        )
+        .await
     });
     // The writer has written and synced the batch with the delivery's record and is held
     // before acknowledging it: the delivery must still be waiting.
     reached.recv().await.expect("the writer synced a batch");
-    assert!(
-        !delivery.is_finished(),
-        "the key set was handed out before its audit record was acknowledged as durable"
-    );
+    let answered_early = delivery.is_finished();
+    // Released before asserting, so a failure does not leave the writer held.
     gate.hold.store(false, Ordering::SeqCst);
     release_tx.send(()).expect("release");
+    assert!(
+        !answered_early,
+        "the key set was handed out before its audit record was acknowledged as durable"
+    );
     let set = delivery.await.expect("task").expect("key set");
     assert_eq!(set.user_uri, "sip:alice@sealkm.test");
     let after = verify_file(&n.audit_file).expect("valid");
@@ -140,7 +152,12 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
     let n = start_node(Box::new(|| {})).await;
     let community = n.node.community_for_host(None).await.expect("community");
     n.node
-        .key_set(&community, "sip:bob@sealkm.test", None, &Actor("test".into()))
+        .key_set(
+            &community,
+            "sip:bob@sealkm.test",
+            None,
+            &Actor("test".into()),
+        )
         .await
         .expect("key set");
     let cert_uri = community

@@ -121,7 +121,9 @@ async fn every_route(c: &awc::Client, addr: &str, from: u64) -> [u16; 5] {
     // Not a batch at all: refused for who sends it before it is decoded (400 would mean the
     // body was read and parsed first).
     let garbage = post(c, format!("https://{addr}{MESSAGES_PATH}"), vec![0xff; 64]).await;
-    let unknown = get(c, format!("https://{addr}/raft/v1/nothing-here")).await.0;
+    let unknown = get(c, format!("https://{addr}/raft/v1/nothing-here"))
+        .await
+        .0;
     [status, chunk, messages, garbage, unknown]
 }
 
@@ -141,7 +143,10 @@ async fn a_party_certificate_of_the_cluster_ca_gets_403_on_every_peer_route() {
         let c = client(&party);
         assert_eq!(every_route(&c, &addr, 1).await, [403; 5]);
     }
-    assert!(inbox.try_recv().is_err(), "nothing from a party reached Raft");
+    assert!(
+        inbox.try_recv().is_err(),
+        "nothing from a party reached Raft"
+    );
 
     // A node's certificate still works: status, the snapshot bytes, its own messages.
     let node1 = client(&issue(&ca, &["node1.cluster.test"]));
@@ -154,7 +159,10 @@ async fn a_party_certificate_of_the_cluster_ca_gets_403_on_every_peer_route() {
         format!("https://{addr}/raft/v1/snapshots/7?offset=0"),
     )
     .await;
-    assert_eq!((status, body.as_slice()), (200, &b"sealed secrets and the ACL"[..]));
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"sealed secrets and the ACL"[..])
+    );
     let batch = transport::encode_batch(&[heartbeat(1)]).expect("encode");
     assert_eq!(
         post(&node1, format!("https://{addr}{MESSAGES_PATH}"), batch).await,
@@ -191,13 +199,20 @@ fn dev_gives_nodes_their_own_ca_and_party_certificates_do_not_chain_to_it() {
     for id in 1..=3 + sealkm::dev::SPARE_NODES {
         let cfg = NodeConfig::load(&sealkm::dev::node_config(dir, id)).expect("config checks");
         let r = cfg.raft.expect("raft");
-        assert_eq!(r.peer_name_domain.as_deref(), Some(sealkm::dev::DEV_PEER_DOMAIN));
+        assert_eq!(
+            r.peer_name_domain.as_deref(),
+            Some(sealkm::dev::DEV_PEER_DOMAIN)
+        );
         // The peer certificate chains to the node CA and names the node.
         let leaf = tls::load_certs(&r.peer_listener.tls_cert).expect("cert");
         let names = tls::certificate_names(&leaf[0]);
         assert!(names.contains(&format!("node{id}.{}", sealkm::dev::DEV_PEER_DOMAIN)));
-        tls::peer_server_config(&r.peer_listener.tls_cert, &r.peer_listener.tls_key, &r.cluster_ca)
-            .expect("peer TLS");
+        tls::peer_server_config(
+            &r.peer_listener.tls_cert,
+            &r.peer_listener.tls_key,
+            &r.cluster_ca,
+        )
+        .expect("peer TLS");
     }
     // A party's certificate is refused by a client config trusting only the node CA... and
     // the peer listener's verifier: the party's chain does not reach the node CA.
@@ -227,7 +242,11 @@ fn the_config_check_refuses_a_peer_ca_shared_with_the_parties_or_no_peer_name_do
     assert!(good.contains(&node_ca_line));
 
     // The parties' CA as the peer CA: by the same path...
-    std::fs::write(&path, good.replace(&node_ca_line, "cluster_ca = \"ca.pem\"")).unwrap();
+    std::fs::write(
+        &path,
+        good.replace(&node_ca_line, "cluster_ca = \"ca.pem\""),
+    )
+    .unwrap();
     let e = NodeConfig::load(&path).expect_err("same CA").to_string();
     assert!(e.contains("cluster_ca"), "{e}");
     // ... or a copy under another name, or a bundle that includes it.

@@ -131,7 +131,9 @@ impl Future for Durable {
         match Pin::new(&mut self.rx).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(Ok(()))) => Poll::Ready(Ok(())),
-            Poll::Ready(Ok(Err((op, kind)))) => Poll::Ready(Err(AuditError::WriterFailed { op, kind })),
+            Poll::Ready(Ok(Err((op, kind)))) => {
+                Poll::Ready(Err(AuditError::WriterFailed { op, kind }))
+            }
             Poll::Ready(Err(_)) => Poll::Ready(Err(failed(&self.failure))),
         }
     }

@@ -281,9 +281,10 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
         )
         .map_err(|e| NodeError::Internal(format!("peer TLS: {e}")))?;
         // Validation refuses a cluster config without a domain; never serve on the CA alone.
-        let domain = r.peer_name_domain.clone().ok_or_else(|| {
-            NodeError::Internal("[raft] peer_name_domain is required".into())
-        })?;
+        let domain = r
+            .peer_name_domain
+            .clone()
+            .ok_or_else(|| NodeError::Internal("[raft] peer_name_domain is required".into()))?;
         let server =
             actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone(), domain)
                 .map_err(|e| {
@@ -317,7 +318,10 @@ async fn forget_revoked_masters(node: std::sync::Weak<KmsNode>) {
         };
         match node.forget_revoked_masters() {
             Ok(0) => {}
-            Ok(n) => tracing::info!(certificates = n, "master secrets of revoked certificates dropped"),
+            Ok(n) => tracing::info!(
+                certificates = n,
+                "master secrets of revoked certificates dropped"
+            ),
             Err(e) => tracing::warn!(error = %e, "sweep of revoked certificates failed"),
         }
     }

@@ -441,7 +441,12 @@ impl KmsNode {
     /// Reads the local state (no barrier: it acts on what was applied). Returns how many
     /// certificates' secrets were dropped.
     pub fn forget_revoked_masters(&self) -> Result<usize, NodeError> {
-        if self.masters.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        if self
+            .masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
             return Ok(0);
         }
         let revoked: std::collections::HashSet<String> = self

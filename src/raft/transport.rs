@@ -630,7 +630,10 @@ mod tests {
 
     #[test]
     fn a_recorded_member_address_wins_over_the_configured_one() {
-        let recorded = [(2, "10.0.0.2:7000".to_string()), (4, "10.0.0.4:7000".into())];
+        let recorded = [
+            (2, "10.0.0.2:7000".to_string()),
+            (4, "10.0.0.4:7000".into()),
+        ];
         let configured = [(2, "old:7000".to_string()), (3, "10.0.0.3:7000".into())];
         let addrs = peer_addresses(recorded, configured);
         assert_eq!(addrs.get(&2).map(String::as_str), Some("10.0.0.2:7000"));
@@ -655,10 +658,22 @@ mod tests {
         assert_eq!(ids(&["node3.cluster.test", "127.0.0.1"]), vec![3]);
         assert_eq!(ids(&["NODE12.Cluster.Test"]), vec![12]);
         assert!(ids(&["*.cluster.test"]).is_empty());
-        assert!(ids(&["node.cluster.test", "node0.cluster.test", "node01.cluster.test"]).is_empty());
-        assert!(ids(&["node1.other.test", "val.cluster.test", "sip:node1.cluster.test"]).is_empty());
+        assert!(ids(&[
+            "node.cluster.test",
+            "node0.cluster.test",
+            "node01.cluster.test"
+        ])
+        .is_empty());
+        assert!(ids(&[
+            "node1.other.test",
+            "val.cluster.test",
+            "sip:node1.cluster.test"
+        ])
+        .is_empty());
         assert!(PeerNames(None)
-            .node_ids(&PeerCert(rustls::pki_types::CertificateDer::from(vec![1u8, 2])))
+            .node_ids(&PeerCert(rustls::pki_types::CertificateDer::from(vec![
+                1u8, 2
+            ])))
             .is_empty());
     }
 
