@@ -131,12 +131,14 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     // The writer has written and synced the batch with the delivery's record and is held
     // before acknowledging it: the delivery must still be waiting.
     reached.recv().await.expect("the writer synced a batch");
-    assert!(
-        !delivery.is_finished(),
-        "the key set was handed out before its audit record was acknowledged as durable"
-    );
+    let answered_early = delivery.is_finished();
+    // Released before asserting, so a failure does not leave the writer held.
     gate.hold.store(false, Ordering::SeqCst);
     release_tx.send(()).expect("release");
+    assert!(
+        !answered_early,
+        "the key set was handed out before its audit record was acknowledged as durable"
+    );
     let set = delivery.await.expect("task").expect("key set");
     assert_eq!(set.user_uri, "sip:alice@sealkm.test");
     let after = verify_file(&n.audit_file).expect("valid");
