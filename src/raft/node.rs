@@ -57,6 +57,9 @@ pub enum DriverError {
     Halted(String),
     #[error("the Raft log cannot be written (disk full: {0}); writes resume when space returns")]
     DiskFull(String),
+    /// The command could not be encoded: the proposal is refused, nothing is logged.
+    #[error(transparent)]
+    Encode(#[from] command::EncodeError),
 }
 
 /// The deterministic state machine behind the log.
@@ -381,10 +384,8 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         self.check_disk()?;
         // The proposer's id travels in the entry's context so that only the proposing node
         // reports the outcome (request ids are chosen per node).
-        match self
-            .node
-            .propose(self.id.to_be_bytes().to_vec(), command::encode(env))
-        {
+        let data = command::try_encode(env)?;
+        match self.node.propose(self.id.to_be_bytes().to_vec(), data) {
             Ok(()) => {
                 self.pending.insert(env.request_id);
                 self.track_proposal(env);

@@ -197,16 +197,6 @@ pub fn try_encode(envelope: &Envelope) -> Result<Vec<u8>, EncodeError> {
         .map_err(|e| EncodeError(e.to_string()))
 }
 
-/// [`try_encode`] for callers that cannot report an error yet (`raft::node` proposes with it):
-/// a failure is logged and gives an empty entry, which applies as a no-op and leaves the
-/// proposal unanswered. New callers use [`try_encode`].
-pub fn encode(envelope: &Envelope) -> Vec<u8> {
-    try_encode(envelope).unwrap_or_else(|e| {
-        tracing::error!(error = %e, request_id = envelope.request_id, "proposal dropped");
-        Vec::new()
-    })
-}
-
 /// Why a logged command could not be decoded. Both variants are fatal for the node: a
 /// replica must never skip a committed entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -250,14 +240,14 @@ mod tests {
                 identity: "sip:a@b".into(),
             },
         };
-        let bytes = encode(&env);
+        let bytes = try_encode(&env).unwrap();
         assert_eq!(decode(&bytes).unwrap(), env);
         let future = Envelope {
             version: COMMAND_VERSION + 1,
             ..env
         };
         assert!(matches!(
-            decode(&encode(&future)),
+            decode(&try_encode(&future).unwrap()),
             Err(DecodeError::UnknownVersion { .. })
         ));
         let mut trailing = bytes.clone();
@@ -335,7 +325,7 @@ mod tests {
             assert_eq!(command.min_version(), 1);
             let env = Envelope::new(42 + i as u64, command);
             assert_eq!(env.version, 1);
-            let bytes = encode(&env);
+            let bytes = try_encode(&env).unwrap();
             assert_eq!(hex(&bytes), old_hex);
             assert_eq!(decode(&bytes).unwrap(), env);
         }
@@ -396,9 +386,9 @@ mod tests {
         for (i, command) in cmds.into_iter().enumerate() {
             let env = Envelope::new(i as u64, command);
             assert_eq!(env.version, 2);
-            assert_eq!(decode(&encode(&env)).unwrap(), env);
+            assert_eq!(decode(&try_encode(&env).unwrap()).unwrap(), env);
             // The variant index follows the six version-1 variants.
-            assert_eq!(encode(&env)[2], 6 + i as u8);
+            assert_eq!(try_encode(&env).unwrap()[2], 6 + i as u8);
         }
     }
 }

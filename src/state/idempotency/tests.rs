@@ -3,7 +3,7 @@ use ring::rand::SystemRandom;
 use super::*;
 use crate::crypto::seal::BarrierKey;
 use crate::kms::group::GroupKeyVersion;
-use crate::state::command::{decode, encode, Envelope, Outcome};
+use crate::state::command::{decode, try_encode, Envelope, Outcome};
 use crate::state::test_util::Log;
 
 const G: &str = "fire-brigade-7";
@@ -128,7 +128,7 @@ fn only_the_newest_keys_are_remembered() {
 fn the_keyed_envelope_has_version_4_and_older_binaries_refuse_it() {
     let env = Envelope::new(9, keyed(KEY, b"fp", create(1)));
     assert_eq!(env.version, 4);
-    let bytes = encode(&env);
+    let bytes = try_encode(&env).unwrap();
     assert_eq!(decode(&bytes).unwrap(), env);
     // The variant index follows the sixteen earlier variants.
     assert_eq!(bytes[2], 16);
