@@ -5,9 +5,10 @@
 //! (1 + i·g)^(j·2^(W·i)), stored normalised as 1 + i·t, so only t (one F_p element) is kept
 //! and multiplying by an entry costs two F_p products. The inverse of a class is its conjugate
 //! (x·conj(x) ∈ F_p), i.e. −t, which makes negative digits free; a zero digit scans to t = 0,
-//! the class of 1. Rows are scanned completely with masks: constant-time in r.
+//! the class of 1. Rows are scanned completely with masks hidden from the optimiser
+//! ([`row_masks`]): constant-time in r.
 
-use crate::crypto::curve::table::{signed_digit, windows_for};
+use crate::crypto::curve::table::{row_masks, signed_digit, windows_for};
 use crate::crypto::fp::{Fp, Fq, LIMBS};
 use crate::crypto::fp2::Fp2;
 use subtle::{Choice, ConditionallySelectable};
@@ -57,10 +58,10 @@ impl GPowTable {
     #[inline(always)]
     fn lookup(&self, window: usize, abs: u64) -> Fp {
         let row = &self.entries[window * HALF..(window + 1) * HALF];
+        let mut masks = [0u64; HALF];
+        row_masks(abs, &mut masks);
         let mut acc = [0u64; LIMBS];
-        for (j, e) in row.iter().enumerate() {
-            let diff = (j as u64 + 1) ^ abs;
-            let mask = 0u64.wrapping_sub(diff.wrapping_sub(1) >> 63);
+        for (e, &mask) in row.iter().zip(masks.iter()) {
             for k in 0..LIMBS {
                 acc[k] |= e[k] & mask;
             }
