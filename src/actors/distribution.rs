@@ -274,7 +274,7 @@ fn jitter(rng: &ring::rand::SystemRandom) -> f64 {
 
 fn is_leader(node: &KmsNode) -> bool {
     let st = node.store().status();
-    st.role == "leader" && st.halted.is_none()
+    st.role.is_leader() && st.halted.is_none()
 }
 
 async fn run(node: Arc<KmsNode>, tls: Arc<rustls::ClientConfig>) {

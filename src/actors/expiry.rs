@@ -18,7 +18,7 @@ pub async fn run(node: Arc<KmsNode>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if node.store().status().role != "leader" {
+        if !node.store().status().role.is_leader() {
             continue;
         }
         match node.note_expired_group_keys().await {

@@ -582,21 +582,18 @@ impl Core {
             .copied()
             .filter(|&id| id != me)
             .collect();
-        let recorded: BTreeMap<u64, String> = self
-            .driver
-            .applier()
-            .state()
-            .members()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        // One precedence rule with cluster status: the recorded address wins.
+        let recorded: BTreeMap<u64, String> = crate::raft::transport::peer_addresses(
+            self.driver.applier().state().members().unwrap_or_default(),
+            self.static_peers.iter().map(|(k, v)| (*k, v.clone())),
+        );
         for id in self.transport.peer_ids() {
             if !members.contains(&id) {
                 self.transport.remove_peer(id);
             }
         }
         for id in members {
-            let Some(addr) = recorded.get(&id).or_else(|| self.static_peers.get(&id)) else {
+            let Some(addr) = recorded.get(&id) else {
                 tracing::warn!(peer = id, "no address known for a member");
                 continue;
             };

@@ -134,7 +134,7 @@ impl Metrics {
             ("sealkm_applied_index", raft.applied),
             ("sealkm_raft_leader_id", raft.leader_id),
             ("sealkm_raft_snapshot_index", raft.snapshot_index),
-            ("sealkm_raft_is_leader", u64::from(raft.role == "leader")),
+            ("sealkm_raft_is_leader", u64::from(raft.role.is_leader())),
         ] {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {v}");
         }
@@ -172,7 +172,7 @@ mod tests {
         let raft = crate::actors::StoreStatus {
             applied: 7,
             term: 3,
-            role: "leader".into(),
+            role: crate::actors::store::NodeRole::Leader,
             ..Default::default()
         };
         let t = m.render(&raft, 0);
