@@ -12,7 +12,8 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::admin::{authorize, respond};
+use super::admin::{admin_json, respond};
+use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::peer::{report, NodeReport, STATUS_PATH};
@@ -54,10 +55,9 @@ impl From<StoreError> for ApiError {
         (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
     )
 )]
-pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
             let store = state.node.store().clone();
             let me = web::block(move || report(&store))
                 .await
@@ -129,11 +129,9 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
     if s.role == "leader" {
         Ok(())
     } else {
-        Err(ApiError::Conflict(format!(
-            "{}; the leader is node {}",
-            crate::cli::cluster::NOT_LEADER,
-            s.leader_id
-        )))
+        Err(ApiError::NotLeader {
+            leader_id: s.leader_id,
+        })
     }
 }
 
@@ -151,13 +149,14 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
     )
 )]
 pub(super) async fn join(
+    _admin: AdminAuth,
     req: HttpRequest,
-    body: web::Json<JoinBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
+            let body: JoinBody = admin_json(&req, payload, &state).await?;
             let store = state.node.store();
             leader_only(&store.status())?;
             let id = body.id;
@@ -214,13 +213,14 @@ pub(super) async fn join(
     )
 )]
 pub(super) async fn leave(
+    _admin: AdminAuth,
     req: HttpRequest,
-    body: web::Json<LeaveBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
+            let body: LeaveBody = admin_json(&req, payload, &state).await?;
             let store = state.node.store();
             let s = store.status();
             leader_only(&s)?;
