@@ -70,7 +70,10 @@ async fn send(
 
 /// The `KmsError` code of a KM-UU answer.
 fn kms_error(r: &Reply) -> KmsErrorCode {
-    match parse_kms_response(&r.body).expect("a KmsResponse document").body {
+    match parse_kms_response(&r.body)
+        .expect("a KmsResponse document")
+        .body
+    {
         KmsResponseBody::Error(e) => e.code,
         other => panic!("expected KmsError, got {other:?}"),
     }
@@ -78,7 +81,14 @@ fn kms_error(r: &Reply) -> KmsErrorCode {
 
 /// `sealkm_request_read_barriers_total` of the node.
 async fn barriers(node: &Node, dir: &Path) -> u64 {
-    let r = send(&client(dir, None), "GET", &format!("{}/metrics", node.url), None, None).await;
+    let r = send(
+        &client(dir, None),
+        "GET",
+        &format!("{}/metrics", node.url),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200);
     let text = String::from_utf8(r.body).expect("text");
     text.lines()
@@ -103,122 +113,140 @@ async fn grant_gms(env: &Env, node: &Node, principal: &str) {
 #[test]
 fn a_party_gets_no_key_material_on_km_uu_even_after_its_grant_is_removed() {
     block(async {
-    let env = Env::new(|c| c);
-    let dir = env.dir();
-    let node = env.start();
-    let service = node.service_url.clone().expect("service listener");
-    grant_gms(&env, &node, DEV_GMS).await;
-    let anon = client(dir, None);
-    let keyprov = format!("{}{KEYPROV}", node.url);
+        let env = Env::new(|c| c);
+        let dir = env.dir();
+        let node = env.start();
+        let service = node.service_url.clone().expect("service listener");
+        grant_gms(&env, &node, DEV_GMS).await;
+        let anon = client(dir, None);
+        let keyprov = format!("{}{KEYPROV}", node.url);
 
-    // The GMS's own (party) token without its certificate, and a KM-UU token naming the GMS.
-    let party = party_token(dir, DEV_GMS, &[]);
-    let user_scoped = env.token(DEV_GMS);
-    for (what, t) in [("party token", &party), ("KM-UU token", &user_scoped)] {
-        let r = send(&anon, "POST", &keyprov, Some(t), None).await;
-        assert_eq!(r.status, 403, "{what}: {}", String::from_utf8_lossy(&r.body));
-        assert_eq!(kms_error(&r), KmsErrorCode::Forbidden, "{what}");
-    }
-    // The same after the grant is removed (the party name space still names it).
-    let r = send(
-        &anon,
-        "POST",
-        &format!("{}/admin/v1/acl/delete", node.url),
-        Some(&env.admin_token()),
-        Some(format!(r#"{{"principal":"{DEV_GMS}"}}"#).as_bytes()),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.json());
-    for (what, t) in [("party token", &party), ("KM-UU token", &user_scoped)] {
-        let r = send(&anon, "POST", &keyprov, Some(t), None).await;
-        assert_eq!(r.status, 403, "{what} after the grant left");
-    }
-    // A VAL server likewise (it has no grant here at all).
-    let r = send(&anon, "POST", &keyprov, Some(&env.token(DEV_VAL)), None).await;
-    assert_eq!(r.status, 403);
-    // A user still gets its keys on KM-UU.
-    let r = send(&anon, "POST", &keyprov, Some(&env.token(ALICE)), None).await;
-    assert_eq!(r.status, 200);
-    // The GMS gets its key set on the service listener, with its certificate.
-    grant_gms(&env, &node, DEV_GMS).await;
-    let gms = client(dir, Some("gms"));
-    let r = send(
-        &gms,
-        "POST",
-        &format!("{service}/seal-x1/v1/keymanagement/keyprov"),
-        Some(&party),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));    })
+        // The GMS's own (party) token without its certificate, and a KM-UU token naming the GMS.
+        let party = party_token(dir, DEV_GMS, &[]);
+        let user_scoped = env.token(DEV_GMS);
+        for (what, t) in [("party token", &party), ("KM-UU token", &user_scoped)] {
+            let r = send(&anon, "POST", &keyprov, Some(t), None).await;
+            assert_eq!(
+                r.status,
+                403,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            assert_eq!(kms_error(&r), KmsErrorCode::Forbidden, "{what}");
+        }
+        // The same after the grant is removed (the party name space still names it).
+        let r = send(
+            &anon,
+            "POST",
+            &format!("{}/admin/v1/acl/delete", node.url),
+            Some(&env.admin_token()),
+            Some(format!(r#"{{"principal":"{DEV_GMS}"}}"#).as_bytes()),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.json());
+        for (what, t) in [("party token", &party), ("KM-UU token", &user_scoped)] {
+            let r = send(&anon, "POST", &keyprov, Some(t), None).await;
+            assert_eq!(r.status, 403, "{what} after the grant left");
+        }
+        // A VAL server likewise (it has no grant here at all).
+        let r = send(&anon, "POST", &keyprov, Some(&env.token(DEV_VAL)), None).await;
+        assert_eq!(r.status, 403);
+        // A user still gets its keys on KM-UU.
+        let r = send(&anon, "POST", &keyprov, Some(&env.token(ALICE)), None).await;
+        assert_eq!(r.status, 200);
+        // The GMS gets its key set on the service listener, with its certificate.
+        grant_gms(&env, &node, DEV_GMS).await;
+        let gms = client(dir, Some("gms"));
+        let r = send(
+            &gms,
+            "POST",
+            &format!("{service}/seal-x1/v1/keymanagement/keyprov"),
+            Some(&party),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    })
 }
 
 #[test]
 fn a_km_uu_token_is_refused_on_the_service_listener() {
     block(async {
-    let env = Env::new(|c| c);
-    let dir = env.dir();
-    let node = env.start();
-    let service = node.service_url.clone().expect("service listener");
-    grant_gms(&env, &node, DEV_GMS).await;
-    let gms = client(dir, Some("gms"));
-    let url = format!("{service}/seal-x1/v1/groups/g1/keys");
-    // A KM-UU token that names the GMS, with the GMS's certificate: not a party token.
-    let r = send(&gms, "GET", &url, Some(&env.token(DEV_GMS)), None).await;
-    assert_eq!(r.status, 403, "{}", r.json());
-    // The party token gets through to the (unknown) group.
-    let r = send(&gms, "GET", &url, Some(&party_token(dir, DEV_GMS, &[])), None).await;
-    assert_eq!(r.status, 404, "{}", r.json());    })
+        let env = Env::new(|c| c);
+        let dir = env.dir();
+        let node = env.start();
+        let service = node.service_url.clone().expect("service listener");
+        grant_gms(&env, &node, DEV_GMS).await;
+        let gms = client(dir, Some("gms"));
+        let url = format!("{service}/seal-x1/v1/groups/g1/keys");
+        // A KM-UU token that names the GMS, with the GMS's certificate: not a party token.
+        let r = send(&gms, "GET", &url, Some(&env.token(DEV_GMS)), None).await;
+        assert_eq!(r.status, 403, "{}", r.json());
+        // The party token gets through to the (unknown) group.
+        let r = send(
+            &gms,
+            "GET",
+            &url,
+            Some(&party_token(dir, DEV_GMS, &[])),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 404, "{}", r.json());
+    })
 }
 
 #[test]
 fn authentication_comes_before_the_body_and_the_one_read_barrier() {
     block(async {
-    let env = Env::new(|c| c);
-    let dir = env.dir();
-    let node = env.start();
-    let service = node.service_url.clone().expect("service listener");
-    grant_gms(&env, &node, DEV_GMS).await;
-    let anon = client(dir, None);
-    let keyprov = format!("{}{KEYPROV}", node.url);
-    let oversized = vec![b'<'; 64 * 1024 + 1];
+        let env = Env::new(|c| c);
+        let dir = env.dir();
+        let node = env.start();
+        let service = node.service_url.clone().expect("service listener");
+        grant_gms(&env, &node, DEV_GMS).await;
+        let anon = client(dir, None);
+        let keyprov = format!("{}{KEYPROV}", node.url);
+        let oversized = vec![b'<'; 64 * 1024 + 1];
 
-    // KM-UU without a token: 401 whatever the body, and no read barrier.
-    let before = barriers(&node, dir).await;
-    for body in [&oversized[..], b"<KmsRequest" as &[u8]] {
-        let r = send(&anon, "POST", &keyprov, None, Some(body)).await;
-        assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
-        // RFC 6750 §3.1: no error code when the request had no token; the document names nobody.
-        let challenge = r.headers.get("www-authenticate").expect("challenge");
-        assert_eq!(challenge.to_str().unwrap(), r#"Bearer realm="sealkm""#);
-        let doc = parse_kms_response(&r.body).expect("KmsResponse");
-        assert_eq!(doc.user_uri, "");
-    }
-    // A refused token still says why.
-    let r = send(&anon, "POST", &keyprov, Some("a.b.c"), Some(&oversized)).await;
-    assert_eq!(r.status, 401);
-    let challenge = r.headers.get("www-authenticate").unwrap().to_str().unwrap();
-    assert!(challenge.contains(r#"error="#), "{challenge}");
-    assert_eq!(barriers(&node, dir).await, before, "no barrier for refused callers");
+        // KM-UU without a token: 401 whatever the body, and no read barrier.
+        let before = barriers(&node, dir).await;
+        for body in [&oversized[..], b"<KmsRequest" as &[u8]] {
+            let r = send(&anon, "POST", &keyprov, None, Some(body)).await;
+            assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+            // RFC 6750 §3.1: no error code when the request had no token; the document names nobody.
+            let challenge = r.headers.get("www-authenticate").expect("challenge");
+            assert_eq!(challenge.to_str().unwrap(), r#"Bearer realm="sealkm""#);
+            let doc = parse_kms_response(&r.body).expect("KmsResponse");
+            assert_eq!(doc.user_uri, "");
+        }
+        // A refused token still says why.
+        let r = send(&anon, "POST", &keyprov, Some("a.b.c"), Some(&oversized)).await;
+        assert_eq!(r.status, 401);
+        let challenge = r.headers.get("www-authenticate").unwrap().to_str().unwrap();
+        assert!(challenge.contains(r#"error="#), "{challenge}");
+        assert_eq!(
+            barriers(&node, dir).await,
+            before,
+            "no barrier for refused callers"
+        );
 
-    // The admin API without (or with a wrong) credential: 401 before the JSON is parsed.
-    let acl = format!("{}/admin/v1/acl", node.url);
-    for bearer in [None, Some("wrong")] {
-        let r = send(&anon, "POST", &acl, bearer, Some(b"{not json")).await;
-        assert_eq!(r.status, 401, "{}", r.json());
-    }
-    // The service listener without a certificate: 401 before the JSON is parsed or measured.
-    let subs = format!("{service}/seal-x1/v1/subscriptions");
-    let party = party_token(dir, DEV_GMS, &[]);
-    for body in [&b"{not json"[..], &oversized[..]] {
-        let r = send(&anon, "POST", &subs, Some(&party), Some(body)).await;
-        assert_eq!(r.status, 401, "{}", r.json());
-    }
-    assert_eq!(barriers(&node, dir).await, before);
+        // The admin API without (or with a wrong) credential: 401 before the JSON is parsed.
+        let acl = format!("{}/admin/v1/acl", node.url);
+        for bearer in [None, Some("wrong")] {
+            let r = send(&anon, "POST", &acl, bearer, Some(b"{not json")).await;
+            assert_eq!(r.status, 401, "{}", r.json());
+        }
+        // The service listener without a certificate: 401 before the JSON is parsed or measured.
+        let subs = format!("{service}/seal-x1/v1/subscriptions");
+        let party = party_token(dir, DEV_GMS, &[]);
+        for body in [&b"{not json"[..], &oversized[..]] {
+            let r = send(&anon, "POST", &subs, Some(&party), Some(body)).await;
+            assert_eq!(r.status, 401, "{}", r.json());
+        }
+        assert_eq!(barriers(&node, dir).await, before);
 
-    // Every authenticated request makes exactly one read barrier.
-    let gms = client(dir, Some("gms"));
-    let cases: Vec<(&awc::Client, &str, String, String, Option<&[u8]>)> = vec![
+        // Every authenticated request makes exactly one read barrier.
+        let gms = client(dir, Some("gms"));
+        let cases: Vec<(&awc::Client, &str, String, String, Option<&[u8]>)> = vec![
         (&anon, "POST", keyprov.clone(), env.token(ALICE), None),
         (
             &gms,
@@ -243,16 +271,17 @@ fn authentication_comes_before_the_body_and_the_one_read_barrier() {
             Some(br#"{"id":"s1","callback_url":"https://localhost:9/cb","kinds":["group-key-rotated"]}"#),
         ),
     ];
-    for (c, method, url, t, body) in cases {
-        let before = barriers(&node, dir).await;
-        let r = send(c, method, &url, Some(&t), body).await;
-        assert!(r.status < 300, "{method} {url}: {}", r.status);
-        assert_eq!(
-            barriers(&node, dir).await,
-            before + 1,
-            "{method} {url}: one read barrier"
-        );
-    }    })
+        for (c, method, url, t, body) in cases {
+            let before = barriers(&node, dir).await;
+            let r = send(c, method, &url, Some(&t), body).await;
+            assert!(r.status < 300, "{method} {url}: {}", r.status);
+            assert_eq!(
+                barriers(&node, dir).await,
+                before + 1,
+                "{method} {url}: one read barrier"
+            );
+        }
+    })
 }
 
 fn keyprov_request(client_req_url: &str) -> Vec<u8> {
@@ -265,32 +294,33 @@ fn keyprov_request(client_req_url: &str) -> Vec<u8> {
 #[test]
 fn a_client_req_url_that_cannot_be_echoed_is_refused_before_issuing() {
     block(async {
-    let env = Env::new(|c| c);
-    let dir = env.dir();
-    let node = env.start();
-    let anon = client(dir, None);
-    let keyprov = format!("{}{KEYPROV}", node.url);
-    let r = send(
-        &anon,
-        "POST",
-        &keyprov,
-        Some(&env.token(ALICE)),
-        Some(&keyprov_request("https://kms.sealkm.test/x\u{1}y")),
-    )
-    .await;
-    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(kms_error(&r), KmsErrorCode::BadRequest);
-    // Bob's key set is delivered and audited; Alice's never was.
-    let r = send(&anon, "POST", &keyprov, Some(&env.token(BOB)), None).await;
-    assert_eq!(r.status, 200);
-    node.stop();
-    let audit = std::fs::read_to_string(dir.join("node1-audit.jsonl")).expect("audit");
-    let delivered: Vec<&str> = audit
-        .lines()
-        .filter(|l| l.contains("key_set_delivered"))
-        .collect();
-    assert_eq!(delivered.len(), 1, "{audit}");
-    assert!(delivered[0].contains(BOB), "{audit}");    })
+        let env = Env::new(|c| c);
+        let dir = env.dir();
+        let node = env.start();
+        let anon = client(dir, None);
+        let keyprov = format!("{}{KEYPROV}", node.url);
+        let r = send(
+            &anon,
+            "POST",
+            &keyprov,
+            Some(&env.token(ALICE)),
+            Some(&keyprov_request("https://kms.sealkm.test/x\u{1}y")),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(kms_error(&r), KmsErrorCode::BadRequest);
+        // Bob's key set is delivered and audited; Alice's never was.
+        let r = send(&anon, "POST", &keyprov, Some(&env.token(BOB)), None).await;
+        assert_eq!(r.status, 200);
+        node.stop();
+        let audit = std::fs::read_to_string(dir.join("node1-audit.jsonl")).expect("audit");
+        let delivered: Vec<&str> = audit
+            .lines()
+            .filter(|l| l.contains("key_set_delivered"))
+            .collect();
+        assert_eq!(delivered.len(), 1, "{audit}");
+        assert!(delivered[0].contains(BOB), "{audit}");
+    })
 }
 
 #[test]
@@ -323,7 +353,9 @@ fn a_body_that_does_not_arrive_in_time_gets_408() {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tls.read(&mut buf).expect("an answer before the client gives up");
+        let n = tls
+            .read(&mut buf)
+            .expect("an answer before the client gives up");
         assert!(n > 0, "closed without an answer");
         answer.extend_from_slice(&buf[..n]);
     }

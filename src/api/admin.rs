@@ -312,3 +312,26 @@ pub(super) async fn reinstate_identity(
         .await,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(resp: HttpResponse) -> serde_json::Value {
+        let bytes = actix_rt::System::new()
+            .block_on(actix_web::body::to_bytes(resp.into_body()))
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[test]
+    fn not_the_leader_is_typed_not_text() {
+        let resp = json_error(&ApiError::NotLeader { leader_id: 3 });
+        assert_eq!(resp.status(), actix_web::http::StatusCode::CONFLICT);
+        let v = body_of(resp);
+        // Clients (`sealkm cluster`) go on to another node on this field, never on the text.
+        assert_eq!(v["leader_id"], 3);
+        let other = body_of(json_error(&ApiError::Conflict("busy".into())));
+        assert!(other.get("leader_id").is_none());
+    }
+}

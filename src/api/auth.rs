@@ -154,7 +154,9 @@ pub fn spawn_jwks_reloader(
             match auth.reload() {
                 Ok(true) => tracing::info!(trigger = why, "JWKS reloaded; token cache emptied"),
                 Ok(false) => tracing::debug!(trigger = why, "JWKS unchanged"),
-                Err(e) => tracing::error!(trigger = why, error = %e, "JWKS reload failed; keeping the keys in force"),
+                Err(e) => {
+                    tracing::error!(trigger = why, error = %e, "JWKS reload failed; keeping the keys in force")
+                }
             }
         }
     })

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::admin::json_error;
 pub use super::admin::respond_json;
+use super::auth::PartyAuth;
 use super::error::ApiError;
 use super::km_uu::ZeroizingBody;
-use super::auth::PartyAuth;
 use super::service::{authorize, Principal};
 use super::AppState;
 use crate::kms::acl::Role;

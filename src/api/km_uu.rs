@@ -486,7 +486,10 @@ fn error_body(ctx: &Ctx, e: &ApiError) -> Vec<u8> {
         time: odt(ctx.now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         kms_id: None,
         client_req_url: xml_safe(&ctx.client_req_url, "unknown"),
-        body: KmsResponseBody::Error(KmsErrorDoc::new(error_code(e), xml_safe(&e.reason(), "error"))),
+        body: KmsResponseBody::Error(KmsErrorDoc::new(
+            error_code(e),
+            xml_safe(&e.reason(), "error"),
+        )),
     };
     match render_kms_response(&doc) {
         Ok(x) => x.as_bytes().to_vec(),
@@ -573,10 +576,16 @@ mod tests {
     #[test]
     fn error_documents_always_render() {
         use crate::kms::xml::response::parse_kms_response;
-        let hostile = ctx("sip:a\u{1}b@example.org", "https://kms.example.org/\u{0}\u{7}\u{FFFF}");
+        let hostile = ctx(
+            "sip:a\u{1}b@example.org",
+            "https://kms.example.org/\u{0}\u{7}\u{FFFF}",
+        );
         let e = ApiError::BadRequest("bad \u{1b}[31m".into());
         let doc = parse_kms_response(&error_body(&hostile, &e)).expect("renders and parses");
-        assert_eq!(doc.client_req_url, "https://kms.example.org/\u{FFFD}\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            doc.client_req_url,
+            "https://kms.example.org/\u{FFFD}\u{FFFD}\u{FFFD}"
+        );
         assert_eq!(doc.user_uri, "sip:a\u{FFFD}b@example.org");
         // Nothing left: a placeholder; an unauthenticated caller is named by nobody.
         let doc = parse_kms_response(&error_body(&ctx("", " "), &e)).expect("renders");
@@ -589,7 +598,13 @@ mod tests {
     #[test]
     fn client_req_url_is_checked_before_it_is_echoed() {
         assert!(check_client_req_url("https://kms.example.org/keymanagement").is_ok());
-        for bad in ["", " ", "https://x/\u{1}", "https://x/\u{7f}", "https://x/\n"] {
+        for bad in [
+            "",
+            " ",
+            "https://x/\u{1}",
+            "https://x/\u{7f}",
+            "https://x/\n",
+        ] {
             assert!(matches!(
                 check_client_req_url(bad),
                 Err(ApiError::BadRequest(_))

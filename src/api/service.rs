@@ -75,14 +75,15 @@ pub fn names_match(names: &[String], identity: &str) -> bool {
 
 /// Authorises an authenticated party ([`PartyAuth`], from the extractor) for an interface that
 /// requires `role`: the request's one read barrier, then its ACL entry (see module docs).
-pub async fn authorize(state: &AppState, party: PartyAuth, role: Role) -> Result<Principal, ApiError> {
+pub async fn authorize(
+    state: &AppState,
+    party: PartyAuth,
+    role: Role,
+) -> Result<Principal, ApiError> {
     state.node.read_barrier().await?;
-    let acl = state
-        .node
-        .acl_entry_local(&party.name)?
-        .ok_or_else(|| {
-            ApiError::Forbidden(format!("{} has no access on this interface", party.name))
-        })?;
+    let acl = state.node.acl_entry_local(&party.name)?.ok_or_else(|| {
+        ApiError::Forbidden(format!("{} has no access on this interface", party.name))
+    })?;
     if acl.role != role {
         return Err(ApiError::Forbidden(format!(
             "{} has the role {}; this interface requires {}",

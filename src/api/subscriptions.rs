@@ -165,10 +165,7 @@ pub async fn seal_x1_subscribe(
     tag = "Subscriptions (extension)",
     responses((status = 200, body = SubscriptionList))
 )]
-pub async fn seal_x1_subscriptions(
-    party: PartyAuth,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+pub async fn seal_x1_subscriptions(party: PartyAuth, state: web::Data<AppState>) -> HttpResponse {
     list(party, state, Role::Gms).await
 }
 
@@ -220,10 +217,7 @@ pub async fn km_s_subscribe(
     tag = "Subscriptions (extension)",
     responses((status = 200, body = SubscriptionList))
 )]
-pub async fn km_s_subscriptions(
-    party: PartyAuth,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+pub async fn km_s_subscriptions(party: PartyAuth, state: web::Data<AppState>) -> HttpResponse {
     list(party, state, Role::ValServer).await
 }
 

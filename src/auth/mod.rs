@@ -29,8 +29,7 @@ mod b64;
 pub use devidp::DevIdp;
 pub use jwks::{Jwk, JwkAlg, Jwks, JwksError, SkippedKey};
 pub use jwt::{
-    PolicyError, TokenPolicy, TokenUse, TokenVerifier, VerifiedToken, MAX_LEEWAY_S,
-    MAX_TOKEN_BYTES,
+    PolicyError, TokenPolicy, TokenUse, TokenVerifier, VerifiedToken, MAX_LEEWAY_S, MAX_TOKEN_BYTES,
 };
 pub use party::PartyPolicy;
 

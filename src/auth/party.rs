@@ -77,7 +77,8 @@ impl PartyPolicy {
             return Err(PolicyError::Empty("party audience"));
         }
         let suffix_empty = |s: &String| s.trim_matches('.').is_empty();
-        if self.dns_suffixes.iter().any(suffix_empty) || self.uri_prefixes.iter().any(String::is_empty)
+        if self.dns_suffixes.iter().any(suffix_empty)
+            || self.uri_prefixes.iter().any(String::is_empty)
         {
             return Err(PolicyError::Empty("party name space entry"));
         }
