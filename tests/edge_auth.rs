@@ -33,6 +33,9 @@ impl Reply {
     }
 }
 
+/// One request: client, method, URL, bearer token, body.
+type Case<'a> = (&'a awc::Client, &'a str, String, String, Option<&'a [u8]>);
+
 /// An HTTPS client trusting the dev CA, presenting party `cert_stem`'s certificate if given.
 fn client(dir: &Path, cert_stem: Option<&str>) -> awc::Client {
     let files = cert_stem.map(|s| sealkm::dev::party_files(dir, s));
@@ -246,7 +249,7 @@ fn authentication_comes_before_the_body_and_the_one_read_barrier() {
 
         // Every authenticated request makes exactly one read barrier.
         let gms = client(dir, Some("gms"));
-        let cases: Vec<(&awc::Client, &str, String, String, Option<&[u8]>)> = vec![
+        let cases: Vec<Case<'_>> = vec![
         (&anon, "POST", keyprov.clone(), env.token(ALICE), None),
         (
             &gms,
