@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::auth::jwt::TokenPolicy;
+use crate::auth::party::PartyPolicy;
 
 /// Name of the environment variable that may carry the unseal key (64 hex digits).
 pub const UNSEAL_ENV: &str = "SEALKM_UNSEAL_KEY";
@@ -61,8 +62,10 @@ pub struct NodeConfig {
     /// The Raft cluster; absent: a cluster of one (this node, id 1, no peer listener).
     #[serde(default)]
     pub raft: Option<RaftConfig>,
-    /// TEST ONLY: seconds added to the system clock (may be negative), so end-to-end tests can
-    /// exercise key-period windows and roll-over without waiting. Never set in production.
+    /// TEST ONLY (cargo feature `test-clock`; a build without it refuses the key): seconds
+    /// added to the system clock (may be negative), so end-to-end tests can exercise key-period
+    /// windows and roll-over without waiting.
+    #[cfg(feature = "test-clock")]
     #[serde(default)]
     pub test_clock_offset_s: i64,
 }
@@ -106,8 +109,20 @@ pub struct ServiceListenerConfig {
 pub struct AuthConfig {
     /// JWKS file with the identity management server's public keys.
     pub jwks_file: PathBuf,
-    /// `[auth.token]`: issuer, audience, leeway, identity claim, scope claim, required scope.
+    /// `[auth.token]`: issuer, audience, leeway, identity claim, scope claim, required scope
+    /// (the KM-UU tokens).
     pub token: TokenPolicy,
+    /// `[auth.party]`: the party name space (refused on KM-UU) and the party tokens' scope and
+    /// audience (the service listener).
+    #[serde(default)]
+    pub party: PartyPolicy,
+    /// Re-read `jwks_file` every this many seconds (0: only on SIGHUP).
+    #[serde(default = "default_jwks_reload")]
+    pub jwks_reload_s: u64,
+}
+
+fn default_jwks_reload() -> u64 {
+    300
 }
 
 /// `[raft]`: this node's place in the cluster (ARCHITECTURE §5).
@@ -305,16 +320,23 @@ pub struct LimitsConfig {
     /// Largest request body accepted, in bytes (413 above).
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
+    /// Seconds a request body may take to arrive once its headers are in (408 after).
+    #[serde(default = "default_body_timeout")]
+    pub body_read_timeout_s: u64,
 }
 
 fn default_body() -> usize {
     64 * 1024
+}
+fn default_body_timeout() -> u64 {
+    10
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: default_body(),
+            body_read_timeout_s: default_body_timeout(),
         }
     }
 }
@@ -400,6 +422,11 @@ impl NodeConfig {
                 )));
             }
         }
+        if self.limits.body_read_timeout_s == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.body_read_timeout_s must be > 0".into(),
+            ));
+        }
         if self.admission.max_inflight_issuance == 0 {
             return Err(ConfigError::Invalid(
                 "admission.max_inflight_issuance must be > 0".into(),
@@ -437,6 +464,10 @@ impl NodeConfig {
             .token
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[auth.token]: {e}")))?;
+        self.auth
+            .party
+            .validate(&self.auth.token)
+            .map_err(|e| ConfigError::Invalid(format!("[auth.party]: {e}")))?;
         Ok(())
     }
 }

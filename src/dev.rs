@@ -35,6 +35,10 @@ pub const DEV_ISSUER: &str = "https://idms.sealkm.test";
 pub const DEV_AUDIENCE: &str = "sealkm";
 pub const DEV_IDENTITY_CLAIM: &str = "seal_user_id";
 pub const DEV_SCOPE: &str = "3gpp:seal:km";
+/// The scope of the dev parties' tokens (service listener).
+pub const DEV_PARTY_SCOPE: &str = crate::auth::party::DEFAULT_PARTY_SCOPE;
+/// The dev party name space: DNS names under it are parties (`gms.sealkm.test`, …).
+pub const DEV_PARTY_SUFFIX: &str = "sealkm.test";
 /// The dev CA's private key (so `sealkm dev` environments can issue more party certificates).
 pub const CA_KEY: &str = "ca-key.pem";
 /// The dev group management server (SEAL-X1): its certificate names it, its token too.
@@ -331,6 +335,12 @@ identity_claim = "{DEV_IDENTITY_CLAIM}"
 scope_claim = "scope"
 required_scope = "{DEV_SCOPE}"
 
+# Parties (the GMS, VAL servers) get key material only on the service listener, with a party
+# token; KM-UU refuses every name under this suffix.
+[auth.party]
+scope = "{DEV_PARTY_SCOPE}"
+dns_suffixes = ["{DEV_PARTY_SUFFIX}"]
+
 [admin]
 token_sha256 = "{admin_hash}"
 
@@ -373,7 +383,8 @@ pub fn service_url(dir: &Path, id: u64) -> Result<String, String> {
 }
 
 /// DEV ONLY: an access token for `user` from the environment's identity provider, valid
-/// `ttl_s`, with `extra` claims.
+/// `ttl_s`, with `extra` claims: a party token (`[auth.party]` scope and audience) when `user`
+/// is in the party name space, a KM-UU token otherwise.
 pub fn mint_token(
     dir: &Path,
     user: &str,
@@ -385,15 +396,9 @@ pub fn mint_token(
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(io)?
         .as_secs();
+    let policy = cfg.auth.party.policy_for(&cfg.auth.token, user);
     load_idp(dir)?
-        .mint_with(
-            &cfg.auth.token,
-            user,
-            &cfg.auth.token.required_scope,
-            now,
-            ttl_s,
-            extra,
-        )
+        .mint_with(&policy, user, &policy.required_scope, now, ttl_s, extra)
         .map_err(io)
 }
 

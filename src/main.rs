@@ -44,7 +44,9 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
-    /// DEV ONLY: print an access token signed by a dev environment's identity provider.
+    /// DEV ONLY: print an access token signed by a dev environment's identity provider: a
+    /// party token (service listener) for a name in the config's party name space
+    /// (`[auth.party]`), a KM-UU token for anybody else.
     Token {
         #[arg(long, default_value = "sealkm-dev")]
         dir: PathBuf,
@@ -235,6 +237,7 @@ fn run_dev(dir: &Path, addr: &str, nodes: u32) -> Result<(), String> {
 
 fn run_serve(config: &Path) -> Result<(), String> {
     let cfg = NodeConfig::load(config).map_err(|e| e.to_string())?;
+    #[cfg(feature = "test-clock")]
     let clock: Arc<dyn Clock> = if cfg.test_clock_offset_s != 0 {
         tracing::warn!(
             offset_s = cfg.test_clock_offset_s,
@@ -244,6 +247,8 @@ fn run_serve(config: &Path) -> Result<(), String> {
     } else {
         Arc::new(SystemClock)
     };
+    #[cfg(not(feature = "test-clock"))]
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     actix_rt::System::new().block_on(async move {
         let node = node::bootstrap::open_node(&cfg, clock)
             .await
@@ -252,8 +257,18 @@ fn run_serve(config: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot read {}: {e}", cfg.auth.jwks_file.display()))?;
         let jwks = Jwks::from_json(&jwks_text)
             .map_err(|e| format!("{}: {e}", cfg.auth.jwks_file.display()))?;
-        let verifier =
-            TokenVerifier::new(jwks, cfg.auth.token.clone()).map_err(|e| e.to_string())?;
+        let verifier = TokenVerifier::new(jwks, cfg.auth.token.clone())
+            .and_then(|v| v.with_party(cfg.auth.party.clone()))
+            .map_err(|e| e.to_string())?;
+        let auth = Arc::new(api::auth::Authenticator::new(
+            verifier,
+            Some(cfg.auth.jwks_file.clone()),
+            10_000,
+        ));
+        actix_rt::spawn(
+            api::auth::spawn_jwks_reloader(auth.clone(), cfg.auth.jwks_reload_s)
+                .map_err(|e| e.to_string())?,
+        );
         let admin_token_sha256 = cfg.admin.digest().map_err(|e| e.to_string())?;
         let tls = sealkm::tls::server_config(
             &cfg.client_listener.tls_cert,
@@ -267,10 +282,12 @@ fn run_serve(config: &Path) -> Result<(), String> {
         }
         let state = AppState {
             node,
-            verifier: Arc::new(verifier),
-            max_body_bytes: cfg.limits.max_body_bytes,
+            auth,
+            body: api::body::BodyLimits {
+                limit: cfg.limits.max_body_bytes,
+                timeout: std::time::Duration::from_secs(cfg.limits.body_read_timeout_s),
+            },
             admin_token_sha256,
-            token_cache: api::TokenCache::new(10_000),
             peer_tls: api::peer_tls(&cfg).map_err(|e| e.to_string())?,
             static_peers: api::static_peers(&cfg),
         };

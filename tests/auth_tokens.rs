@@ -404,3 +404,60 @@ fn errors_never_echo_the_token() {
     }
     assert!(!shown.contains("alice"));
 }
+
+#[test]
+fn km_uu_and_party_tokens_are_told_apart() {
+    use sealkm::auth::{PartyPolicy, TokenUse};
+    let f = fixture();
+    let party = PartyPolicy {
+        scope: "3gpp:seal:km:party".into(),
+        audience: Some("sealkm-parties".into()),
+        ..PartyPolicy::default()
+    };
+    let v = f.verifier.clone().with_party(party).expect("party policy");
+    let user = es256(&f, &claims());
+    let party_claims = with(
+        with(claims(), "scope", json!("3gpp:seal:km:party")),
+        "aud",
+        json!("sealkm-parties"),
+    );
+    let party_token = es256(&f, &party_claims);
+    // Each kind on its own interface.
+    assert!(v.verify_for(&user, NOW, TokenUse::KmUu).is_ok());
+    assert!(v.verify_for(&party_token, NOW, TokenUse::Party).is_ok());
+    // A KM-UU token on the service listener: wrong audience, and without the audience, no
+    // party scope.
+    assert_eq!(
+        v.verify_for(&user, NOW, TokenUse::Party),
+        Err(AuthError::WrongAudience)
+    );
+    let user_with_party_aud = es256(&f, &with(claims(), "aud", json!(["sealkm-parties"])));
+    assert_eq!(
+        v.verify_for(&user_with_party_aud, NOW, TokenUse::Party),
+        Err(AuthError::MissingScope)
+    );
+    // A party token on KM-UU: refused, also when it names both audiences and both scopes.
+    assert_eq!(
+        v.verify_for(&party_token, NOW, TokenUse::KmUu),
+        Err(AuthError::WrongAudience)
+    );
+    let both = es256(
+        &f,
+        &with(
+            with(claims(), "scope", json!("3gpp:seal:km 3gpp:seal:km:party")),
+            "aud",
+            json!([AUD, "sealkm-parties"]),
+        ),
+    );
+    assert_eq!(
+        v.verify_for(&both, NOW, TokenUse::KmUu),
+        Err(AuthError::WrongInterface)
+    );
+    assert!(AuthError::WrongInterface.is_forbidden());
+    // The party scope must differ from the KM-UU one.
+    let same = PartyPolicy {
+        scope: "3gpp:seal:km".into(),
+        ..PartyPolicy::default()
+    };
+    assert!(f.verifier.clone().with_party(same).is_err());
+}

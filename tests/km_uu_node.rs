@@ -255,7 +255,7 @@ async fn revocation_rotation_and_audit() {
         &node,
         &env,
         true,
-        &format!("communities/nope.example/revocations/query"),
+        "communities/nope.example/revocations/query",
         Some(serde_json::json!({"identities": [ALICE]})),
     )
     .await;

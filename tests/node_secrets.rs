@@ -120,13 +120,12 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     let community = n.node.community_for_host(None).await.expect("community");
     let node = n.node.clone();
     let delivery = actix_rt::spawn(async move {
-        node.key_set(
-            &community,
-            "sip:alice@sealkm.test",
-            None,
-            &Actor("test".into()),
-        )
-        .await
+        let now = node.now();
+        let set = node
+            .key_set(&community, "sip:alice@sealkm.test", None, now)
+            .await?;
+        node.audit_delivery(&set, &Actor("test".into())).await?;
+        Ok::<_, sealkm::node::NodeError>(set)
     });
     // The writer has written and synced the batch with the delivery's record and is held
     // before acknowledging it: the delivery must still be waiting.
@@ -152,12 +151,7 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
     let n = start_node(Box::new(|| {})).await;
     let community = n.node.community_for_host(None).await.expect("community");
     n.node
-        .key_set(
-            &community,
-            "sip:bob@sealkm.test",
-            None,
-            &Actor("test".into()),
-        )
+        .key_set(&community, "sip:bob@sealkm.test", None, n.node.now())
         .await
         .expect("key set");
     let cert_uri = community

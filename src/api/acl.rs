@@ -6,7 +6,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::admin::{authorize, respond};
+use super::admin::{admin_json, respond};
+use super::auth::AdminAuth;
 use super::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,10 +27,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
     )
 )]
-pub(super) async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn list(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
             let entries = state.node.acl_entries().await?;
             Ok(serde_json::json!({ "acl": entries }))
         }
@@ -60,13 +60,14 @@ pub(super) struct SetBody {
     )
 )]
 pub(super) async fn set(
+    AdminAuth(actor): AdminAuth,
     req: HttpRequest,
-    body: web::Json<SetBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            let actor = authorize(&req, &state)?;
+            let body: SetBody = admin_json(&req, payload, &state).await?;
             let entry = state
                 .node
                 .acl_set(&body.principal, &body.role, &body.groups, &actor)
@@ -97,13 +98,14 @@ pub(super) struct RemoveBody {
     )
 )]
 pub(super) async fn remove(
+    AdminAuth(actor): AdminAuth,
     req: HttpRequest,
-    body: web::Json<RemoveBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            let actor = authorize(&req, &state)?;
+            let body: RemoveBody = admin_json(&req, payload, &state).await?;
             state.node.acl_remove(&body.principal, &actor).await?;
             Ok(serde_json::json!({ "removed": body.principal }))
         }

@@ -1,28 +1,18 @@
 //! The admin API (JSON, `/admin/v1`): communities and certificates (rotation, revocation) and
 //! identity revocation. Authorised by the admin bearer credential, compared in constant time
-//! against the SHA-256 stored in the config.
+//! against the SHA-256 stored in the config by the [`AdminAuth`] extractor, before any body is
+//! read or any Raft work is done.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::AppState;
-use crate::node::core::Actor;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(16 * 1024)
-                    .error_handler(|e, _| {
-                        actix_web::error::InternalError::from_response(
-                            "",
-                            json_error(&ApiError::BadRequest(format!("invalid JSON body: {e}"))),
-                        )
-                        .into()
-                    }),
-            )
             .route("/status", web::get().to(status))
             .configure(super::cluster::configure)
             .configure(super::acl::configure)
@@ -43,7 +33,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/communities/{kms_uri}/revocations/delete",
                 web::post().to(reinstate_identity),
             )
-            .service(super::revocation_query::resource()),
+            .route(
+                "/communities/{kms_uri}/revocations/query",
+                web::post().to(super::revocation_query::query),
+            ),
     );
 }
 
@@ -52,26 +45,24 @@ pub fn json_error(e: &ApiError) -> HttpResponse {
     if let Some(s) = e.retry_after_s() {
         b.insert_header(("Retry-After", s.to_string()));
     }
-    b.json(serde_json::json!({ "error": e.reason() }))
+    match e {
+        ApiError::NotLeader { leader_id } => {
+            b.json(serde_json::json!({ "error": e.reason(), "leader_id": leader_id }))
+        }
+        _ => b.json(serde_json::json!({ "error": e.reason() })),
+    }
 }
 
-pub(super) fn authorize(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
-    use subtle::ConstantTimeEq;
-    let expected = state
-        .admin_token_sha256
-        .ok_or_else(|| ApiError::Forbidden("admin API disabled".into()))?;
-    let token = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::auth::bearer_token(v).ok())
-        .ok_or_else(|| ApiError::Unauthorized("missing admin credential".into()))?;
-    let got = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    if bool::from(got.as_ref().ct_eq(&expected)) {
-        Ok(Actor("admin".into()))
-    } else {
-        Err(ApiError::Unauthorized("invalid admin credential".into()))
-    }
+/// Largest admin request body.
+pub(super) const MAX_JSON_BODY: usize = 16 * 1024;
+
+/// Reads an admin JSON body (after the [`AdminAuth`] extractor accepted the credential).
+pub(super) async fn admin_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, ApiError> {
+    super::body::read_json(req, payload, state.body.with_limit(MAX_JSON_BODY)).await
 }
 
 pub(super) fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
@@ -100,10 +91,9 @@ pub fn respond_json<T: serde::Serialize>(
         (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
     )
 )]
-pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
             state.node.read_barrier().await?;
             let s = &state.node.state();
             let applied = s
@@ -127,10 +117,9 @@ pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> Http
         (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
     )
 )]
-pub(super) async fn communities(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn communities(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
             let cs = state.node.communities().await?;
             let list: Vec<_> = cs
                 .iter()
@@ -177,14 +166,15 @@ pub(super) struct RotateBody {
     )
 )]
 pub(super) async fn rotate(
+    AdminAuth(actor): AdminAuth,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<RotateBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            let actor = authorize(&req, &state)?;
+            let body: RotateBody = admin_json(&req, payload, &state).await?;
             if body.validity_days == 0 || body.validity_days > 36_500 {
                 return Err(ApiError::BadRequest(
                     "validity_days must be in 1..=36500".into(),
@@ -220,13 +210,13 @@ pub(super) async fn rotate(
     )
 )]
 pub(super) async fn revoke_cert(
+    AdminAuth(actor): AdminAuth,
     req: HttpRequest,
     path: web::Path<(String, u32)>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            let actor = authorize(&req, &state)?;
             let key = super::group_keys::idempotency_key(&req)?;
             let (kms_uri, serial) = path.into_inner();
             let cert_uri = format!("{kms_uri}/cert/{serial}");
@@ -280,15 +270,16 @@ impl IdentityBody {
     )
 )]
 pub(super) async fn revoke_identity(
+    AdminAuth(actor): AdminAuth,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<IdentityBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            let actor = authorize(&req, &state)?;
             let key = super::group_keys::idempotency_key(&req)?;
+            let body: IdentityBody = admin_json(&req, payload, &state).await?;
             let identity = body.identity()?;
             state
                 .node
@@ -315,15 +306,16 @@ pub(super) async fn revoke_identity(
     )
 )]
 pub(super) async fn reinstate_identity(
+    AdminAuth(actor): AdminAuth,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<IdentityBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            let actor = authorize(&req, &state)?;
             let key = super::group_keys::idempotency_key(&req)?;
+            let body: IdentityBody = admin_json(&req, payload, &state).await?;
             let identity = body.identity()?;
             state
                 .node
@@ -333,4 +325,27 @@ pub(super) async fn reinstate_identity(
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(resp: HttpResponse) -> serde_json::Value {
+        let bytes = actix_rt::System::new()
+            .block_on(actix_web::body::to_bytes(resp.into_body()))
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[test]
+    fn not_the_leader_is_typed_not_text() {
+        let resp = json_error(&ApiError::NotLeader { leader_id: 3 });
+        assert_eq!(resp.status(), actix_web::http::StatusCode::CONFLICT);
+        let v = body_of(resp);
+        // Clients (`sealkm cluster`) go on to another node on this field, never on the text.
+        assert_eq!(v["leader_id"], 3);
+        let other = body_of(json_error(&ApiError::Conflict("busy".into())));
+        assert!(other.get("leader_id").is_none());
+    }
 }

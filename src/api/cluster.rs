@@ -12,7 +12,8 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::admin::{authorize, respond};
+use super::admin::{admin_json, respond};
+use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::peer::{report, NodeReport, STATUS_PATH};
@@ -54,10 +55,9 @@ impl From<StoreError> for ApiError {
         (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
     )
 )]
-pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
             let store = state.node.store().clone();
             let me = web::block(move || report(&store))
                 .await
@@ -74,14 +74,11 @@ pub(super) async fn status(req: HttpRequest, state: web::Data<AppState>) -> Http
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let addrs: std::collections::BTreeMap<u64, String> = state
-                .node
-                .state()
-                .members()
-                .unwrap_or_default()
-                .into_iter()
-                .chain(state.static_peers.iter().cloned())
-                .collect();
+            // The Raft loop's rule: a recorded address wins over the configured one.
+            let addrs = crate::raft::transport::peer_addresses(
+                state.node.state().members().unwrap_or_default(),
+                state.static_peers.iter().cloned(),
+            );
             for id in members {
                 let fetched = match (addrs.get(&id), &state.peer_tls) {
                     (Some(addr), Some(tls)) => peer_report(tls.clone(), addr).await,
@@ -126,14 +123,12 @@ pub(super) struct LeaveBody {
 }
 
 fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
-    if s.role == "leader" {
+    if s.role.is_leader() {
         Ok(())
     } else {
-        Err(ApiError::Conflict(format!(
-            "{}; the leader is node {}",
-            crate::cli::cluster::NOT_LEADER,
-            s.leader_id
-        )))
+        Err(ApiError::NotLeader {
+            leader_id: s.leader_id,
+        })
     }
 }
 
@@ -151,13 +146,14 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
     )
 )]
 pub(super) async fn join(
+    _admin: AdminAuth,
     req: HttpRequest,
-    body: web::Json<JoinBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
+            let body: JoinBody = admin_json(&req, payload, &state).await?;
             let store = state.node.store();
             leader_only(&store.status())?;
             let id = body.id;
@@ -214,13 +210,14 @@ pub(super) async fn join(
     )
 )]
 pub(super) async fn leave(
+    _admin: AdminAuth,
     req: HttpRequest,
-    body: web::Json<LeaveBody>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     respond(
         async {
-            authorize(&req, &state)?;
+            let body: LeaveBody = admin_json(&req, payload, &state).await?;
             let store = state.node.store();
             let s = store.status();
             leader_only(&s)?;

@@ -13,7 +13,12 @@ use crate::node::NodeError;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
-    /// Missing or invalid access token: 401 with `WWW-Authenticate`.
+    /// An access token was missing or refused: 401, or 403 when it is valid but not for this
+    /// request ([`AuthError::is_forbidden`]); KM-UU adds the RFC 6750 challenge.
+    #[error("{0}")]
+    Auth(AuthError),
+    /// A missing or invalid credential other than an access token (client certificate, admin
+    /// credential): 401.
     #[error("{0}")]
     Unauthorized(String),
     /// A valid token that does not allow this request (another identity, missing scope).
@@ -28,11 +33,18 @@ pub enum ApiError {
     PeriodOutOfWindow(String),
     #[error("{0}")]
     NotFound(String),
-    /// The request conflicts with the current state (e.g. not the leader).
+    /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// A membership change sent to a node that is not the leader (409); the answer names the
+    /// leader (`leader_id`, 0 when unknown) so a client can go there, without matching text.
+    #[error("this node is not the leader; the leader is node {leader_id}")]
+    NotLeader { leader_id: u64 },
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive within the read timeout (408).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests")]
     TooManyRequests { retry_after_s: u64 },
     #[error("service unavailable")]
@@ -45,12 +57,14 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(e) if e.is_forbidden() => StatusCode::FORBIDDEN,
+            ApiError::Auth(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::IdentityRevoked => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) | ApiError::PeriodOutOfWindow(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NotLeader { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,11 +90,19 @@ impl ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        if e.is_forbidden() {
-            ApiError::Forbidden(e.to_string())
-        } else {
-            ApiError::Unauthorized(e.to_string())
-        }
+        ApiError::Auth(e)
+    }
+}
+
+/// An extractor's refusal ([`super::auth`]) answered as the JSON interfaces answer errors;
+/// KM-UU catches its extractor's error and renders a `KmsError` instead.
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        super::admin::json_error(self)
     }
 }
 

@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 
 use super::admin::json_error;
 pub use super::admin::respond_json;
+use super::auth::PartyAuth;
 use super::error::ApiError;
 use super::km_uu::ZeroizingBody;
-use super::service::{authenticate, Principal};
+use super::service::{authorize, Principal};
 use super::AppState;
 use crate::kms::acl::Role;
 use crate::kms::group::{Group, GroupKeyVersion};
@@ -117,20 +118,6 @@ pub fn key_response(status: actix_web::http::StatusCode, key: &GroupKey) -> Http
         .body(web::Bytes::from(ZeroizingBody(text)))
 }
 
-/// Reads an optional JSON body of at most `limit` bytes: empty → `T::default()`; malformed →
-/// 400; too large → 413.
-pub async fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    payload: web::Payload,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let body = super::km_uu::read_body(payload, limit).await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
 /// Parses a `{version}` path segment: a positive decimal number, or `current`.
 pub fn parse_version(seg: &str) -> Result<Option<u32>, ApiError> {
     if seg == "current" {
@@ -144,29 +131,30 @@ pub fn parse_version(seg: &str) -> Result<Option<u32>, ApiError> {
     }
 }
 
-/// Authenticates with `role`, then checks the ACL for `group_id` (403), after a read barrier.
+/// Authorises the authenticated `party` with `role` (the request's one read barrier), then
+/// checks the ACL for `group_id` (403). A malformed group id is refused first (400).
 pub async fn entitled(
-    req: &HttpRequest,
     state: &AppState,
+    party: PartyAuth,
     role: Role,
     group_id: &str,
 ) -> Result<Principal, ApiError> {
-    crate::kms::group::check_group_id_in_path(req.uri().path(), group_id)
+    crate::kms::group::check_group_id_in_path(&party.raw_path, group_id)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let p = authenticate(req, state, role).await?;
+    let p = authorize(state, party, role).await?;
     p.check_group(group_id)?;
     Ok(p)
 }
 
 /// `GET …/groups/{group_id}/keys`: the versions of a group (no key material).
 pub async fn list_versions(
-    req: &HttpRequest,
+    party: PartyAuth,
     state: &AppState,
     role: Role,
     group_id: &str,
 ) -> HttpResponse {
     let r = async {
-        entitled(req, state, role, group_id).await?;
+        entitled(state, party, role, group_id).await?;
         let group = state.node.group_local(group_id)?;
         Ok(group_info(&group, state.node.now()))
     }
@@ -176,7 +164,7 @@ pub async fn list_versions(
 
 /// `GET …/groups/{group_id}/keys/{version|current}`: one version with its GMK.
 pub async fn get_key(
-    req: &HttpRequest,
+    party: PartyAuth,
     state: &AppState,
     role: Role,
     group_id: &str,
@@ -184,7 +172,7 @@ pub async fn get_key(
 ) -> HttpResponse {
     let r = async {
         let version = parse_version(version)?;
-        let p = entitled(req, state, role, group_id).await?;
+        let p = entitled(state, party, role, group_id).await?;
         let group = state.node.group_local(group_id)?;
         Ok(state.node.group_key(&group, version, &p.actor()).await?)
     }
@@ -193,20 +181,4 @@ pub async fn get_key(
         Ok(key) => key_response(actix_web::http::StatusCode::OK, &key),
         Err(e) => json_error(&e),
     }
-}
-
-/// The JSON body config of the service interfaces: a size limit and errors as JSON 400/413.
-pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|e, _| {
-            let api = match &e {
-                actix_web::error::JsonPayloadError::OverflowKnownLength { limit, .. }
-                | actix_web::error::JsonPayloadError::Overflow { limit } => {
-                    ApiError::PayloadTooLarge(*limit)
-                }
-                other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
-            };
-            actix_web::error::InternalError::from_response("", json_error(&api)).into()
-        })
 }

@@ -1,6 +1,7 @@
 //! Health and metrics: `/healthz` (the process answers), `/readyz` (the node can serve: a
 //! linearizable read succeeds — there is a leader and a quorum — and every community has a
-//! valid certificate; the answer names the node's Raft role), `/metrics` (Prometheus text).
+//! valid certificate; the answer names the node's Raft role), `/metrics` (Prometheus text,
+//! with `sealkm_request_read_barriers_total`: the ReadIndex rounds made for requests).
 
 use actix_web::{web, HttpResponse};
 
@@ -31,10 +32,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let raft = state.node.store().status();
-    let body = state
+    let mut body = state
         .node
         .metrics
         .render(&raft, state.node.admission_inflight());
+    // ReadIndex rounds made for requests (at most one per request: `KmsNode::read_barrier`).
+    body.push_str(&format!(
+        "# TYPE sealkm_request_read_barriers_total counter\nsealkm_request_read_barriers_total {}\n",
+        state.node.request_barriers()
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)

@@ -1,5 +1,6 @@
 //! KM-S: the key management server ↔ VAL servers (TS 33.434 5.1, 5.3, 5.8). Every request is
-//! authenticated by [`super::service::authenticate`] with the `val-server` role.
+//! authenticated by the [`PartyAuth`] extractor and authorised by
+//! [`super::service::authorize`] with the `val-server` role.
 //!
 //! - `POST /km-s/v1/keymanagement/{init|keyprov|certcache}` — SEAL KM (TS 33.434 5.3): the VAL
 //!   server's own key set for its name and the KMS certificates, as TS 33.180 Annex D
@@ -18,10 +19,12 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::PartyAuth;
+use super::body::read_body;
 use super::error::ApiError;
 use super::group_keys::{self, respond_json};
 use super::km_uu::{handle_for, Caller};
-use super::service::authenticate;
+use super::service::authorize;
 use super::AppState;
 use crate::kms::acl::Role;
 use crate::node::key_provisioning::MAX_KEY_INFO_BYTES;
@@ -36,7 +39,6 @@ const MAX_KP_BODY: usize = MAX_KEY_INFO_BYTES * 4 / 3 + 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(ROOT)
-            .app_data(group_keys::json_config(MAX_KP_BODY))
             .route("/keymanagement/{tail:.*}", web::post().to(key_management))
             .route("/groups/{group_id}/keys", web::get().to(list_versions))
             .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
@@ -60,10 +62,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub async fn key_management(
     req: HttpRequest,
+    party: Result<PartyAuth, ApiError>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    handle_for(req, payload, state, KM_ROOT, Caller::Party(Role::ValServer)).await
+    let caller = party.map(|p| Caller::Party(p, Role::ValServer));
+    handle_for(req, caller, payload, state, KM_ROOT).await
 }
 
 /// The versions of an entitled group (metadata only).
@@ -79,11 +83,11 @@ pub async fn key_management(
     )
 )]
 pub async fn list_versions(
-    req: HttpRequest,
+    party: PartyAuth,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    group_keys::list_versions(&req, &state, Role::ValServer, &path).await
+    group_keys::list_versions(party, &state, Role::ValServer, &path).await
 }
 
 /// One version (or the current one) of an entitled group, with its GMK.
@@ -100,12 +104,12 @@ pub async fn list_versions(
     )
 )]
 pub async fn get_key(
-    req: HttpRequest,
+    party: PartyAuth,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (group_id, version) = path.into_inner();
-    group_keys::get_key(&req, &state, Role::ValServer, &group_id, &version).await
+    group_keys::get_key(party, &state, Role::ValServer, &group_id, &version).await
 }
 
 /// SEAL KP request (TS 33.434 5.8.2).
@@ -144,20 +148,26 @@ pub struct KeyProvisioningAck {
     )
 )]
 pub async fn key_provisioning(
+    party: PartyAuth,
     req: HttpRequest,
-    body: web::Json<KeyProvisioningRequest>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let KeyProvisioningRequest { key_id, key_info } = body.into_inner();
-    // The base64 text is the key information too: zeroized when dropped.
-    let key_info = zeroize::Zeroizing::new(key_info);
     let r = async {
-        let p = authenticate(&req, &state, Role::ValServer).await?;
-        if !p.token.has_claim(SKEYPROV_CLAIM) {
+        if !party.token.has_claim(SKEYPROV_CLAIM) {
             return Err(ApiError::Forbidden(format!(
                 "the access token does not carry the {SKEYPROV_CLAIM} claim (TS 33.434 5.8.1)"
             )));
         }
+        // The body holds key information: zeroized once parsed.
+        let mut body = read_body(&req, payload, state.body.with_limit(MAX_KP_BODY)).await?;
+        let parsed = serde_json::from_slice::<KeyProvisioningRequest>(&body);
+        zeroize::Zeroize::zeroize(&mut body[..]);
+        let KeyProvisioningRequest { key_id, key_info } =
+            parsed.map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+        // The base64 text is the key information too: zeroized when dropped.
+        let key_info = zeroize::Zeroizing::new(key_info);
+        let p = authorize(&state, party, Role::ValServer).await?;
         let info = zeroize::Zeroizing::new(
             base64::engine::general_purpose::STANDARD
                 .decode(key_info.as_bytes())

@@ -8,10 +8,11 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use time::OffsetDateTime;
 
+use super::auth::{PartyAuth, UserToken};
+use super::body::read_body;
 use super::error::ApiError;
 use super::AppState;
 use crate::kms::acl::Role;
@@ -149,23 +150,6 @@ fn key_set_doc(set: &KeySet) -> KmsKeySetDoc {
     }
 }
 
-/// Reads the body up to `limit` bytes (413 above, without reading further).
-pub(super) async fn read_body(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::BadRequest("could not read the request body".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// A bounded label for the metrics (never the user URI).
 fn endpoint_label(root: &str, path: &str) -> &'static str {
     let rest = path
@@ -180,53 +164,69 @@ fn endpoint_label(root: &str, path: &str) -> &'static str {
     }
 }
 
-/// Context for the response header, known before anything can fail.
+/// Context for the response header, known before anything can fail (no Raft read).
 struct Ctx {
+    /// Empty until the caller is authenticated (an anonymous refusal names nobody).
     user_uri: String,
     kms_uri: String,
     client_req_url: String,
+    /// The host the request was sent to (selects the community).
+    host: String,
+    /// The one clock reading of this request.
     now: u64,
 }
 
-/// Who may ask for these documents, and how they are authenticated.
-#[derive(Debug, Clone, Copy)]
+/// Who asks for these documents, as authenticated by the extractors of [`super::auth`].
+#[derive(Debug, Clone)]
 pub enum Caller {
     /// A KM client over KM-UU: the access token alone names the user.
-    User,
-    /// A party of the service listener with this role: certificate and token
-    /// ([`super::service::authenticate`]); its key set is for the name both give.
-    Party(Role),
+    User(UserToken),
+    /// A party of the service listener that must have this ACL role: certificate and party
+    /// token; its key set is for the name both give.
+    Party(PartyAuth, Role),
 }
 
-/// The single KM-UU handler: all errors become a `KmsError` response.
+impl Caller {
+    fn identity(&self) -> &str {
+        match self {
+            Caller::User(t) => &t.0.identity,
+            Caller::Party(p, _) => &p.name,
+        }
+    }
+}
+
+/// The single KM-UU handler: all errors become a `KmsError` response. The access token is
+/// checked by the extractor, before the body is read and before any Raft read.
 pub async fn handle(
     req: HttpRequest,
+    token: Result<UserToken, ApiError>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    handle_for(req, payload, state, ROOT, Caller::User).await
+    handle_for(req, token.map(Caller::User), payload, state, ROOT).await
 }
 
 /// The same documents for `caller` under `root` (KM-UU, or SEAL-X1 / KM-S for the group
 /// management server and VAL servers, TS 33.434 5.1 / 5.3).
 pub async fn handle_for(
     req: HttpRequest,
+    caller: Result<Caller, ApiError>,
     payload: web::Payload,
     state: web::Data<AppState>,
     root: &'static str,
-    caller: Caller,
 ) -> HttpResponse {
     let host = req.connection_info().host().to_owned();
     let mut ctx = Ctx {
         user_uri: String::new(),
-        kms_uri: String::new(),
+        kms_uri: state.node.kms_uri_for_host(Some(&host)),
         client_req_url: format!("https://{host}{}", req.uri().path()),
+        host,
         now: state.node.now(),
     };
-    let resp = match serve(&req, payload, &state, &mut ctx, root, caller).await {
+    let resp = match serve(&req, caller, payload, &state, &mut ctx, root).await {
         Ok(resp) => resp,
         Err(e) => {
-            if matches!(e, ApiError::Unauthorized(_)) {
+            if matches!(e.status(), actix_web::http::StatusCode::UNAUTHORIZED) {
                 state.node.metrics.token_refused();
             }
             error_response(&ctx, &e)
@@ -239,37 +239,49 @@ pub async fn handle_for(
     resp
 }
 
+/// Longest `ClientReqUrl` accepted in a request.
+const MAX_CLIENT_REQ_URL: usize = 2048;
+
+/// A request's `ClientReqUrl` is echoed in the response: it must be something the response
+/// can carry (checked before any key is issued).
+fn check_client_req_url(url: &str) -> Result<(), ApiError> {
+    if url.trim().is_empty() || url.len() > MAX_CLIENT_REQ_URL || url.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "ClientReqUrl must be 1..={MAX_CLIENT_REQ_URL} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// KM-UU serves KM client users only: a party (an ACL principal, or a name in the party name
+/// space) gets its key material on the service listener, with its certificate. Call after the
+/// request's read barrier.
+fn refuse_party(state: &AppState, identity: &str) -> Result<(), ApiError> {
+    if state.auth.verifier().party().is_party_name(identity)
+        || state.node.acl_entry_local(identity)?.is_some()
+    {
+        return Err(ApiError::Forbidden(
+            "a party gets key material only on the service listener, with its certificate".into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn serve(
     req: &HttpRequest,
+    caller: Result<Caller, ApiError>,
     payload: web::Payload,
     state: &AppState,
     ctx: &mut Ctx,
     root: &str,
-    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let community = state
-        .node
-        .community_for_host(Some(&ctx.client_req_url_host()))
-        .await?;
-    ctx.kms_uri = community.kms_uri.clone();
-
-    // Whole-body limit first: an oversized request is refused before any work.
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-    {
-        if len > state.max_body_bytes {
-            return Err(ApiError::PayloadTooLarge(state.max_body_bytes));
-        }
-    }
-    let identity = match caller {
-        Caller::User => state.authenticate(req)?.identity,
-        Caller::Party(role) => super::service::authenticate(req, state, role).await?.name,
-    };
+    // Authenticated by the extractor: nothing was read or asked of Raft before this line.
+    let caller = caller?;
+    let identity = caller.identity().to_owned();
     ctx.user_uri = identity.clone();
     let route = parse_route_under(root, req.uri().path())?;
-    let body = read_body(payload, state.max_body_bytes).await?;
+    let body = read_body(req, payload, state.body).await?;
     let request: Option<KmsRequestDoc> = parse_kms_request(&body)
         .map_err(|e| ApiError::BadRequest(format!("malformed KmsRequest: {e}")))?;
     if let Some(r) = &request {
@@ -278,28 +290,49 @@ async fn serve(
                 "UserUri does not match the access token's identity".into(),
             ));
         }
-        r.check_kms_uri(&community.kms_uri, &ctx.client_req_url_host())
-            .map_err(|e| ApiError::Forbidden(e.to_string()))?;
         if let Some(url) = &r.client_req_url {
+            check_client_req_url(url)?;
             ctx.client_req_url = url.clone();
         }
     }
-    let actor = Actor(identity.clone());
-    let message = match route {
+    if let Route::KeyProv {
+        user_uri: Some(u), ..
+    } = &route
+    {
+        if *u != identity {
+            return Err(ApiError::Forbidden(
+                "a user gets key material only for its own identity".into(),
+            ));
+        }
+    }
+    // The request's one read barrier, then everything reads the state it made current.
+    let (community, actor) = match caller {
+        Caller::User(_) => {
+            let community = state.node.community_for_host(Some(&ctx.host)).await?;
+            refuse_party(state, &identity)?;
+            (community, Actor(identity.clone()))
+        }
+        Caller::Party(party, role) => {
+            let principal = super::service::authorize(state, party, role).await?;
+            let community = state.node.community_for_host_local(Some(&ctx.host))?;
+            (community, principal.actor())
+        }
+    };
+    ctx.kms_uri = community.kms_uri.clone();
+    // The request's KmsUri must name the community serving it (or the host it was sent to).
+    if let Some(r) = &request {
+        r.check_kms_uri(&community.kms_uri, &ctx.host)
+            .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    }
+    let (message, delivered) = match route {
         Route::Init => {
             let cert = community
                 .issuing_certificate(ctx.now)
                 .map_err(crate::node::NodeError::from)?;
-            KmsMessageDoc::Init(Box::new(certificate_doc(&community, cert, CertRole::Root)))
+            let doc = certificate_doc(&community, cert, CertRole::Root);
+            (KmsMessageDoc::Init(Box::new(doc)), None)
         }
-        Route::KeyProv { user_uri, ntp64 } => {
-            if let Some(u) = &user_uri {
-                if *u != identity {
-                    return Err(ApiError::Forbidden(
-                        "a user gets key material only for its own identity".into(),
-                    ));
-                }
-            }
+        Route::KeyProv { user_uri: _, ntp64 } => {
             let period = match ntp64 {
                 Some(t) => Some(
                     community
@@ -315,9 +348,9 @@ async fn serve(
             };
             let set = state
                 .node
-                .key_set(&community, &identity, period, &actor)
+                .key_set(&community, &identity, period, ctx.now)
                 .await?;
-            KmsMessageDoc::KeyProv(vec![key_set_doc(&set)])
+            (KmsMessageDoc::KeyProv(vec![key_set_doc(&set)]), Some(set))
         }
         Route::CertCache { cache_num } => {
             let current = community.cache_num;
@@ -329,10 +362,11 @@ async fn serve(
                     .map(|c| certificate_doc(&community, c, CertRole::Root))
                     .collect()
             };
-            KmsMessageDoc::CertCache {
+            let message = KmsMessageDoc::CertCache {
                 cache_num: current,
                 certificates,
-            }
+            };
+            (message, None)
         }
     };
     let doc = KmsResponseDoc {
@@ -343,18 +377,16 @@ async fn serve(
         client_req_url: ctx.client_req_url.clone(),
         body: KmsResponseBody::Message(message),
     };
+    // Rendered before the delivery is audited: an answer that cannot be sent is not recorded
+    // as delivered; a delivery that cannot be audited is not made.
     let xml = render_kms_response(&doc).map_err(|e| ApiError::Internal(format!("render: {e}")))?;
+    if let Some(set) = &delivered {
+        state.node.audit_delivery(set, &actor).await?;
+    }
     Ok(xml_response(
         actix_web::http::StatusCode::OK,
         ZeroizingBody(xml),
     ))
-}
-
-impl Ctx {
-    fn client_req_url_host(&self) -> String {
-        let rest = self.client_req_url.trim_start_matches("https://");
-        rest.split('/').next().unwrap_or_default().to_owned()
-    }
 }
 
 /// A response body that may hold private keys: the buffer is handed to actix without a copy
@@ -382,13 +414,16 @@ fn xml_response(status: actix_web::http::StatusCode, body: impl Into<web::Bytes>
 
 fn error_code(e: &ApiError) -> KmsErrorCode {
     match e {
-        ApiError::Unauthorized(_) => KmsErrorCode::Unauthorized,
+        ApiError::Auth(a) if a.is_forbidden() => KmsErrorCode::Forbidden,
+        ApiError::Auth(_) | ApiError::Unauthorized(_) => KmsErrorCode::Unauthorized,
         ApiError::Forbidden(_) => KmsErrorCode::Forbidden,
         ApiError::IdentityRevoked => KmsErrorCode::IdentityRevoked,
         ApiError::PeriodOutOfWindow(_) => KmsErrorCode::PeriodOutOfWindow,
-        ApiError::BadRequest(_) | ApiError::PayloadTooLarge(_) | ApiError::Conflict(_) => {
-            KmsErrorCode::BadRequest
-        }
+        ApiError::BadRequest(_)
+        | ApiError::PayloadTooLarge(_)
+        | ApiError::RequestTimeout
+        | ApiError::Conflict(_)
+        | ApiError::NotLeader { .. } => KmsErrorCode::BadRequest,
         ApiError::NotFound(_) => KmsErrorCode::NotFound,
         ApiError::TooManyRequests { .. } => KmsErrorCode::TooManyRequests,
         ApiError::Unavailable { .. } => KmsErrorCode::Unavailable,
@@ -396,33 +431,43 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
     }
 }
 
+/// `value` with every character an XML document cannot carry as text (and every other control
+/// character) replaced by U+FFFD; `fallback` if nothing printable is left.
+fn xml_safe(value: &str, fallback: &str) -> String {
+    let out: String = value
+        .chars()
+        .map(|c| {
+            let xml = matches!(c, '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+            if xml && !c.is_control() {
+                c
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect();
+    if out.trim().is_empty() {
+        fallback.to_owned()
+    } else {
+        out
+    }
+}
+
+/// The last resort when even a sanitised error document does not render: a fixed one.
+const FALLBACK_ERROR: &str = concat!(
+    r#"<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0" Version="1.0.0">"#,
+    "<UserUri/><KmsUri>unknown</KmsUri><Time>1970-01-01T00:00:00Z</Time>",
+    "<ClientReqUrl>unknown</ClientReqUrl>",
+    r#"<KmsError><ErrorCode>500</ErrorCode><ErrorMsg>internal error</ErrorMsg></KmsError>"#,
+    "</KmsResponse>"
+);
+
+/// The `KmsError` answer for `e`. It always renders: every echoed value is made XML-safe first
+/// (a request's `ClientReqUrl` or host may hold anything), and a fixed document stands in if
+/// rendering still fails.
 fn error_response(ctx: &Ctx, e: &ApiError) -> HttpResponse {
-    let doc = KmsResponseDoc {
-        user_uri: if ctx.user_uri.is_empty() {
-            "unknown".into()
-        } else {
-            ctx.user_uri.clone()
-        },
-        kms_uri: if ctx.kms_uri.is_empty() {
-            "unknown".into()
-        } else {
-            ctx.kms_uri.clone()
-        },
-        time: odt(ctx.now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        kms_id: None,
-        client_req_url: ctx.client_req_url.clone(),
-        body: KmsResponseBody::Error(KmsErrorDoc::new(error_code(e), e.reason())),
-    };
-    let body = render_kms_response(&doc)
-        .map(|x| x.as_bytes().to_vec())
-        .unwrap_or_default();
-    let mut resp = xml_response(e.status(), body);
+    let mut resp = xml_response(e.status(), error_body(ctx, e));
     let headers = resp.headers_mut();
-    if let ApiError::Unauthorized(reason) = e {
-        let v = format!(
-            "Bearer realm=\"sealkm\", error=\"invalid_token\", error_description=\"{}\"",
-            reason.replace('"', "'")
-        );
+    if let Some(v) = bearer_challenge(e) {
         if let Ok(v) = header::HeaderValue::from_str(&v) {
             headers.insert(header::WWW_AUTHENTICATE, v);
         }
@@ -431,6 +476,49 @@ fn error_response(ctx: &Ctx, e: &ApiError) -> HttpResponse {
         headers.insert(header::RETRY_AFTER, header::HeaderValue::from(s));
     }
     resp
+}
+
+/// The rendered `KmsError` document of [`error_response`].
+fn error_body(ctx: &Ctx, e: &ApiError) -> Vec<u8> {
+    let doc = KmsResponseDoc {
+        // Empty when no caller was authenticated (RFC 6750 §3.1: a refusal names nobody).
+        user_uri: if ctx.user_uri.is_empty() {
+            String::new()
+        } else {
+            xml_safe(&ctx.user_uri, "")
+        },
+        kms_uri: xml_safe(&ctx.kms_uri, "unknown"),
+        time: odt(ctx.now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        kms_id: None,
+        client_req_url: xml_safe(&ctx.client_req_url, "unknown"),
+        body: KmsResponseBody::Error(KmsErrorDoc::new(
+            error_code(e),
+            xml_safe(&e.reason(), "error"),
+        )),
+    };
+    match render_kms_response(&doc) {
+        Ok(x) => x.as_bytes().to_vec(),
+        Err(err) => {
+            tracing::error!(error = %err, "KmsError document did not render; sent the fixed one");
+            FALLBACK_ERROR.as_bytes().to_vec()
+        }
+    }
+}
+
+/// The RFC 6750 §3 challenge of a refused access token: no error code when the request had no
+/// token (§3.1), else the code and a short description; `None` for other errors.
+fn bearer_challenge(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Auth(a) => Some(match a.rfc6750_error_code() {
+            Some(code) => format!(
+                "Bearer realm=\"sealkm\", error=\"{code}\", error_description=\"{}\"",
+                a.to_string().replace(['"', '\\'], "'")
+            ),
+            None => "Bearer realm=\"sealkm\"".to_owned(),
+        }),
+        ApiError::Unauthorized(_) => Some("Bearer realm=\"sealkm\"".to_owned()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -478,5 +566,74 @@ mod tests {
             Err(ApiError::BadRequest(_))
         ));
         assert!(matches!(parse_route("/other"), Err(ApiError::NotFound(_))));
+    }
+
+    fn ctx(user_uri: &str, client_req_url: &str) -> Ctx {
+        Ctx {
+            user_uri: user_uri.into(),
+            kms_uri: "kms.example.org".into(),
+            client_req_url: client_req_url.into(),
+            host: "kms.example.org".into(),
+            now: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn error_documents_always_render() {
+        use crate::kms::xml::response::parse_kms_response;
+        let hostile = ctx(
+            "sip:a\u{1}b@example.org",
+            "https://kms.example.org/\u{0}\u{7}\u{FFFF}",
+        );
+        let e = ApiError::BadRequest("bad \u{1b}[31m".into());
+        let doc = parse_kms_response(&error_body(&hostile, &e)).expect("renders and parses");
+        assert_eq!(
+            doc.client_req_url,
+            "https://kms.example.org/\u{FFFD}\u{FFFD}\u{FFFD}"
+        );
+        assert_eq!(doc.user_uri, "sip:a\u{FFFD}b@example.org");
+        // Nothing left: a placeholder; an unauthenticated caller is named by nobody.
+        let doc = parse_kms_response(&error_body(&ctx("", " "), &e)).expect("renders");
+        assert_eq!(doc.client_req_url, "unknown");
+        assert_eq!(doc.user_uri, "");
+        // The fixed last resort parses too.
+        assert!(parse_kms_response(FALLBACK_ERROR.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn client_req_url_is_checked_before_it_is_echoed() {
+        assert!(check_client_req_url("https://kms.example.org/keymanagement").is_ok());
+        for bad in [
+            "",
+            " ",
+            "https://x/\u{1}",
+            "https://x/\u{7f}",
+            "https://x/\n",
+        ] {
+            assert!(matches!(
+                check_client_req_url(bad),
+                Err(ApiError::BadRequest(_))
+            ));
+        }
+        assert!(check_client_req_url(&"a".repeat(MAX_CLIENT_REQ_URL + 1)).is_err());
+    }
+
+    #[test]
+    fn bearer_challenges_follow_rfc_6750() {
+        use crate::auth::AuthError;
+        // §3.1: no error code (nor description) when the request had no token.
+        assert_eq!(
+            bearer_challenge(&ApiError::Auth(AuthError::MissingToken)).as_deref(),
+            Some(r#"Bearer realm="sealkm""#)
+        );
+        let expired = bearer_challenge(&ApiError::Auth(AuthError::Expired)).unwrap();
+        assert!(expired.starts_with(r#"Bearer realm="sealkm", error="invalid_token""#));
+        let scope = bearer_challenge(&ApiError::Auth(AuthError::WrongInterface)).unwrap();
+        assert!(scope.contains(r#"error="insufficient_scope""#));
+        assert_eq!(bearer_challenge(&ApiError::Forbidden("x".into())), None);
+        assert_eq!(
+            error_code(&ApiError::Auth(AuthError::WrongInterface)),
+            KmsErrorCode::Forbidden
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! |------|--------|
 //! | [`km_uu`] | KM-UU, TS 33.180 Annex D XML under `/keymanagement/identity/v1` |
 //! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
+//! | [`auth`] | the extractors that authenticate every caller before any other work |
+//! | [`body`] | request bodies: read after authentication, bounded in size and time |
 //! | [`acl`] | the replicated ACL of the service interfaces under `/admin/v1/acl` |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
@@ -17,6 +19,8 @@
 
 pub mod acl;
 pub mod admin;
+pub mod auth;
+pub mod body;
 pub mod cluster;
 pub mod error;
 pub mod group_keys;
@@ -31,24 +35,21 @@ pub mod subscriptions;
 
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{web, App, HttpServer};
 
-use self::error::ApiError;
-use crate::auth::bearer_token;
-use crate::auth::jwt::{TokenVerifier, VerifiedToken};
+use self::auth::Authenticator;
+use self::body::BodyLimits;
 use crate::node::KmsNode;
 
 /// Shared by every handler.
 pub struct AppState {
     pub node: Arc<KmsNode>,
-    pub verifier: Arc<TokenVerifier>,
-    pub max_body_bytes: usize,
+    /// Access token verification (reloadable key set, cache of verified tokens).
+    pub auth: Arc<Authenticator>,
+    /// Request bodies: the size limit of KM-UU documents and the read timeout of every body.
+    pub body: BodyLimits,
     /// SHA-256 of the admin bearer credential; `None` disables the admin API.
     pub admin_token_sha256: Option<[u8; 32]>,
-    /// Tokens already verified, by SHA-256 of the token text. A hit is re-checked against the
-    /// clock (expiry with leeway), so a cached token is never accepted longer than a fresh
-    /// verification would accept it. Saves one ES256/RS256 verification per warm request.
-    pub token_cache: TokenCache,
     /// mTLS towards peers (cluster status); `None` for a cluster of one.
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// Peer addresses from the config (members added later are in the replicated state).
@@ -78,53 +79,6 @@ pub fn static_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, String)> {
         .iter()
         .flat_map(|r| r.peers.iter().map(|p| (p.id, p.addr.clone())))
         .collect()
-}
-
-/// Bounded cache of verified access tokens.
-pub struct TokenCache(std::sync::Mutex<lru::LruCache<[u8; 32], VerifiedToken>>);
-
-impl TokenCache {
-    pub fn new(entries: usize) -> Self {
-        let cap =
-            std::num::NonZeroUsize::new(entries.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
-        Self(std::sync::Mutex::new(lru::LruCache::new(cap)))
-    }
-}
-
-impl AppState {
-    /// Verifies the access token of a request (RFC 6750 §2.1 bearer header).
-    pub fn authenticate(&self, req: &HttpRequest) -> Result<VerifiedToken, ApiError> {
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::Unauthorized("missing access token".into()))?;
-        let token = bearer_token(header)?;
-        let now = self.node.now();
-        let key: [u8; 32] = {
-            let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-            let mut k = [0u8; 32];
-            k.copy_from_slice(d.as_ref());
-            k
-        };
-        let leeway = self.verifier.policy().leeway_s;
-        {
-            let mut cache = self.token_cache.0.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(t) = cache.get(&key) {
-                if now < t.expires_at.saturating_add(leeway) {
-                    return Ok(t.clone());
-                }
-                cache.pop(&key);
-            }
-        }
-        let verified = self.verifier.verify(token, now)?;
-        self.token_cache
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put(key, verified.clone());
-        Ok(verified)
-    }
 }
 
 /// Registers every route of the client listener.
@@ -166,6 +120,8 @@ pub(crate) fn listener(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            // Every request makes at most one read barrier (`KmsNode::read_barrier`).
+            .wrap(actix_web::middleware::from_fn(one_barrier_per_request))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
             .configure(routes)
     })
@@ -181,6 +137,14 @@ pub(crate) fn listener(
     use std::io::Write;
     let _ = std::io::stdout().flush();
     Ok(server.run())
+}
+
+/// Runs the rest of the request inside [`crate::node::core::request_scope`].
+async fn one_barrier_per_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    crate::node::core::request_scope(next.call(req)).await
 }
 
 /// Listens for SIGTERM and SIGINT (registered now, before any listener is announced) and then

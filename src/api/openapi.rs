@@ -131,6 +131,9 @@ pub struct ApiDoc;
 #[allow(dead_code)]
 pub struct ErrorBody {
     pub error: String,
+    /// Only on a membership change refused by a node that is not the leader (409): the
+    /// leader's id (0 when unknown).
+    pub leader_id: Option<u64>,
 }
 
 /// The document as pretty JSON (what `/openapi.json` serves and `docs/openapi.json` holds).

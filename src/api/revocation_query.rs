@@ -6,31 +6,16 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::admin::{authorize, respond_json};
+use super::admin::respond_json;
+use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::AppState;
 
 /// Identities one query may name.
 pub const MAX_QUERY: usize = 1000;
 
-/// The route, with a JSON limit that fits [`MAX_QUERY`] identities of the longest length.
-pub fn resource() -> actix_web::Resource {
-    web::resource("/communities/{kms_uri}/revocations/query")
-        .app_data(
-            web::JsonConfig::default()
-                .limit(MAX_QUERY * 2100)
-                .error_handler(|e, _| {
-                    actix_web::error::InternalError::from_response(
-                        "",
-                        super::admin::json_error(&ApiError::BadRequest(format!(
-                            "invalid JSON body: {e}"
-                        ))),
-                    )
-                    .into()
-                }),
-        )
-        .route(web::post().to(query))
-}
+/// Largest body: [`MAX_QUERY`] identities of the longest length.
+const MAX_BODY: usize = MAX_QUERY * 2100;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,13 +68,15 @@ impl RevocationQuery {
     )
 )]
 pub(super) async fn query(
+    _admin: AdminAuth,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<RevocationQuery>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let answer = async {
-        authorize(&req, &state)?;
+        let body: RevocationQuery =
+            super::body::read_json(&req, payload, state.body.with_limit(MAX_BODY)).await?;
         body.check()?;
         // One barrier, then every look-up reads the same current state.
         state.node.community(&path).await?;

@@ -1,6 +1,6 @@
 //! SEAL-X1: the key management server ↔ the group management server (TS 33.434 5.1; TS 33.180
-//! E.1.1). Every request is authenticated by [`super::service::authenticate`] with the `gms`
-//! role.
+//! E.1.1). Every request is authenticated by the [`PartyAuth`] extractor and authorised by
+//! [`super::service::authorize`] with the `gms` role.
 //!
 //! **Spec flow** — the GMS is a key management client for its own URI: `POST
 //! /seal-x1/v1/keymanagement/{init|keyprov|certcache}` answers the TS 33.180 Annex D documents
@@ -21,6 +21,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::PartyAuth;
+use super::body::{optional_json, read_json};
+use super::error::ApiError;
 use super::group_keys::{self, entitled, key_response, parse_version, respond_json};
 use super::km_uu::{handle_for, Caller};
 use super::AppState;
@@ -28,11 +31,12 @@ use crate::kms::acl::Role;
 
 pub const ROOT: &str = "/seal-x1/v1";
 const KM_ROOT: &str = "/seal-x1/v1/keymanagement";
+/// Largest JSON body of a group key request.
+const MAX_JSON_BODY: usize = 4 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(ROOT)
-            .app_data(group_keys::json_config(4 * 1024))
             .route("/keymanagement/{tail:.*}", web::post().to(key_management))
             .route("/groups/{group_id}/keys", web::post().to(create_key))
             .route("/groups/{group_id}/keys", web::get().to(list_versions))
@@ -64,10 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 )]
 pub async fn key_management(
     req: HttpRequest,
+    party: Result<PartyAuth, ApiError>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    handle_for(req, payload, state, KM_ROOT, Caller::Party(Role::Gms)).await
+    let caller = party.map(|p| Caller::Party(p, Role::Gms));
+    handle_for(req, caller, payload, state, KM_ROOT).await
 }
 
 /// Body of a group key creation or rotation.
@@ -95,6 +101,7 @@ pub struct CreateKey {
     )
 )]
 pub async fn create_key(
+    party: PartyAuth,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -102,9 +109,10 @@ pub async fn create_key(
 ) -> HttpResponse {
     let group_id = path.into_inner();
     let r = async {
-        let body: CreateKey = group_keys::optional_json(payload, 4 * 1024).await?;
+        let body: CreateKey =
+            optional_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
         let ttl_s = body.ttl_s;
-        let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+        let p = entitled(&state, party, Role::Gms, &group_id).await?;
         let key = group_keys::idempotency_key(&req)?;
         Ok(state
             .node
@@ -131,11 +139,11 @@ pub async fn create_key(
     )
 )]
 pub async fn list_versions(
-    req: HttpRequest,
+    party: PartyAuth,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    group_keys::list_versions(&req, &state, Role::Gms, &path).await
+    group_keys::list_versions(party, &state, Role::Gms, &path).await
 }
 
 /// One version (or the current one) with its GMK.
@@ -151,12 +159,12 @@ pub async fn list_versions(
     )
 )]
 pub async fn get_key(
-    req: HttpRequest,
+    party: PartyAuth,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (group_id, version) = path.into_inner();
-    group_keys::get_key(&req, &state, Role::Gms, &group_id, &version).await
+    group_keys::get_key(party, &state, Role::Gms, &group_id, &version).await
 }
 
 /// Revokes one version: it is never current again.
@@ -172,16 +180,15 @@ pub async fn get_key(
     )
 )]
 pub async fn revoke_key(
-    req: HttpRequest,
+    party: PartyAuth,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (group_id, version) = path.into_inner();
     let r = async {
-        let version = parse_version(&version)?.ok_or_else(|| {
-            super::error::ApiError::BadRequest("name a version number to revoke".into())
-        })?;
-        let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+        let version = parse_version(&version)?
+            .ok_or_else(|| ApiError::BadRequest("name a version number to revoke".into()))?;
+        let p = entitled(&state, party, Role::Gms, &group_id).await?;
         state
             .node
             .revoke_group_key(&group_id, version, &p.actor())
@@ -216,16 +223,19 @@ pub struct SetExpiry {
     )
 )]
 pub async fn set_expiry(
+    party: PartyAuth,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<SetExpiry>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (group_id, version) = path.into_inner();
     let r = async {
+        let body: SetExpiry =
+            read_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
         let version = parse_version(&version)?
-            .ok_or_else(|| super::error::ApiError::BadRequest("name a version number".into()))?;
-        let p = entitled(&req, &state, Role::Gms, &group_id).await?;
+            .ok_or_else(|| ApiError::BadRequest("name a version number".into()))?;
+        let p = entitled(&state, party, Role::Gms, &group_id).await?;
         state
             .node
             .set_group_key_expiry(&group_id, version, body.expires_unix, &p.actor())

@@ -4,26 +4,30 @@
 //!
 //! 1. the TLS client certificate, signed by the listener's `client_ca` (checked in the
 //!    handshake), names the party in a DNS or URI subject alternative name;
-//! 2. the request carries an access token of the identity management server (bearer header),
-//!    valid under the same policy as KM-UU; its identity claim names the party;
+//! 2. the request carries a *party* access token of the identity management server (bearer
+//!    header): the party scope and audience of `[auth.party]`, not a KM-UU token; its
+//!    identity claim names the party;
 //! 3. both must name the **same** party: the token's identity must be one of the
-//!    certificate's names. That name is the principal;
+//!    certificate's names. That name is the principal. Steps 1–3 are the [`PartyAuth`]
+//!    extractor: they run before any body is read or any Raft work is done;
 //! 4. the principal has an entry in the replicated ACL (our extension) with the role the
-//!    interface requires (`gms` for SEAL-X1, `val-server` for KM-S), read after a
-//!    linearizable read barrier, so a revoked grant is never honoured by a lagging node.
+//!    interface requires (`gms` for SEAL-X1, `val-server` for KM-S), read after the request's
+//!    one linearizable read barrier ([`authorize`]), so a revoked grant is never honoured by a
+//!    lagging node.
 //!
 //! A missing certificate or token is 401, names that differ or a missing grant 403; nothing
 //! changes on any refusal. The listener itself: [`serve`], with the client certificate kept per
 //! connection by [`crate::raft::transport::peer_certificate`].
 
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 
+use super::auth::PartyAuth;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::jwt::VerifiedToken;
 use crate::kms::acl::{AclEntry, Role};
 use crate::node::core::Actor;
-use crate::raft::transport::{peer_certificate, PeerCert};
+use crate::raft::transport::peer_certificate;
 
 /// An authenticated party of the service listener.
 #[derive(Debug, Clone)]
@@ -69,32 +73,17 @@ pub fn names_match(names: &[String], identity: &str) -> bool {
     })
 }
 
-/// Authenticates the caller of a service interface that requires `role` (see module docs).
-pub async fn authenticate(
-    req: &HttpRequest,
+/// Authorises an authenticated party ([`PartyAuth`], from the extractor) for an interface that
+/// requires `role`: the request's one read barrier, then its ACL entry (see module docs).
+pub async fn authorize(
     state: &AppState,
+    party: PartyAuth,
     role: Role,
 ) -> Result<Principal, ApiError> {
-    let cert = req.conn_data::<PeerCert>().ok_or_else(|| {
-        ApiError::Unauthorized("a client certificate is required on this interface".into())
-    })?;
-    let token = state.authenticate(req)?;
-    let names = crate::tls::certificate_names(&cert.0);
-    if !names_match(&names, &token.identity) {
-        return Err(ApiError::Forbidden(
-            "the client certificate and the access token name different parties".into(),
-        ));
-    }
     state.node.read_barrier().await?;
-    let acl = state
-        .node
-        .acl_entry_local(&token.identity)?
-        .ok_or_else(|| {
-            ApiError::Forbidden(format!(
-                "{} has no access on this interface",
-                token.identity
-            ))
-        })?;
+    let acl = state.node.acl_entry_local(&party.name)?.ok_or_else(|| {
+        ApiError::Forbidden(format!("{} has no access on this interface", party.name))
+    })?;
     if acl.role != role {
         return Err(ApiError::Forbidden(format!(
             "{} has the role {}; this interface requires {}",
@@ -104,7 +93,7 @@ pub async fn authenticate(
     Ok(Principal {
         name: acl.principal.clone(),
         acl,
-        token,
+        token: party.token,
     })
 }
 

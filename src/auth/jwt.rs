@@ -22,6 +22,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::party::PartyPolicy;
 use super::{b64, jwks::JwkAlg, AuthError, Jwks};
 
 /// Upper bound on a token's length; larger tokens are refused before decoding.
@@ -70,6 +71,8 @@ pub enum PolicyError {
     LeewayTooLarge,
     #[error("auth policy: required_scope must be a single scope token (no spaces)")]
     ScopeHasSpace,
+    #[error("auth policy: the party scope must differ from the KM-UU required_scope")]
+    SameScope,
 }
 
 impl TokenPolicy {
@@ -132,29 +135,95 @@ impl VerifiedToken {
     }
 }
 
+/// Which interface a token is presented to: the two kinds of tokens are told apart by scope
+/// (and, when configured, audience), see [`super::party`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenUse {
+    /// KM-UU (a KM client user): `[auth.token]` audience and `required_scope`; a token that
+    /// carries the party scope is refused.
+    KmUu,
+    /// The service listener (a party): the party audience and scope.
+    Party,
+}
+
 /// Verifies access tokens against one identity management server's keys and a policy.
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     jwks: Jwks,
     policy: TokenPolicy,
+    party: PartyPolicy,
 }
 
 impl TokenVerifier {
-    /// Builds a verifier; the policy is validated here.
+    /// Builds a verifier with the default [`PartyPolicy`]; the policy is validated here.
     pub fn new(jwks: Jwks, policy: TokenPolicy) -> Result<Self, PolicyError> {
         policy.validate()?;
-        Ok(TokenVerifier { jwks, policy })
+        let party = PartyPolicy::default();
+        party.validate(&policy)?;
+        Ok(TokenVerifier {
+            jwks,
+            policy,
+            party,
+        })
     }
 
-    /// The policy in force.
+    /// The same verifier with `party` as the party policy (validated against the KM-UU one).
+    pub fn with_party(mut self, party: PartyPolicy) -> Result<Self, PolicyError> {
+        party.validate(&self.policy)?;
+        self.party = party;
+        Ok(self)
+    }
+
+    /// The same policies over another key set (a reloaded JWKS).
+    pub fn with_jwks(&self, jwks: Jwks) -> Self {
+        TokenVerifier {
+            jwks,
+            policy: self.policy.clone(),
+            party: self.party.clone(),
+        }
+    }
+
+    /// The KM-UU policy in force.
     pub fn policy(&self) -> &TokenPolicy {
         &self.policy
     }
 
-    /// Verifies `token` (the bearer credential, without the scheme) at time `now_unix_s`.
+    /// The party policy in force.
+    pub fn party(&self) -> &PartyPolicy {
+        &self.party
+    }
+
+    /// The key set in force.
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
+    }
+
+    /// Verifies a KM-UU `token` (the bearer credential, without the scheme) at `now_unix_s`.
     pub fn verify(&self, token: &str, now_unix_s: u64) -> Result<VerifiedToken, AuthError> {
+        self.verify_for(token, now_unix_s, TokenUse::KmUu)
+    }
+
+    /// Verifies `token` for the interface `use_` at `now_unix_s`.
+    pub fn verify_for(
+        &self,
+        token: &str,
+        now_unix_s: u64,
+        use_: TokenUse,
+    ) -> Result<VerifiedToken, AuthError> {
         let claims = self.verify_signature(token)?;
-        self.check_claims(claims, now_unix_s)
+        let expect = match use_ {
+            TokenUse::KmUu => Expect {
+                audience: &self.policy.audience,
+                scope: &self.policy.required_scope,
+                refused_scope: Some(&self.party.scope),
+            },
+            TokenUse::Party => Expect {
+                audience: self.party.audience(&self.policy),
+                scope: &self.party.scope,
+                refused_scope: None,
+            },
+        };
+        self.check_claims(claims, now_unix_s, &expect)
     }
 
     /// Steps 1–4: structure, algorithm, key, signature. Returns the decoded claims set.
@@ -213,6 +282,7 @@ impl TokenVerifier {
         &self,
         claims: Map<String, Value>,
         now_unix_s: u64,
+        expect: &Expect<'_>,
     ) -> Result<VerifiedToken, AuthError> {
         let policy = &self.policy;
         let leeway = policy.leeway_s;
@@ -223,8 +293,8 @@ impl TokenVerifier {
         }
         // RFC 7519 §4.1.3: a single string or an array of strings.
         let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => *a == policy.audience,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&policy.audience)),
+            Some(Value::String(a)) => a == expect.audience,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expect.audience)),
             _ => false,
         };
         if !aud_ok {
@@ -259,8 +329,13 @@ impl TokenVerifier {
             _ => return Err(AuthError::MissingIdentity),
         };
         let scopes = scopes(claims.get(&policy.scope_claim))?;
-        if !scopes.contains(&policy.required_scope) {
+        if !scopes.iter().any(|s| s == expect.scope) {
             return Err(AuthError::MissingScope);
+        }
+        if let Some(refused) = expect.refused_scope {
+            if scopes.iter().any(|s| s == refused) {
+                return Err(AuthError::WrongInterface);
+            }
         }
         Ok(VerifiedToken {
             identity,
@@ -270,6 +345,14 @@ impl TokenVerifier {
             claims,
         })
     }
+}
+
+/// What [`TokenVerifier::check_claims`] requires of one interface's tokens.
+struct Expect<'a> {
+    audience: &'a str,
+    scope: &'a str,
+    /// A scope that marks a token for another interface.
+    refused_scope: Option<&'a str>,
 }
 
 fn decode_object(part: &str, reason: &'static str) -> Result<Map<String, Value>, AuthError> {

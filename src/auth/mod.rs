@@ -10,6 +10,7 @@
 //! - [`jwks`]: parsing the identity management server's key set;
 //! - [`jwt`]: the verifier — pure: the current time is a parameter, nothing here reads a clock or
 //!   does I/O;
+//! - [`party`]: who is a party of the service listener, and what its tokens must say;
 //! - [`devidp`]: a development identity provider (`sealkm dev`, tests) that mints ES256 tokens.
 //!
 //! The claim that carries the VAL user identity and the name of the scope claim are
@@ -21,14 +22,16 @@
 pub mod devidp;
 pub mod jwks;
 pub mod jwt;
+pub mod party;
 
 mod b64;
 
 pub use devidp::DevIdp;
 pub use jwks::{Jwk, JwkAlg, Jwks, JwksError, SkippedKey};
 pub use jwt::{
-    PolicyError, TokenPolicy, TokenVerifier, VerifiedToken, MAX_LEEWAY_S, MAX_TOKEN_BYTES,
+    PolicyError, TokenPolicy, TokenUse, TokenVerifier, VerifiedToken, MAX_LEEWAY_S, MAX_TOKEN_BYTES,
 };
+pub use party::PartyPolicy;
 
 /// Unpadded base64url encoding (RFC 4648 §5) as used by JWS; public for clients and tests that
 /// assemble tokens.
@@ -84,6 +87,10 @@ pub enum AuthError {
     /// The configured key management scope is not granted by the token.
     #[error("access token does not grant the key management scope")]
     MissingScope,
+    /// A party's token presented on KM-UU (it carries the party scope): party tokens are for
+    /// the service listener only.
+    #[error("access token is for the service listener, not for KM-UU")]
+    WrongInterface,
     /// The configured identity claim is missing or is not a non-empty string.
     #[error("access token does not carry the user identity claim")]
     MissingIdentity,
@@ -99,7 +106,7 @@ impl AuthError {
     /// `true` when the token is valid but does not authorise the request (HTTP 403,
     /// RFC 6750 `insufficient_scope`); every other variant is an authentication failure (401).
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, AuthError::MissingScope)
+        matches!(self, AuthError::MissingScope | AuthError::WrongInterface)
     }
 
     /// The RFC 6750 §3.1 `error` code for the `WWW-Authenticate` header; `None` when the request
@@ -107,7 +114,7 @@ impl AuthError {
     pub fn rfc6750_error_code(&self) -> Option<&'static str> {
         match self {
             AuthError::MissingToken | AuthError::Signing(_) => None,
-            AuthError::MissingScope => Some("insufficient_scope"),
+            AuthError::MissingScope | AuthError::WrongInterface => Some("insufficient_scope"),
             AuthError::MalformedToken(_) | AuthError::TokenTooLarge { .. } => {
                 Some("invalid_request")
             }

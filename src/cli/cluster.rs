@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// How a node that is not the leader starts its refusal of a membership change.
-pub const NOT_LEADER: &str = "this node is not the leader";
-
 /// Where the admin API is and how to authenticate to it.
 pub struct Target {
     pub urls: Vec<String>,
@@ -93,8 +90,8 @@ impl Target {
             }
             let reason = json["error"].as_str().unwrap_or("error");
             last = format!("{url}: {status}: {reason}");
-            // Only "not the leader" sends the request on to the next node.
-            if status.as_u16() != 409 || !reason.starts_with(NOT_LEADER) {
+            // Only "not the leader" (a 409 naming the leader) sends the request on.
+            if status.as_u16() != 409 || !json["leader_id"].is_u64() {
                 break;
             }
         }

@@ -7,7 +7,9 @@
 //! state. Key sets are issued from the community's issuing certificate with the unsealed
 //! master secrets, through a cache and admission control, and every delivery is audited.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::actors::{KeyStoreHandle, StoreError};
@@ -81,6 +83,17 @@ fn recorded_certificate(
     }
 }
 
+tokio::task_local! {
+    /// Whether the current HTTP request already made its read barrier.
+    static REQUEST_BARRIER: Cell<bool>;
+}
+
+/// Runs `fut` (one HTTP request) so that it makes at most one read barrier; see
+/// [`KmsNode::read_barrier`].
+pub async fn request_scope<F: std::future::Future>(fut: F) -> F::Output {
+    REQUEST_BARRIER.scope(Cell::new(false), fut).await
+}
+
 /// Who asked (for the audit trail).
 #[derive(Debug, Clone)]
 pub struct Actor(pub String);
@@ -101,6 +114,10 @@ pub struct KmsNode {
     pub(crate) periods_before: u64,
     pub(crate) periods_after: u64,
     pub metrics: super::metrics::Metrics,
+    /// ReadIndex rounds made for HTTP requests ([`KmsNode::read_barrier`]).
+    request_barriers: AtomicU64,
+    /// The origin of the monotonic time admission control runs on.
+    started: std::time::Instant,
 }
 
 impl KmsNode {
@@ -146,6 +163,8 @@ impl KmsNode {
             periods_before: cfg.keyprov.periods_before,
             periods_after: cfg.keyprov.periods_after,
             metrics: Default::default(),
+            request_barriers: AtomicU64::new(0),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -207,8 +226,28 @@ impl KmsNode {
 
     /// Waits until this node's state holds every write committed before the call
     /// (linearizable reads). Every public read below starts with it.
+    ///
+    /// Inside a [`request_scope`] (every HTTP request), only the first barrier of the request
+    /// runs a ReadIndex round: a barrier that completed after the request arrived already makes
+    /// every later read of the same request linearizable, so the others return at once. Those
+    /// rounds are counted ([`KmsNode::request_barriers`]).
     pub async fn read_barrier(&self) -> Result<(), NodeError> {
-        Ok(self.store.read_barrier().await?)
+        let in_request = REQUEST_BARRIER.try_with(|done| done.get());
+        match in_request {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.store.read_barrier().await?;
+                self.request_barriers.fetch_add(1, Ordering::Relaxed);
+                let _ = REQUEST_BARRIER.try_with(|done| done.set(true));
+                Ok(())
+            }
+            Err(_) => Ok(self.store.read_barrier().await?),
+        }
+    }
+
+    /// ReadIndex rounds made for HTTP requests since the start (at most one per request).
+    pub fn request_barriers(&self) -> u64 {
+        self.request_barriers.load(Ordering::Relaxed)
     }
 
     /// Flushes the state machine to disk (on a clean shutdown).
@@ -230,11 +269,22 @@ impl KmsNode {
     /// domain: each community's KMS URI is its own DNS name), or the default one, read
     /// linearizably.
     pub async fn community_for_host(&self, host: Option<&str>) -> Result<Community, NodeError> {
-        let name = host
-            .map(|h| strip_port(h).to_ascii_lowercase())
+        self.read_barrier().await?;
+        self.community_for_host_local(host)
+    }
+
+    /// [`KmsNode::community_for_host`] as this node has applied it (callers hold a read
+    /// barrier made for this request).
+    pub fn community_for_host_local(&self, host: Option<&str>) -> Result<Community, NodeError> {
+        self.community_local(&self.kms_uri_for_host(host))
+    }
+
+    /// The KMS URI a request addressed to `host` selects, from the configuration alone (no
+    /// read of the replicated state).
+    pub fn kms_uri_for_host(&self, host: Option<&str>) -> String {
+        host.map(|h| strip_port(h).to_ascii_lowercase())
             .and_then(|h| self.hosts.get(&h).cloned())
-            .unwrap_or_else(|| self.default_community.clone());
-        self.community(&name).await
+            .unwrap_or_else(|| self.default_community.clone())
     }
 
     /// A community, read linearizably.
@@ -271,11 +321,15 @@ impl KmsNode {
         Ok(ms)
     }
 
-    /// The allowed window of key periods around `now`.
-    pub fn period_window(&self, community: &Community) -> Result<(u64, u64), NodeError> {
+    /// The allowed window of key periods around `now_unix`.
+    pub fn period_window(
+        &self,
+        community: &Community,
+        now_unix: u64,
+    ) -> Result<(u64, u64), NodeError> {
         let current = community
             .period
-            .period_at_unix(self.now())
+            .period_at_unix(now_unix)
             .ok_or(KmsError::BadTime)?;
         Ok((
             current.saturating_sub(self.periods_before),
@@ -283,8 +337,13 @@ impl KmsNode {
         ))
     }
 
-    /// The key set of `identity` for `period` (default: the current one). Checks revocation and
-    /// the period window; a cache miss goes through admission control. Audited.
+    /// The key set of `identity` for `period` (default: the one current at `now_unix`). Checks
+    /// revocation and the period window; a cache miss goes through admission control. The one
+    /// time `now_unix` decides the window, the default period and the issuing certificate.
+    ///
+    /// Nothing is audited here: the caller renders its answer first and then records the
+    /// delivery with [`KmsNode::audit_delivery`] before sending it (a delivery that cannot be
+    /// audited is not made; an answer that cannot be rendered is never audited as delivered).
     /// `community` must come from a linearizable read ([`KmsNode::community_for_host`]) made
     /// for this request: the revocation check below reads the same applied state.
     pub async fn key_set(
@@ -292,7 +351,7 @@ impl KmsNode {
         community: &Community,
         identity: &str,
         period: Option<u64>,
-        actor: &Actor,
+        now_unix: u64,
     ) -> Result<Arc<KeySet>, NodeError> {
         if self
             .state()
@@ -301,11 +360,14 @@ impl KmsNode {
         {
             return Err(KmsError::IdentityRevoked.into());
         }
-        let (first, last) = self.period_window(community)?;
         let current = community
             .period
-            .period_at_unix(self.now())
+            .period_at_unix(now_unix)
             .ok_or(KmsError::BadTime)?;
+        let (first, last) = (
+            current.saturating_sub(self.periods_before),
+            current.saturating_add(self.periods_after),
+        );
         let requested = period.unwrap_or(current);
         if requested < first || requested > last {
             return Err(KmsError::PeriodOutOfWindow {
@@ -315,7 +377,7 @@ impl KmsNode {
             }
             .into());
         }
-        let cert = community.issuing_certificate(self.now())?.clone();
+        let cert = community.issuing_certificate(now_unix)?.clone();
         let cached = self.cache.get(&cert.cert_uri, identity, requested);
         self.metrics.cache(cached.is_some());
         let set = match cached {
@@ -323,7 +385,7 @@ impl KmsNode {
             None => {
                 let _permit = self
                     .admission
-                    .try_admit(identity, self.now())
+                    .try_admit(identity, self.started.elapsed())
                     .map_err(NodeError::Shed)?;
                 let masters = self.masters(&cert)?;
                 let community = community.clone();
@@ -341,20 +403,22 @@ impl KmsNode {
                 set
             }
         };
-        // A delivery that cannot be audited is not made: answered only once its record is
-        // synced to disk.
+        Ok(set)
+    }
+
+    /// Records the delivery of `set` to `actor`; an error means the delivery must not be made.
+    pub async fn audit_delivery(&self, set: &KeySet, actor: &Actor) -> Result<(), NodeError> {
         self.audit
             .record(AuditEvent {
                 kind: AuditKind::KeySetDelivered,
                 actor: actor.0.clone(),
-                identity: Some(identity.to_owned()),
-                key_period: Some(requested),
-                community: Some(community.kms_uri.clone()),
+                identity: Some(set.user_uri.clone()),
+                key_period: Some(set.period_no),
+                community: Some(set.kms_uri.clone()),
                 detail: Some(set.cert_uri.clone()),
             })
             .await
-            .map_err(|e| NodeError::Internal(format!("audit: {e}")))?;
-        Ok(set)
+            .map_err(|e| NodeError::Internal(format!("audit: {e}")))
     }
 
     /// Creates a new certificate for `kms_uri` (first certificate or rotation): fresh master

@@ -54,27 +54,6 @@ impl std::fmt::Display for NodeRole {
     }
 }
 
-/// Transitional, for callers outside the key store that still compare the JSON name; new
-/// code uses [`NodeRole::is_leader`].
-impl PartialEq<&str> for NodeRole {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-/// Transitional, for callers outside the key store that still build a status from the JSON
-/// name (tests); an unknown name is a follower.
-impl From<&str> for NodeRole {
-    fn from(name: &str) -> Self {
-        match name {
-            "leader" => Self::Leader,
-            "candidate" => Self::Candidate,
-            "learner" => Self::Learner,
-            _ => Self::Follower,
-        }
-    }
-}
-
 /// How far a peer's log matches the leader's.
 #[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct PeerMatch {

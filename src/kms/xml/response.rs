@@ -78,7 +78,12 @@ pub fn render_kms_response(doc: &KmsResponseDoc) -> Result<Zeroizing<String>, Xm
         "KmsResponse",
         &[("xmlns", KMS_NAMESPACE), ("Version", KMS_RESPONSE_VERSION)],
     )?;
-    w.text("UserUri", &doc.user_uri)?;
+    // An answer to a request that authenticated nobody names nobody: `<UserUri/>`.
+    if doc.user_uri.is_empty() {
+        w.empty("UserUri", &[])?;
+    } else {
+        w.text("UserUri", &doc.user_uri)?;
+    }
     w.text("KmsUri", &doc.kms_uri)?;
     w.date_time("Time", doc.time)?;
     w.opt_text("KmsId", doc.kms_id.as_deref())?;
@@ -178,7 +183,7 @@ pub fn parse_kms_response(xml: &[u8]) -> Result<KmsResponseDoc, XmlError> {
         return Err(XmlError::MissingElement("KmsMessage"));
     };
     Ok(KmsResponseDoc {
-        user_uri: response.required_text("UserUri")?.to_owned(),
+        user_uri: response.optional_string("UserUri").unwrap_or_default(),
         kms_uri: response.required_text("KmsUri")?.to_owned(),
         time: parse_date_time("Time", response.required_text("Time")?)?,
         kms_id: response.optional_string("KmsId"),
