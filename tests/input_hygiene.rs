@@ -142,9 +142,8 @@ fn refused_admin_commands_leave_the_log_unchanged() {
     assert!(applied(&env, url) > before);
 }
 
-#[test]
-fn group_ids_are_decoded_strictly_and_ttl_is_bounded() {
-    let env = Env::new(|t| t);
+/// A started node and the dev GMS, granted every group, as a client of its service listener.
+fn gms_on_one_node(env: &Env) -> (common::Node, sealkm::client::party::PartyClient) {
     let node = env.start();
     grant(env.dir(), &node.url, DEV_GMS, "gms", &["*"]);
     let service = node.service_url.as_deref().expect("service listener");
@@ -154,6 +153,13 @@ fn group_ids_are_decoded_strictly_and_ttl_is_bounded() {
         Some("gms"),
         Some(token(env.dir(), DEV_GMS, &[])),
     );
+    (node, gms)
+}
+
+#[test]
+fn group_ids_are_decoded_strictly_and_ttl_is_bounded() {
+    let env = Env::new(|t| t);
+    let (_node, gms) = gms_on_one_node(&env);
     // %FF and %FE used to decode (lossily) to the same U+FFFD group: both are refused now.
     for raw in ["%FF", "%FE", "a%C3"] {
         let r = call(
@@ -202,4 +208,112 @@ fn group_ids_are_decoded_strictly_and_ttl_is_bounded() {
         r.json["version"], 1,
         "the refused creations made no version"
     );
+}
+
+/// SEAL-X1 group key changes are decided on a copy before proposing: revoking a revoked
+/// version, setting the expiry of a revoked or expired version, or an expiry beyond ten years
+/// is refused and leaves the applied index unchanged (they used to be committed as refusals).
+#[test]
+fn refused_group_key_changes_leave_the_log_unchanged() {
+    let env = Env::new(|t| t);
+    let (node, gms) = gms_on_one_node(&env);
+    let g = "/seal-x1/v1/groups/g-refused/keys";
+    for _ in 0..2 {
+        let r = call(&gms, "POST", g, Some(json!({})));
+        assert_eq!(r.status, 201, "{}", r.json);
+    }
+    let r = call(&gms, "POST", &format!("{g}/2/revoke"), None);
+    assert_eq!(r.status, 200, "{}", r.json);
+    // Version 1 expires at once (an expiry in the past).
+    let r = call(
+        &gms,
+        "PUT",
+        &format!("{g}/1/expiry"),
+        Some(json!({"expires_unix": 1})),
+    );
+    assert_eq!(r.status, 200, "{}", r.json);
+    let url = &node.url;
+    let before = applied(&env, url);
+    let far = common::unix_now() + 10 * 365 * 86_400 + 86_400;
+    let refused = [
+        ("POST", format!("{g}/2/revoke"), None, 400),
+        (
+            "PUT",
+            format!("{g}/2/expiry"),
+            Some(json!({"expires_unix": far - 86_400 * 400})),
+            400,
+        ),
+        (
+            "PUT",
+            format!("{g}/1/expiry"),
+            Some(json!({"expires_unix": null})),
+            400,
+        ),
+        ("POST", format!("{g}/9/revoke"), None, 404),
+    ];
+    for (method, path, body, want) in refused {
+        let r = call(&gms, method, &path, body.clone());
+        assert_eq!(
+            (r.status, applied(&env, url)),
+            (want, before),
+            "{path} {body:?}: {} (status, applied index)",
+            r.json
+        );
+    }
+    // A third version, then an expiry beyond ten years for it: refused as well.
+    let r = call(&gms, "POST", g, Some(json!({})));
+    assert_eq!(r.status, 201, "{}", r.json);
+    let before = applied(&env, url);
+    let r = call(
+        &gms,
+        "PUT",
+        &format!("{g}/3/expiry"),
+        Some(json!({ "expires_unix": far })),
+    );
+    assert_eq!((r.status, applied(&env, url)), (400, before), "{}", r.json);
+}
+
+/// Parties cannot grow the replicated state without bound: a principal holds at most
+/// `MAX_SUBSCRIPTIONS_PER_PRINCIPAL` subscriptions (429 beyond, nothing written); replacing one
+/// of its own is still allowed.
+#[test]
+fn a_principal_holds_a_bounded_number_of_subscriptions() {
+    use sealkm::kms::events::MAX_SUBSCRIPTIONS_PER_PRINCIPAL as MAX;
+    let env = Env::new(|t| t);
+    let (node, gms) = gms_on_one_node(&env);
+    let sub = |id: String| json!({"id": id, "callback_url": "https://127.0.0.1:9/cb", "kinds": ["identity-revoked"]});
+    for i in 0..MAX {
+        let r = call(
+            &gms,
+            "POST",
+            "/seal-x1/v1/subscriptions",
+            Some(sub(format!("s{i}"))),
+        );
+        assert_eq!(r.status, 201, "{i}: {}", r.json);
+    }
+    let before = applied(&env, &node.url);
+    let r = call(
+        &gms,
+        "POST",
+        "/seal-x1/v1/subscriptions",
+        Some(sub("one-too-many".into())),
+    );
+    assert_eq!(
+        (r.status, applied(&env, &node.url)),
+        (429, before),
+        "{}",
+        r.json
+    );
+    assert!(
+        r.json["error"].as_str().unwrap_or("").contains("quota"),
+        "{}",
+        r.json
+    );
+    let r = call(
+        &gms,
+        "POST",
+        "/seal-x1/v1/subscriptions",
+        Some(sub("s0".into())),
+    );
+    assert_eq!(r.status, 201, "replacing its own: {}", r.json);
 }

@@ -95,11 +95,15 @@ pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> Htt
     respond(
         async {
             state.node.read_barrier().await?;
-            let s = &state.node.state();
-            let applied = s
-                .applied_index()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let digest = s.digest().map_err(|e| ApiError::Internal(e.to_string()))?;
+            // Hashing the whole state is long work: on a blocking thread, not an async worker.
+            let node = state.node.clone();
+            let (applied, digest) = web::block(move || {
+                let s = node.state();
+                Ok::<_, crate::state::StateError>((s.applied_index()?, s.digest()?))
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }))
         }
         .await,

@@ -47,6 +47,9 @@ pub enum ApiError {
     RequestTimeout,
     #[error("too many requests")]
     TooManyRequests { retry_after_s: u64 },
+    /// A per-principal quota is used up (429 without Retry-After: waiting does not help).
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("service unavailable")]
     Unavailable { retry_after_s: u64 },
     /// Details go to the log (without secrets), never to the client.
@@ -65,7 +68,9 @@ impl ApiError {
             ApiError::Conflict(_) | ApiError::NotLeader { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,6 +129,7 @@ impl From<NodeError> for ApiError {
             NodeError::Rejected(r) | NodeError::Invalid(r) => ApiError::BadRequest(r),
             NodeError::NotFound(r) => ApiError::NotFound(r),
             NodeError::Conflict(r) => ApiError::Conflict(r),
+            e @ NodeError::Quota(_) => ApiError::QuotaExceeded(e.to_string()),
             NodeError::Forbidden(r) => ApiError::Forbidden(r),
             NodeError::Unavailable(s) => {
                 tracing::warn!(reason = %s, "request refused: cluster unavailable");

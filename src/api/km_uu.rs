@@ -425,7 +425,9 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         | ApiError::Conflict(_)
         | ApiError::NotLeader { .. } => KmsErrorCode::BadRequest,
         ApiError::NotFound(_) => KmsErrorCode::NotFound,
-        ApiError::TooManyRequests { .. } => KmsErrorCode::TooManyRequests,
+        ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
+            KmsErrorCode::TooManyRequests
+        }
         ApiError::Unavailable { .. } => KmsErrorCode::Unavailable,
         ApiError::Internal(_) => KmsErrorCode::Internal,
     }

@@ -243,7 +243,7 @@ pub async fn run(role: Role, conn: Conn<'_>, who: PartyArgs, op: PartyOp) -> Res
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_err(err)?
                 .as_secs();
-            let ntp = kdf::ntp_seconds_from_unix(now) << 32;
+            let ntp = crate::kms::period::unix_to_ntp64(now);
             let rng = ring::rand::SystemRandom::new();
             let msg = build_gmk_message(&cert, &ks, &to, &gmk, gmk_id, ntp, &rng).map_err(err)?;
             std::fs::write(&out, &msg).map_err(err)?;

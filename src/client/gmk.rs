@@ -56,7 +56,7 @@ pub fn build_gmk_message(
     ntp_timestamp: u64,
     rng: &dyn SecureRandom,
 ) -> Result<Vec<u8>, ClientError> {
-    let ntp_s = ntp_timestamp >> 32;
+    let ntp_s = kdf::ntp64_seconds(ntp_timestamp);
     let sender_uid = uid_at(cert, &sender.user_uri, ntp_s)?;
     if sender_uid != sender.user_id {
         return Err(ClientError::Invalid(

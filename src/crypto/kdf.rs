@@ -161,6 +161,17 @@ pub fn ntp_seconds_from_unix(unix_s: u64) -> u64 {
     unix_s.saturating_add(NTP_UNIX_OFFSET)
 }
 
+/// The seconds of a 64-bit NTP timestamp, in era 1 when its top bit is clear (RFC 4330 §3:
+/// 1968–2036 have it set, 2036–2104 clear), so times after 2036-02-07 keep counting up.
+pub fn ntp64_seconds(ntp64: u64) -> u64 {
+    let s = ntp64 >> 32;
+    if s & 0x8000_0000 == 0 {
+        s + (1 << 32)
+    } else {
+        s
+    }
+}
+
 /// Unix seconds for NTP seconds; `None` for times before 1970.
 pub fn unix_from_ntp_seconds(ntp: u64) -> Option<u64> {
     ntp.checked_sub(NTP_UNIX_OFFSET)
@@ -255,6 +266,22 @@ impl KeyPurpose {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ntp_seconds_count_on_across_the_2036_era_rollover() {
+        // 2036-02-07 06:28:15 (last second of era 0), then the first seconds of era 1.
+        assert_eq!(ntp64_seconds(0xFFFF_FFFF_u64 << 32), 0xFFFF_FFFF);
+        assert_eq!(ntp64_seconds(0), 1 << 32);
+        assert_eq!(ntp64_seconds(100 << 32 | 0xABCD), (1 << 32) + 100);
+        // 1968–2036 keep their value (top bit set); the fraction never matters.
+        let t2024 = ntp_seconds_from_unix(1_700_000_000);
+        assert_eq!(ntp64_seconds(t2024 << 32 | 0xFFFF_FFFF), t2024);
+        let ts = crate::crypto::mikey::payload::Timestamp {
+            ts_type: 0,
+            value: 100 << 32,
+        };
+        assert_eq!(ts.ntp_seconds(), (1 << 32) + 100);
+    }
     use super::*;
 
     #[test]

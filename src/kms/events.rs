@@ -20,6 +20,9 @@ pub const MAX_SUBSCRIPTION_ID_BYTES: usize = 255;
 pub const MAX_CALLBACK_URL_BYTES: usize = 2048;
 /// Most groups in one subscription's filter.
 pub const MAX_GROUP_FILTER: usize = 4096;
+/// Subscriptions one principal may hold (a quota on the replicated state; replacing one of
+/// its own is always allowed).
+pub const MAX_SUBSCRIPTIONS_PER_PRINCIPAL: usize = 16;
 
 /// What happened. Serialized (JSON) in kebab-case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -34,6 +34,9 @@ pub const MAX_GROUP_ID_BYTES: usize = 255;
 /// more often than that; a larger value is a mistake, and an unbounded one would put its
 /// expiry past what a date can show.
 pub const MAX_TTL_S: u64 = 10 * 365 * 86_400;
+/// Versions one group may have (a quota on the replicated state: every rotation keeps its
+/// version, sealed GMK included).
+pub const MAX_VERSIONS: u32 = 10_000;
 
 /// Why a group operation was refused. Messages name ids and numbers only, never key material;
 /// the state machine uses them as rejection reasons.

@@ -16,6 +16,9 @@ use crate::crypto::CryptoError;
 pub const MAX_KEY_ID_BYTES: usize = 255;
 /// Largest sealed key information, in bytes.
 pub const MAX_SEALED_INFO_BYTES: usize = 64 * 1024;
+/// Key information records one principal may keep (a quota on the replicated state; a push
+/// that replaces an existing key id is always allowed).
+pub const MAX_RECORDS_PER_PRINCIPAL: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyProvisioningError {

@@ -53,12 +53,7 @@ pub const NTP_ERA_S: u64 = 1 << 32;
 /// a value with its most significant bit clear lies in era 1 (2036-02-07 to 2104), a value with
 /// it set in era 0 (1968 to 2036). (The fraction does not affect the period.)
 pub fn ntp64_seconds(ntp64: u64) -> u64 {
-    let s = ntp64 >> 32;
-    if s & 0x8000_0000 == 0 {
-        s + NTP_ERA_S
-    } else {
-        s
-    }
+    crate::crypto::kdf::ntp64_seconds(ntp64)
 }
 
 /// The NTP-UTC 64-bit timestamp (no fraction) of `unix_s`, for writers: the seconds field

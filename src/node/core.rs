@@ -54,6 +54,9 @@ pub enum NodeError {
     Forbidden(String),
     #[error("overloaded")]
     Shed(Shed),
+    /// A per-principal quota on the replicated state is used up (429, no Retry-After).
+    #[error("quota exceeded: {0}")]
+    Quota(String),
     #[error("cluster unavailable: {0}")]
     Unavailable(#[from] StoreError),
     #[error("unseal key does not match this data directory")]

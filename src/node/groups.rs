@@ -8,7 +8,10 @@
 use super::core::{Actor, KmsNode, NodeError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::crypto::secret::SecretBytes;
-use crate::kms::group::{open_gmk, validate_group_id, Group, GroupKeyVersion, GMK_LEN};
+use crate::kms::group::{
+    open_gmk, validate_group_id, Group, GroupError, GroupKeyVersion, GMK_LEN, MAX_TTL_S,
+    MAX_VERSIONS,
+};
 use crate::state::idempotency::{IdempotencyRecord, IdempotentResult};
 use crate::state::{Command, Outcome};
 
@@ -120,6 +123,11 @@ impl KmsNode {
                 .state()
                 .group(group_id)?
                 .map_or(1, |g| g.next_version());
+            if next > MAX_VERSIONS {
+                return Err(NodeError::Quota(format!(
+                    "group {group_id} has {MAX_VERSIONS} key versions, the most it may have"
+                )));
+            }
             let version = GroupKeyVersion::generate(
                 &self.rng,
                 &self.barrier,
@@ -231,11 +239,13 @@ impl KmsNode {
         version: u32,
         actor: &Actor,
     ) -> Result<(), NodeError> {
-        self.existing_version(group_id, version)?;
+        let at_unix = self.now();
+        // Decided on a copy first: a refused revocation never reaches the log.
+        self.dry_run(group_id, |g| g.revoke(version))?;
         self.propose_ok(Command::RevokeGroupKey {
             group_id: group_id.to_owned(),
             version,
-            at_unix: self.now(),
+            at_unix,
         })
         .await?;
         self.audit_group(
@@ -257,12 +267,19 @@ impl KmsNode {
         expires_unix: Option<u64>,
         actor: &Actor,
     ) -> Result<(), NodeError> {
-        self.existing_version(group_id, version)?;
+        let at_unix = self.now();
+        if expires_unix.is_some_and(|t| t > at_unix.saturating_add(MAX_TTL_S)) {
+            return Err(invalid(format!(
+                "expires_unix must be at most {MAX_TTL_S} seconds from now"
+            )));
+        }
+        // Decided on a copy first (revoked, already expired): a refusal never reaches the log.
+        self.dry_run(group_id, |g| g.set_expiry(version, expires_unix, at_unix))?;
         self.propose_ok(Command::SetGroupKeyExpiry {
             group_id: group_id.to_owned(),
             version,
             expires_unix,
-            at_unix: self.now(),
+            at_unix,
         })
         .await?;
         let detail = match expires_unix {
@@ -279,17 +296,20 @@ impl KmsNode {
         .await
     }
 
-    /// 404 for an unknown group or version, before anything is proposed. Reads this node's
-    /// state: the caller made a read barrier for the request (the service interfaces do when
-    /// they authenticate); apply checks again in any case.
-    fn existing_version(&self, group_id: &str, version: u32) -> Result<(), NodeError> {
-        let group = self.group_local(group_id)?;
-        if group.version(version).is_none() {
-            return Err(NodeError::NotFound(format!(
-                "group {group_id} has no key version {version}"
-            )));
-        }
-        Ok(())
+    /// Runs `change` on a copy of the group before anything is proposed: 404 for an unknown
+    /// group or version, the rule's refusal otherwise (the same reason apply would give).
+    /// Reads this node's state: the caller made a read barrier for the request (the service
+    /// interfaces do when they authenticate); apply checks again in any case.
+    fn dry_run(
+        &self,
+        group_id: &str,
+        change: impl FnOnce(&mut Group) -> Result<(), GroupError>,
+    ) -> Result<(), NodeError> {
+        let mut group = self.group_local(group_id)?;
+        change(&mut group).map_err(|e| match e {
+            GroupError::UnknownVersion { .. } => NodeError::NotFound(e.to_string()),
+            other => NodeError::Rejected(other.to_string()),
+        })
     }
 
     /// A version's GMK for `actor` (`None`: the current version), from a group read for this

@@ -6,7 +6,9 @@
 
 use super::core::{Actor, KmsNode, NodeError};
 use crate::audit::{AuditEvent, AuditKind};
-use crate::kms::key_provisioning::{seal_key_info, validate_key_id, MAX_SEALED_INFO_BYTES};
+use crate::kms::key_provisioning::{
+    seal_key_info, validate_key_id, MAX_RECORDS_PER_PRINCIPAL, MAX_SEALED_INFO_BYTES,
+};
 use crate::state::Command;
 
 /// Largest plaintext key information: the sealed form adds a nonce and a tag.
@@ -26,6 +28,17 @@ impl KmsNode {
         if info.is_empty() || info.len() > MAX_KEY_INFO_BYTES {
             return Err(NodeError::Invalid(format!(
                 "key information must be 1 to {MAX_KEY_INFO_BYTES} bytes"
+            )));
+        }
+        if self.state().key_provisioning(principal, key_id)?.is_none()
+            && self
+                .state()
+                .key_provisioning_count(principal, MAX_RECORDS_PER_PRINCIPAL)?
+                >= MAX_RECORDS_PER_PRINCIPAL
+        {
+            return Err(NodeError::Quota(format!(
+                "{principal} keeps {MAX_RECORDS_PER_PRINCIPAL} key information records, the \
+                 most it may keep"
             )));
         }
         let sealed = seal_key_info(&self.barrier, principal, key_id, info, &self.rng)?;

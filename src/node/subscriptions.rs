@@ -7,7 +7,7 @@
 
 use super::core::{Actor, KmsNode, NodeError};
 use crate::audit::AuditKind;
-use crate::kms::events::{EventKind, Subscription};
+use crate::kms::events::{EventKind, Subscription, MAX_SUBSCRIPTIONS_PER_PRINCIPAL};
 use crate::state::{Command, SubscriptionStatus};
 
 impl KmsNode {
@@ -47,6 +47,19 @@ impl KmsNode {
             if old.subscription.principal != principal {
                 return Err(NodeError::Conflict(format!(
                     "subscription id {id} is taken; choose another"
+                )));
+            }
+        } else {
+            let held = self
+                .state()
+                .subscriptions()?
+                .iter()
+                .filter(|s| s.subscription.principal == principal)
+                .count();
+            if held >= MAX_SUBSCRIPTIONS_PER_PRINCIPAL {
+                return Err(NodeError::Quota(format!(
+                    "{principal} holds {held} subscriptions, the most it may hold \
+                     ({MAX_SUBSCRIPTIONS_PER_PRINCIPAL}); remove one first"
                 )));
             }
         }

@@ -276,6 +276,19 @@ impl StateMachine {
         Ok(out)
     }
 
+    /// How many key information records `principal` keeps, counting at most `cap`.
+    pub fn key_provisioning_count(&self, principal: &str, cap: usize) -> Result<usize, StateError> {
+        let mut prefix = principal.as_bytes().to_vec();
+        prefix.push(0);
+        let trees = self.read();
+        let mut n = 0;
+        for r in trees.key_provisioning.scan_prefix(prefix).take(cap) {
+            r?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     pub fn key_provisioning(
         &self,
         principal: &str,

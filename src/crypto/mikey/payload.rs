@@ -204,9 +204,10 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
-    /// The NTP seconds (high 32 bits); meaningful for NTP-UTC and NTP.
+    /// The NTP seconds (high 32 bits, era 1 after 2036 as RFC 4330 §3 reads them);
+    /// meaningful for NTP-UTC and NTP.
     pub fn ntp_seconds(&self) -> u64 {
-        self.value >> 32
+        crate::crypto::kdf::ntp64_seconds(self.value)
     }
 }
 
