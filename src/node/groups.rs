@@ -176,9 +176,19 @@ impl KmsNode {
                         current: true,
                     });
                 }
-                // Another proposer took this version number: read again and retry.
-                Outcome::Rejected(r) if r.contains("is not the next one") => continue,
-                Outcome::Rejected(r) => return Err(NodeError::Rejected(r)),
+                Outcome::Rejected(r) => {
+                    // A version race shows in the applied state, not in the reason's text:
+                    // another proposer took `next` (its entry is applied before ours), so read
+                    // again and retry.
+                    let taken = self
+                        .state()
+                        .group(group_id)?
+                        .is_some_and(|g| g.next_version() != next);
+                    if taken {
+                        continue;
+                    }
+                    return Err(NodeError::Rejected(r));
+                }
             }
         }
         Err(NodeError::Conflict(format!(
