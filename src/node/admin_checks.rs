@@ -38,6 +38,13 @@ impl KmsNode {
     ) -> Result<(), NodeError> {
         validate_identity(identity).map_err(invalid)?;
         validate_reason(reason).map_err(invalid)?;
+        validate_kms_uri(kms_uri).map_err(invalid)?;
+        // Communities are only ever added: one this node has applied exists in the committed
+        // state, so no read barrier is needed for it (a revocation is the hot admin write).
+        // Only a community not seen here yet costs a barrier.
+        if self.state().community(kms_uri)?.is_some() {
+            return Ok(());
+        }
         self.admin_community(kms_uri).await.map(drop)
     }
 
