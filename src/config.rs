@@ -323,6 +323,10 @@ pub struct LimitsConfig {
     /// Seconds a request body may take to arrive once its headers are in (408 after).
     #[serde(default = "default_body_timeout")]
     pub body_read_timeout_s: u64,
+    /// MiB to keep free on the disks of the data directory: below it the node refuses writes
+    /// (507) and keeps serving reads, until space returns. 0 turns the reserve off.
+    #[serde(default = "default_reserve_free_mb")]
+    pub reserve_free_mb: u64,
 }
 
 fn default_body() -> usize {
@@ -331,12 +335,16 @@ fn default_body() -> usize {
 fn default_body_timeout() -> u64 {
     10
 }
+fn default_reserve_free_mb() -> u64 {
+    64
+}
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: default_body(),
             body_read_timeout_s: default_body_timeout(),
+            reserve_free_mb: default_reserve_free_mb(),
         }
     }
 }

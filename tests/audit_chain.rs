@@ -355,3 +355,45 @@ fn node_id_is_bounded() {
         Err(AuditError::BadNodeId)
     ));
 }
+
+/// Runs `fut` to completion on a one-thread runtime of its own.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(fut)
+}
+
+#[test]
+fn a_repeated_exposure_is_recorded_but_waits_only_the_first_time() {
+    use futures_util::FutureExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let (log, gate) = gated_log(&path);
+    let delivery = event(AuditKind::KeySetDelivered, 1);
+
+    // First exposure: queued, synced, held before acknowledgement: not resolved.
+    let mut first = Box::pin(log.record_exposure(delivery.clone()));
+    assert!((&mut first).now_or_never().is_none());
+    gate.reached.recv().expect("the batch was synced");
+    assert!(
+        (&mut first).now_or_never().is_none(),
+        "the first delivery waits for its own record"
+    );
+    gate.open();
+    block_on(first).expect("durable");
+
+    // The same exposure again: resolves at once (its record is on disk already), and its own
+    // record is still written.
+    let repeat = log.record_exposure(delivery.clone()).now_or_never();
+    assert!(
+        matches!(repeat, Some(Ok(()))),
+        "a repeat does not wait: {repeat:?}"
+    );
+    // Another principal's delivery is a new exposure: it waits for its record like the first.
+    let mut other = event(AuditKind::KeySetDelivered, 1);
+    other.actor = "someone-else".into();
+    block_on(log.record_exposure(other)).expect("durable");
+    log.flush().expect("flushed");
+    assert_eq!(verify_file(&path).expect("valid").records, 3);
+}

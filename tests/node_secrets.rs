@@ -1,5 +1,6 @@
 //! A node in this process (a cluster of one, no listeners): a key delivery is answered only
-//! once its audit record is synced; the unsealed master secrets of a certificate revoked
+//! once its audit record is synced (a repeat of the same delivery only once a record of it
+//! is); the unsealed master secrets of a certificate revoked
 //! through another node (a command applied, not proposed here) are dropped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,7 @@ async fn start_node(hook: sealkm::audit::SyncHook) -> InProcess {
             snapshot_interval: 10_000,
             snapshot_keep_entries: 1_000,
             peer_tls: None,
+            space: Default::default(),
         },
         state,
         inbox_rx,
@@ -144,6 +146,34 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     assert_eq!(after.records, before + 1);
     let last = std::fs::read_to_string(&n.audit_file).expect("read");
     assert!(last.lines().last().unwrap().contains("key_set_delivered"));
+
+    // The same delivery again: a synced record of this exposure exists, so it is answered
+    // without waiting for the (held) writer, and its own record is still written.
+    use futures_util::FutureExt;
+    gate.hold.store(true, Ordering::SeqCst);
+    let alice = Actor("test".into());
+    let repeat = n.node.audit_delivery(&set, &alice).now_or_never();
+    assert!(
+        matches!(repeat, Some(Ok(()))),
+        "a repeat waited: {repeat:?}"
+    );
+    // Another principal receiving the same key set is a new exposure: it waits.
+    let someone_else = Actor("someone-else".into());
+    let mut other = Box::pin(n.node.audit_delivery(&set, &someone_else));
+    let other_early = (&mut other).now_or_never();
+    reached.recv().await.expect("the writer synced a batch");
+    gate.hold.store(false, Ordering::SeqCst);
+    release_tx.send(()).expect("release");
+    assert!(
+        other_early.is_none(),
+        "a new exposure was answered before its record"
+    );
+    other.await.expect("durable");
+    n.node.audit_log().flush().expect("flushed");
+    assert_eq!(
+        verify_file(&n.audit_file).expect("valid").records,
+        before + 3
+    );
 }
 
 #[actix_rt::test]

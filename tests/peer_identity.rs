@@ -71,6 +71,7 @@ fn peer_listener(ca: &DevCa) -> (String, mpsc::Receiver<Message>, tempfile::Temp
             snapshot_interval: 10_000,
             snapshot_keep_entries: 1_000,
             peer_tls: None,
+            space: Default::default(),
         },
         state,
         store_inbox_rx,

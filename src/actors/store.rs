@@ -14,13 +14,17 @@
 //!   cut off from a quorum never gets an answer and times out ([`StoreError::Timeout`]).
 //! - A full disk: a round whose Raft log write fails for lack of space waits and is retried
 //!   every round (every tick); meanwhile the node is paused in Raft, refuses writes with
-//!   [`StoreError::Busy`] (HTTP 503), holds reads until they can be answered or time out,
+//!   [`StoreError::DiskFull`] (HTTP 507), holds reads until they can be answered or time out,
 //!   and resumes by itself once the write succeeds. It no longer exits.
+//! - Free-space reserve ([`space`]): each tick the disks are measured; below the reserve the
+//!   node takes no new data (writes refused with [`StoreError::DiskFull`]) but still answers
+//!   reads it has applied, so sled never meets a full disk.
 //! - Snapshots: built every `snapshot_interval` applied entries; a follower that receives a
 //!   snapshot message first fetches the file from the sender in bounded chunks
 //!   ([`super::snapshot_fetch`]), then steps the message.
 
 mod membership;
+pub mod space;
 mod status;
 mod waiters;
 
@@ -61,6 +65,10 @@ pub enum StoreError {
     Timeout,
     #[error("the key store is overloaded")]
     Busy,
+    /// No space for new data on this node (see `store/space.rs`): writes are refused until
+    /// space returns (HTTP 507), reads go on.
+    #[error("{0}")]
+    DiskFull(String),
     #[error("a membership change is already in progress")]
     ConfChangeInProgress,
     #[error("invalid request: {0}")]
@@ -92,6 +100,8 @@ pub struct StoreOptions {
     pub snapshot_keep_entries: u64,
     /// mTLS client config towards peers (`None`: a single node without peers).
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The free-space reserve of the node's disks (default: none).
+    pub space: space::SpaceGuard,
 }
 
 enum Request {
@@ -246,6 +256,8 @@ struct Core {
     stop: Option<oneshot::Sender<()>>,
     /// The Raft log disk was full after the last round (to log the change once).
     disk_full: bool,
+    /// The free-space reserve, checked every tick.
+    space: space::SpaceGuard,
 }
 
 impl Core {
@@ -312,6 +324,7 @@ impl Core {
             tick: opts.tick,
             stop: None,
             disk_full: false,
+            space: opts.space,
             next_request_id: u64::from_be_bytes(seed) >> 1,
         };
         core.sync_peers();
@@ -472,6 +485,14 @@ impl Core {
 
     fn tick(&mut self) {
         self.ticks += 1;
+        let low = self.space.check();
+        if low.as_deref() != self.driver.low_space() {
+            match &low {
+                Some(why) => tracing::error!(reason = %why, "low on disk space: refusing writes"),
+                None => tracing::warn!("disk space is back above the reserve: writes resume"),
+            }
+            self.driver.set_low_space(low);
+        }
         if let Err(e) = self.driver.tick() {
             tracing::error!(error = %e, "raft tick failed");
         }
@@ -616,8 +637,8 @@ impl Core {
 fn store_error(e: DriverError) -> StoreError {
     match e {
         DriverError::ProposalDropped => StoreError::NoLeader,
-        // A full disk: "try again later" (503). The reason is in the log and the status.
-        DriverError::DiskFull(_) => StoreError::Busy,
+        // No space: refused with the reason (507); it resumes by itself.
+        e @ DriverError::DiskFull(_) => StoreError::DiskFull(e.to_string()),
         other => StoreError::Stopped(other.to_string()),
     }
 }

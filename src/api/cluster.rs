@@ -37,6 +37,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(r) => ApiError::Conflict(r),
             StoreError::ConfChangeInProgress => ApiError::Conflict(e.to_string()),
             StoreError::Stopped(r) => ApiError::Internal(r),
+            StoreError::DiskFull(r) => ApiError::InsufficientStorage(r),
             StoreError::NoLeader | StoreError::Timeout | StoreError::Busy => {
                 ApiError::Unavailable { retry_after_s: 1 }
             }

@@ -52,6 +52,10 @@ pub enum ApiError {
     QuotaExceeded(String),
     #[error("service unavailable")]
     Unavailable { retry_after_s: u64 },
+    /// This node has no space for new data (507, RFC 4918 §11.5): the reason says which disk;
+    /// reads go on, writes resume by themselves when space returns.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Details go to the log (without secrets), never to the client.
     #[error("internal error")]
     Internal(String),
@@ -72,6 +76,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,5 +149,20 @@ impl From<NodeError> for ApiError {
                 ApiError::Internal(other.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::StoreError;
+
+    #[test]
+    fn no_space_is_507_with_its_reason_and_no_retry_after() {
+        let why = "the disk of the state directory has 10 MiB free, below the 64 MiB reserve";
+        let e = ApiError::from(NodeError::Unavailable(StoreError::DiskFull(why.into())));
+        assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(e.reason(), why);
+        assert_eq!(e.retry_after_s(), None);
     }
 }

@@ -428,7 +428,9 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
             KmsErrorCode::TooManyRequests
         }
-        ApiError::Unavailable { .. } => KmsErrorCode::Unavailable,
+        ApiError::Unavailable { .. } | ApiError::InsufficientStorage(_) => {
+            KmsErrorCode::Unavailable
+        }
         ApiError::Internal(_) => KmsErrorCode::Internal,
     }
 }

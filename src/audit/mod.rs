@@ -31,6 +31,7 @@
 //! [`AuditLog::record`] or [`AuditLog::flush`], which sync whole lines only) and reports the
 //! number of bytes removed. The file is created with mode 0600.
 
+pub mod exposure;
 mod writer;
 
 use std::fs::File;

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::exposure::{self, ExposureSet, GENERATION_ENTRIES};
 use super::{
     check_line, encode_line, io, AuditError, AuditEvent, GENESIS_HASH, MAX_LINE_BYTES,
     MAX_NODE_ID_BYTES,
@@ -160,6 +161,8 @@ pub struct AuditLog {
     records_at_open: u64,
     truncated_tail_bytes: u64,
     id: u64,
+    /// Exposures whose record is synced ([`AuditLog::record_exposure`]).
+    exposed: Mutex<ExposureSet>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -245,6 +248,7 @@ impl AuditLog {
             records_at_open,
             truncated_tail_bytes,
             id,
+            exposed: Mutex::new(ExposureSet::new(GENERATION_ENTRIES)),
         })
     }
 
@@ -253,6 +257,29 @@ impl AuditLog {
     /// Text fields longer than [`super::MAX_FIELD_BYTES`] are cut.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
         self.submit(event)?.await
+    }
+
+    /// Records a delivery of key material (`event`) and resolves once a record of this
+    /// exposure is synced: the first time this process delivers the same thing to the same
+    /// principal it waits for this record's sync, like [`AuditLog::record`]; a repeat of an
+    /// exposure already on disk is queued (synced with the next batch) and not waited for.
+    /// See [`super::exposure`].
+    pub async fn record_exposure(&self, event: AuditEvent) -> Result<(), AuditError> {
+        if self.failure.get().is_some() {
+            return Err(self.failed());
+        }
+        let key = exposure::key_of(&event);
+        let durable = self.submit(event)?;
+        if self.exposed_set().contains(&key) {
+            return Ok(());
+        }
+        durable.await?;
+        self.exposed_set().insert(key);
+        Ok(())
+    }
+
+    fn exposed_set(&self) -> std::sync::MutexGuard<'_, ExposureSet> {
+        self.exposed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues `event` without waiting for the disk; the returned [`Durable`] resolves once it

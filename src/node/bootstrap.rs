@@ -191,7 +191,10 @@ async fn join_quorum(node: &KmsNode, cfg: &NodeConfig) -> Result<(), NodeError> 
         match res {
             Ok(()) => return Ok(()),
             Err(NodeError::Unavailable(
-                e @ (StoreError::NoLeader | StoreError::Timeout | StoreError::Busy),
+                e @ (StoreError::NoLeader
+                | StoreError::Timeout
+                | StoreError::Busy
+                | StoreError::DiskFull(_)),
             )) => {
                 attempts += 1;
                 if attempts % 25 == 1 {
@@ -212,6 +215,14 @@ fn internal(what: &str, path: &Path, e: impl std::fmt::Display) -> NodeError {
 fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
     let raft_dir = cfg.data_dir.join("raft");
     let snap_dir = cfg.data_dir.join("snapshots");
+    let space = actors::store::space::SpaceGuard::new(
+        cfg.limits.reserve_free_mb.saturating_mul(1024 * 1024),
+        vec![
+            raft_dir.clone(),
+            cfg.data_dir.join("state"),
+            snap_dir.clone(),
+        ],
+    );
     let Some(r) = &cfg.raft else {
         return Ok(StoreOptions {
             id: 1,
@@ -224,6 +235,7 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
             snapshot_interval: crate::config::default_snapshot_interval(),
             snapshot_keep_entries: crate::config::default_snapshot_keep(),
             peer_tls: None,
+            space,
         });
     };
     let tls = crate::tls::peer_client_config(
@@ -245,6 +257,7 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
         snapshot_interval: r.snapshot_interval,
         snapshot_keep_entries: r.snapshot_keep_entries,
         peer_tls: Some(Arc::new(tls)),
+        space,
     })
 }
 

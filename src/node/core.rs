@@ -410,9 +410,12 @@ impl KmsNode {
     }
 
     /// Records the delivery of `set` to `actor`; an error means the delivery must not be made.
+    /// Resolves once a record of this exposure is synced: the first delivery of `set` to
+    /// `actor` in this process waits for its own record, a repeat is recorded without waiting
+    /// (see `audit::exposure`).
     pub async fn audit_delivery(&self, set: &KeySet, actor: &Actor) -> Result<(), NodeError> {
         self.audit
-            .record(AuditEvent {
+            .record_exposure(AuditEvent {
                 kind: AuditKind::KeySetDelivered,
                 actor: actor.0.clone(),
                 identity: Some(set.user_uri.clone()),

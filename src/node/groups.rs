@@ -395,16 +395,22 @@ impl KmsNode {
         version: u32,
         what: &str,
     ) -> Result<(), NodeError> {
-        self.audit_log()
-            .record(AuditEvent {
-                kind,
-                actor: actor.0.clone(),
-                identity: Some(group_id.to_owned()),
-                key_period: None,
-                community: None,
-                detail: Some(format!("version {version} {what}")),
-            })
-            .await
-            .map_err(|e| NodeError::Internal(format!("audit: {e}")))
+        let event = AuditEvent {
+            kind,
+            actor: actor.0.clone(),
+            identity: Some(group_id.to_owned()),
+            key_period: None,
+            community: None,
+            detail: Some(format!("version {version} {what}")),
+        };
+        // A GMK handed out again to the same principal exposes nothing new once the first
+        // record is synced (audit::exposure); every other event waits for its own record.
+        let log = self.audit_log();
+        let durable = if kind == AuditKind::GroupKeyDelivered {
+            log.record_exposure(event).await
+        } else {
+            log.record(event).await
+        };
+        durable.map_err(|e| NodeError::Internal(format!("audit: {e}")))
     }
 }

@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use raft::eraftpb::{ConfChangeV2, ConfState, Message, Snapshot, SnapshotMetadata};
+use raft::eraftpb::{ConfChangeV2, ConfState, Message, MessageType, Snapshot, SnapshotMetadata};
 use raft::{Config, ProgressState, RawNode, ReadState, Ready, SnapshotStatus, StateRole};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,9 @@ pub enum DriverError {
     StateAheadOfLog { applied: u64, last: u64 },
     #[error("stopped after an earlier fatal error: {0}")]
     Halted(String),
-    #[error("the Raft log cannot be written (disk full: {0}); writes resume when space returns")]
+    /// No space for new data: the Raft log write failed for lack of space, or a disk is below
+    /// its free-space reserve. Writes resume by themselves when space returns.
+    #[error("no space for new data ({0}); writes resume when space returns")]
     DiskFull(String),
     /// The command could not be encoded: the proposal is refused, nothing is logged.
     #[error(transparent)]
@@ -188,6 +190,9 @@ pub struct RaftDriver<S: LogStore, A: Applier> {
     /// skipped, peer messages dropped (as a network would), proposals and reads refused.
     /// To the cluster it is a paused process; it resumes by itself when the write succeeds.
     stalled: Option<(Ready, String)>,
+    /// Set while a disk of this node is below its free-space reserve, with why (see
+    /// [`RaftDriver::set_low_space`]).
+    low_space: Option<String>,
 }
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
@@ -236,6 +241,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             halted: None,
             snapshot_for_new_member: false,
             stalled: None,
+            low_space: None,
         })
     }
 
@@ -276,6 +282,22 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// retries on every [`RaftDriver::handle_ready`] and clears this once the write succeeds.
     pub fn disk_full(&self) -> Option<&str> {
         self.stalled.as_ref().map(|(_, why)| why.as_str())
+    }
+
+    /// Says whether a disk of this node is below its free-space reserve (`Some(why)`) or not.
+    /// While it is, the node takes no new data but keeps serving what it has: proposals
+    /// (local or forwarded) are refused, appends that carry entries and snapshots from the
+    /// leader are dropped (as a lossy network would; the leader retries later), and ticks are
+    /// skipped, so a follower never campaigns and a leader stops heartbeating and gives way.
+    /// Votes, heartbeats and read requests are still stepped, so reads at an index this
+    /// node has applied are answered.
+    pub fn set_low_space(&mut self, why: Option<String>) {
+        self.low_space = why;
+    }
+
+    /// Why this node refuses new data for lack of space, if it does.
+    pub fn low_space(&self) -> Option<&str> {
+        self.low_space.as_deref()
     }
 
     /// Why the driver stopped, if it did.
@@ -342,7 +364,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     }
 
     fn check_disk(&self) -> Result<(), DriverError> {
-        match self.disk_full() {
+        match self.disk_full().or(self.low_space()) {
             Some(why) => Err(DriverError::DiskFull(why.to_owned())),
             None => Ok(()),
         }
@@ -352,7 +374,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// Paused while the disk is full (see [`RaftDriver::disk_full`]).
     pub fn tick(&mut self) -> Result<(), DriverError> {
         self.check()?;
-        if self.stalled.is_some() {
+        if self.stalled.is_some() || self.low_space.is_some() {
             return Ok(());
         }
         self.node.tick();
@@ -370,11 +392,24 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// caller to log and drop; it does not halt the driver.
     pub fn step(&mut self, msg: Message) -> Result<(), DriverError> {
         self.check()?;
-        self.check_disk()?;
-        if self.misrouted_proposal(&msg) {
+        if let Some(why) = self.disk_full() {
+            return Err(DriverError::DiskFull(why.to_owned()));
+        }
+        if self.misrouted_proposal(&msg) || self.refused_for_space(&msg) {
             return Ok(());
         }
         Ok(self.node.step(msg)?)
+    }
+
+    /// A message that would bring new data while space is low (see
+    /// [`RaftDriver::set_low_space`]): dropped.
+    fn refused_for_space(&self, msg: &Message) -> bool {
+        self.low_space.is_some()
+            && match msg.get_msg_type() {
+                MessageType::MsgPropose | MessageType::MsgSnapshot => true,
+                MessageType::MsgAppend => !msg.entries.is_empty(),
+                _ => false,
+            }
     }
 
     /// Proposes a command; its outcome comes back in a later [`Output::applied`] under
@@ -525,7 +560,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         match persisted {
             Ok(()) => {}
             Err(e) if e.is_disk_full() => {
-                self.stalled = Some((ready, e.to_string()));
+                self.stalled = Some((ready, format!("the Raft log write failed: {e}")));
                 return Ok(out);
             }
             Err(e) => return Err(e.into()),

@@ -85,7 +85,8 @@ pub struct StoreStatus {
     pub waiting: u64,
     /// Set once the store stopped after a fatal error.
     pub halted: Option<String>,
-    /// Set while the Raft log cannot be written for lack of space (writes are refused).
+    /// Set while the Raft log cannot be written for lack of space, or a disk is below its
+    /// free-space reserve (writes are refused).
     #[serde(default)]
     pub disk_full: Option<String>,
 }
@@ -124,7 +125,7 @@ pub fn of(
         fsync_micros: d.store().sync_micros(),
         waiting: waiting as u64,
         halted: d.halted().map(str::to_owned),
-        disk_full: d.disk_full().map(str::to_owned),
+        disk_full: d.disk_full().or(d.low_space()).map(str::to_owned),
     }
 }
 

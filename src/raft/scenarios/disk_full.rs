@@ -188,3 +188,81 @@ fn a_leader_with_a_full_disk_gives_way_and_rejoins_when_space_returns() {
     assert!(net.applier(1).requests().contains(&5));
     net.assert_applied_logs_agree();
 }
+
+/// The reason a test gives for low space.
+fn low() -> Option<String> {
+    Some("the state directory is below its reserve".into())
+}
+
+#[test]
+fn a_follower_below_its_space_reserve_takes_no_new_data_but_still_answers_reads() {
+    let (mut net, _flags) = cluster();
+    net.elect(1);
+    net.driver(1).propose(&envelope(1)).unwrap();
+    net.settle();
+    net.driver(2).set_low_space(low());
+    // Its own writes are refused with the reason, and nothing is logged.
+    let refused = net.driver(2).propose(&envelope(2));
+    assert!(
+        matches!(&refused, Err(DriverError::DiskFull(why)) if why.contains("reserve")),
+        "{refused:?}"
+    );
+    // A read at an index it has applied is answered (forwarded to the leader and back).
+    net.driver(2).read_index(b"applied".to_vec()).unwrap();
+    net.settle();
+    assert!(net.reads[&2].iter().any(|r| r.request_ctx == b"applied"));
+    // The others go on without it; it does not take the new entry.
+    net.driver(1).propose(&envelope(3)).unwrap();
+    net.settle();
+    net.tick_heartbeat();
+    assert!(net.errors.is_empty(), "nobody stopped: {:?}", net.errors);
+    assert!(net.answers[&1].contains(&(3, Outcome::Applied)));
+    assert_eq!(net.applied_on(3), vec![1, 3]);
+    assert!(!net.applier(2).requests().contains(&3));
+    assert_eq!(
+        net.driver(1).leader_id(),
+        1,
+        "a follower with low space does not campaign"
+    );
+
+    // Space returns: it catches up and takes writes again, with no restart.
+    net.driver(2).set_low_space(None);
+    net.tick_heartbeat();
+    net.tick_heartbeat();
+    net.driver(2).propose(&envelope(4)).unwrap();
+    net.settle();
+    net.tick_heartbeat();
+    assert!(net.errors.is_empty(), "{:?}", net.errors);
+    assert_eq!(net.applied_on(3), vec![1, 2, 3]);
+    assert!(net.answers[&2].contains(&(4, Outcome::Applied)));
+    net.assert_applied_logs_agree();
+}
+
+#[test]
+fn a_leader_below_its_space_reserve_gives_way() {
+    let (mut net, _flags) = cluster();
+    net.elect(1);
+    net.driver(1).propose(&envelope(1)).unwrap();
+    net.settle();
+    net.driver(1).set_low_space(low());
+    assert!(matches!(
+        net.driver(1).propose(&envelope(2)),
+        Err(DriverError::DiskFull(_))
+    ));
+    // It stops heartbeating: the others elect a leader among themselves and take writes.
+    let leader = net
+        .tick_until_leader(&[2, 3], ELECTION_ROUNDS)
+        .expect("the others elect a new leader");
+    net.driver(leader).propose(&envelope(5)).unwrap();
+    net.settle();
+    assert!(net.answers[&leader].contains(&(5, Outcome::Applied)));
+    assert!(!net.applier(1).requests().contains(&5));
+
+    net.driver(1).set_low_space(None);
+    for _ in 0..ELECTION_ROUNDS {
+        net.tick();
+    }
+    assert!(net.errors.is_empty(), "{:?}", net.errors);
+    assert!(net.applier(1).requests().contains(&5), "node 1 caught up");
+    net.assert_applied_logs_agree();
+}

@@ -1,0 +1,136 @@
+//! Which exposures of key material already have a durable audit record (ARCHITECTURE §7).
+//!
+//! The audit promise is about exposure: no key set or group key leaves the node before a
+//! synced record says that this principal received it. A second delivery of the *same* thing
+//! to the *same* principal (same event: kind, actor, identity, period, community, detail)
+//! exposes nothing new, so once the first record is synced a repeat is recorded (queued, synced
+//! with the next batch, flushed at exit) but not waited for. This set remembers the synced
+//! exposures of this process: it starts empty (after a restart every first delivery waits
+//! again) and is bounded (two generations; a forgotten entry only means one more wait).
+//!
+//! Pure data: the writer is not touched here.
+
+use std::collections::HashSet;
+
+use ring::digest;
+
+use super::AuditEvent;
+
+/// Entries per generation; at most twice this many are remembered.
+pub const GENERATION_ENTRIES: usize = 32 * 1024;
+
+/// The identity of an exposure: SHA-256 over the event's canonical JSON.
+pub type ExposureKey = [u8; 32];
+
+/// The key of `event` (its fields, in their serialized order).
+pub fn key_of(event: &AuditEvent) -> ExposureKey {
+    // AuditEvent serializes infallibly (strings, integers, a unit enum); an empty encoding
+    // would still give one fixed key, which only makes a repeat wait.
+    let bytes = serde_json::to_vec(event).unwrap_or_default();
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest::digest(&digest::SHA256, &bytes).as_ref());
+    key
+}
+
+/// Exposures with a synced record, in two generations.
+#[derive(Debug, Default)]
+pub struct ExposureSet {
+    current: HashSet<ExposureKey>,
+    previous: HashSet<ExposureKey>,
+    limit: usize,
+}
+
+impl ExposureSet {
+    /// A set remembering at most `2 × per_generation` exposures.
+    pub fn new(per_generation: usize) -> Self {
+        ExposureSet {
+            current: HashSet::new(),
+            previous: HashSet::new(),
+            limit: per_generation.max(1),
+        }
+    }
+
+    /// Whether `key` has a synced record (refreshing it into the current generation).
+    pub fn contains(&mut self, key: &ExposureKey) -> bool {
+        if self.current.contains(key) {
+            return true;
+        }
+        if self.previous.remove(key) {
+            self.insert(*key);
+            return true;
+        }
+        false
+    }
+
+    /// Notes that `key`'s record is synced.
+    pub fn insert(&mut self, key: ExposureKey) {
+        if self.current.len() >= self.limit {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key);
+    }
+
+    /// Entries remembered now.
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditKind;
+
+    fn delivery(actor: &str, period: u64) -> AuditEvent {
+        AuditEvent {
+            kind: AuditKind::KeySetDelivered,
+            actor: actor.into(),
+            identity: Some("sip:alice@example.org".into()),
+            key_period: Some(period),
+            community: Some("kms.example.org".into()),
+            detail: Some("cert-1".into()),
+        }
+    }
+
+    #[test]
+    fn a_key_names_the_whole_event() {
+        let k = key_of(&delivery("alice", 7));
+        assert_eq!(k, key_of(&delivery("alice", 7)));
+        assert_ne!(k, key_of(&delivery("bob", 7)), "another principal");
+        assert_ne!(k, key_of(&delivery("alice", 8)), "another period");
+        let mut other_kind = delivery("alice", 7);
+        other_kind.kind = AuditKind::GroupKeyDelivered;
+        assert_ne!(k, key_of(&other_kind));
+    }
+
+    #[test]
+    fn only_inserted_keys_are_known() {
+        let mut s = ExposureSet::new(4);
+        let k = key_of(&delivery("alice", 1));
+        assert!(!s.contains(&k));
+        s.insert(k);
+        assert!(s.contains(&k));
+        assert!(!s.contains(&key_of(&delivery("alice", 2))));
+    }
+
+    #[test]
+    fn it_stays_bounded_and_keeps_what_is_used() {
+        let mut s = ExposureSet::new(4);
+        let hot = key_of(&delivery("hot", 0));
+        s.insert(hot);
+        for p in 0..100 {
+            s.insert(key_of(&delivery("cold", p)));
+            assert!(
+                s.contains(&hot),
+                "a key in use is refreshed, never forgotten"
+            );
+            assert!(s.len() <= 8);
+        }
+        // An old cold key was forgotten: it only waits again.
+        assert!(!s.contains(&key_of(&delivery("cold", 0))));
+    }
+}
