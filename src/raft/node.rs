@@ -508,7 +508,10 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// with the same `ctx`.
     pub fn read_index(&mut self, ctx: Vec<u8>) -> Result<(), DriverError> {
         self.check()?;
-        self.check_disk()?;
+        // Low on space (not stalled) still answers reads: they add nothing to the log.
+        if let Some(why) = self.disk_full() {
+            return Err(DriverError::DiskFull(why.to_owned()));
+        }
         self.node.read_index(ctx);
         Ok(())
     }
