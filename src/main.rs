@@ -333,10 +333,17 @@ fn run_serve(config: &Path) -> Result<(), String> {
                 None => Ok(()),
             }
         };
-        let res = futures_util::future::try_join(service_run, km_uu)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("listener failed: {e}"));
+        let listeners = futures_util::future::try_join(service_run, km_uu);
+        let fatal = keep.store().fatal();
+        let res = tokio::select! {
+            res = listeners => res.map(|_| ()).map_err(|e| format!("listener failed: {e}")),
+            why = fatal => {
+                // The key store stopped this replica (an entry it cannot apply, a panic):
+                // stop the process with a clear message; the audit log is flushed at exit.
+                eprintln!("sealkm: FATAL: {why}; stopping");
+                std::process::exit(70);
+            }
+        };
         // A clean stop closes the Raft log and leaves the state machine flushed (after a
         // crash it is replayed from the Raft log instead).
         keep.store().shutdown().await;

@@ -2,7 +2,7 @@
 //!
 //! | module | owns |
 //! |--------|------|
-//! | [`store`] | the `KeyStore`: Raft, the state machine, the peer transport, on its own arbiter |
+//! | [`store`] | the `KeyStore` actix actor: Raft, the state machine, the peer transport, on its own arbiter |
 //! | [`snapshot_fetch`] | pulling and serving snapshot files in bounded chunks between peers |
 //! | [`distribution`] | the leader's delivery of key events to subscribers (retry state) |
 //! | [`peer`] | the peer listener (mTLS): Raft messages, snapshot chunks, status |
