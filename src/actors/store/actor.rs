@@ -265,7 +265,7 @@ impl KeyStore {
         let data = msg.get_snapshot().data.to_vec();
         self.net.spawn_fn(move || {
             actix_rt::spawn(async move {
-                let res = super::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
+                let res = crate::actors::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
                 // The store may have stopped meanwhile: nothing to report to then.
                 let _ = me.send(SnapshotFetched(Box::new(msg), res)).await;
             });

@@ -77,7 +77,10 @@ async fn proposals_reads_and_membership_steps_are_answered_through_messages() {
     // A refused command is answered as refused (and changes nothing).
     let (reply, rx) = oneshot::channel();
     addr.send(Propose {
-        command: community("kms0.example.org"),
+        command: Command::RevokeCertificate {
+            kms_uri: "unknown.example.org".into(),
+            cert_uri: "cert-1".into(),
+        },
         reply,
     })
     .await
