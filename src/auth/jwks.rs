@@ -14,7 +14,7 @@ use std::fmt;
 use ring::{agreement, rand::SystemRandom, signature};
 use serde_json::Value;
 
-use super::{b64, AuthError};
+use super::{base64url_decode, AuthError};
 
 /// Upper bound on the number of keys accepted in one set; it bounds the work a token without
 /// `kid` can cause (one signature check per candidate key).
@@ -283,7 +283,7 @@ fn required_b64(entry: &Value, name: &str) -> Result<Vec<u8>, &'static str> {
         .get(name)
         .and_then(Value::as_str)
         .ok_or("a required key parameter is missing")?;
-    b64::decode(text).ok_or("a key parameter is not base64url")
+    base64url_decode(text).ok_or("a key parameter is not base64url")
 }
 
 fn parse_key(entry: &Value) -> Result<Parsed, &'static str> {
