@@ -191,25 +191,6 @@ impl Jwks {
         Ok(Jwks { keys, skipped })
     }
 
-    /// Builds a set from keys already parsed (e.g. by [`Jwk::from_json`]).
-    pub fn from_keys(keys: Vec<Jwk>) -> Result<Self, JwksError> {
-        if keys.is_empty() {
-            return Err(JwksError::NoUsableKey);
-        }
-        if keys.len() > MAX_JWKS_KEYS {
-            return Err(JwksError::TooManyKeys);
-        }
-        for (index, key) in keys.iter().enumerate() {
-            if key.kid.is_some() && keys[..index].iter().any(|k| k.kid == key.kid) {
-                return Err(JwksError::DuplicateKid { index });
-            }
-        }
-        Ok(Jwks {
-            keys,
-            skipped: Vec::new(),
-        })
-    }
-
     /// The usable keys.
     pub fn keys(&self) -> &[Jwk] {
         &self.keys
