@@ -124,9 +124,7 @@ impl From<NodeError> for ApiError {
                 ApiError::PeriodOutOfWindow(k.to_string())
             }
             NodeError::Kms(k @ KmsError::BadTime) => ApiError::BadRequest(k.to_string()),
-            NodeError::Kms(
-                k @ (KmsError::UnknownCommunity(_) | KmsError::UnknownCertificate(_)),
-            ) => ApiError::NotFound(k.to_string()),
+            NodeError::Kms(k @ KmsError::UnknownCommunity(_)) => ApiError::NotFound(k.to_string()),
             NodeError::Kms(k @ KmsError::NoValidCertificate(_)) => {
                 tracing::error!(error = %k, "no valid certificate");
                 ApiError::Unavailable { retry_after_s: 60 }

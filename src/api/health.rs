@@ -32,16 +32,18 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let raft = state.node.store().status();
-    let mut body = state
-        .node
-        .metrics
-        .render(&raft, state.node.admission_inflight());
     // ReadIndex rounds made for requests (at most one per request: `KmsNode::read_barrier`).
-    body.push_str(&format!(
-        "# TYPE sealkm_request_read_barriers_total counter\nsealkm_request_read_barriers_total {}\n",
-        state.node.request_barriers()
-    ));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+    match state.node.metrics.render(
+        &raft,
+        state.node.admission_inflight(),
+        state.node.request_barriers(),
+    ) {
+        Ok(body) => HttpResponse::Ok()
+            .content_type(crate::node::metrics::CONTENT_TYPE)
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics could not be encoded");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
 }

@@ -14,7 +14,7 @@ use ring::{
 };
 use serde_json::{json, Value};
 
-use super::{b64, AuthError, Jwks, TokenPolicy};
+use super::{base64url_encode, AuthError, Jwks, TokenPolicy};
 use crate::crypto::secret::SecretVec;
 
 /// A development token issuer holding one ES256 key.
@@ -75,8 +75,8 @@ impl DevIdp {
             "keys": [{
                 "kty": "EC",
                 "crv": "P-256",
-                "x": b64::encode(x),
-                "y": b64::encode(y),
+                "x": base64url_encode(x),
+                "y": base64url_encode(y),
                 "kid": self.kid,
                 "alg": "ES256",
                 "use": "sig",
@@ -98,15 +98,15 @@ impl DevIdp {
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
         let mut token = format!(
             "{}.{}",
-            b64::encode(header.to_string().as_bytes()),
-            b64::encode(claims.to_string().as_bytes())
+            base64url_encode(header.to_string().as_bytes()),
+            base64url_encode(claims.to_string().as_bytes())
         );
         let sig = self
             .key
             .sign(&self.rng, token.as_bytes())
             .map_err(|_| AuthError::Signing("signing failed"))?;
         token.push('.');
-        token.push_str(&b64::encode(sig.as_ref()));
+        token.push_str(&base64url_encode(sig.as_ref()));
         Ok(token)
     }
 
@@ -173,6 +173,6 @@ mod tests {
         let ok = verifier.verify(&token, 1200).expect("valid");
         assert_eq!(ok.identity, "alice@example");
         assert_eq!(ok.expires_at, 1600);
-        assert!(!format!("{idp:?}").contains(&b64::encode(idp.pkcs8_der().expose())));
+        assert!(!format!("{idp:?}").contains(&base64url_encode(idp.pkcs8_der().expose())));
     }
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use ring::{agreement, rand::SystemRandom, signature};
 use serde_json::Value;
 
-use super::{b64, AuthError};
+use super::{base64url_decode, AuthError};
 
 /// Upper bound on the number of keys accepted in one set; it bounds the work a token without
 /// `kid` can cause (one signature check per candidate key).
@@ -191,25 +191,6 @@ impl Jwks {
         Ok(Jwks { keys, skipped })
     }
 
-    /// Builds a set from keys already parsed (e.g. by [`Jwk::from_json`]).
-    pub fn from_keys(keys: Vec<Jwk>) -> Result<Self, JwksError> {
-        if keys.is_empty() {
-            return Err(JwksError::NoUsableKey);
-        }
-        if keys.len() > MAX_JWKS_KEYS {
-            return Err(JwksError::TooManyKeys);
-        }
-        for (index, key) in keys.iter().enumerate() {
-            if key.kid.is_some() && keys[..index].iter().any(|k| k.kid == key.kid) {
-                return Err(JwksError::DuplicateKid { index });
-            }
-        }
-        Ok(Jwks {
-            keys,
-            skipped: Vec::new(),
-        })
-    }
-
     /// The usable keys.
     pub fn keys(&self) -> &[Jwk] {
         &self.keys
@@ -283,7 +264,7 @@ fn required_b64(entry: &Value, name: &str) -> Result<Vec<u8>, &'static str> {
         .get(name)
         .and_then(Value::as_str)
         .ok_or("a required key parameter is missing")?;
-    b64::decode(text).ok_or("a key parameter is not base64url")
+    base64url_decode(text).ok_or("a key parameter is not base64url")
 }
 
 fn parse_key(entry: &Value) -> Result<Parsed, &'static str> {

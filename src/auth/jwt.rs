@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::party::PartyPolicy;
-use super::{b64, jwks::JwkAlg, AuthError, Jwks};
+use super::{base64url_decode, jwks::JwkAlg, AuthError, Jwks};
 
 /// Upper bound on a token's length; larger tokens are refused before decoding.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -261,8 +261,8 @@ impl TokenVerifier {
             Some(_) => return Err(AuthError::MalformedToken("kid is not a string")),
         };
         let keys = self.jwks.candidates(kid, alg)?;
-        let signature =
-            b64::decode(sig_b64).ok_or(AuthError::MalformedToken("signature is not base64url"))?;
+        let signature = base64url_decode(sig_b64)
+            .ok_or(AuthError::MalformedToken("signature is not base64url"))?;
         if signature.is_empty() {
             return Err(AuthError::MalformedToken("signature is empty"));
         }
@@ -356,7 +356,7 @@ struct Expect<'a> {
 }
 
 fn decode_object(part: &str, reason: &'static str) -> Result<Map<String, Value>, AuthError> {
-    let bytes = b64::decode(part).ok_or(AuthError::MalformedToken(reason))?;
+    let bytes = base64url_decode(part).ok_or(AuthError::MalformedToken(reason))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(AuthError::MalformedToken(reason)),

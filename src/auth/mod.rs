@@ -24,7 +24,9 @@ pub mod jwks;
 pub mod jwt;
 pub mod party;
 
-mod b64;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::{alphabet, Engine as _};
 
 pub use devidp::DevIdp;
 pub use jwks::{Jwk, JwkAlg, Jwks, JwksError, SkippedKey};
@@ -33,15 +35,31 @@ pub use jwt::{
 };
 pub use party::PartyPolicy;
 
+/// Unpadded base64url (RFC 4648 §5), as JWS and JWK use it (RFC 7515 §2, RFC 7517 §1.1).
+///
+/// The decoder is strict: only the URL-safe alphabet, no padding, no whitespace, and the unused
+/// low bits of the last character must be zero. A strict decoder gives every byte string exactly
+/// one encoding, so a token cannot be altered in its encoding while still decoding to the same
+/// bytes. (This is `base64`'s `URL_SAFE_NO_PAD`, spelled out so the strictness is visible here.)
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(false),
+);
+
 /// Unpadded base64url encoding (RFC 4648 §5) as used by JWS; public for clients and tests that
 /// assemble tokens.
 pub fn base64url_encode(bytes: &[u8]) -> String {
-    b64::encode(bytes)
+    BASE64URL.encode(bytes)
 }
 
-/// Strict unpadded base64url decoding; `None` if `text` is not canonical base64url.
+/// Strict unpadded base64url decoding; `None` if `text` is not canonical base64url (a character
+/// outside the URL-safe alphabet, padding, whitespace, an impossible length, or non-zero trailing
+/// bits).
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    b64::decode(text)
+    BASE64URL.decode(text).ok()
 }
 
 /// Why a request's access token was refused. Every message is short, fixed text that is safe to
@@ -170,6 +188,43 @@ fn is_b64token(token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_rfc4648_vectors_without_padding() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", ""),
+            (b"f", "Zg"),
+            (b"fo", "Zm8"),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg"),
+            (b"fooba", "Zm9vYmE"),
+            (b"foobar", "Zm9vYmFy"),
+        ];
+        for (raw, enc) in cases {
+            assert_eq!(base64url_encode(raw), enc);
+            assert_eq!(base64url_decode(enc).as_deref(), Some(raw));
+        }
+    }
+
+    #[test]
+    fn base64url_alphabet_round_trips() {
+        let raw = [0xfb, 0xff, 0xbf];
+        assert_eq!(base64url_encode(&raw), "-_-_");
+        assert_eq!(base64url_decode("-_-_"), Some(raw.to_vec()));
+    }
+
+    #[test]
+    fn base64url_rejects_padding_standard_alphabet_bad_length_and_trailing_bits() {
+        assert_eq!(base64url_decode("Zg=="), None);
+        assert_eq!(base64url_decode("Zm8="), None);
+        assert_eq!(base64url_decode("+/+/"), None);
+        assert_eq!(base64url_decode("Zm9vY"), None);
+        assert_eq!(base64url_decode("Zh"), None); // 'h' leaves non-zero unused bits
+        assert_eq!(base64url_decode("Zm9"), None); // '9' leaves non-zero unused bits
+        assert_eq!(base64url_decode("Zm9 v"), None);
+        assert_eq!(base64url_decode("Zm9v\n"), None);
+        assert_eq!(base64url_decode(" Zm9v"), None);
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {

@@ -25,8 +25,6 @@ pub enum KmsError {
     NoValidCertificate(String),
     #[error("unknown community {0}")]
     UnknownCommunity(String),
-    #[error("unknown certificate {0}")]
-    UnknownCertificate(String),
     #[error("identity is revoked")]
     IdentityRevoked,
     #[error("requested key period {requested} is outside the allowed window {first}..={last}")]

@@ -324,22 +324,6 @@ impl KmsNode {
         Ok(ms)
     }
 
-    /// The allowed window of key periods around `now_unix`.
-    pub fn period_window(
-        &self,
-        community: &Community,
-        now_unix: u64,
-    ) -> Result<(u64, u64), NodeError> {
-        let current = community
-            .period
-            .period_at_unix(now_unix)
-            .ok_or(KmsError::BadTime)?;
-        Ok((
-            current.saturating_sub(self.periods_before),
-            current.saturating_add(self.periods_after),
-        ))
-    }
-
     /// The key set of `identity` for `period` (default: the one current at `now_unix`). Checks
     /// revocation and the period window; a cache miss goes through admission control. The one
     /// time `now_unix` decides the window, the default period and the issuing certificate.

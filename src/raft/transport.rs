@@ -227,14 +227,6 @@ impl PeerNames {
         ids
     }
 
-    /// Whether `cert` may send messages as node `from`.
-    pub fn allows(&self, cert: Option<&PeerCert>, from: u64) -> bool {
-        if self.0.is_none() {
-            return true;
-        }
-        cert.is_some_and(|c| self.node_ids(c).contains(&from))
-    }
-
     /// The nodes the connection of `req` speaks for; empty when it names none (or when no
     /// domain is set).
     fn nodes_of(&self, req: &actix_web::HttpRequest) -> Vec<u64> {

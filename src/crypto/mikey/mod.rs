@@ -32,7 +32,6 @@
 
 pub mod codec;
 mod exchange;
-pub mod keyparams;
 pub mod payload;
 
 pub use crate::crypto::CryptoError;

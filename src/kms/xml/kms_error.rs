@@ -69,14 +69,6 @@ impl KmsErrorCode {
         }
     }
 
-    /// The HTTP status to send with this error (codes outside 400..=599 map to 500).
-    pub fn http_status(self) -> u16 {
-        match u16::try_from(self.code()) {
-            Ok(status) if (400..=599).contains(&status) => status,
-            _ => 500,
-        }
-    }
-
     /// A short default text, used when no message is given (`ErrorMsg` is mandatory).
     pub fn default_message(self) -> &'static str {
         match self {
