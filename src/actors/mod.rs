@@ -2,7 +2,8 @@
 //!
 //! | module | owns |
 //! |--------|------|
-//! | [`store`] | the `KeyStore`: Raft, the state machine, the peer transport, on its own arbiter |
+//! | [`store`] | the `KeyStore`: Raft, the state machine, the peer transport, on its own arbiter; publishes its progress (applied index, role, term) on a watch |
+//! | [`progress`] | the store's progress watch as actor messages |
 //! | [`snapshot_fetch`] | pulling and serving snapshot files in bounded chunks between peers |
 //! | [`distribution`] | the leader's delivery of key events to subscribers (retry state) |
 //! | [`peer`] | the peer listener (mTLS): Raft messages, snapshot chunks, status |
@@ -11,7 +12,10 @@
 pub mod distribution;
 pub mod expiry;
 pub mod peer;
+pub mod progress;
 pub mod snapshot_fetch;
 pub mod store;
 
-pub use store::{KeyStoreHandle, MemberChange, StoreError, StoreOptions, StoreStatus};
+pub use store::{
+    KeyStoreHandle, MemberChange, StoreError, StoreOptions, StoreProgress, StoreStatus,
+};

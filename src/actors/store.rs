@@ -22,6 +22,9 @@
 //! - Snapshots: built every `snapshot_interval` applied entries; a follower that receives a
 //!   snapshot message first fetches the file from the sender in bounded chunks
 //!   ([`super::snapshot_fetch`]), then steps the message.
+//! - Progress: after every round the status is refreshed, and [`StoreProgress`] (applied
+//!   index, role, term) is published on a `watch` ([`KeyStoreHandle::watch`]) when it changed,
+//!   so actors that follow commits or leadership wait for it instead of polling.
 
 mod membership;
 pub mod space;
@@ -29,7 +32,7 @@ mod status;
 mod waiters;
 
 pub use membership::MemberChange;
-pub use status::{NodeRole, PeerMatch, StoreStatus};
+pub use status::{NodeRole, PeerMatch, StoreProgress, StoreStatus};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -39,7 +42,7 @@ use std::time::Duration;
 use raft::eraftpb::ConfChangeV2;
 use raft::eraftpb::{Message, MessageType};
 use raft::StateRole;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use self::waiters::Waiters;
 use crate::raft::transport::PeerTransport;
@@ -119,6 +122,7 @@ enum Request {
 pub struct KeyStoreHandle {
     tx: mpsc::Sender<Request>,
     status: Arc<Mutex<StoreStatus>>,
+    progress: watch::Receiver<StoreProgress>,
     state: StateMachine,
     snap_dir: PathBuf,
 }
@@ -174,6 +178,12 @@ impl KeyStoreHandle {
             .clone()
     }
 
+    /// A receiver of this node's [`StoreProgress`]: marked changed only when the applied
+    /// index, the role or the term changed (the sender is dropped when the store stops).
+    pub fn watch(&self) -> watch::Receiver<StoreProgress> {
+        self.progress.clone()
+    }
+
     /// The replicated state (read it after [`KeyStoreHandle::read_barrier`]).
     pub fn state(&self) -> &StateMachine {
         &self.state
@@ -192,14 +202,16 @@ pub fn start(
 ) -> Result<KeyStoreHandle, String> {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE_LEN);
     let status = Arc::new(Mutex::new(StoreStatus::default()));
+    let (progress_tx, progress) = watch::channel(StoreProgress::default());
     let handle = KeyStoreHandle {
         tx: tx.clone(),
         status: status.clone(),
+        progress,
         state: state.clone(),
         snap_dir: opts.snap_dir.clone(),
     };
     let net = actix_rt::Arbiter::new();
-    let core = Core::open(opts, state, status, tx, net.handle())?;
+    let core = Core::open(opts, state, status, tx, net.handle(), progress_tx)?;
     let arbiter = actix_rt::Arbiter::new();
     let started = arbiter.spawn(async move {
         use futures_util::FutureExt;
@@ -236,6 +248,8 @@ struct Core {
     transport: PeerTransport,
     waiters: Waiters,
     status: Arc<Mutex<StoreStatus>>,
+    /// Where [`Core::publish_status`] publishes the progress.
+    progress: watch::Sender<StoreProgress>,
     /// Requests from the fetch tasks come back through here.
     requests: mpsc::Sender<Request>,
     net: actix_rt::ArbiterHandle,
@@ -267,6 +281,7 @@ impl Core {
         status: Arc<Mutex<StoreStatus>>,
         requests: mpsc::Sender<Request>,
         net: actix_rt::ArbiterHandle,
+        progress: watch::Sender<StoreProgress>,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(&opts.snap_dir)
             .map_err(|e| format!("cannot create {}: {e}", opts.snap_dir.display()))?;
@@ -311,6 +326,7 @@ impl Core {
             transport,
             waiters: Waiters::new(opts.id, u64::from_be_bytes(nonce)),
             status,
+            progress,
             requests,
             net,
             peer_tls: opts.peer_tls,
@@ -630,7 +646,11 @@ impl Core {
             &self.transport.peer_ids(),
             self.waiters.waiting(),
         );
+        let progress = StoreProgress::of(&s);
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        // Unchanged progress wakes nobody.
+        self.progress
+            .send_if_modified(|p| std::mem::replace(p, progress) != progress);
     }
 }
 
