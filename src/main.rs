@@ -276,10 +276,29 @@ fn run_serve(config: &Path) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
         let keep = node.clone();
-        actix_rt::spawn(sealkm::actors::expiry::run(node.clone()));
-        if let Some(s) = &cfg.service_listener {
-            sealkm::actors::distribution::start(node.clone(), s).map_err(|e| e.to_string())?;
-        }
+        // The actors that act while this node leads, each on its own arbiter; their addresses
+        // keep them alive.
+        let expiry_arbiter = actix_rt::Arbiter::new();
+        let _sweeper = sealkm::actors::expiry::start(
+            node.clone(),
+            node.store().watch(),
+            &expiry_arbiter.handle(),
+        );
+        let distributor = match &cfg.service_listener {
+            Some(s) => {
+                let tls =
+                    sealkm::actors::distribution::client_tls(s).map_err(|e| e.to_string())?;
+                let arbiter = actix_rt::Arbiter::new();
+                let addr = sealkm::actors::distribution::start(
+                    node.clone(),
+                    node.store().watch(),
+                    tls,
+                    &arbiter.handle(),
+                );
+                Some((arbiter, addr))
+            }
+            None => None,
+        };
         let state = AppState {
             node,
             auth,
@@ -344,6 +363,11 @@ fn run_serve(config: &Path) -> Result<(), String> {
                 std::process::exit(70);
             }
         };
+        // No sweeps or notifications once the listeners are down.
+        expiry_arbiter.stop();
+        if let Some((arbiter, _)) = &distributor {
+            arbiter.stop();
+        }
         // A clean stop closes the Raft log and leaves the state machine flushed (after a
         // crash it is replayed from the Raft log instead).
         keep.store().shutdown().await;

@@ -1,17 +1,19 @@
 //! The Distributor — **our extension** (distribution of key events to subscribers).
 //!
-//! Every node runs one; it works only while its node is the Raft leader (checked every round;
-//! a node that loses leadership forgets its retry state and starts nothing new, and the new
-//! leader takes over from the replicated offsets). For each subscription it reads the events
-//! after the subscription's acknowledged offset from the replicated outbox
-//! ([`crate::state::StateMachine::events_for`]), POSTs them as one JSON [`Notification`] of at
-//! most [`MAX_BATCH`] events to the callback URL over mutual TLS (client certificate: the
-//! node's service listener certificate; trust roots: the service listener's `client_ca`), and
-//! on a 2xx answer proposes `AckEvents { up_to_event_id: page.next_after }` through Raft. The
-//! next batch is read only after that ack is applied, so each subscriber sees its events in id
-//! order with at most one batch in flight. A failure (connection, TLS, timeout, non-2xx, or the
-//! ack not committing) is retried after an exponential, jittered backoff ([`Backoff`]: 200 ms
-//! doubling to 30 s) of that subscriber alone.
+//! Every node runs one, an actix actor ([`Distributor`], in `distribution/distributor.rs`) on
+//! its own arbiter; it works only while its node is the Raft leader. It learns of commits and
+//! of leadership from the key store's progress watch ([`super::progress`]), not by polling: a
+//! node that loses leadership forgets its retry state and starts nothing new, and the new
+//! leader first makes a read barrier, then takes over from the replicated offsets. For each
+//! subscription it reads the events after the subscription's acknowledged offset from the
+//! replicated outbox ([`crate::state::StateMachine::events_for`]), POSTs them as one JSON
+//! [`Notification`] of at most [`MAX_BATCH`] events to the callback URL over mutual TLS (client
+//! certificate: the node's service listener certificate; trust roots: the service listener's
+//! `client_ca`), and on a 2xx answer proposes `AckEvents { up_to_event_id: page.next_after }`
+//! through Raft. The next batch is read only after that ack is applied, so each subscriber sees
+//! its events in id order with at most one batch in flight. A failure (connection, TLS,
+//! timeout, non-2xx, or the ack not committing) is retried after an exponential, jittered
+//! backoff ([`Backoff`]: 200 ms doubling to 30 s) of that subscriber alone.
 //!
 //! Guarantees: **at-least-once, in order per subscriber, nothing lost on a leader change** —
 //! the events and offsets are replicated, so a new leader redelivers everything not yet
@@ -22,9 +24,8 @@
 //! ack of that notification clears the flag. Events of kinds or groups a subscriber does not
 //! receive are acknowledged without a notification, so they never hold the outbox back.
 //!
-//! The decisions are pure ([`plan`], [`Backoff`], [`Schedule`]); [`start`] is the thin shell
-//! with the HTTP client and the Raft proposals. New events are noticed by polling the applied
-//! state every [`POLL`] (a read of two sled keys per subscription).
+//! The decisions are pure and live here ([`plan`], [`Backoff`], [`Schedule`]); the actor is
+//! the thin shell with the HTTP client, the Raft proposals and the wake-ups.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,9 +36,12 @@ use utoipa::ToSchema;
 
 use crate::config::ServiceListenerConfig;
 use crate::kms::events::{Event, EventKind, EventSubject};
-use crate::node::KmsNode;
-use crate::state::{Command, EventPage};
+use crate::state::EventPage;
 use crate::tls::TlsError;
+
+mod distributor;
+
+pub use distributor::{start, Delivered, Distributor, DistributorView, Inspect, Round, Rounded};
 
 /// Most events in one notification.
 pub const MAX_BATCH: usize = 100;
@@ -45,8 +49,6 @@ pub const MAX_BATCH: usize = 100;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
 /// Longest retry delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// How often the leader looks for new events and due retries.
-pub const POLL: Duration = Duration::from_millis(100);
 /// Bound of one notification POST (connect, send, answer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -229,6 +231,29 @@ impl Schedule {
         d
     }
 
+    /// The earliest time after `now` at which a subscriber backing off may be tried again
+    /// (`None`: no such subscriber; one whose delay has passed is due at its next round).
+    pub fn next_retry(&self, now: Instant) -> Option<Instant> {
+        self.subs
+            .values()
+            .filter(|s| !s.in_flight)
+            .filter_map(|s| s.not_before)
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// Subscribers with consecutive failures, and how many, by id.
+    pub fn failing(&self) -> Vec<(String, u32)> {
+        let mut v: Vec<(String, u32)> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.failures > 0)
+            .map(|(id, s)| (id.clone(), s.failures))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Consecutive failures of `id`.
     pub fn failures(&self, id: &str) -> u32 {
         self.subs.get(id).map_or(0, |s| s.failures)
@@ -254,164 +279,6 @@ impl Schedule {
 /// trusting its `client_ca`.
 pub fn client_tls(s: &ServiceListenerConfig) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     crate::tls::peer_client_config(&s.tls_cert, &s.tls_key, &s.client_ca).map(Arc::new)
-}
-
-/// Starts the Distributor of `node` on the current actix arbiter.
-pub fn start(node: Arc<KmsNode>, s: &ServiceListenerConfig) -> Result<(), TlsError> {
-    let tls = client_tls(s)?;
-    actix_rt::spawn(run(node, tls));
-    Ok(())
-}
-
-fn jitter(rng: &ring::rand::SystemRandom) -> f64 {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 2];
-    match rng.fill(&mut b) {
-        Ok(()) => f64::from(u16::from_be_bytes(b)) / 65536.0,
-        Err(_) => 0.5,
-    }
-}
-
-fn is_leader(node: &KmsNode) -> bool {
-    let st = node.store().status();
-    st.role.is_leader() && st.halted.is_none()
-}
-
-async fn run(node: Arc<KmsNode>, tls: Arc<rustls::ClientConfig>) {
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(tls))
-        .timeout(REQUEST_TIMEOUT)
-        .disable_redirects()
-        .finish();
-    let rng = ring::rand::SystemRandom::new();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Result<(), String>)>();
-    let mut schedule = Schedule::new(Backoff::default());
-    let mut leading = false;
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some((id, res)) = rx.recv() => {
-                report(&node, &mut schedule, &rng, &id, res);
-            }
-        }
-        while let Ok((id, res)) = rx.try_recv() {
-            report(&node, &mut schedule, &rng, &id, res);
-        }
-        if !is_leader(&node) {
-            if leading {
-                tracing::info!("distributor: no longer the leader; delivery stops here");
-                schedule.reset();
-                leading = false;
-            }
-            continue;
-        }
-        if !leading {
-            // Apply everything committed before this term first (offsets, events).
-            if node.read_barrier().await.is_err() {
-                continue;
-            }
-            tracing::info!("distributor: leader; delivering from the replicated offsets");
-            leading = true;
-        }
-        if let Err(e) = round(&node, &client, &mut schedule, &tx) {
-            tracing::error!(error = %e, "distributor: reading the outbox failed");
-        }
-    }
-}
-
-fn report(
-    node: &KmsNode,
-    schedule: &mut Schedule,
-    rng: &ring::rand::SystemRandom,
-    id: &str,
-    res: Result<(), String>,
-) {
-    match res {
-        Ok(()) => schedule.succeeded(id),
-        Err(e) => {
-            node.metrics.distribution_failed();
-            let d = schedule.failed(id, Instant::now(), jitter(rng));
-            tracing::warn!(subscription = %id, error = %e, retry_in_ms = d.as_millis() as u64,
-                failures = schedule.failures(id), "distributor: delivery failed");
-        }
-    }
-}
-
-/// One pass over every subscription: start what is due.
-fn round(
-    node: &Arc<KmsNode>,
-    client: &awc::Client,
-    schedule: &mut Schedule,
-    tx: &tokio::sync::mpsc::UnboundedSender<(String, Result<(), String>)>,
-) -> Result<(), crate::state::StateError> {
-    let state = node.store().state();
-    let subs = state.subscriptions()?;
-    schedule.retain(|id| subs.iter().any(|s| s.subscription.id == id));
-    let now = Instant::now();
-    for s in subs {
-        let id = s.subscription.id.clone();
-        if !schedule.due(&id, now) {
-            continue;
-        }
-        let Some(page) = state.events_for(&id, s.acked, MAX_BATCH)? else {
-            continue;
-        };
-        let step = plan(&id, s.acked, &page);
-        if step == Step::Idle {
-            continue;
-        }
-        schedule.started(&id);
-        let node = node.clone();
-        let client = client.clone();
-        let url = s.subscription.callback_url.clone();
-        let tx = tx.clone();
-        actix_rt::spawn(async move {
-            let res = attempt(&node, &client, &url, &id, step).await;
-            let _ = tx.send((id, res));
-        });
-    }
-    Ok(())
-}
-
-async fn attempt(
-    node: &KmsNode,
-    client: &awc::Client,
-    url: &str,
-    id: &str,
-    step: Step,
-) -> Result<(), String> {
-    let up_to = match step {
-        Step::Idle => return Ok(()),
-        Step::Ack { up_to } => up_to,
-        Step::Deliver {
-            notification,
-            up_to,
-        } => {
-            let mut resp = client
-                .post(url)
-                .send_json(&notification)
-                .await
-                .map_err(|e| format!("POST {url}: {e}"))?;
-            // Read (and drop) a small answer so the connection can be reused.
-            let _ = resp.body().limit(64 * 1024).await;
-            if !resp.status().is_success() {
-                return Err(format!("POST {url}: HTTP {}", resp.status().as_u16()));
-            }
-            node.metrics
-                .distribution_delivered(notification.events.len() as u64);
-            up_to
-        }
-    };
-    node.propose_ok(Command::AckEvents {
-        subscription_id: id.to_owned(),
-        up_to_event_id: up_to,
-    })
-    .await
-    .map_err(|e| format!("acknowledging up to {up_to}: {e}"))?;
-    node.metrics.distribution_acked();
-    Ok(())
 }
 
 #[cfg(test)]
@@ -543,6 +410,31 @@ mod tests {
         s.succeeded("a");
         assert_eq!(s.failures("a"), 0);
         assert!(s.due("a", t0));
+    }
+
+    #[test]
+    fn schedule_tells_the_earliest_retry_ahead_and_who_is_failing() {
+        let mut s = Schedule::new(Backoff::default());
+        let t0 = Instant::now();
+        assert_eq!(s.next_retry(t0), None);
+        s.started("a");
+        let da = s.failed("a", t0, 1.0);
+        s.started("b");
+        s.failed("b", t0, 1.0);
+        let db = s.failed("b", t0, 1.0);
+        s.started("c");
+        assert_eq!(s.next_retry(t0), Some(t0 + da), "a: 200 ms, b: 400 ms");
+        assert_eq!(s.next_retry(t0 + da), Some(t0 + db), "a is due, not ahead");
+        assert_eq!(s.next_retry(t0 + db), None);
+        s.started("a");
+        assert_eq!(
+            s.next_retry(t0),
+            Some(t0 + db),
+            "in flight: no retry to wait for"
+        );
+        assert_eq!(s.failing(), vec![("a".into(), 1), ("b".into(), 2)]);
+        s.succeeded("a");
+        assert_eq!(s.failing(), vec![("b".into(), 2)]);
     }
 
     #[test]

@@ -26,6 +26,9 @@
 //! - Snapshots: built every `snapshot_interval` applied entries; a follower that receives a
 //!   snapshot message first fetches the file from the sender in bounded chunks
 //!   ([`super::snapshot_fetch`]), then steps the message.
+//! - Progress: after every round the status is refreshed, and [`StoreProgress`] (applied
+//!   index, role, term) is published on a `watch` ([`KeyStoreHandle::watch`]) when it changed,
+//!   so actors that follow commits or leadership wait for it instead of polling.
 
 mod actor;
 mod membership;
@@ -37,7 +40,7 @@ mod waiters;
 
 pub use actor::KeyStore;
 pub use membership::MemberChange;
-pub use status::{NodeRole, PeerMatch, StoreStatus};
+pub use status::{NodeRole, PeerMatch, StoreProgress, StoreStatus};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -143,6 +146,7 @@ pub struct KeyStoreHandle {
     addr: Addr<KeyStore>,
     status: Arc<Mutex<StoreStatus>>,
     fatal: watch::Receiver<Option<String>>,
+    progress: watch::Receiver<StoreProgress>,
     state: StateMachine,
     snap_dir: PathBuf,
 }
@@ -214,6 +218,12 @@ impl KeyStoreHandle {
         }
     }
 
+    /// A receiver of this node's [`StoreProgress`]: marked changed only when the applied
+    /// index, the role or the term changed (the sender is dropped when the store stops).
+    pub fn watch(&self) -> watch::Receiver<StoreProgress> {
+        self.progress.clone()
+    }
+
     /// The actor's address, for sending it messages directly.
     pub fn addr(&self) -> &Addr<KeyStore> {
         &self.addr
@@ -245,9 +255,10 @@ pub fn start(
 ) -> Result<KeyStoreHandle, String> {
     let status = Arc::new(Mutex::new(StoreStatus::default()));
     let (fatal_tx, fatal_rx) = watch::channel(None);
+    let (progress_tx, progress) = watch::channel(StoreProgress::default());
     let snap_dir = opts.snap_dir.clone();
     let net = actix_rt::Arbiter::new();
-    let store = KeyStore::open(opts, state.clone(), status.clone(), net.handle(), fatal_tx)?;
+    let store = KeyStore::open(opts, state.clone(), status.clone(), net.handle(), fatal_tx, progress_tx)?;
     let arbiter = actix_rt::Arbiter::new();
     let addr = KeyStore::start_in_arbiter(&arbiter.handle(), move |ctx| {
         actix::AsyncContext::add_stream(ctx, peer_messages(inbox));
@@ -260,6 +271,7 @@ pub fn start(
         addr,
         status,
         fatal: fatal_rx,
+        progress,
         state,
         snap_dir,
     })

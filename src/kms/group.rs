@@ -266,6 +266,17 @@ impl Group {
             .find(|v| v.is_usable_at(now_unix))
     }
 
+    /// The earliest expiry after `now` of a version that is not revoked: when this group next
+    /// has a version to note expired (`None`: never, unless it changes).
+    pub fn next_expiry_after(&self, now_unix: u64) -> Option<u64> {
+        self.versions
+            .iter()
+            .filter(|v| !v.revoked)
+            .filter_map(|v| v.expires_unix)
+            .filter(|&e| e > now_unix)
+            .min()
+    }
+
     /// Any version, current or past (revoked and expired ones included).
     pub fn version(&self, version: u32) -> Option<&GroupKeyVersion> {
         self.versions.iter().find(|v| v.version == version)
@@ -482,6 +493,29 @@ mod tests {
         g.add_version(version(2, 10, Some(11))).unwrap();
         assert_eq!(g.next_version(), 3);
         assert_eq!(g.current(10).unwrap().version, 2);
+    }
+
+    #[test]
+    fn the_next_expiry_is_the_earliest_future_one_of_a_version_not_revoked() {
+        let mut g = Group::new(G).unwrap();
+        assert_eq!(g.next_expiry_after(0), None, "no version");
+        g.add_version(version(1, 10, Some(50))).unwrap();
+        g.add_version(version(2, 10, None)).unwrap();
+        g.add_version(version(3, 10, Some(40))).unwrap();
+        g.add_version(version(4, 10, Some(30))).unwrap();
+        g.revoke(4).unwrap();
+        assert_eq!(
+            g.next_expiry_after(10),
+            Some(40),
+            "revoked 4 is never noted"
+        );
+        assert_eq!(g.next_expiry_after(39), Some(40));
+        assert_eq!(
+            g.next_expiry_after(40),
+            Some(50),
+            "expired at 40: due, not next"
+        );
+        assert_eq!(g.next_expiry_after(50), None);
     }
 
     #[test]

@@ -27,6 +27,16 @@ pub struct GroupKey {
     pub current: bool,
 }
 
+/// What one expiry sweep did ([`KmsNode::note_expired_group_keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpirySweep {
+    /// Versions noted expired by this sweep.
+    pub noted: usize,
+    /// The earliest expiry (Unix seconds) of a version not revoked that had not passed when
+    /// the sweep looked: when there is something to note again, unless the state changes.
+    pub next_expiry: Option<u64>,
+}
+
 /// A write made idempotent by the client's `Idempotency-Key` (see `state::idempotency`): the
 /// key in the principal's own name space (the name's length first, so principals cannot
 /// collide) and a fingerprint of the request (a repeat must match it).
@@ -365,12 +375,13 @@ impl KmsNode {
 
     /// Leader only: proposes `NoteGroupKeyExpired` for every version whose expiry has passed
     /// and that is not noted yet (one `group-key-expired` event each). Returns how many were
-    /// noted. A refusal (noted meanwhile, revoked) is not an error.
-    pub async fn note_expired_group_keys(&self) -> Result<usize, NodeError> {
+    /// noted and the earliest expiry still ahead (when to sweep again). A refusal (noted
+    /// meanwhile, revoked) is not an error.
+    pub async fn note_expired_group_keys(&self) -> Result<ExpirySweep, NodeError> {
         let now = self.now();
-        let due = self.state().unnoted_expired_group_keys(now)?;
+        let scan = self.state().group_key_expiries(now)?;
         let mut noted = 0;
-        for (group_id, version) in due {
+        for (group_id, version) in scan.due {
             let outcome = self
                 .propose(Command::NoteGroupKeyExpired {
                     group_id,
@@ -382,7 +393,10 @@ impl KmsNode {
                 noted += 1;
             }
         }
-        Ok(noted)
+        Ok(ExpirySweep {
+            noted,
+            next_expiry: scan.next,
+        })
     }
 
     /// Records a group key event and waits until it is durable (a GMK hand-out is answered

@@ -18,6 +18,16 @@ use crate::kms::key_provisioning::{
     validate_key_id, KeyProvisioning, KeyProvisioningError, MAX_SEALED_INFO_BYTES,
 };
 
+/// What the leader's expiry sweeper needs at a time `now`
+/// ([`StateMachine::group_key_expiries`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiryScan {
+    /// Versions expired at `now`, neither revoked nor noted expired yet: to note now.
+    pub due: Vec<(String, u32)>,
+    /// The earliest expiry after `now` of a version not revoked: when to look again.
+    pub next: Option<u64>,
+}
+
 fn key_provisioning_key(principal: &str, key_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(principal.len() + 1 + key_id.len());
     k.extend_from_slice(principal.as_bytes());
@@ -260,8 +270,13 @@ impl StateMachine {
     /// Versions whose expiry has passed at `now` that are neither revoked nor noted expired
     /// yet: what the leader's sweeper proposes `NoteGroupKeyExpired` for.
     pub fn unnoted_expired_group_keys(&self, now: u64) -> Result<Vec<(String, u32)>, StateError> {
+        Ok(self.group_key_expiries(now)?.due)
+    }
+
+    /// What the leader's expiry sweeper needs at `now`, from one pass over the groups.
+    pub fn group_key_expiries(&self, now: u64) -> Result<ExpiryScan, StateError> {
         let t = self.read();
-        let mut out = Vec::new();
+        let mut scan = ExpiryScan::default();
         for v in t.groups.iter().values() {
             let g: Group = dec("group", &v?)?;
             for v in &g.versions {
@@ -269,11 +284,12 @@ impl StateMachine {
                     && v.is_expired_at(now)
                     && t.meta.get(expired_key(&g.group_id, v.version))?.is_none()
                 {
-                    out.push((g.group_id.clone(), v.version));
+                    scan.due.push((g.group_id.clone(), v.version));
                 }
             }
+            scan.next = scan.next.into_iter().chain(g.next_expiry_after(now)).min();
         }
-        Ok(out)
+        Ok(scan)
     }
 
     /// How many key information records `principal` keeps, counting at most `cap`.

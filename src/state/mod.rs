@@ -13,6 +13,7 @@ pub mod snapshot;
 pub(crate) mod test_util;
 
 pub use command::{Command, Envelope, Outcome};
+pub use groups::ExpiryScan;
 pub use machine::{StateError, StateMachine};
 pub use outbox::{EventPage, SubscriptionStatus, MAX_BACKLOG};
 pub use snapshot::{

@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::waiters::{ReadReply, Waiters, WriteReply};
 use super::{
-    membership, space, status, ChangeMembers, MemberChange, Propose, ReadBarrier,
+    membership, space, status, ChangeMembers, StoreProgress, MemberChange, Propose, ReadBarrier,
     SnapshotFetched, Stop, StoreError, StoreOptions, StoreStatus, REQUEST_QUEUE_LEN,
     REQUEST_TIMEOUT_TICKS, SNAPSHOT_RETRY_TICKS,
 };
@@ -63,6 +63,8 @@ pub struct KeyStore {
     round_scheduled: bool,
     /// Where a fatal error is told (read by `main`, which stops the process).
     fatal: watch::Sender<Option<String>>,
+    /// Where [`KeyStore::publish_status`] publishes the progress.
+    progress: watch::Sender<StoreProgress>,
     /// Set by [`super::Stop`]; dropped last, so its answer comes after everything closed.
     stopped: Option<StopReply>,
 }
@@ -87,6 +89,7 @@ impl KeyStore {
         status: Arc<Mutex<StoreStatus>>,
         net: actix_rt::ArbiterHandle,
         fatal: watch::Sender<Option<String>>,
+        progress: watch::Sender<StoreProgress>,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(&opts.snap_dir)
             .map_err(|e| format!("cannot create {}: {e}", opts.snap_dir.display()))?;
@@ -146,6 +149,7 @@ impl KeyStore {
             space: opts.space,
             round_scheduled: false,
             fatal,
+            progress,
             stopped: None,
             next_request_id: u64::from_be_bytes(seed) >> 1,
         };
@@ -422,7 +426,11 @@ impl KeyStore {
             &self.transport.peer_ids(),
             self.waiters.waiting(),
         );
+        let progress = StoreProgress::of(&s);
         *self.status.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        // Unchanged progress wakes nobody.
+        self.progress
+            .send_if_modified(|p| std::mem::replace(p, progress) != progress);
     }
 }
 

@@ -91,6 +91,28 @@ pub struct StoreStatus {
     pub disk_full: Option<String>,
 }
 
+/// What the actors that follow the key store wait for ([`super::KeyStoreHandle::watch`]): the
+/// applied index, this node's role and the term. Published after a Ready round only when one
+/// of them changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreProgress {
+    /// The index of the last entry applied to the state machine.
+    pub applied: u64,
+    pub role: NodeRole,
+    pub term: u64,
+}
+
+impl StoreProgress {
+    /// The progress part of a status.
+    pub fn of(s: &StoreStatus) -> Self {
+        Self {
+            applied: s.applied,
+            role: s.role,
+            term: s.term,
+        }
+    }
+}
+
 /// The status of `d`; `peers` are the transport's peers, `waiting` the requests held.
 pub fn of(
     d: &RaftDriver<EngineLogStore, StateApplier>,

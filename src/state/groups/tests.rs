@@ -171,6 +171,35 @@ fn group_key_revoke_and_expiry() {
 }
 
 #[test]
+fn the_expiry_scan_tells_what_is_due_and_when_to_look_again() {
+    let mut l = Log::new();
+    l.ok(create(G, new_version(G, 1, 1000, Some(100))));
+    l.ok(create(G, new_version(G, 2, 1000, Some(300))));
+    l.ok(create("other", new_version("other", 1, 1000, Some(200))));
+    l.ok(create("forever", new_version("forever", 1, 1000, None)));
+    let scan = l.s.group_key_expiries(1050).unwrap();
+    assert!(scan.due.is_empty());
+    assert_eq!(scan.next, Some(1100), "the earliest over every group");
+    let scan = l.s.group_key_expiries(1100).unwrap();
+    assert_eq!(scan.due, vec![(G.to_owned(), 1)]);
+    assert_eq!(scan.next, Some(1200));
+    l.ok(Command::NoteGroupKeyExpired {
+        group_id: G.into(),
+        version: 1,
+        at_unix: 1100,
+    });
+    let scan = l.s.group_key_expiries(1250).unwrap();
+    assert_eq!(
+        scan.due,
+        vec![("other".to_owned(), 1)],
+        "noted: not due again"
+    );
+    assert_eq!(scan.next, Some(1300));
+    assert_eq!(l.s.unnoted_expired_group_keys(1250).unwrap(), scan.due);
+    assert_eq!(l.s.group_key_expiries(1300).unwrap().next, None);
+}
+
+#[test]
 fn key_provisioning_needs_a_val_server() {
     let rng = SystemRandom::new();
     let mut l = Log::new();
