@@ -1,5 +1,6 @@
 //! The only place that reads the time. Everything else takes a [`Clock`] so tests can pin it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub trait Clock: Send + Sync + 'static {
@@ -24,6 +25,28 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+/// A clock that only moves when told to (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub fn new(unix_s: u64) -> Self {
+        Self(AtomicU64::new(unix_s))
+    }
+    pub fn set(&self, unix_s: u64) {
+        self.0.store(unix_s, Ordering::SeqCst);
+    }
+    pub fn advance(&self, s: u64) {
+        self.0.fetch_add(s, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_unix(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
     }
 }
 

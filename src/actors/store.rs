@@ -258,7 +258,14 @@ pub fn start(
     let (progress_tx, progress) = watch::channel(StoreProgress::default());
     let snap_dir = opts.snap_dir.clone();
     let net = actix_rt::Arbiter::new();
-    let store = KeyStore::open(opts, state.clone(), status.clone(), net.handle(), fatal_tx, progress_tx)?;
+    let store = KeyStore::open(
+        opts,
+        state.clone(),
+        status.clone(),
+        net.handle(),
+        fatal_tx,
+        progress_tx,
+    )?;
     let arbiter = actix_rt::Arbiter::new();
     let addr = KeyStore::start_in_arbiter(&arbiter.handle(), move |ctx| {
         actix::AsyncContext::add_stream(ctx, peer_messages(inbox));
@@ -279,7 +286,8 @@ pub fn start(
 
 /// The peer listener's messages as a stream (it ends when the listener is gone).
 fn peer_messages(inbox: mpsc::Receiver<Message>) -> impl futures_util::Stream<Item = Message> {
-    futures_util::stream::unfold(inbox, |mut rx| async move {
-        rx.recv().await.map(|m| (m, rx))
-    })
+    futures_util::stream::unfold(
+        inbox,
+        |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
+    )
 }

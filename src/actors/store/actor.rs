@@ -19,8 +19,8 @@ use tokio::sync::{oneshot, watch};
 
 use super::waiters::{ReadReply, Waiters, WriteReply};
 use super::{
-    membership, space, status, ChangeMembers, StoreProgress, MemberChange, Propose, ReadBarrier,
-    SnapshotFetched, Stop, StoreError, StoreOptions, StoreStatus, REQUEST_QUEUE_LEN,
+    membership, space, status, ChangeMembers, MemberChange, Propose, ReadBarrier, SnapshotFetched,
+    Stop, StoreError, StoreOptions, StoreProgress, StoreStatus, REQUEST_QUEUE_LEN,
     REQUEST_TIMEOUT_TICKS, SNAPSHOT_RETRY_TICKS,
 };
 use crate::raft::transport::PeerTransport;
@@ -269,7 +269,8 @@ impl KeyStore {
         let data = msg.get_snapshot().data.to_vec();
         self.net.spawn_fn(move || {
             actix_rt::spawn(async move {
-                let res = crate::actors::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
+                let res =
+                    crate::actors::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
                 // The store may have stopped meanwhile: nothing to report to then.
                 let _ = me.send(SnapshotFetched(Box::new(msg), res)).await;
             });
@@ -433,7 +434,6 @@ impl KeyStore {
             .send_if_modified(|p| std::mem::replace(p, progress) != progress);
     }
 }
-
 
 /// Runs one Ready round (scheduled by [`KeyStore::schedule_round`]).
 #[derive(actix::Message)]

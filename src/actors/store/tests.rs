@@ -16,8 +16,8 @@ struct Fixture {
 
 fn single_node() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = StateMachine::open(sled::open(dir.path().join("state")).expect("sled"))
-        .expect("state");
+    let state =
+        StateMachine::open(sled::open(dir.path().join("state")).expect("sled")).expect("state");
     let (inbox_tx, inbox_rx) = mpsc::channel(16);
     let handle = start(
         StoreOptions {
@@ -85,7 +85,10 @@ async fn proposals_reads_and_membership_steps_are_answered_through_messages() {
     })
     .await
     .expect("delivered");
-    assert!(matches!(rx.await.expect("answered"), Ok(Outcome::Rejected(_))));
+    assert!(matches!(
+        rx.await.expect("answered"),
+        Ok(Outcome::Rejected(_))
+    ));
 
     // A read barrier, then the state has every write.
     let (reply, rx) = oneshot::channel();
@@ -106,7 +109,10 @@ async fn proposals_reads_and_membership_steps_are_answered_through_messages() {
     })
     .await
     .expect("delivered");
-    assert!(matches!(rx.await.expect("answered"), Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        rx.await.expect("answered"),
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 #[actix_rt::test]
