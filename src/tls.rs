@@ -270,6 +270,22 @@ impl DevCa {
     }
 }
 
+/// The client certificate (leaf) of a mutual-TLS connection, put into the connection's data
+/// by `on_connect` ([`peer_certificate`]) on the peer and service listeners: what node and
+/// party identities are read from.
+#[derive(Clone)]
+pub struct PeerCert(pub rustls::pki_types::CertificateDer<'static>);
+
+/// For `HttpServer::on_connect`: keeps the client certificate of a rustls connection.
+pub fn peer_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = conn.downcast_ref::<Tls>() {
+        if let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            ext.insert(PeerCert(leaf.clone().into_owned()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

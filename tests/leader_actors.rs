@@ -14,8 +14,6 @@ use std::time::Duration;
 use sealkm::actors::distribution::{self, Delivered, Inspect, Round, Rounded};
 use sealkm::actors::expiry::{self, Sweep, Swept};
 use sealkm::actors::progress::Progress;
-use sealkm::actors::store::NodeRole;
-use sealkm::actors::StoreProgress;
 use sealkm::clock::{Clock, ManualClock, SystemClock};
 use sealkm::config::NodeConfig;
 use sealkm::dev::DEV_GMS;
@@ -24,6 +22,8 @@ use sealkm::node::core::Actor as Who;
 use sealkm::node::groups::ExpirySweep;
 use sealkm::node::{bootstrap, KmsNode};
 use sealkm::state::StateMachine;
+use sealkm::store::NodeRole;
+use sealkm::store::StoreProgress;
 use tokio::sync::watch;
 
 /// Bound of a wait for an effect (a hung actor fails the test instead of hanging it).

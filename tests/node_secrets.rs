@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sealkm::actors::{self, StoreOptions};
 use sealkm::audit::{verify_file, AuditLog};
 use sealkm::clock::{Clock, SystemClock};
 use sealkm::config::NodeConfig;
+use sealkm::net::transport::INBOX_LEN;
 use sealkm::node::bootstrap;
 use sealkm::node::core::Actor;
 use sealkm::node::KmsNode;
-use sealkm::raft::transport::INBOX_LEN;
 use sealkm::state::{Command, StateMachine};
+use sealkm::store::{self, StoreOptions};
 
 /// Holds the audit writer after a sync, before it acknowledges, while `hold` is set.
 struct Gate {
@@ -44,7 +44,7 @@ async fn start_node(hook: sealkm::audit::SyncHook) -> InProcess {
         StateMachine::open(sled::open(cfg.data_dir.join("state")).expect("sled")).expect("state");
     let (inbox_tx, inbox_rx) = tokio::sync::mpsc::channel(INBOX_LEN);
     std::mem::forget(inbox_tx);
-    let store = actors::store::start(
+    let store = store::start(
         StoreOptions {
             id: 1,
             raft_dir: cfg.data_dir.join("raft"),

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raft::eraftpb::{Message, MessageType};
-use sealkm::actors::{self, StoreOptions};
 use sealkm::config::NodeConfig;
-use sealkm::raft::transport::{self, INBOX_LEN, MESSAGES_PATH};
+use sealkm::net::transport::{self, INBOX_LEN, MESSAGES_PATH};
 use sealkm::state::StateMachine;
+use sealkm::store::{self, StoreOptions};
 use sealkm::tls::{self, DevCa};
 use tokio::sync::mpsc;
 
@@ -59,7 +59,7 @@ fn peer_listener(ca: &DevCa) -> (String, mpsc::Receiver<Message>, tempfile::Temp
     // The store's own inbox is not the listener's: the test reads what the listener accepts.
     let (store_inbox_tx, store_inbox_rx) = mpsc::channel(INBOX_LEN);
     std::mem::forget(store_inbox_tx);
-    let store = actors::store::start(
+    let store = store::start(
         StoreOptions {
             id: 2,
             raft_dir: data.path().join("raft"),
@@ -81,7 +81,7 @@ fn peer_listener(ca: &DevCa) -> (String, mpsc::Receiver<Message>, tempfile::Temp
     let tls = tls::peer_server_config(&me.cert, &me.key, &me.ca).expect("server tls");
     let (tx, rx) = mpsc::channel(INBOX_LEN);
     let (server, addrs) =
-        actors::peer::bind("127.0.0.1:0", tls, tx, store, DOMAIN.into()).expect("bind");
+        store::listener::bind("127.0.0.1:0", tls, tx, store, DOMAIN.into()).expect("bind");
     actix_rt::spawn(server);
     (addrs[0].to_string(), rx, data)
 }

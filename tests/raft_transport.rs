@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use raft::eraftpb::{Entry, Message, MessageType};
-use sealkm::raft::transport::{
+use sealkm::net::transport::{
     self, PeerTransport, SendError, INBOX_LEN, MAX_BATCH_MESSAGES, MESSAGES_PATH, PEER_QUEUE_LEN,
 };
 use sealkm::tls::{self, DevCa};
@@ -223,7 +223,7 @@ async fn a_member_may_only_speak_for_the_node_its_certificate_names() {
         App::new().configure(move |c| transport::configure_with_identity(c, tx, names))
     })
     .workers(1)
-    .on_connect(transport::peer_certificate)
+    .on_connect(sealkm::tls::peer_certificate)
     .bind_rustls_0_23("127.0.0.1:0", tls)
     .expect("bind");
     let addr = server.addrs()[0].to_string();

@@ -26,9 +26,9 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::progress::{self, Progress};
-use super::store::StoreProgress;
 use crate::node::groups::ExpirySweep;
 use crate::node::{KmsNode, NodeError};
+use crate::store::StoreProgress;
 
 /// The longest the leader goes without a sweep.
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);

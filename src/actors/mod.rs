@@ -11,11 +11,4 @@
 
 pub mod distribution;
 pub mod expiry;
-pub mod peer;
 pub mod progress;
-pub mod snapshot_fetch;
-pub mod store;
-
-pub use store::{
-    KeyStoreHandle, MemberChange, StoreError, StoreOptions, StoreProgress, StoreStatus,
-};

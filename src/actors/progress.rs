@@ -11,7 +11,7 @@ use actix::Message;
 use futures_util::Stream;
 use tokio::sync::watch;
 
-use super::store::StoreProgress;
+use crate::store::StoreProgress;
 
 /// The key store's progress changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Message)]
@@ -30,7 +30,7 @@ pub fn changes(rx: watch::Receiver<StoreProgress>) -> impl Stream<Item = Progres
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::store::NodeRole;
+    use crate::store::NodeRole;
     use futures_util::{FutureExt, StreamExt};
 
     fn at(applied: u64) -> StoreProgress {

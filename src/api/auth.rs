@@ -24,7 +24,7 @@ use super::AppState;
 use crate::auth::jwt::{TokenUse, TokenVerifier, VerifiedToken};
 use crate::auth::{bearer_token, AuthError, Jwks};
 use crate::node::core::Actor;
-use crate::raft::transport::PeerCert;
+use crate::tls::PeerCert;
 
 /// The verifier in force (replaced when the JWKS file changes) and the verified-token cache.
 pub struct Authenticator {

@@ -16,8 +16,8 @@ use super::admin::{admin_json, respond};
 use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::AppState;
-use crate::actors::peer::{report, NodeReport, STATUS_PATH};
-use crate::actors::{MemberChange, StoreError, StoreStatus};
+use crate::store::listener::{report, NodeReport, STATUS_PATH};
+use crate::store::{MemberChange, StoreError, StoreStatus};
 
 /// How long a learner may take to catch up before `join` gives up (it stays a learner).
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
@@ -76,7 +76,7 @@ pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> Htt
                 .into_iter()
                 .collect();
             // The Raft loop's rule: a recorded address wins over the configured one.
-            let addrs = crate::raft::transport::peer_addresses(
+            let addrs = crate::net::transport::peer_addresses(
                 state.node.state().members().unwrap_or_default(),
                 state.static_peers.iter().cloned(),
             );
@@ -97,7 +97,7 @@ pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> Htt
 }
 
 async fn peer_report(tls: std::sync::Arc<rustls::ClientConfig>, addr: &str) -> Option<NodeReport> {
-    let client = crate::raft::transport::peer_client(tls, PEER_STATUS_TIMEOUT);
+    let client = crate::net::transport::peer_client(tls, PEER_STATUS_TIMEOUT);
     let mut resp = client
         .get(format!("https://{addr}{STATUS_PATH}"))
         .send()

@@ -153,7 +153,7 @@ impl From<NodeError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::StoreError;
+    use crate::store::StoreError;
 
     #[test]
     fn no_space_is_507_with_its_reason_and_no_retry_after() {

@@ -17,7 +17,7 @@
 //!
 //! A missing certificate or token is 401, names that differ or a missing grant 403; nothing
 //! changes on any refusal. The listener itself: [`serve`], with the client certificate kept per
-//! connection by [`crate::raft::transport::peer_certificate`].
+//! connection by [`crate::tls::peer_certificate`].
 
 use actix_web::web;
 
@@ -27,7 +27,7 @@ use super::AppState;
 use crate::auth::jwt::VerifiedToken;
 use crate::kms::acl::{AclEntry, Role};
 use crate::node::core::Actor;
-use crate::raft::transport::peer_certificate;
+use crate::tls::peer_certificate;
 
 /// An authenticated party of the service listener.
 #[derive(Debug, Clone)]

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::{Actor, KmsNode, NodeError};
-use crate::actors::{self, StoreError, StoreOptions};
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::{NodeConfig, UNSEAL_ENV};
 use crate::crypto::seal::{self, BarrierKey};
 use crate::kms::period::PeriodParams;
-use crate::raft::transport::INBOX_LEN;
+use crate::net::transport::INBOX_LEN;
 use crate::state::{Command, StateMachine};
+use crate::store::{self, StoreError, StoreOptions};
 
 /// Pause between two attempts to reach a quorum while the cluster forms.
 const QUORUM_RETRY: Duration = Duration::from_millis(200);
@@ -215,7 +215,7 @@ fn internal(what: &str, path: &Path, e: impl std::fmt::Display) -> NodeError {
 fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
     let raft_dir = cfg.data_dir.join("raft");
     let snap_dir = cfg.data_dir.join("snapshots");
-    let space = actors::store::space::SpaceGuard::new(
+    let space = store::space::SpaceGuard::new(
         cfg.limits.reserve_free_mb.saturating_mul(1024 * 1024),
         vec![
             raft_dir.clone(),
@@ -284,8 +284,7 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
     })
     .map_err(|e| internal("cannot open audit file", &cfg.audit_file, e))?;
     let (inbox_tx, inbox_rx) = tokio::sync::mpsc::channel(INBOX_LEN);
-    let store =
-        actors::store::start(store_options(cfg)?, state, inbox_rx).map_err(NodeError::Internal)?;
+    let store = store::start(store_options(cfg)?, state, inbox_rx).map_err(NodeError::Internal)?;
     if let Some(r) = &cfg.raft {
         let tls = crate::tls::peer_server_config(
             &r.peer_listener.tls_cert,
@@ -299,7 +298,7 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
             .clone()
             .ok_or_else(|| NodeError::Internal("[raft] peer_name_domain is required".into()))?;
         let server =
-            actors::peer::server(&r.peer_listener.addr, tls, inbox_tx, store.clone(), domain)
+            store::listener::server(&r.peer_listener.addr, tls, inbox_tx, store.clone(), domain)
                 .map_err(|e| {
                     NodeError::Internal(format!("peer listener {}: {e}", r.peer_listener.addr))
                 })?;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::actors::{KeyStoreHandle, StoreError};
+use crate::store::{KeyStoreHandle, StoreError};
 
 use ring::rand::SystemRandom;
 use thiserror::Error;

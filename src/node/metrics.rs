@@ -128,7 +128,7 @@ impl Metrics {
     /// and the number of ReadIndex rounds made for requests.
     pub fn render(
         &self,
-        raft: &crate::actors::StoreStatus,
+        raft: &crate::store::StoreStatus,
         inflight: usize,
         request_barriers: u64,
     ) -> Result<String, prometheus::Error> {
@@ -239,12 +239,12 @@ mod tests {
         m.distribution_delivered(3);
         m.distribution_failed();
         m.distribution_acked();
-        let raft = crate::actors::StoreStatus {
+        let raft = crate::store::StoreStatus {
             applied: 7,
             term: 3,
             fsyncs: 4,
             fsync_micros: 2_500,
-            role: crate::actors::store::NodeRole::Leader,
+            role: crate::store::NodeRole::Leader,
             ..Default::default()
         };
         let t = m.render(&raft, 2, 5).expect("render");
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn a_fresh_node_renders_zero_counters_and_no_empty_families() {
         let t = Metrics::default()
-            .render(&crate::actors::StoreStatus::default(), 0, 0)
+            .render(&crate::store::StoreStatus::default(), 0, 0)
             .expect("render");
         assert!(t
             .lines()

@@ -6,16 +6,13 @@
 //! and peer messages in and carries the returned messages out. That keeps every Raft scenario a
 //! deterministic unit test (see [`testnet`] under `cfg(test)`).
 
-pub mod applier;
 pub mod node;
 pub mod storage;
-pub mod transport;
 
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 pub(crate) mod testnet;
 
-pub use applier::StateApplier;
 pub use node::{Applier, ConfChangeContext, DriverError, Output, PeerProgress, RaftDriver};
 pub use storage::{EngineLogStore, LogStore, MemLogStore, StoreError};

@@ -7,12 +7,12 @@ mod proposals;
 
 use std::path::Path;
 
-use super::applier::StateApplier;
 use super::node::{DriverError, RaftDriver};
 use super::storage::{EngineLogStore, LogStore, MemLogStore};
 use super::testnet::{create_community, envelope, mem_drivers, Net, Recorder};
 use crate::state::command::{DecodeError, COMMAND_VERSION};
 use crate::state::{Envelope, Outcome};
+use crate::store::applier::StateApplier;
 use raft::Storage;
 
 /// Ticks enough for any election timeout to expire (raft-rs randomises it in

@@ -27,9 +27,9 @@ use tokio::sync::watch;
 
 use super::{plan, Backoff, Schedule, Step, BACKOFF_BASE, MAX_BATCH, REQUEST_TIMEOUT};
 use crate::actors::progress::{self, Progress};
-use crate::actors::store::StoreProgress;
 use crate::node::KmsNode;
 use crate::state::{Command, StateError};
+use crate::store::StoreProgress;
 
 /// How long a restarted Distributor waits before it acts again.
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
@@ -99,7 +99,7 @@ pub struct Distributor {
 }
 
 /// Starts the Distributor of `node` on `arbiter`, following `progress` (the key store's
-/// [`crate::actors::KeyStoreHandle::watch`]; tests pass their own), notifying over `tls`
+/// [`crate::store::KeyStoreHandle::watch`]; tests pass their own), notifying over `tls`
 /// ([`super::client_tls`]). Keep the address: the Distributor lives as long as one exists.
 pub fn start(
     node: Arc<KmsNode>,

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use raft::eraftpb::{Snapshot, SnapshotMetadata};
 
-use super::node::Applier;
-use super::storage::{LogStore, StoreError};
+use crate::raft::node::Applier;
+use crate::raft::storage::{LogStore, StoreError};
 use crate::state::snapshot::{self, SnapshotDescriptor, SnapshotError};
 use crate::state::{Envelope, Outcome, StateError, StateMachine};
 

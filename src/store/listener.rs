@@ -1,8 +1,8 @@
-//! The peer listener (ARCHITECTURE §7): mutual TLS with the cluster (node) CA, serving
+//! The peer listener (ARCHITECTURE §7), the key store's network endpoint: mutual TLS with the cluster (node) CA, serving
 //! - `POST /raft/v1/messages` — Raft message batches into the key store's inbox
-//!   ([`crate::raft::transport`]),
+//!   ([`crate::net::transport`]),
 //! - `GET /raft/v1/snapshots/{index}?offset=N` — snapshot file chunks
-//!   ([`super::snapshot_fetch`]),
+//!   ([`crate::net::snapshot_fetch`]),
 //! - `GET /raft/v1/status` — this node's [`NodeReport`] (for `sealkm cluster status`).
 //!
 //! Every route, and any path that matches none, first passes
@@ -15,8 +15,8 @@ use raft::eraftpb::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::store::{KeyStoreHandle, StoreStatus};
-use crate::raft::transport;
+use crate::net::transport;
+use crate::store::{KeyStoreHandle, StoreStatus};
 
 pub const STATUS_PATH: &str = "/raft/v1/status";
 
@@ -71,11 +71,11 @@ pub fn bind(
             .app_data(web::Data::new(names.clone()))
             .app_data(store.clone())
             .configure(|c| transport::configure_with_identity(c, inbox.clone(), names.clone()))
-            .configure(|c| super::snapshot_fetch::configure(c, snap_dir.clone()))
+            .configure(|c| crate::net::snapshot_fetch::configure(c, snap_dir.clone()))
             .route(STATUS_PATH, web::get().to(status))
     })
     .workers(2)
-    .on_connect(transport::peer_certificate)
+    .on_connect(crate::tls::peer_certificate)
     .bind_rustls_0_23(addr, tls)?;
     let addrs = server.addrs();
     for a in &addrs {

@@ -17,14 +17,15 @@ use raft::eraftpb::{ConfChangeV2, Message, MessageType};
 use raft::StateRole;
 use tokio::sync::{oneshot, watch};
 
+use super::applier::StateApplier;
 use super::waiters::{ReadReply, Waiters, WriteReply};
 use super::{
     membership, space, status, ChangeMembers, MemberChange, Propose, ReadBarrier, SnapshotFetched,
     Stop, StoreError, StoreOptions, StoreProgress, StoreStatus, REQUEST_QUEUE_LEN,
     REQUEST_TIMEOUT_TICKS, SNAPSHOT_RETRY_TICKS,
 };
-use crate::raft::transport::PeerTransport;
-use crate::raft::{DriverError, EngineLogStore, LogStore, RaftDriver, StateApplier};
+use crate::net::transport::PeerTransport;
+use crate::raft::{DriverError, EngineLogStore, LogStore, RaftDriver};
 use crate::state::{Command, Envelope, StateMachine};
 
 type Driver = RaftDriver<EngineLogStore, StateApplier>;
@@ -269,8 +270,7 @@ impl KeyStore {
         let data = msg.get_snapshot().data.to_vec();
         self.net.spawn_fn(move || {
             actix_rt::spawn(async move {
-                let res =
-                    crate::actors::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
+                let res = crate::net::snapshot_fetch::fetch(tls, &addr, &dir, index, &data).await;
                 // The store may have stopped meanwhile: nothing to report to then.
                 let _ = me.send(SnapshotFetched(Box::new(msg), res)).await;
             });
@@ -401,7 +401,7 @@ impl KeyStore {
             .filter(|&id| id != me)
             .collect();
         // One precedence rule with cluster status: the recorded address wins.
-        let recorded: BTreeMap<u64, String> = crate::raft::transport::peer_addresses(
+        let recorded: BTreeMap<u64, String> = crate::net::transport::peer_addresses(
             self.driver.applier().state().members().unwrap_or_default(),
             self.static_peers.iter().map(|(k, v)| (*k, v.clone())),
         );

@@ -1,5 +1,5 @@
 //! The Raft peer transport (ARCHITECTURE §5–§7): carries the `raft::eraftpb::Message`s a
-//! [`RaftDriver`](super::RaftDriver) returns to the other nodes, and hands the messages other
+//! [`RaftDriver`](crate::raft::RaftDriver) returns to the other nodes, and hands the messages other
 //! nodes send to this one to the caller's bounded inbox.
 //!
 //! It owns:
@@ -27,6 +27,8 @@ use actix_web::{web, HttpMessage, HttpResponse};
 use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
+
+use crate::tls::PeerCert;
 
 /// The path peers POST message batches to.
 pub const MESSAGES_PATH: &str = "/raft/v1/messages";
@@ -157,21 +159,6 @@ pub fn configure_with_identity(
     cfg.app_data(web::Data::new(inbox))
         .app_data(web::Data::new(names))
         .route(MESSAGES_PATH, web::post().to(receive));
-}
-
-/// The client certificate of a peer connection (leaf), put into the connection's data by
-/// the peer listener's `on_connect` ([`peer_certificate`]).
-#[derive(Clone)]
-pub struct PeerCert(pub rustls::pki_types::CertificateDer<'static>);
-
-/// For `HttpServer::on_connect`: keeps the client certificate of a rustls connection.
-pub fn peer_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
-    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
-    if let Some(tls) = conn.downcast_ref::<Tls>() {
-        if let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-            ext.insert(PeerCert(leaf.clone().into_owned()));
-        }
-    }
 }
 
 /// How a node id is named in peer certificates: node `N` presents a certificate whose DNS

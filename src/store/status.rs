@@ -4,7 +4,8 @@
 use raft::StateRole;
 use serde::Serialize;
 
-use crate::raft::{EngineLogStore, LogStore, RaftDriver, StateApplier};
+use super::applier::StateApplier;
+use crate::raft::{EngineLogStore, LogStore, RaftDriver};
 
 /// This node's part in the cluster, as the status shows it (`"leader"`, `"follower"`,
 /// `"candidate"`, `"learner"` in JSON, unchanged from when it was a string). Decide with

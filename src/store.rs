@@ -25,12 +25,14 @@
 //!   reads it has applied, so sled never meets a full disk.
 //! - Snapshots: built every `snapshot_interval` applied entries; a follower that receives a
 //!   snapshot message first fetches the file from the sender in bounded chunks
-//!   ([`super::snapshot_fetch`]), then steps the message.
+//!   ([`crate::net::snapshot_fetch`]), then steps the message.
 //! - Progress: after every round the status is refreshed, and [`StoreProgress`] (applied
 //!   index, role, term) is published on a `watch` ([`KeyStoreHandle::watch`]) when it changed,
 //!   so actors that follow commits or leadership wait for it instead of polling.
 
 mod actor;
+pub mod applier;
+pub mod listener;
 mod membership;
 pub mod space;
 mod status;

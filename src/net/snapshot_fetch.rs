@@ -41,7 +41,7 @@ pub async fn fetch(
     if desc.index != index {
         return Err(format!("descriptor of {} for snapshot {index}", desc.index));
     }
-    let client = crate::raft::transport::peer_client(tls, CHUNK_TIMEOUT);
+    let client = crate::net::transport::peer_client(tls, CHUNK_TIMEOUT);
     let mut rx = SnapshotReceiver::new(dir, &desc).map_err(|e| e.to_string())?;
     if rx.received() > 0 {
         tracing::info!(index, offset = rx.received(), "resuming a snapshot fetch");
