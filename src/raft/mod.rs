@@ -14,5 +14,7 @@ mod scenarios;
 #[cfg(test)]
 pub(crate) mod testnet;
 
-pub use node::{Applier, ConfChangeContext, DriverError, Output, PeerProgress, RaftDriver};
+pub use node::{
+    Applied, Applier, ConfChangeContext, DriverError, Output, PeerProgress, RaftDriver,
+};
 pub use storage::{EngineLogStore, LogStore, MemLogStore, StoreError};

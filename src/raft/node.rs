@@ -12,6 +12,10 @@
 //!
 //! Apply is deterministic (toyDB): a committed entry the applier cannot decode or apply halts
 //! the driver with an error; it never skips an entry, so a replica stops rather than diverges.
+//!
+//! Entries are opaque here (toyDB's state machine sees bytes too): the driver logs what the
+//! caller proposes and hands the committed bytes to the [`Applier`], which decodes them and
+//! tells the driver which request id each one answers.
 
 use std::collections::HashSet;
 
@@ -24,8 +28,6 @@ mod recover;
 mod reforward;
 
 use super::storage::{LogStore, StoreError};
-use crate::state::command::{self, DecodeError};
-use crate::state::{Envelope, Outcome};
 
 /// Election timeout and heartbeat interval in ticks (the caller picks the tick length).
 pub const ELECTION_TICKS: usize = 10;
@@ -42,8 +44,6 @@ pub enum DriverError {
     Raft(#[from] raft::Error),
     #[error("no leader to take the proposal; retry later")]
     ProposalDropped,
-    #[error("entry {index}: {source}")]
-    Decode { index: u64, source: DecodeError },
     #[error("entry {index}: malformed conf change: {reason}")]
     ConfChange { index: u64, reason: String },
     #[error("applying entry {index}: {source}")]
@@ -59,32 +59,42 @@ pub enum DriverError {
     /// its free-space reserve. Writes resume by themselves when space returns.
     #[error("no space for new data ({0}); writes resume when space returns")]
     DiskFull(String),
-    /// The command could not be encoded: the proposal is refused, nothing is logged.
-    #[error(transparent)]
-    Encode(#[from] command::EncodeError),
 }
 
-/// The deterministic state machine behind the log.
+/// One applied command entry, as the [`Applier`] read it: the request id its proposer chose
+/// and the outcome (`None`: it had been applied before, a replay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied<O> {
+    pub request_id: u64,
+    pub outcome: Option<O>,
+}
+
+/// The deterministic state machine behind the log. Command entries reach it as the bytes
+/// their proposer gave [`RaftDriver::propose`].
 pub trait Applier {
     type Error: std::error::Error + Send + Sync + 'static;
+    /// What applying a command yields, handed back to its proposer.
+    type Outcome: std::fmt::Debug;
 
     /// Index of the last applied entry; Raft resumes after it on restart.
     fn applied_index(&self) -> Result<u64, Self::Error>;
 
-    /// Applies committed entry `index`. `Ok(None)` means it was already applied (replay).
-    fn apply(&mut self, index: u64, env: &Envelope) -> Result<Option<Outcome>, Self::Error>;
+    /// Applies committed entry `index`. An entry it cannot decode is an error (the driver
+    /// halts rather than skip it).
+    fn apply(&mut self, index: u64, data: &[u8]) -> Result<Applied<Self::Outcome>, Self::Error>;
 
     /// Applies consecutive committed entries (`None`: an entry without a command) and returns
-    /// one outcome per item (`None` for replayed or empty entries). Implementations may apply
-    /// them in one storage transaction; the default applies them one by one.
+    /// one result per item (`None` for empty entries). Implementations may apply them in one
+    /// storage transaction; the default applies them one by one.
+    #[allow(clippy::type_complexity)]
     fn apply_batch(
         &mut self,
-        items: &[(u64, Option<&Envelope>)],
-    ) -> Result<Vec<Option<Outcome>>, Self::Error> {
+        items: &[(u64, Option<&[u8]>)],
+    ) -> Result<Vec<Option<Applied<Self::Outcome>>>, Self::Error> {
         let mut outs = Vec::with_capacity(items.len());
-        for (index, env) in items {
-            outs.push(match env {
-                Some(env) => self.apply(*index, env)?,
+        for (index, data) in items {
+            outs.push(match data {
+                Some(data) => Some(self.apply(*index, data)?),
                 None => {
                     self.apply_empty(*index)?;
                     None
@@ -93,6 +103,9 @@ pub trait Applier {
         }
         Ok(outs)
     }
+
+    /// What the proposer of a membership change is answered with once it is applied.
+    fn membership_applied(&self) -> Self::Outcome;
 
     /// Records that entry `index` carried no command (a new leader's empty entry, a conf
     /// change), so the applied index stays gap-free.
@@ -144,13 +157,14 @@ impl ConfChangeContext {
     }
 }
 
-/// What one [`RaftDriver::handle_ready`] produced for the caller.
-#[derive(Debug, Default)]
-pub struct Output {
+/// What one [`RaftDriver::handle_ready`] produced for the caller (`O`: the applier's
+/// [`Applier::Outcome`]).
+#[derive(Debug)]
+pub struct Output<O> {
     /// To send to peers (`msg.to`), in order.
     pub messages: Vec<Message>,
     /// Outcomes of entries this driver proposed that were applied, keyed by request id.
-    pub applied: Vec<(u64, Outcome)>,
+    pub applied: Vec<(u64, O)>,
     /// Answers to [`RaftDriver::read_index`]: serve the read once `applied_index >= index`.
     pub read_states: Vec<ReadState>,
     /// The applied index after this round.
@@ -158,6 +172,18 @@ pub struct Output {
     /// The membership (or a snapshot) changed this round: peers may have to be added or
     /// removed from the transport.
     pub membership_changed: bool,
+}
+
+impl<O> Default for Output<O> {
+    fn default() -> Self {
+        Self {
+            messages: Vec::new(),
+            applied: Vec::new(),
+            read_states: Vec::new(),
+            applied_index: 0,
+            membership_changed: false,
+        }
+    }
 }
 
 /// How far one peer's log matches the leader's (leader only).
@@ -412,18 +438,22 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             }
     }
 
-    /// Proposes a command; its outcome comes back in a later [`Output::applied`] under
-    /// `env.request_id` if it is committed. Request ids must be unique per node.
-    pub fn propose(&mut self, env: &Envelope) -> Result<(), DriverError> {
+    /// Proposes a command, `data` as the applier will read it (it must carry `request_id`:
+    /// the applier reports it back, see [`Applied`]); its outcome comes back in a later
+    /// [`Output::applied`] under `request_id` if it is committed. Request ids must be unique
+    /// per node.
+    pub fn propose(&mut self, request_id: u64, data: Vec<u8>) -> Result<(), DriverError> {
         self.check()?;
         self.check_disk()?;
         // The proposer's id travels in the entry's context so that only the proposing node
         // reports the outcome (request ids are chosen per node).
-        let data = command::try_encode(env)?;
+        let tracked = (!self.is_leader()).then(|| data.clone());
         match self.node.propose(self.id.to_be_bytes().to_vec(), data) {
             Ok(()) => {
-                self.pending.insert(env.request_id);
-                self.track_proposal(env);
+                self.pending.insert(request_id);
+                if let Some(data) = tracked {
+                    self.track_proposal(request_id, data);
+                }
                 Ok(())
             }
             Err(raft::Error::ProposalDropped) => Err(DriverError::ProposalDropped),
@@ -519,7 +549,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// Handles one Ready round. Any error is fatal: the driver halts. A disk too full to
     /// persist the round is not an error: the round waits ([`RaftDriver::disk_full`]) and is
     /// retried by the next call.
-    pub fn handle_ready(&mut self) -> Result<Output, DriverError> {
+    pub fn handle_ready(&mut self) -> Result<Output<A::Outcome>, DriverError> {
         self.check()?;
         let mut res = self.on_ready();
         match &mut res {
@@ -535,7 +565,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     }
 
     /// The one Ready loop; the order of the steps is the contract of raft-rs.
-    fn on_ready(&mut self) -> Result<Output, DriverError> {
+    fn on_ready(&mut self) -> Result<Output<A::Outcome>, DriverError> {
         let mut out = Output {
             applied_index: self.applied_index,
             ..Output::default()
@@ -572,7 +602,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     }
 
     /// Steps 1 and 2 of a new Ready: what may go out before persistence, and a snapshot.
-    fn fresh_ready(&mut self, out: &mut Output) -> Result<Ready, DriverError> {
+    fn fresh_ready(&mut self, out: &mut Output<A::Outcome>) -> Result<Ready, DriverError> {
         let mut ready = self.node.ready();
 
         // 1. Messages that need no persistence first (a leader's appends and heartbeats):
@@ -600,7 +630,11 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     }
 
     /// Steps 4 to 9, once the Ready is persisted.
-    fn after_persist(&mut self, mut ready: Ready, mut out: Output) -> Result<Output, DriverError> {
+    fn after_persist(
+        &mut self,
+        mut ready: Ready,
+        mut out: Output<A::Outcome>,
+    ) -> Result<Output<A::Outcome>, DriverError> {
         // 4. Messages that must follow persistence (votes, append responses).
         out.messages.extend(ready.take_persisted_messages());
         out.read_states.extend(ready.take_read_states());

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use raft::eraftpb::{Message, Snapshot, SnapshotMetadata};
 use raft::ReadState;
 
-use super::node::{Applier, DriverError, Output, RaftDriver};
+use super::node::{Applied, Applier, DriverError, Output, RaftDriver};
 use super::storage::{LogStore, MemLogStore};
 use crate::kms::period::PeriodParams;
-use crate::state::command::COMMAND_VERSION;
+use crate::state::command::{self, DecodeError, COMMAND_VERSION};
 use crate::state::{Command, Envelope, Outcome};
 
 /// Rounds of delivery after which a network that is still busy is a livelock (a bug).
@@ -30,6 +30,8 @@ pub enum RecorderError {
     OutOfOrder { index: u64, applied: u64 },
     #[error("the recorder cannot restore snapshots")]
     Restore,
+    #[error("entry {index}: {source}")]
+    Decode { index: u64, source: DecodeError },
 }
 
 impl Recorder {
@@ -57,13 +59,23 @@ impl Recorder {
 
 impl Applier for Recorder {
     type Error = RecorderError;
+    type Outcome = Outcome;
     fn applied_index(&self) -> Result<u64, RecorderError> {
         Ok(self.last())
     }
-    fn apply(&mut self, index: u64, env: &Envelope) -> Result<Option<Outcome>, RecorderError> {
-        Ok(self
-            .next(index, Some(env.request_id))?
-            .then_some(Outcome::Applied))
+    /// Decodes the entry as the real applier does (so version checks halt here too).
+    fn apply(&mut self, index: u64, data: &[u8]) -> Result<Applied<Outcome>, RecorderError> {
+        let env =
+            command::decode(data).map_err(|source| RecorderError::Decode { index, source })?;
+        Ok(Applied {
+            request_id: env.request_id,
+            outcome: self
+                .next(index, Some(env.request_id))?
+                .then_some(Outcome::Applied),
+        })
+    }
+    fn membership_applied(&self) -> Outcome {
+        Outcome::Applied
     }
     fn apply_empty(&mut self, index: u64) -> Result<(), RecorderError> {
         self.next(index, None).map(|_| ())
@@ -98,6 +110,17 @@ impl Applier for Recorder {
             return Err(RecorderError::Restore);
         }
         Ok(())
+    }
+}
+
+/// Proposing an [`Envelope`] as the key store does: encoded, under its request id.
+pub trait ProposeEnvelope {
+    fn propose_env(&mut self, env: &Envelope) -> Result<(), DriverError>;
+}
+
+impl<S: LogStore, A: Applier> ProposeEnvelope for RaftDriver<S, A> {
+    fn propose_env(&mut self, env: &Envelope) -> Result<(), DriverError> {
+        self.propose(env.request_id, command::try_encode(env).expect("encodable"))
     }
 }
 
@@ -147,7 +170,7 @@ pub struct Net<S: LogStore, A: Applier> {
     cut: HashSet<(u64, u64)>,
     inflight: VecDeque<Message>,
     /// Outcomes handed back to each proposer.
-    pub answers: BTreeMap<u64, Vec<(u64, Outcome)>>,
+    pub answers: BTreeMap<u64, Vec<(u64, A::Outcome)>>,
     pub reads: BTreeMap<u64, Vec<ReadState>>,
     /// The fatal error each halted driver returned.
     pub errors: BTreeMap<u64, DriverError>,
@@ -225,7 +248,7 @@ impl<S: LogStore, A: Applier> Net<S, A> {
     }
 
     /// Queues what a Ready round produced, as the cluster shell would.
-    pub fn enqueue(&mut self, from: u64, out: Output) {
+    pub fn enqueue(&mut self, from: u64, out: Output<A::Outcome>) {
         self.inflight.extend(out.messages);
         self.answers.entry(from).or_default().extend(out.applied);
         self.reads.entry(from).or_default().extend(out.read_states);

@@ -26,6 +26,7 @@ use super::{
 };
 use crate::net::transport::PeerTransport;
 use crate::raft::{DriverError, EngineLogStore, LogStore, RaftDriver};
+use crate::state::command;
 use crate::state::{Command, Envelope, StateMachine};
 
 type Driver = RaftDriver<EngineLogStore, StateApplier>;
@@ -172,7 +173,16 @@ impl KeyStore {
         let request_id = self.request_id();
         // The smallest version the command needs (rolling upgrades, state::command).
         let env = Envelope::new(request_id, command);
-        match self.driver.propose(&env) {
+        let data = match command::try_encode(&env) {
+            Ok(data) => data,
+            Err(e) => {
+                let _ = reply.send(Err(StoreError::Invalid(format!(
+                    "unencodable command: {e}"
+                ))));
+                return;
+            }
+        };
+        match self.driver.propose(request_id, data) {
             Ok(()) => self.waiters.add_write(request_id, reply, self.deadline()),
             Err(e) => {
                 let _ = reply.send(Err(store_error(e)));

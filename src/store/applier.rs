@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use raft::eraftpb::{Snapshot, SnapshotMetadata};
 
-use crate::raft::node::Applier;
+use crate::raft::node::{Applied, Applier};
 use crate::raft::storage::{LogStore, StoreError};
+use crate::state::command::{self, DecodeError};
 use crate::state::snapshot::{self, SnapshotDescriptor, SnapshotError};
 use crate::state::{Envelope, Outcome, StateError, StateMachine};
 
@@ -22,6 +23,10 @@ pub enum StateApplierError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     Log(#[from] StoreError),
+    /// A committed entry this binary cannot read (a newer command version, or corrupt): the
+    /// node stops before it rather than skip it.
+    #[error("entry {index}: {source}")]
+    Decode { index: u64, source: DecodeError },
     #[error(
         "the state was restored to {applied}, beyond the log, and snapshot file {index} is missing"
     )]
@@ -118,26 +123,68 @@ impl StateApplier {
     }
 }
 
+fn decode(index: u64, data: &[u8]) -> Result<Envelope, StateApplierError> {
+    command::decode(data).map_err(|source| StateApplierError::Decode { index, source })
+}
+
 impl Applier for StateApplier {
     type Error = StateApplierError;
+    type Outcome = Outcome;
 
     fn applied_index(&self) -> Result<u64, StateApplierError> {
         Ok(self.state.applied_index()?)
     }
 
-    fn apply(&mut self, index: u64, env: &Envelope) -> Result<Option<Outcome>, StateApplierError> {
-        Ok(self.state.apply(index, env)?)
+    fn apply(&mut self, index: u64, data: &[u8]) -> Result<Applied<Outcome>, StateApplierError> {
+        let env = decode(index, data)?;
+        let outcome = self.state.apply(index, &env)?;
+        Ok(Applied {
+            request_id: env.request_id,
+            outcome,
+        })
+    }
+
+    fn membership_applied(&self) -> Outcome {
+        Outcome::Applied
     }
 
     fn apply_empty(&mut self, index: u64) -> Result<(), StateApplierError> {
         Ok(self.state.apply_empty(index)?)
     }
 
+    /// Decodes the whole batch first; an entry that does not decode ends it: the entries
+    /// before it are applied, then the error is returned.
     fn apply_batch(
         &mut self,
-        items: &[(u64, Option<&Envelope>)],
-    ) -> Result<Vec<Option<Outcome>>, StateApplierError> {
-        Ok(self.state.apply_batch(items)?)
+        items: &[(u64, Option<&[u8]>)],
+    ) -> Result<Vec<Option<Applied<Outcome>>>, StateApplierError> {
+        let mut envs = Vec::with_capacity(items.len());
+        let mut failed = None;
+        for (index, data) in items {
+            match data.map(|d| decode(*index, d)).transpose() {
+                Ok(env) => envs.push((*index, env)),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let refs: Vec<(u64, Option<&Envelope>)> =
+            envs.iter().map(|(i, e)| (*i, e.as_ref())).collect();
+        let outcomes = self.state.apply_batch(&refs)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(envs
+            .iter()
+            .zip(outcomes)
+            .map(|((_, env), outcome)| {
+                env.as_ref().map(|env| Applied {
+                    request_id: env.request_id,
+                    outcome,
+                })
+            })
+            .collect())
     }
 
     fn apply_members(
@@ -176,22 +223,36 @@ impl Applier for StateApplier {
 #[cfg(test)]
 mod suite {
     use super::*;
-    use crate::raft::testnet::create_community as env;
+    use crate::raft::testnet::create_community;
     use crate::state::command::COMMAND_VERSION;
     use crate::state::Command;
+
+    /// The logged bytes of a community creation with request id `rid`.
+    fn env(rid: u64) -> Vec<u8> {
+        bytes(&create_community(rid))
+    }
+
+    fn bytes(e: &Envelope) -> Vec<u8> {
+        command::try_encode(e).unwrap()
+    }
+
+    fn outcome(a: &Option<Applied<Outcome>>) -> Option<Outcome> {
+        a.as_ref().and_then(|a| a.outcome.clone())
+    }
 
     /// Ordered, gap-free, idempotent apply; `reopen` simulates a restart between writes.
     fn conformance(mut open: impl FnMut() -> StateApplier, persistent: bool) {
         let mut a = open();
         assert_eq!(a.applied_index().unwrap(), 0);
-        assert!(a.apply(1, &env(1)).unwrap().is_some());
+        assert_eq!(a.apply(1, &env(1)).unwrap().request_id, 1);
+        assert!(a.apply(1, &env(1)).unwrap().outcome.is_none(), "a replay");
         a.apply_empty(2).unwrap();
         a.apply_members(3, &[(4, "127.0.0.1:9004".into())], &[])
             .unwrap();
         assert_eq!(a.applied_index().unwrap(), 3);
         // Replay of applied entries changes nothing and reports nothing.
         let digest = a.state().digest().unwrap();
-        assert!(a.apply(1, &env(1)).unwrap().is_none());
+        assert!(a.apply(1, &env(1)).unwrap().outcome.is_none());
         a.apply_empty(2).unwrap();
         assert_eq!(a.state().digest().unwrap(), digest);
         // A gap is refused and changes nothing.
@@ -205,42 +266,69 @@ mod suite {
             assert_eq!(a.applied_index().unwrap(), 3, "resumes after a restart");
             assert_eq!(a.state().digest().unwrap(), digest);
         }
-        assert!(a.apply(4, &env(4)).unwrap().is_some());
+        assert!(a.apply(4, &env(4)).unwrap().outcome.is_some());
         a.apply_members(5, &[], &[4]).unwrap();
         assert!(a.state().members().unwrap().is_empty());
         assert_eq!(a.state().communities().unwrap().len(), 2);
         // A batch: replayed items report nothing, new ones in order, one applied index.
         let (e5, e6, e8) = (env(5), env(6), env(8));
         let outs = a
-            .apply_batch(&[(5, Some(&e5)), (6, Some(&e6)), (7, None), (8, Some(&e8))])
+            .apply_batch(&[
+                (5, Some(e5.as_slice())),
+                (6, Some(e6.as_slice())),
+                (7, None),
+                (8, Some(e8.as_slice())),
+            ])
             .unwrap();
-        assert!(outs[0].is_none(), "index 5 was applied before");
-        assert!(outs[1].is_some() && outs[2].is_none() && outs[3].is_some());
+        assert!(outcome(&outs[0]).is_none(), "index 5 was applied before");
+        assert_eq!(outs[0].as_ref().map(|a| a.request_id), Some(5));
+        assert!(outcome(&outs[1]).is_some() && outs[2].is_none() && outcome(&outs[3]).is_some());
         assert_eq!(a.applied_index().unwrap(), 8);
         assert_eq!(a.state().communities().unwrap().len(), 4);
         // A refusal inside a batch refuses only its own entry.
-        let refused = Envelope {
+        let refused = bytes(&Envelope {
             version: COMMAND_VERSION,
             request_id: 99,
             command: Command::ReinstateIdentity {
                 kms_uri: "kms5.example.org".into(),
                 identity: "sip:never-revoked@example.org".into(),
             },
-        };
+        });
         let (e10, e11) = (env(10), env(11));
         let outs = a
-            .apply_batch(&[(9, Some(&e10)), (10, Some(&refused)), (11, Some(&e11))])
+            .apply_batch(&[
+                (9, Some(e10.as_slice())),
+                (10, Some(refused.as_slice())),
+                (11, Some(e11.as_slice())),
+            ])
             .unwrap();
-        assert_eq!(outs[0], Some(Outcome::Applied));
-        assert!(matches!(outs[1], Some(Outcome::Rejected(_))));
-        assert_eq!(outs[2], Some(Outcome::Applied));
+        assert_eq!(outcome(&outs[0]), Some(Outcome::Applied));
+        assert!(matches!(outcome(&outs[1]), Some(Outcome::Rejected(_))));
+        assert_eq!(outs[1].as_ref().map(|a| a.request_id), Some(99));
+        assert_eq!(outcome(&outs[2]), Some(Outcome::Applied));
         assert_eq!(a.applied_index().unwrap(), 11);
         assert_eq!(a.state().communities().unwrap().len(), 6);
         // A gap inside a batch is refused whole.
         let digest = a.state().digest().unwrap();
-        assert!(a.apply_batch(&[(12, None), (14, Some(&e8))]).is_err());
+        assert!(a
+            .apply_batch(&[(12, None), (14, Some(e8.as_slice()))])
+            .is_err());
         assert_eq!(a.state().digest().unwrap(), digest);
         assert_eq!(a.applied_index().unwrap(), 11);
+        // Bytes that are no command stop the batch there: the entries before it are applied.
+        let (e12, e14) = (env(12), env(14));
+        let err = a
+            .apply_batch(&[
+                (12, Some(e12.as_slice())),
+                (13, Some(b"\xff\xff\xff".as_slice())),
+                (14, Some(e14.as_slice())),
+            ])
+            .unwrap_err();
+        assert!(
+            matches!(err, StateApplierError::Decode { index: 13, .. }),
+            "{err}"
+        );
+        assert_eq!(a.applied_index().unwrap(), 12);
     }
 
     #[test]

@@ -9,35 +9,28 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType};
 
 use super::{apply_err, Applier, ConfChangeContext, DriverError, Output, RaftDriver};
 use crate::raft::storage::LogStore;
-use crate::state::command;
-use crate::state::{Envelope, Outcome};
+
+/// One normal entry of a batch: its index, its command bytes (`None`: empty) and whether
+/// this node proposed it.
+type BatchItem = (u64, Option<Vec<u8>>, bool);
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     pub(super) fn apply_entries(
         &mut self,
         entries: Vec<Entry>,
-        out: &mut Output,
+        out: &mut Output<A::Outcome>,
     ) -> Result<(), DriverError> {
         // Consecutive normal entries are applied as one batch (one state-store transaction);
         // a conf change ends a batch.
-        let mut batch: Vec<(u64, Option<Envelope>, bool)> = Vec::new();
+        let mut batch: Vec<BatchItem> = Vec::new();
         let last_term = entries.last().map(|e| e.term);
         for entry in entries {
             let index = entry.index;
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => batch.push((index, None, false)),
                 EntryType::EntryNormal => {
-                    // An unknown version or a corrupt command stops here, before apply
-                    // (everything before it is applied).
-                    let env = match command::decode(&entry.data) {
-                        Ok(env) => env,
-                        Err(source) => {
-                            self.apply_batch(std::mem::take(&mut batch), out)?;
-                            return Err(DriverError::Decode { index, source });
-                        }
-                    };
                     let mine = entry.context.as_ref() == self.id.to_be_bytes().as_slice();
-                    batch.push((index, Some(env), mine));
+                    batch.push((index, Some(entry.data.to_vec()), mine));
                 }
                 _ => {
                     self.apply_batch(std::mem::take(&mut batch), out)?;
@@ -54,25 +47,30 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
 
     fn apply_batch(
         &mut self,
-        batch: Vec<(u64, Option<Envelope>, bool)>,
-        out: &mut Output,
+        batch: Vec<BatchItem>,
+        out: &mut Output<A::Outcome>,
     ) -> Result<(), DriverError> {
         let Some(last) = batch.last().map(|b| b.0) else {
             return Ok(());
         };
-        let items: Vec<(u64, Option<&Envelope>)> =
-            batch.iter().map(|(i, e, _)| (*i, e.as_ref())).collect();
-        let outcomes = self
+        let items: Vec<(u64, Option<&[u8]>)> = batch
+            .iter()
+            .map(|(i, data, _)| (*i, data.as_deref()))
+            .collect();
+        // An unknown version or a corrupt command is the applier's error: the driver stops
+        // there (the applier applied nothing of the failed batch).
+        let results = self
             .applier
             .apply_batch(&items)
             .map_err(|e| apply_err(last, e))?;
-        for ((_, env, mine), outcome) in batch.into_iter().zip(outcomes) {
-            if let (Some(env), true) = (&env, mine) {
-                self.unconfirmed.remove(&env.request_id);
-            }
-            if let (Some(env), Some(outcome), true) = (env, outcome, mine) {
-                if self.pending.remove(&env.request_id) {
-                    out.applied.push((env.request_id, outcome));
+        for ((_, _, mine), applied) in batch.into_iter().zip(results) {
+            let (Some(applied), true) = (applied, mine) else {
+                continue;
+            };
+            self.unconfirmed.remove(&applied.request_id);
+            if let Some(outcome) = applied.outcome {
+                if self.pending.remove(&applied.request_id) {
+                    out.applied.push((applied.request_id, outcome));
                 }
             }
         }
@@ -80,7 +78,11 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         Ok(())
     }
 
-    fn apply_conf_entry(&mut self, entry: Entry, out: &mut Output) -> Result<(), DriverError> {
+    fn apply_conf_entry(
+        &mut self,
+        entry: Entry,
+        out: &mut Output<A::Outcome>,
+    ) -> Result<(), DriverError> {
         let index = entry.index;
         match entry.get_entry_type() {
             EntryType::EntryConfChange => {
@@ -112,7 +114,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         index: u64,
         cc: &impl raft_proto::ConfChangeI,
         context: &[u8],
-        out: &mut Output,
+        out: &mut Output<A::Outcome>,
     ) -> Result<(), DriverError> {
         let ctx = ConfChangeContext::decode(context)
             .map_err(|reason| DriverError::ConfChange { index, reason })?;
@@ -150,7 +152,8 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             self.snapshot_for_new_member = true;
         }
         if ctx.proposer == self.id && self.pending.remove(&ctx.request_id) {
-            out.applied.push((ctx.request_id, Outcome::Applied));
+            let outcome = self.applier.membership_applied();
+            out.applied.push((ctx.request_id, outcome));
         }
         Ok(())
     }

@@ -25,20 +25,17 @@ use raft::eraftpb::{Message, MessageType};
 
 use super::{Applier, RaftDriver};
 use crate::raft::storage::LogStore;
-use crate::state::Envelope;
 
 /// This node's forwarded proposals not yet applied, by request id: the term of the only leader that
-/// can append them (`None` until the forwarding message is stamped) and the command.
-pub(super) type Unconfirmed = BTreeMap<u64, (Option<u64>, Envelope)>;
+/// can append them (`None` until the forwarding message is stamped) and the command's bytes.
+pub(super) type Unconfirmed = BTreeMap<u64, (Option<u64>, Vec<u8>)>;
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
-    /// Records a proposal just handed to raft-rs, if it is forwarded to a leader. A leader's
-    /// own proposal is not proposed again: its entry is lost only when this node loses the
+    /// Records a proposal just handed to raft-rs and forwarded to a leader (the caller
+    /// checks that this node does not lead). A leader's own proposal is not proposed again: its entry is lost only when this node loses the
     /// leadership, and its caller is answered by the timeout as before.
-    pub(super) fn track_proposal(&mut self, env: &Envelope) {
-        if !self.is_leader() {
-            self.unconfirmed.insert(env.request_id, (None, env.clone()));
-        }
+    pub(super) fn track_proposal(&mut self, request_id: u64, data: Vec<u8>) {
+        self.unconfirmed.insert(request_id, (None, data));
     }
 
     /// Stamps the forwarded proposals among `messages` with this node's term, and records
@@ -77,15 +74,15 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             .map(|(rid, _)| *rid)
             .collect();
         for rid in due {
-            let Some((term, env)) = self.unconfirmed.remove(&rid) else {
+            let Some((term, data)) = self.unconfirmed.remove(&rid) else {
                 continue;
             };
             if !self.pending.contains(&rid) {
                 continue;
             }
-            if self.propose(&env).is_err() {
+            if self.propose(rid, data.clone()).is_err() {
                 // No leader yet: try again after the next round.
-                self.unconfirmed.insert(rid, (term, env));
+                self.unconfirmed.insert(rid, (term, data));
             }
         }
     }

@@ -12,7 +12,7 @@ use raft::{GetEntriesContext, RaftState};
 
 use crate::raft::node::{DriverError, RaftDriver};
 use crate::raft::storage::{LogStore, MemLogStore, StoreError};
-use crate::raft::testnet::{envelope, Net, Recorder};
+use crate::raft::testnet::{envelope, Net, ProposeEnvelope, Recorder};
 use crate::state::Outcome;
 
 /// A [`MemLogStore`] whose writes fail with ENOSPC while `full` is set.
@@ -119,10 +119,10 @@ const ELECTION_ROUNDS: usize = 100;
 fn a_follower_with_a_full_disk_refuses_writes_and_catches_up_when_space_returns() {
     let (mut net, flags) = cluster();
     net.elect(1);
-    net.driver(1).propose(&envelope(1)).unwrap();
+    net.driver(1).propose_env(&envelope(1)).unwrap();
     net.settle();
     flags[1].store(true, Ordering::SeqCst);
-    net.driver(1).propose(&envelope(2)).unwrap();
+    net.driver(1).propose_env(&envelope(2)).unwrap();
     net.settle();
     net.tick_heartbeat();
     assert!(net.errors.is_empty(), "nobody stopped: {:?}", net.errors);
@@ -131,7 +131,7 @@ fn a_follower_with_a_full_disk_refuses_writes_and_catches_up_when_space_returns(
         "node 2 knows its disk is full"
     );
     assert!(matches!(
-        net.driver(2).propose(&envelope(3)),
+        net.driver(2).propose_env(&envelope(3)),
         Err(DriverError::DiskFull(_))
     ));
     // The others commit, apply and answer; a read on the leader is served.
@@ -145,7 +145,7 @@ fn a_follower_with_a_full_disk_refuses_writes_and_catches_up_when_space_returns(
     flags[1].store(false, Ordering::SeqCst);
     net.tick_heartbeat();
     assert!(net.driver(2).disk_full().is_none());
-    net.driver(2).propose(&envelope(4)).unwrap();
+    net.driver(2).propose_env(&envelope(4)).unwrap();
     net.settle();
     net.tick_heartbeat();
     assert!(net.errors.is_empty(), "{:?}", net.errors);
@@ -159,21 +159,24 @@ fn a_follower_with_a_full_disk_refuses_writes_and_catches_up_when_space_returns(
 fn a_leader_with_a_full_disk_gives_way_and_rejoins_when_space_returns() {
     let (mut net, flags) = cluster();
     net.elect(1);
-    net.driver(1).propose(&envelope(1)).unwrap();
+    net.driver(1).propose_env(&envelope(1)).unwrap();
     net.settle();
     flags[0].store(true, Ordering::SeqCst);
-    assert!(net.driver(1).propose(&envelope(2)).is_ok(), "not known yet");
+    assert!(
+        net.driver(1).propose_env(&envelope(2)).is_ok(),
+        "not known yet"
+    );
     net.settle();
     assert!(net.driver(1).disk_full().is_some());
     assert!(matches!(
-        net.driver(1).propose(&envelope(3)),
+        net.driver(1).propose_env(&envelope(3)),
         Err(DriverError::DiskFull(_))
     ));
     let leader = net
         .tick_until_leader(&[2, 3], ELECTION_ROUNDS)
         .expect("the others elect a new leader");
     assert!(net.errors.is_empty(), "{:?}", net.errors);
-    net.driver(leader).propose(&envelope(5)).unwrap();
+    net.driver(leader).propose_env(&envelope(5)).unwrap();
     net.settle();
     assert!(net.answers[&leader].contains(&(5, Outcome::Applied)));
 
@@ -198,11 +201,11 @@ fn low() -> Option<String> {
 fn a_follower_below_its_space_reserve_takes_no_new_data_but_still_answers_reads() {
     let (mut net, _flags) = cluster();
     net.elect(1);
-    net.driver(1).propose(&envelope(1)).unwrap();
+    net.driver(1).propose_env(&envelope(1)).unwrap();
     net.settle();
     net.driver(2).set_low_space(low());
     // Its own writes are refused with the reason, and nothing is logged.
-    let refused = net.driver(2).propose(&envelope(2));
+    let refused = net.driver(2).propose_env(&envelope(2));
     assert!(
         matches!(&refused, Err(DriverError::DiskFull(why)) if why.contains("reserve")),
         "{refused:?}"
@@ -212,7 +215,7 @@ fn a_follower_below_its_space_reserve_takes_no_new_data_but_still_answers_reads(
     net.settle();
     assert!(net.reads[&2].iter().any(|r| r.request_ctx == b"applied"));
     // The others go on without it; it does not take the new entry.
-    net.driver(1).propose(&envelope(3)).unwrap();
+    net.driver(1).propose_env(&envelope(3)).unwrap();
     net.settle();
     net.tick_heartbeat();
     assert!(net.errors.is_empty(), "nobody stopped: {:?}", net.errors);
@@ -229,7 +232,7 @@ fn a_follower_below_its_space_reserve_takes_no_new_data_but_still_answers_reads(
     net.driver(2).set_low_space(None);
     net.tick_heartbeat();
     net.tick_heartbeat();
-    net.driver(2).propose(&envelope(4)).unwrap();
+    net.driver(2).propose_env(&envelope(4)).unwrap();
     net.settle();
     net.tick_heartbeat();
     assert!(net.errors.is_empty(), "{:?}", net.errors);
@@ -242,18 +245,18 @@ fn a_follower_below_its_space_reserve_takes_no_new_data_but_still_answers_reads(
 fn a_leader_below_its_space_reserve_gives_way() {
     let (mut net, _flags) = cluster();
     net.elect(1);
-    net.driver(1).propose(&envelope(1)).unwrap();
+    net.driver(1).propose_env(&envelope(1)).unwrap();
     net.settle();
     net.driver(1).set_low_space(low());
     assert!(matches!(
-        net.driver(1).propose(&envelope(2)),
+        net.driver(1).propose_env(&envelope(2)),
         Err(DriverError::DiskFull(_))
     ));
     // It stops heartbeating: the others elect a leader among themselves and take writes.
     let leader = net
         .tick_until_leader(&[2, 3], ELECTION_ROUNDS)
         .expect("the others elect a new leader");
-    net.driver(leader).propose(&envelope(5)).unwrap();
+    net.driver(leader).propose_env(&envelope(5)).unwrap();
     net.settle();
     assert!(net.answers[&leader].contains(&(5, Outcome::Applied)));
     assert!(!net.applier(1).requests().contains(&5));

@@ -11,7 +11,7 @@ use raft::eraftpb::{
 
 use crate::raft::node::RaftDriver;
 use crate::raft::storage::{LogStore, MemLogStore};
-use crate::raft::testnet::{envelope, Net, Recorder};
+use crate::raft::testnet::{envelope, Net, ProposeEnvelope, Recorder};
 
 fn single(t: ConfChangeType, id: u64) -> ConfChangeV2 {
     let mut s = ConfChangeSingle::default();
@@ -98,7 +98,7 @@ fn run(crash: Crash) {
     net.elect(1);
     let mut rid = 1000;
     for (n, (what, cc, addrs)) in steps().into_iter().enumerate() {
-        net.driver(1).propose(&envelope(n as u64 + 1)).unwrap();
+        net.driver(1).propose_env(&envelope(n as u64 + 1)).unwrap();
         net.settle();
         let before = net.driver(2).conf_state();
         let before_index = net.driver(2).applied_index();

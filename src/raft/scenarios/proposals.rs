@@ -3,14 +3,14 @@
 
 use raft::Storage;
 
-use crate::raft::testnet::{envelope, mem_drivers, Net};
+use crate::raft::testnet::{envelope, mem_drivers, Net, ProposeEnvelope};
 
 #[test]
 fn a_proposal_lost_with_its_leader_is_forgotten_when_its_caller_gives_up() {
     let mut net = Net::new(mem_drivers(3));
     net.elect(1);
     net.isolate(1);
-    net.driver(2).propose(&envelope(7)).unwrap();
+    net.driver(2).propose_env(&envelope(7)).unwrap();
     net.settle();
     assert_eq!(net.driver(2).pending_proposals(), 1);
     // The key store's waiters time the request out and hand its id back.
@@ -40,7 +40,7 @@ fn a_write_forwarded_to_a_dead_leader_is_forwarded_again_to_the_next_one() {
     net.tick_heartbeat();
     // The leader dies with the forwarded proposal in flight.
     net.isolate(1);
-    net.driver(2).propose(&envelope(7)).unwrap();
+    net.driver(2).propose_env(&envelope(7)).unwrap();
     net.settle();
     net.crash(1);
     net.heal();
@@ -72,7 +72,7 @@ fn a_write_the_next_leader_already_holds_is_not_proposed_twice() {
     net.tick_heartbeat();
     // The leader appends and replicates the entry, but no acknowledgement comes back: it is
     // on every log and committed nowhere when the leader dies.
-    net.driver(2).propose(&envelope(8)).unwrap();
+    net.driver(2).propose_env(&envelope(8)).unwrap();
     let out = net.driver(2).handle_ready().unwrap();
     let forwarded: Vec<_> = out.messages.into_iter().filter(|m| m.to == 1).collect();
     assert!(!forwarded.is_empty(), "the proposal goes to the leader");
