@@ -110,6 +110,26 @@ pub struct StoreOptions {
     pub space: space::SpaceGuard,
 }
 
+impl StoreOptions {
+    /// A cluster of one (`id` the only voter, no peers) with the config's default tick and
+    /// snapshot settings and no free-space reserve.
+    pub fn single_node(id: u64, raft_dir: PathBuf, snap_dir: PathBuf) -> Self {
+        Self {
+            id,
+            raft_dir,
+            snap_dir,
+            voters: vec![id],
+            peers: Vec::new(),
+            join: false,
+            tick: Duration::from_millis(crate::config::default_tick_ms()),
+            snapshot_interval: crate::config::default_snapshot_interval(),
+            snapshot_keep_entries: crate::config::default_snapshot_keep(),
+            peer_tls: None,
+            space: space::SpaceGuard::default(),
+        }
+    }
+}
+
 /// Proposes a command; `reply` gets its outcome once it is applied on this node.
 #[derive(actix::Message)]
 #[rtype(result = "()")]

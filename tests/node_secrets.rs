@@ -45,19 +45,7 @@ async fn start_node(hook: sealkm::audit::SyncHook) -> InProcess {
     let (inbox_tx, inbox_rx) = tokio::sync::mpsc::channel(INBOX_LEN);
     std::mem::forget(inbox_tx);
     let store = store::start(
-        StoreOptions {
-            id: 1,
-            raft_dir: cfg.data_dir.join("raft"),
-            snap_dir: cfg.data_dir.join("snapshots"),
-            voters: vec![1],
-            peers: Vec::new(),
-            join: false,
-            tick: Duration::from_millis(100),
-            snapshot_interval: 10_000,
-            snapshot_keep_entries: 1_000,
-            peer_tls: None,
-            space: Default::default(),
-        },
+        StoreOptions::single_node(1, cfg.data_dir.join("raft"), cfg.data_dir.join("snapshots")),
         state,
         inbox_rx,
     )

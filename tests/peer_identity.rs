@@ -60,19 +60,7 @@ fn peer_listener(ca: &DevCa) -> (String, mpsc::Receiver<Message>, tempfile::Temp
     let (store_inbox_tx, store_inbox_rx) = mpsc::channel(INBOX_LEN);
     std::mem::forget(store_inbox_tx);
     let store = store::start(
-        StoreOptions {
-            id: 2,
-            raft_dir: data.path().join("raft"),
-            snap_dir,
-            voters: vec![2],
-            peers: Vec::new(),
-            join: false,
-            tick: Duration::from_millis(100),
-            snapshot_interval: 10_000,
-            snapshot_keep_entries: 1_000,
-            peer_tls: None,
-            space: Default::default(),
-        },
+        StoreOptions::single_node(2, data.path().join("raft"), snap_dir),
         state,
         store_inbox_rx,
     )

@@ -225,17 +225,8 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
     );
     let Some(r) = &cfg.raft else {
         return Ok(StoreOptions {
-            id: 1,
-            raft_dir,
-            snap_dir,
-            voters: vec![1],
-            peers: Vec::new(),
-            join: false,
-            tick: Duration::from_millis(crate::config::default_tick_ms()),
-            snapshot_interval: crate::config::default_snapshot_interval(),
-            snapshot_keep_entries: crate::config::default_snapshot_keep(),
-            peer_tls: None,
             space,
+            ..StoreOptions::single_node(1, raft_dir, snap_dir)
         });
     };
     let tls = crate::tls::peer_client_config(

@@ -1,6 +1,5 @@
 //! The KeyStore actor driven through its messages: a cluster of one on temporary disks.
 
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,19 +19,7 @@ fn single_node() -> Fixture {
         StateMachine::open(sled::open(dir.path().join("state")).expect("sled")).expect("state");
     let (inbox_tx, inbox_rx) = mpsc::channel(16);
     let handle = start(
-        StoreOptions {
-            id: 1,
-            raft_dir: dir.path().join("raft"),
-            snap_dir: dir.path().join("snapshots"),
-            voters: vec![1],
-            peers: Vec::new(),
-            join: false,
-            tick: Duration::from_millis(100),
-            snapshot_interval: 10_000,
-            snapshot_keep_entries: 1_000,
-            peer_tls: None,
-            space: space::SpaceGuard::default(),
-        },
+        StoreOptions::single_node(1, dir.path().join("raft"), dir.path().join("snapshots")),
         state,
         inbox_rx,
     )
