@@ -112,9 +112,9 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     let delivery = actix_rt::spawn(async move {
         let now = node.now();
         let set = node
-            .key_set(&community, "sip:alice@sealkm.test", None, now)
+            .key_sets.key_set(&community, "sip:alice@sealkm.test", None, now)
             .await?;
-        node.audit_delivery(&set, &Actor("test".into())).await?;
+        node.key_sets.audit_delivery(&set, &Actor("test".into())).await?;
         Ok::<_, sealkm::node::NodeError>(set)
     });
     // The writer has written and synced the batch with the delivery's record and is held
@@ -140,14 +140,14 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     use futures_util::FutureExt;
     gate.hold.store(true, Ordering::SeqCst);
     let alice = Actor("test".into());
-    let repeat = n.node.audit_delivery(&set, &alice).now_or_never();
+    let repeat = n.node.key_sets.audit_delivery(&set, &alice).now_or_never();
     assert!(
         matches!(repeat, Some(Ok(()))),
         "a repeat waited: {repeat:?}"
     );
     // Another principal receiving the same key set is a new exposure: it waits.
     let someone_else = Actor("someone-else".into());
-    let mut other = Box::pin(n.node.audit_delivery(&set, &someone_else));
+    let mut other = Box::pin(n.node.key_sets.audit_delivery(&set, &someone_else));
     let other_early = (&mut other).now_or_never();
     reached.recv().await.expect("the writer synced a batch");
     gate.hold.store(false, Ordering::SeqCst);
@@ -169,7 +169,7 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
     let n = start_node(Box::new(|| {})).await;
     let community = n.node.community_for_host(None).await.expect("community");
     n.node
-        .key_set(&community, "sip:bob@sealkm.test", None, n.node.now())
+        .key_sets.key_set(&community, "sip:bob@sealkm.test", None, n.node.now())
         .await
         .expect("key set");
     let cert_uri = community
@@ -177,8 +177,8 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
         .expect("issuing")
         .cert_uri
         .clone();
-    assert_eq!(n.node.unsealed_certificates(), vec![cert_uri.clone()]);
-    assert_eq!(n.node.forget_revoked_masters().expect("sweep"), 0);
+    assert_eq!(n.node.key_sets.unsealed_certificates(), vec![cert_uri.clone()]);
+    assert_eq!(n.node.key_sets.forget_revoked_masters().expect("sweep"), 0);
     // The revocation as another node's proposal arrives here: applied, not proposed by this
     // node's revoke_certificate (which evicts its own cache).
     n.node
@@ -188,7 +188,7 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
         })
         .await
         .expect("revoked");
-    assert_eq!(n.node.unsealed_certificates(), vec![cert_uri]);
-    assert_eq!(n.node.forget_revoked_masters().expect("sweep"), 1);
-    assert!(n.node.unsealed_certificates().is_empty());
+    assert_eq!(n.node.key_sets.unsealed_certificates(), vec![cert_uri]);
+    assert_eq!(n.node.key_sets.forget_revoked_masters().expect("sweep"), 1);
+    assert!(n.node.key_sets.unsealed_certificates().is_empty());
 }

@@ -172,7 +172,7 @@ impl ExpirySweeper {
         };
         self.last_sweep = Some((p.applied, Instant::now()));
         let node = self.node.clone();
-        let sweep = async move { node.note_expired_group_keys().await };
+        let sweep = async move { node.groups.note_expired_group_keys().await };
         Box::pin(sweep.into_actor(self).map(|res, act, ctx| {
             match &res {
                 Ok(s) => {

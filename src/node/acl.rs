@@ -4,12 +4,13 @@
 //! (`sealkm acl`). Entries are validated here, before proposing, so a bad request is a 400 that
 //! changes nothing.
 
-use super::core::{Actor, KmsNode, NodeError};
+use super::core::{Actor, NodeError};
+use super::parties::Parties;
 use crate::audit::AuditKind;
 use crate::kms::acl::{AclEntry, Role};
 use crate::state::Command;
 
-impl KmsNode {
+impl Parties {
     /// Every ACL entry, read linearizably, by principal.
     pub async fn acl_entries(&self) -> Result<Vec<AclEntry>, NodeError> {
         self.read_barrier().await?;

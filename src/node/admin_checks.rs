@@ -8,14 +8,14 @@
 //! between the check and the commit); these checks only keep refusals out of the log, and they
 //! answer with the same refusal (`NodeError::Rejected`, the apply-time reason) as before.
 
-use super::core::{KmsNode, NodeError};
+use super::core::{NodeCore, NodeError};
 use crate::kms::names::{validate_identity, validate_kms_uri, validate_reason, NameError};
 
 fn invalid(e: NameError) -> NodeError {
     NodeError::Invalid(e.to_string())
 }
 
-impl KmsNode {
+impl NodeCore {
     /// The community `kms_uri` as this node has applied it after a read barrier, or the
     /// apply-time refusal for an unknown one.
     async fn admin_community(
@@ -85,7 +85,7 @@ impl KmsNode {
         crate::kms::acl::validate_principal(principal)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.read_barrier().await?;
-        if self.acl_entry_local(principal)?.is_none() {
+        if self.state().acl_entry(principal)?.is_none() {
             return Err(NodeError::Rejected(format!("no ACL entry for {principal}")));
         }
         Ok(())

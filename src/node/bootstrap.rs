@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Actor, KmsNode, NodeError};
+use super::core::{Actor, NodeError};
+use super::KmsNode;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::{NodeConfig, UNSEAL_ENV};
@@ -156,7 +157,7 @@ pub async fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), 
         let community = node.community(&c.kms_uri).await?;
         if community.issuing_certificate(node.now()).is_err() {
             let created = node
-                .rotate_certificate(
+                .admin.rotate_certificate(
                     &c.kms_uri,
                     c.cert_validity_days.saturating_mul(86_400),
                     &actor,
@@ -319,7 +320,7 @@ async fn forget_revoked_masters(node: std::sync::Weak<KmsNode>) {
         let Some(node) = node.upgrade() else {
             return;
         };
-        match node.forget_revoked_masters() {
+        match node.key_sets.forget_revoked_masters() {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 certificates = n,

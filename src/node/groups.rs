@@ -5,7 +5,10 @@
 //! linearizably. Handing out a GMK (opened from its seal) is audited first: a delivery that
 //! cannot be audited is not made.
 
-use super::core::{Actor, KmsNode, NodeError};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use super::core::{Actor, NodeCore, NodeError};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::crypto::secret::SecretBytes;
 use crate::kms::group::{
@@ -27,7 +30,7 @@ pub struct GroupKey {
     pub current: bool,
 }
 
-/// What one expiry sweep did ([`KmsNode::note_expired_group_keys`]).
+/// What one expiry sweep did ([`Groups::note_expired_group_keys`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpirySweep {
     /// Versions noted expired by this sweep.
@@ -82,7 +85,23 @@ fn invalid(e: impl std::fmt::Display) -> NodeError {
     NodeError::Invalid(e.to_string())
 }
 
-impl KmsNode {
+/// The group key service of a node.
+pub struct Groups {
+    core: Arc<NodeCore>,
+}
+
+impl Deref for Groups {
+    type Target = NodeCore;
+    fn deref(&self) -> &NodeCore {
+        &self.core
+    }
+}
+
+impl Groups {
+    pub(super) fn new(core: Arc<NodeCore>) -> Self {
+        Self { core }
+    }
+
     /// The group `group_id` as this node has applied it (call after a read barrier made for
     /// this request); `NotFound` if it has no key yet.
     pub fn group_local(&self, group_id: &str) -> Result<Group, NodeError> {

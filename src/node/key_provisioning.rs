@@ -4,7 +4,8 @@
 //! and key id) *before* proposing, and stored replicated. The plaintext is zeroized by the
 //! caller's buffer type; it is never logged or audited.
 
-use super::core::{Actor, KmsNode, NodeError};
+use super::core::{Actor, NodeError};
+use super::parties::Parties;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::kms::key_provisioning::{
     seal_key_info, validate_key_id, MAX_RECORDS_PER_PRINCIPAL, MAX_SEALED_INFO_BYTES,
@@ -14,7 +15,7 @@ use crate::state::Command;
 /// Largest plaintext key information: the sealed form adds a nonce and a tag.
 pub const MAX_KEY_INFO_BYTES: usize = MAX_SEALED_INFO_BYTES - 64;
 
-impl KmsNode {
+impl Parties {
     /// Stores `info` pushed by `principal` under `key_id` (replacing an earlier push of the
     /// same id). Returns once it is applied on this node.
     pub async fn put_key_provisioning(

@@ -5,12 +5,13 @@
 //! removes its own subscriptions, and a group filter may only name groups its ACL entry allows.
 //! Delivery is `actors::distribution`. Every change is audited (`SubscriptionChanged`).
 
-use super::core::{Actor, KmsNode, NodeError};
+use super::core::{Actor, NodeError};
+use super::parties::Parties;
 use crate::audit::AuditKind;
 use crate::kms::events::{EventKind, Subscription, MAX_SUBSCRIPTIONS_PER_PRINCIPAL};
 use crate::state::{Command, SubscriptionStatus};
 
-impl KmsNode {
+impl Parties {
     /// Creates subscription `id` for `principal`, or replaces it if `principal` already owns
     /// it (the acknowledged offset is kept). Returns the subscription with its delivery state.
     ///

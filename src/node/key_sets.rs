@@ -1,0 +1,215 @@
+//! [`KeySets`]: the KM-UU key sets (TS 33.180 §5.2, Annex D.3.2). A key set is issued from the
+//! community's issuing certificate with the unsealed master secrets (held here, per
+//! certificate), through an LRU cache and admission control; every delivery is audited before
+//! it is made.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use super::admission::Admission;
+use super::cache::KeySetCache;
+use super::core::{Actor, NodeCore, NodeError};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::config::NodeConfig;
+use crate::kms::community::{master_aad, Certificate, Community};
+use crate::kms::master::MasterSecrets;
+use crate::kms::provision::{issue_key_set, KeySet};
+use crate::kms::KmsError;
+
+/// The key-set service of a node.
+pub struct KeySets {
+    core: Arc<NodeCore>,
+    masters: Mutex<HashMap<String, Arc<MasterSecrets>>>,
+    cache: KeySetCache,
+    admission: Admission,
+    periods_before: u64,
+    periods_after: u64,
+    /// The origin of the monotonic time admission control runs on.
+    started: std::time::Instant,
+}
+
+impl Deref for KeySets {
+    type Target = NodeCore;
+    fn deref(&self) -> &NodeCore {
+        &self.core
+    }
+}
+
+impl KeySets {
+    pub(super) fn new(core: Arc<NodeCore>, cfg: &NodeConfig) -> Self {
+        Self {
+            core,
+            masters: Mutex::new(HashMap::new()),
+            cache: KeySetCache::new(cfg.keyprov.cache_entries),
+            admission: Admission::new(
+                cfg.admission.max_inflight_issuance,
+                cfg.admission.per_identity_burst,
+                cfg.admission.identity_window_s,
+            ),
+            periods_before: cfg.keyprov.periods_before,
+            periods_after: cfg.keyprov.periods_after,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The unsealed master secrets of a certificate (cached per certificate).
+    fn masters(&self, cert: &Certificate) -> Result<Arc<MasterSecrets>, NodeError> {
+        let mut m = self.masters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ms) = m.get(&cert.cert_uri) {
+            return Ok(ms.clone());
+        }
+        let ms = Arc::new(MasterSecrets::unseal(
+            &self.barrier,
+            &master_aad(&cert.cert_uri),
+            &cert.sealed_master,
+        )?);
+        m.insert(cert.cert_uri.clone(), ms.clone());
+        Ok(ms)
+    }
+
+    /// The key set of `identity` for `period` (default: the one current at `now_unix`). Checks
+    /// revocation and the period window; a cache miss goes through admission control. The one
+    /// time `now_unix` decides the window, the default period and the issuing certificate.
+    ///
+    /// Nothing is audited here: the caller renders its answer first and then records the
+    /// delivery with [`KeySets::audit_delivery`] before sending it (a delivery that cannot be
+    /// audited is not made; an answer that cannot be rendered is never audited as delivered).
+    /// `community` must come from a linearizable read ([`NodeCore::community_for_host`]) made
+    /// for this request: the revocation check below reads the same applied state.
+    pub async fn key_set(
+        self: &Arc<Self>,
+        community: &Community,
+        identity: &str,
+        period: Option<u64>,
+        now_unix: u64,
+    ) -> Result<Arc<KeySet>, NodeError> {
+        if self
+            .state()
+            .revocation(&community.kms_uri, identity)?
+            .is_some()
+        {
+            return Err(KmsError::IdentityRevoked.into());
+        }
+        let current = community
+            .period
+            .period_at_unix(now_unix)
+            .ok_or(KmsError::BadTime)?;
+        let (first, last) = (
+            current.saturating_sub(self.periods_before),
+            current.saturating_add(self.periods_after),
+        );
+        let requested = period.unwrap_or(current);
+        if requested < first || requested > last {
+            return Err(KmsError::PeriodOutOfWindow {
+                requested,
+                first,
+                last,
+            }
+            .into());
+        }
+        let cert = community.issuing_certificate(now_unix)?.clone();
+        let cached = self.cache.get(&cert.cert_uri, identity, requested);
+        self.metrics.cache(cached.is_some());
+        let set = match cached {
+            Some(s) => s,
+            None => {
+                let _permit = self
+                    .admission
+                    .try_admit(identity, self.started.elapsed())
+                    .map_err(NodeError::Shed)?;
+                let masters = self.masters(&cert)?;
+                let community = community.clone();
+                let identity_owned = identity.to_owned();
+                let started = std::time::Instant::now();
+                // About a millisecond of CPU: off the async workers.
+                let set = actix_web::rt::task::spawn_blocking(move || {
+                    issue_key_set(&community, &cert, &masters, &identity_owned, requested)
+                })
+                .await
+                .map_err(|e| NodeError::Internal(format!("issuance task failed: {e}")))??;
+                self.metrics.issuance(started.elapsed().as_secs_f64());
+                let set = Arc::new(set);
+                self.cache.insert(set.clone());
+                set
+            }
+        };
+        Ok(set)
+    }
+
+    /// Records the delivery of `set` to `actor`; an error means the delivery must not be made.
+    /// Resolves once a record of this exposure is synced: the first delivery of `set` to
+    /// `actor` in this process waits for its own record, a repeat is recorded without waiting
+    /// (see `audit::exposure`).
+    pub async fn audit_delivery(&self, set: &KeySet, actor: &Actor) -> Result<(), NodeError> {
+        self.audit
+            .record_exposure(AuditEvent {
+                kind: AuditKind::KeySetDelivered,
+                actor: actor.0.clone(),
+                identity: Some(set.user_uri.clone()),
+                key_period: Some(set.period_no),
+                community: Some(set.kms_uri.clone()),
+                detail: Some(set.cert_uri.clone()),
+            })
+            .await
+            .map_err(|e| NodeError::Internal(format!("audit: {e}")))
+    }
+
+    /// Drops the unsealed master secrets, and the cached key sets, of every certificate this
+    /// node's applied state shows revoked — also when another node proposed the revocation.
+    /// Reads the local state (no barrier: it acts on what was applied). Returns how many
+    /// certificates' secrets were dropped.
+    pub fn forget_revoked_masters(&self) -> Result<usize, NodeError> {
+        if self
+            .masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            return Ok(0);
+        }
+        let revoked: std::collections::HashSet<String> = self
+            .state()
+            .communities()?
+            .into_iter()
+            .flat_map(|c| c.certificates)
+            .filter(|c| c.revoked)
+            .map(|c| c.cert_uri)
+            .collect();
+        let mut m = self.masters.lock().unwrap_or_else(|p| p.into_inner());
+        let before = m.len();
+        m.retain(|uri, _| !revoked.contains(uri));
+        let dropped = before - m.len();
+        drop(m);
+        if dropped > 0 {
+            self.cache.purge(|s| revoked.contains(&s.cert_uri));
+        }
+        Ok(dropped)
+    }
+
+    /// The certificates whose master secrets this node holds unsealed.
+    pub fn unsealed_certificates(&self) -> Vec<String> {
+        let m = self.masters.lock().unwrap_or_else(|p| p.into_inner());
+        m.keys().cloned().collect()
+    }
+
+    /// Forgets what this node holds of certificate `cert_uri` after its revocation: cached key
+    /// sets and the unsealed master secrets.
+    pub(super) fn forget_certificate(&self, cert_uri: &str) {
+        self.cache.purge(|s| s.cert_uri == cert_uri);
+        self.masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(cert_uri);
+    }
+
+    /// Forgets the cached key sets of `identity` in `kms_uri` after its revocation.
+    pub(super) fn forget_identity(&self, kms_uri: &str, identity: &str) {
+        self.cache
+            .purge(|s| s.kms_uri == kms_uri && s.user_uri == identity);
+    }
+
+    pub fn admission_inflight(&self) -> usize {
+        self.admission.inflight()
+    }
+}
