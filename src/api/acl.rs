@@ -2,14 +2,19 @@
 //! - `GET acl` — every entry `{principal, role, groups}`;
 //! - `POST acl {"principal", "role": "val-server"|"gms"|"admin", "groups": [...]}` — set one;
 //! - `POST acl/delete {"principal"}` — remove one.
+//!
+//! Registered inside the `/admin/v1` scope by the parent module.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::admin::{admin_json, respond};
 use super::auth::AdminAuth;
+use super::body::admin_json;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 
+/// Registers the routes of this module inside the `/admin/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/acl", web::get().to(list))
         .route("/acl", web::post().to(set))
@@ -23,18 +28,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security(("admin_credential" = [])),
     responses(
         (status = 200, description = "every ACL entry {principal, role, groups}", content_type = "application/json"),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
-pub(super) async fn list(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
-    respond(
-        async {
-            let entries = state.node.acl_entries().await?;
-            Ok(serde_json::json!({ "acl": entries }))
-        }
-        .await,
-    )
+pub(super) async fn list(
+    _admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Value>, ApiError> {
+    let entries = state.node.acl_entries().await?;
+    Ok(web::Json(serde_json::json!({ "acl": entries })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -54,9 +57,9 @@ pub(super) struct SetBody {
     request_body = SetBody,
     responses(
         (status = 200, description = "sets one principal's role and groups", content_type = "application/json"),
-        (status = 400, description = "bad principal, role or group", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "bad principal, role or group", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn set(
@@ -64,18 +67,13 @@ pub(super) async fn set(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let body: SetBody = admin_json(&req, payload, &state).await?;
-            let entry = state
-                .node
-                .acl_set(&body.principal, &body.role, &body.groups, &actor)
-                .await?;
-            Ok(serde_json::json!({ "set": entry }))
-        }
-        .await,
-    )
+) -> Result<web::Json<Value>, ApiError> {
+    let body: SetBody = admin_json(&req, payload, state.body).await?;
+    let entry = state
+        .node
+        .acl_set(&body.principal, &body.role, &body.groups, &actor)
+        .await?;
+    Ok(web::Json(serde_json::json!({ "set": entry })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -92,9 +90,9 @@ pub(super) struct RemoveBody {
     request_body = RemoveBody,
     responses(
         (status = 200, description = "removes one principal's entry", content_type = "application/json"),
-        (status = 400, description = "no such entry", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "no such entry", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn remove(
@@ -102,13 +100,8 @@ pub(super) async fn remove(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let body: RemoveBody = admin_json(&req, payload, &state).await?;
-            state.node.acl_remove(&body.principal, &actor).await?;
-            Ok(serde_json::json!({ "removed": body.principal }))
-        }
-        .await,
-    )
+) -> Result<web::Json<Value>, ApiError> {
+    let body: RemoveBody = admin_json(&req, payload, state.body).await?;
+    state.node.acl_remove(&body.principal, &actor).await?;
+    Ok(web::Json(serde_json::json!({ "removed": body.principal })))
 }

@@ -1,83 +1,39 @@
-//! The admin API (JSON, `/admin/v1`): communities and certificates (rotation, revocation) and
-//! identity revocation. Authorised by the admin bearer credential, compared in constant time
-//! against the SHA-256 stored in the config by the [`AdminAuth`] extractor, before any body is
-//! read or any Raft work is done.
+//! The admin API (JSON, `/admin/v1`): the node's status, communities and certificates
+//! (rotation, revocation) and identity revocation. Authorised by the admin bearer credential,
+//! compared in constant time against the SHA-256 stored in the config by the [`AdminAuth`]
+//! extractor, before any body is read or any Raft work is done. The `/admin/v1` scope itself,
+//! with the routes of `cluster`, `acl` and `revocation_query` beside these, is assembled in
+//! the parent module.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::auth::AdminAuth;
-use super::error::ApiError;
+use super::body::{admin_json, idempotency_key};
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 
+/// Registers the routes of this module inside the `/admin/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin/v1")
-            .route("/status", web::get().to(status))
-            .configure(super::cluster::configure)
-            .configure(super::acl::configure)
-            .route("/communities", web::get().to(communities))
-            .route(
-                "/communities/{kms_uri}/certificates",
-                web::post().to(rotate),
-            )
-            .route(
-                "/communities/{kms_uri}/certificates/{serial}/revoke",
-                web::post().to(revoke_cert),
-            )
-            .route(
-                "/communities/{kms_uri}/revocations",
-                web::post().to(revoke_identity),
-            )
-            .route(
-                "/communities/{kms_uri}/revocations/delete",
-                web::post().to(reinstate_identity),
-            )
-            .route(
-                "/communities/{kms_uri}/revocations/query",
-                web::post().to(super::revocation_query::query),
-            ),
-    );
-}
-
-pub fn json_error(e: &ApiError) -> HttpResponse {
-    let mut b = HttpResponse::build(e.status());
-    if let Some(s) = e.retry_after_s() {
-        b.insert_header(("Retry-After", s.to_string()));
-    }
-    match e {
-        ApiError::NotLeader { leader_id } => {
-            b.json(serde_json::json!({ "error": e.reason(), "leader_id": leader_id }))
-        }
-        _ => b.json(serde_json::json!({ "error": e.reason() })),
-    }
-}
-
-/// Largest admin request body.
-pub(super) const MAX_JSON_BODY: usize = 16 * 1024;
-
-/// Reads an admin JSON body (after the [`AdminAuth`] extractor accepted the credential).
-pub(super) async fn admin_json<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<T, ApiError> {
-    super::body::read_json(req, payload, state.body.with_limit(MAX_JSON_BODY)).await
-}
-
-pub(super) fn respond(r: Result<serde_json::Value, ApiError>) -> HttpResponse {
-    respond_json(actix_web::http::StatusCode::OK, r)
-}
-
-/// `r`'s JSON with `status`, or the error as `{"error": reason}` with its own status.
-pub fn respond_json<T: serde::Serialize>(
-    status: actix_web::http::StatusCode,
-    r: Result<T, ApiError>,
-) -> HttpResponse {
-    match r {
-        Ok(v) => HttpResponse::build(status).json(v),
-        Err(e) => json_error(&e),
-    }
+    cfg.route("/status", web::get().to(status))
+        .route("/communities", web::get().to(communities))
+        .route(
+            "/communities/{kms_uri}/certificates",
+            web::post().to(rotate),
+        )
+        .route(
+            "/communities/{kms_uri}/certificates/{serial}/revoke",
+            web::post().to(revoke_cert),
+        )
+        .route(
+            "/communities/{kms_uri}/revocations",
+            web::post().to(revoke_identity),
+        )
+        .route(
+            "/communities/{kms_uri}/revocations/delete",
+            web::post().to(reinstate_identity),
+        );
 }
 
 #[utoipa::path(
@@ -87,27 +43,27 @@ pub fn respond_json<T: serde::Serialize>(
     security(("admin_credential" = [])),
     responses(
         (status = 200, description = "this node's applied index and state digest", content_type = "application/json"),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
-pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
-    respond(
-        async {
-            state.node.read_barrier().await?;
-            // Hashing the whole state is long work: on a blocking thread, not an async worker.
-            let node = state.node.clone();
-            let (applied, digest) = web::block(move || {
-                let s = node.state();
-                Ok::<_, crate::state::StateError>((s.applied_index()?, s.digest()?))
-            })
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }))
-        }
-        .await,
-    )
+pub(super) async fn status(
+    _admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Value>, ApiError> {
+    state.node.read_barrier().await?;
+    // Hashing the whole state is long work: on a blocking thread, not an async worker.
+    let node = state.node.clone();
+    let (applied, digest) = web::block(move || {
+        let s = node.state();
+        Ok::<_, crate::state::StateError>((s.applied_index()?, s.digest()?))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(web::Json(
+        serde_json::json!({ "applied": applied, "digest": hex::encode(digest) }),
+    ))
 }
 
 #[utoipa::path(
@@ -117,35 +73,33 @@ pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> Htt
     security(("admin_credential" = [])),
     responses(
         (status = 200, description = "the communities and their KMS certificates", content_type = "application/json"),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
-pub(super) async fn communities(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
-    respond(
-        async {
-            let cs = state.node.communities().await?;
-            let list: Vec<_> = cs
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "kms_uri": c.kms_uri,
-                        "user_key_period_s": c.period.period_s,
-                        "user_key_offset_s": c.period.offset_s,
-                        "cache_num": c.cache_num,
-                        "certificates": c.certificates.iter().map(|cert| serde_json::json!({
-                            "serial": cert.serial, "cert_uri": cert.cert_uri,
-                            "valid_from": cert.valid_from_unix, "valid_to": cert.valid_to_unix,
-                            "revoked": cert.revoked,
-                            "pub_auth_key": hex::encode_upper(&cert.pub_auth_key),
-                        })).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            Ok(serde_json::json!({ "communities": list }))
-        }
-        .await,
-    )
+pub(super) async fn communities(
+    _admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Value>, ApiError> {
+    let cs = state.node.communities().await?;
+    let list: Vec<_> = cs
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "kms_uri": c.kms_uri,
+                "user_key_period_s": c.period.period_s,
+                "user_key_offset_s": c.period.offset_s,
+                "cache_num": c.cache_num,
+                "certificates": c.certificates.iter().map(|cert| serde_json::json!({
+                    "serial": cert.serial, "cert_uri": cert.cert_uri,
+                    "valid_from": cert.valid_from_unix, "valid_to": cert.valid_to_unix,
+                    "revoked": cert.revoked,
+                    "pub_auth_key": hex::encode_upper(&cert.pub_auth_key),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(web::Json(serde_json::json!({ "communities": list })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -163,10 +117,10 @@ pub(super) struct RotateBody {
     request_body = RotateBody,
     responses(
         (status = 200, description = "a new KMS certificate (rotation)", content_type = "application/json"),
-        (status = 400, description = "bad validity", body = super::openapi::ErrorBody),
-        (status = 404, description = "unknown community", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "bad validity", body = ErrorBody),
+        (status = 404, description = "unknown community", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn rotate(
@@ -175,29 +129,19 @@ pub(super) async fn rotate(
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let body: RotateBody = admin_json(&req, payload, &state).await?;
-            if body.validity_days == 0 || body.validity_days > 36_500 {
-                return Err(ApiError::BadRequest(
-                    "validity_days must be in 1..=36500".into(),
-                ));
-            }
-            let key = super::group_keys::idempotency_key(&req)?;
-            let cert_uri = state
-                .node
-                .rotate_certificate_keyed(
-                    &path,
-                    body.validity_days * 86_400,
-                    &actor,
-                    key.as_deref(),
-                )
-                .await?;
-            Ok(serde_json::json!({ "cert_uri": cert_uri }))
-        }
-        .await,
-    )
+) -> Result<web::Json<Value>, ApiError> {
+    let body: RotateBody = admin_json(&req, payload, state.body).await?;
+    if body.validity_days == 0 || body.validity_days > 36_500 {
+        return Err(ApiError::BadRequest(
+            "validity_days must be in 1..=36500".into(),
+        ));
+    }
+    let key = idempotency_key(&req)?;
+    let cert_uri = state
+        .node
+        .rotate_certificate_keyed(&path, body.validity_days * 86_400, &actor, key.as_deref())
+        .await?;
+    Ok(web::Json(serde_json::json!({ "cert_uri": cert_uri })))
 }
 
 #[utoipa::path(
@@ -208,9 +152,9 @@ pub(super) async fn rotate(
     params(("kms_uri" = String, Path), ("serial" = u32, Path)),
     responses(
         (status = 200, description = "revokes a KMS certificate", content_type = "application/json"),
-        (status = 404, description = "unknown community or certificate", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 404, description = "unknown community or certificate", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn revoke_cert(
@@ -218,20 +162,15 @@ pub(super) async fn revoke_cert(
     req: HttpRequest,
     path: web::Path<(String, u32)>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let key = super::group_keys::idempotency_key(&req)?;
-            let (kms_uri, serial) = path.into_inner();
-            let cert_uri = format!("{kms_uri}/cert/{serial}");
-            state
-                .node
-                .revoke_certificate(&kms_uri, &cert_uri, &actor, key.as_deref())
-                .await?;
-            Ok(serde_json::json!({ "revoked": cert_uri }))
-        }
-        .await,
-    )
+) -> Result<web::Json<Value>, ApiError> {
+    let key = idempotency_key(&req)?;
+    let (kms_uri, serial) = path.into_inner();
+    let cert_uri = format!("{kms_uri}/cert/{serial}");
+    state
+        .node
+        .revoke_certificate(&kms_uri, &cert_uri, &actor, key.as_deref())
+        .await?;
+    Ok(web::Json(serde_json::json!({ "revoked": cert_uri })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -268,9 +207,9 @@ impl IdentityBody {
     request_body = IdentityBody,
     responses(
         (status = 200, description = "revokes an identity (no key sets are issued for it)", content_type = "application/json"),
-        (status = 400, description = "bad identity or reason", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "bad identity or reason", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn revoke_identity(
@@ -279,20 +218,15 @@ pub(super) async fn revoke_identity(
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let key = super::group_keys::idempotency_key(&req)?;
-            let body: IdentityBody = admin_json(&req, payload, &state).await?;
-            let identity = body.identity()?;
-            state
-                .node
-                .revoke_identity(&path, identity, &body.reason, &actor, key.as_deref())
-                .await?;
-            Ok(serde_json::json!({ "revoked": body.identity }))
-        }
-        .await,
-    )
+) -> Result<web::Json<Value>, ApiError> {
+    let key = idempotency_key(&req)?;
+    let body: IdentityBody = admin_json(&req, payload, state.body).await?;
+    let identity = body.identity()?;
+    state
+        .node
+        .revoke_identity(&path, identity, &body.reason, &actor, key.as_deref())
+        .await?;
+    Ok(web::Json(serde_json::json!({ "revoked": body.identity })))
 }
 
 #[utoipa::path(
@@ -304,9 +238,9 @@ pub(super) async fn revoke_identity(
     request_body = IdentityBody,
     responses(
         (status = 200, description = "reinstates a revoked identity", content_type = "application/json"),
-        (status = 400, description = "bad identity, or not revoked", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "bad identity, or not revoked", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn reinstate_identity(
@@ -315,41 +249,15 @@ pub(super) async fn reinstate_identity(
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let key = super::group_keys::idempotency_key(&req)?;
-            let body: IdentityBody = admin_json(&req, payload, &state).await?;
-            let identity = body.identity()?;
-            state
-                .node
-                .reinstate_identity(&path, identity, &actor, key.as_deref())
-                .await?;
-            Ok(serde_json::json!({ "reinstated": body.identity }))
-        }
-        .await,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body_of(resp: HttpResponse) -> serde_json::Value {
-        let bytes = actix_rt::System::new()
-            .block_on(actix_web::body::to_bytes(resp.into_body()))
-            .expect("body");
-        serde_json::from_slice(&bytes).expect("JSON")
-    }
-
-    #[test]
-    fn not_the_leader_is_typed_not_text() {
-        let resp = json_error(&ApiError::NotLeader { leader_id: 3 });
-        assert_eq!(resp.status(), actix_web::http::StatusCode::CONFLICT);
-        let v = body_of(resp);
-        // Clients (`sealkm cluster`) go on to another node on this field, never on the text.
-        assert_eq!(v["leader_id"], 3);
-        let other = body_of(json_error(&ApiError::Conflict("busy".into())));
-        assert!(other.get("leader_id").is_none());
-    }
+) -> Result<web::Json<Value>, ApiError> {
+    let key = idempotency_key(&req)?;
+    let body: IdentityBody = admin_json(&req, payload, state.body).await?;
+    let identity = body.identity()?;
+    state
+        .node
+        .reinstate_identity(&path, identity, &actor, key.as_deref())
+        .await?;
+    Ok(web::Json(
+        serde_json::json!({ "reinstated": body.identity }),
+    ))
 }

@@ -210,6 +210,18 @@ pub struct PartyAuth {
     pub raw_path: String,
 }
 
+/// Whether the certificate `names` include the token's `identity`: URIs compare exactly, DNS
+/// names without regard to ASCII case (RFC 5280 4.2.1.6).
+pub fn names_match(names: &[String], identity: &str) -> bool {
+    names.iter().any(|n| {
+        if n.contains(':') {
+            n == identity
+        } else {
+            n.eq_ignore_ascii_case(identity)
+        }
+    })
+}
+
 impl PartyAuth {
     fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
         let state = app_state(req)?;
@@ -221,7 +233,7 @@ impl PartyAuth {
             .auth
             .verify(authorization(req), TokenUse::Party, now)?;
         let names = crate::tls::certificate_names(&cert.0);
-        if !super::service::names_match(&names, &token.identity) {
+        if !names_match(&names, &token.identity) {
             return Err(ApiError::Forbidden(
                 "the client certificate and the access token name different parties".into(),
             ));
@@ -272,5 +284,23 @@ impl FromRequest for AdminAuth {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Self::extract(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_include_the_token_identity() {
+        let names = vec![
+            "GMS.example.org".to_string(),
+            "sip:gms@example.org".to_string(),
+        ];
+        assert!(names_match(&names, "gms.example.org"));
+        assert!(names_match(&names, "sip:gms@example.org"));
+        assert!(!names_match(&names, "SIP:gms@example.org"));
+        assert!(!names_match(&names, "val.example.org"));
+        assert!(!names_match(&[], "gms.example.org"));
     }
 }

@@ -6,18 +6,20 @@
 //! - `POST leave {"id"}` — removes a node the same way.
 //!
 //! Membership changes are made by the leader; another node answers 409 naming the leader.
+//! Registered inside the `/admin/v1` scope by the parent module.
 
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::admin::{admin_json, respond};
 use super::auth::AdminAuth;
-use super::error::ApiError;
+use super::body::admin_json;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::store::listener::{report, NodeReport, STATUS_PATH};
-use crate::store::{MemberChange, StoreError, StoreStatus};
+use crate::store::{MemberChange, StoreStatus};
 
 /// How long a learner may take to catch up before `join` gives up (it stays a learner).
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
@@ -25,24 +27,11 @@ const CATCH_UP_LIMIT: Duration = Duration::from_secs(300);
 const CATCH_UP_POLL: Duration = Duration::from_millis(100);
 const PEER_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Registers the routes of this module inside the `/admin/v1` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/cluster/status", web::get().to(status))
         .route("/cluster/join", web::post().to(join))
         .route("/cluster/leave", web::post().to(leave));
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Invalid(r) => ApiError::Conflict(r),
-            StoreError::ConfChangeInProgress => ApiError::Conflict(e.to_string()),
-            StoreError::Stopped(r) => ApiError::Internal(r),
-            StoreError::DiskFull(r) => ApiError::InsufficientStorage(r),
-            StoreError::NoLeader | StoreError::Timeout | StoreError::Busy => {
-                ApiError::Unavailable { retry_after_s: 1 }
-            }
-        }
-    }
 }
 
 #[utoipa::path(
@@ -52,48 +41,46 @@ impl From<StoreError> for ApiError {
     security(("admin_credential" = [])),
     responses(
         (status = 200, description = "every member's report (role, term, commit, applied, digest, voters, learners)", content_type = "application/json"),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
-pub(super) async fn status(_admin: AdminAuth, state: web::Data<AppState>) -> HttpResponse {
-    respond(
-        async {
-            let store = state.node.store().clone();
-            let me = web::block(move || report(&store))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let mut nodes = vec![serde_json::to_value(&me).unwrap_or_default()];
-            let members: Vec<u64> = me
-                .status
-                .voters
-                .iter()
-                .chain(&me.status.learners)
-                .chain(&me.status.voters_outgoing)
-                .copied()
-                .filter(|&id| id != me.status.id)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            // The Raft loop's rule: a recorded address wins over the configured one.
-            let addrs = crate::net::transport::peer_addresses(
-                state.node.state().members().unwrap_or_default(),
-                state.static_peers.iter().cloned(),
-            );
-            for id in members {
-                let fetched = match (addrs.get(&id), &state.peer_tls) {
-                    (Some(addr), Some(tls)) => peer_report(tls.clone(), addr).await,
-                    _ => None,
-                };
-                nodes.push(match fetched {
-                    Some(r) => serde_json::to_value(&r).unwrap_or_default(),
-                    None => serde_json::json!({ "id": id, "role": "unreachable" }),
-                });
-            }
-            Ok(serde_json::json!({ "nodes": nodes }))
-        }
-        .await,
-    )
+pub(super) async fn status(
+    _admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Value>, ApiError> {
+    let store = state.node.store().clone();
+    let me = web::block(move || report(&store))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut nodes = vec![serde_json::to_value(&me).unwrap_or_default()];
+    let members: Vec<u64> = me
+        .status
+        .voters
+        .iter()
+        .chain(&me.status.learners)
+        .chain(&me.status.voters_outgoing)
+        .copied()
+        .filter(|&id| id != me.status.id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // The Raft loop's rule: a recorded address wins over the configured one.
+    let addrs = crate::net::transport::peer_addresses(
+        state.node.state().members().unwrap_or_default(),
+        state.static_peers.iter().cloned(),
+    );
+    for id in members {
+        let fetched = match (addrs.get(&id), &state.peer_tls) {
+            (Some(addr), Some(tls)) => peer_report(tls.clone(), addr).await,
+            _ => None,
+        };
+        nodes.push(match fetched {
+            Some(r) => serde_json::to_value(&r).unwrap_or_default(),
+            None => serde_json::json!({ "id": id, "role": "unreachable" }),
+        });
+    }
+    Ok(web::Json(serde_json::json!({ "nodes": nodes })))
 }
 
 async fn peer_report(tls: std::sync::Arc<rustls::ClientConfig>, addr: &str) -> Option<NodeReport> {
@@ -141,9 +128,9 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
     request_body = JoinBody,
     responses(
         (status = 200, description = "adds a node (learner, then voter by joint consensus)", content_type = "application/json"),
-        (status = 409, description = "not the leader, or a change in progress", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 409, description = "not the leader, or a change in progress", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn join(
@@ -151,50 +138,47 @@ pub(super) async fn join(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let body: JoinBody = admin_json(&req, payload, &state).await?;
-            let store = state.node.store();
-            leader_only(&store.status())?;
-            let id = body.id;
-            if id == 0 || body.peer.is_empty() || body.peer.len() > 255 {
-                return Err(ApiError::BadRequest(
-                    "id must be > 0 and peer a host:port".into(),
-                ));
-            }
-            store
-                .change_members(MemberChange::AddLearner {
-                    id,
-                    peer: body.peer.clone(),
-                })
-                .await?;
-            // The learner is promoted once it holds everything committed so far.
-            let started = std::time::Instant::now();
-            loop {
-                let s = store.status();
-                leader_only(&s)?;
-                if s.matched
-                    .iter()
-                    .any(|p| p.id == id && p.matched >= s.commit)
-                {
-                    break;
-                }
-                if started.elapsed() > CATCH_UP_LIMIT {
-                    return Err(ApiError::Conflict(format!(
-                        "node {id} did not catch up in {}s; it stays a learner",
-                        CATCH_UP_LIMIT.as_secs()
-                    )));
-                }
-                tokio::time::sleep(CATCH_UP_POLL).await;
-            }
-            store.change_members(MemberChange::Promote { id }).await?;
-            store.change_members(MemberChange::LeaveJoint).await?;
-            let s = store.status();
-            Ok(serde_json::json!({ "joined": id, "voters": s.voters, "learners": s.learners }))
+) -> Result<web::Json<Value>, ApiError> {
+    let body: JoinBody = admin_json(&req, payload, state.body).await?;
+    let store = state.node.store();
+    leader_only(&store.status())?;
+    let id = body.id;
+    if id == 0 || body.peer.is_empty() || body.peer.len() > 255 {
+        return Err(ApiError::BadRequest(
+            "id must be > 0 and peer a host:port".into(),
+        ));
+    }
+    store
+        .change_members(MemberChange::AddLearner {
+            id,
+            peer: body.peer.clone(),
+        })
+        .await?;
+    // The learner is promoted once it holds everything committed so far.
+    let started = std::time::Instant::now();
+    loop {
+        let s = store.status();
+        leader_only(&s)?;
+        if s.matched
+            .iter()
+            .any(|p| p.id == id && p.matched >= s.commit)
+        {
+            break;
         }
-        .await,
-    )
+        if started.elapsed() > CATCH_UP_LIMIT {
+            return Err(ApiError::Conflict(format!(
+                "node {id} did not catch up in {}s; it stays a learner",
+                CATCH_UP_LIMIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(CATCH_UP_POLL).await;
+    }
+    store.change_members(MemberChange::Promote { id }).await?;
+    store.change_members(MemberChange::LeaveJoint).await?;
+    let s = store.status();
+    Ok(web::Json(
+        serde_json::json!({ "joined": id, "voters": s.voters, "learners": s.learners }),
+    ))
 }
 
 #[utoipa::path(
@@ -205,9 +189,9 @@ pub(super) async fn join(
     request_body = LeaveBody,
     responses(
         (status = 200, description = "removes a node by joint consensus", content_type = "application/json"),
-        (status = 409, description = "not the leader, or a change in progress", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 409, description = "not the leader, or a change in progress", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn leave(
@@ -215,28 +199,24 @@ pub(super) async fn leave(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    respond(
-        async {
-            let body: LeaveBody = admin_json(&req, payload, &state).await?;
-            let store = state.node.store();
-            let s = store.status();
-            leader_only(&s)?;
-            if body.id == s.id {
-                return Err(ApiError::Conflict(
-                    "the leader cannot remove itself; stop it and remove it from another node"
-                        .into(),
-                ));
-            }
-            store
-                .change_members(MemberChange::Remove { id: body.id })
-                .await?;
-            if !store.status().voters_outgoing.is_empty() {
-                store.change_members(MemberChange::LeaveJoint).await?;
-            }
-            let s = store.status();
-            Ok(serde_json::json!({ "left": body.id, "voters": s.voters, "learners": s.learners }))
-        }
-        .await,
-    )
+) -> Result<web::Json<Value>, ApiError> {
+    let body: LeaveBody = admin_json(&req, payload, state.body).await?;
+    let store = state.node.store();
+    let s = store.status();
+    leader_only(&s)?;
+    if body.id == s.id {
+        return Err(ApiError::Conflict(
+            "the leader cannot remove itself; stop it and remove it from another node".into(),
+        ));
+    }
+    store
+        .change_members(MemberChange::Remove { id: body.id })
+        .await?;
+    if !store.status().voters_outgoing.is_empty() {
+        store.change_members(MemberChange::LeaveJoint).await?;
+    }
+    let s = store.status();
+    Ok(web::Json(
+        serde_json::json!({ "left": body.id, "voters": s.voters, "learners": s.learners }),
+    ))
 }

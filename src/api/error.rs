@@ -1,15 +1,19 @@
 //! The one mapping from errors to HTTP: [`ApiError`] variants decide the status (never the
-//! message text); 5xx bodies are generic. Each interface renders the body in its own format
-//! (KM-UU: a TS 33.180 `KmsError`; admin: JSON) from [`ApiError::status`] and
-//! [`ApiError::reason`].
+//! message text); 5xx bodies are generic. This module also owns the JSON rendering of an error
+//! ([`json_error`], the [`ErrorBody`] schema), which every JSON interface answers through
+//! [`actix_web::ResponseError`]: a JSON handler returns `Result<_, ApiError>` and uses `?`.
+//! KM-UU (and the TS 33.180 documents under SEAL-X1 and KM-S) renders a `KmsError` document
+//! instead, from the same [`ApiError::status`] and [`ApiError::reason`].
 
 use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
 use thiserror::Error;
 
 use crate::auth::AuthError;
 use crate::kms::KmsError;
 use crate::node::admission::Shed;
 use crate::node::NodeError;
+use crate::store::StoreError;
 
 #[derive(Debug, Error)]
 pub enum ApiError {
@@ -104,15 +108,54 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// An extractor's refusal ([`super::auth`]) answered as the JSON interfaces answer errors;
-/// KM-UU catches its extractor's error and renders a `KmsError` instead.
+/// Every JSON error: `{"error": reason}` (the status carries the class).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    pub error: String,
+    /// Only on a membership change refused by a node that is not the leader (409): the
+    /// leader's id (0 when unknown).
+    pub leader_id: Option<u64>,
+}
+
+/// `e` as the JSON interfaces answer it: its status, `{"error": reason}` (plus `leader_id` for
+/// [`ApiError::NotLeader`]) and `Retry-After` when [`ApiError::retry_after_s`] gives one.
+pub fn json_error(e: &ApiError) -> HttpResponse {
+    let mut b = HttpResponse::build(e.status());
+    if let Some(s) = e.retry_after_s() {
+        b.insert_header(("Retry-After", s.to_string()));
+    }
+    match e {
+        ApiError::NotLeader { leader_id } => {
+            b.json(serde_json::json!({ "error": e.reason(), "leader_id": leader_id }))
+        }
+        _ => b.json(serde_json::json!({ "error": e.reason() })),
+    }
+}
+
+/// A JSON handler's error (and an extractor's refusal, [`super::auth`]) answered as
+/// [`json_error`]; KM-UU catches its extractor's error and renders a `KmsError` instead.
 impl actix_web::ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status()
     }
 
-    fn error_response(&self) -> actix_web::HttpResponse {
-        super::admin::json_error(self)
+    fn error_response(&self) -> HttpResponse {
+        json_error(self)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(r) => ApiError::Conflict(r),
+            StoreError::ConfChangeInProgress => ApiError::Conflict(e.to_string()),
+            StoreError::Stopped(r) => ApiError::Internal(r),
+            StoreError::DiskFull(r) => ApiError::InsufficientStorage(r),
+            StoreError::NoLeader | StoreError::Timeout | StoreError::Busy => {
+                ApiError::Unavailable { retry_after_s: 1 }
+            }
+        }
     }
 }
 
@@ -153,7 +196,6 @@ impl From<NodeError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreError;
 
     #[test]
     fn no_space_is_507_with_its_reason_and_no_retry_after() {
@@ -162,5 +204,23 @@ mod tests {
         assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE);
         assert_eq!(e.reason(), why);
         assert_eq!(e.retry_after_s(), None);
+    }
+
+    fn body_of(resp: HttpResponse) -> serde_json::Value {
+        let bytes = actix_rt::System::new()
+            .block_on(actix_web::body::to_bytes(resp.into_body()))
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[test]
+    fn not_the_leader_is_typed_not_text() {
+        let resp = json_error(&ApiError::NotLeader { leader_id: 3 });
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        let v = body_of(resp);
+        // Clients (`sealkm cluster`) go on to another node on this field, never on the text.
+        assert_eq!(v["leader_id"], 3);
+        let other = body_of(json_error(&ApiError::Conflict("busy".into())));
+        assert!(other.get("leader_id").is_none());
     }
 }

@@ -4,48 +4,19 @@
 //! inside the mutually authenticated TLS connection, in a zeroized buffer, with
 //! `Cache-Control: no-store`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::admin::json_error;
-pub use super::admin::respond_json;
 use super::auth::PartyAuth;
+use super::body::ZeroizingBody;
 use super::error::ApiError;
-use super::km_uu::ZeroizingBody;
 use super::service::{authorize, Principal};
 use super::AppState;
 use crate::kms::acl::Role;
 use crate::kms::group::{Group, GroupKeyVersion};
 use crate::node::groups::GroupKey;
-
-/// The header of an idempotent write: a repeat with the same value answers the first
-/// result. A 503 on a write means "unknown outcome; retry with the same Idempotency-Key".
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-/// Longest accepted `Idempotency-Key` value.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
-
-/// The request's `Idempotency-Key`: 1 to 128 visible ASCII characters (400 otherwise).
-pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let mut values = req.headers().get_all(IDEMPOTENCY_KEY);
-    let Some(v) = values.next() else {
-        return Ok(None);
-    };
-    let bad = || {
-        ApiError::BadRequest(format!(
-            "{IDEMPOTENCY_KEY} must be one value of 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-        ))
-    };
-    let b = v.as_bytes();
-    if values.next().is_some()
-        || b.is_empty()
-        || b.len() > MAX_IDEMPOTENCY_KEY_LEN
-        || !b.iter().all(|c| c.is_ascii_graphic())
-    {
-        return Err(bad());
-    }
-    v.to_str().map(|s| Some(s.to_owned())).map_err(|_| bad())
-}
 
 /// One key version without its key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -104,7 +75,7 @@ pub fn group_info(group: &Group, now: u64) -> GroupInfo {
 }
 
 /// The response carrying a GMK: serialized into a buffer that is zeroized after sending.
-pub fn key_response(status: actix_web::http::StatusCode, key: &GroupKey) -> HttpResponse {
+pub fn key_response(status: StatusCode, key: &GroupKey) -> HttpResponse {
     let mut body = GroupKeyBody {
         group_id: key.group_id.clone(),
         info: version_info(&key.version, key.current.then_some(key.version.version)),
@@ -152,14 +123,10 @@ pub async fn list_versions(
     state: &AppState,
     role: Role,
     group_id: &str,
-) -> HttpResponse {
-    let r = async {
-        entitled(state, party, role, group_id).await?;
-        let group = state.node.group_local(group_id)?;
-        Ok(group_info(&group, state.node.now()))
-    }
-    .await;
-    respond_json(actix_web::http::StatusCode::OK, r)
+) -> Result<web::Json<GroupInfo>, ApiError> {
+    entitled(state, party, role, group_id).await?;
+    let group = state.node.group_local(group_id)?;
+    Ok(web::Json(group_info(&group, state.node.now())))
 }
 
 /// `GET …/groups/{group_id}/keys/{version|current}`: one version with its GMK.
@@ -169,16 +136,10 @@ pub async fn get_key(
     role: Role,
     group_id: &str,
     version: &str,
-) -> HttpResponse {
-    let r = async {
-        let version = parse_version(version)?;
-        let p = entitled(state, party, role, group_id).await?;
-        let group = state.node.group_local(group_id)?;
-        Ok(state.node.group_key(&group, version, &p.actor()).await?)
-    }
-    .await;
-    match r {
-        Ok(key) => key_response(actix_web::http::StatusCode::OK, &key),
-        Err(e) => json_error(&e),
-    }
+) -> Result<HttpResponse, ApiError> {
+    let version = parse_version(version)?;
+    let p = entitled(state, party, role, group_id).await?;
+    let group = state.node.group_local(group_id)?;
+    let key = state.node.group_key(&group, version, &p.actor()).await?;
+    Ok(key_response(StatusCode::OK, &key))
 }

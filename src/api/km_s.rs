@@ -13,7 +13,6 @@
 //!   the information is stored sealed and replicated; the SEAL KP response is an
 //!   acknowledgement (201) or an error code.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use utoipa::ToSchema;
 use super::auth::PartyAuth;
 use super::body::read_body;
 use super::error::ApiError;
-use super::group_keys::{self, respond_json};
+use super::group_keys;
 use super::km_uu::{handle_for, Caller};
 use super::service::authorize;
 use super::AppState;
@@ -36,15 +35,13 @@ pub const SKEYPROV_CLAIM: &str = "SKeyProv";
 /// Largest key provisioning body (base64 of the largest key information plus the key id).
 const MAX_KP_BODY: usize = MAX_KEY_INFO_BYTES * 4 / 3 + 1024;
 
+/// Registers the routes of this module inside the [`ROOT`] scope (the parent module adds the
+/// subscription routes beside them).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope(ROOT)
-            .route("/keymanagement/{tail:.*}", web::post().to(key_management))
-            .route("/groups/{group_id}/keys", web::get().to(list_versions))
-            .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
-            .route("/key-provisioning", web::post().to(key_provisioning))
-            .configure(super::subscriptions::configure_for(Role::ValServer)),
-    );
+    cfg.route("/keymanagement/{tail:.*}", web::post().to(key_management))
+        .route("/groups/{group_id}/keys", web::get().to(list_versions))
+        .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
+        .route("/key-provisioning", web::post().to(key_provisioning));
 }
 
 /// SEAL KM for the VAL server's own name: TS 33.180 Annex D documents.
@@ -86,7 +83,7 @@ pub async fn list_versions(
     party: PartyAuth,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<web::Json<group_keys::GroupInfo>, ApiError> {
     group_keys::list_versions(party, &state, Role::ValServer, &path).await
 }
 
@@ -107,7 +104,7 @@ pub async fn get_key(
     party: PartyAuth,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let (group_id, version) = path.into_inner();
     group_keys::get_key(party, &state, Role::ValServer, &group_id, &version).await
 }
@@ -152,37 +149,33 @@ pub async fn key_provisioning(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let r = async {
-        if !party.token.has_claim(SKEYPROV_CLAIM) {
-            return Err(ApiError::Forbidden(format!(
-                "the access token does not carry the {SKEYPROV_CLAIM} claim (TS 33.434 5.8.1)"
-            )));
-        }
-        // The body holds key information: zeroized once parsed.
-        let mut body = read_body(&req, payload, state.body.with_limit(MAX_KP_BODY)).await?;
-        let parsed = serde_json::from_slice::<KeyProvisioningRequest>(&body);
-        zeroize::Zeroize::zeroize(&mut body[..]);
-        let KeyProvisioningRequest { key_id, key_info } =
-            parsed.map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-        // The base64 text is the key information too: zeroized when dropped.
-        let key_info = zeroize::Zeroizing::new(key_info);
-        let p = authorize(&state, party, Role::ValServer).await?;
-        let info = zeroize::Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .decode(key_info.as_bytes())
-                .map_err(|_| ApiError::BadRequest("key_info is not valid base64".into()))?,
-        );
-        let stored_unix = state
-            .node
-            .put_key_provisioning(&p.name, &key_id, &info, &p.actor())
-            .await?;
-        Ok(KeyProvisioningAck {
-            result: "acknowledged".into(),
-            key_id: key_id.clone(),
-            stored_unix,
-        })
+) -> Result<HttpResponse, ApiError> {
+    if !party.token.has_claim(SKEYPROV_CLAIM) {
+        return Err(ApiError::Forbidden(format!(
+            "the access token does not carry the {SKEYPROV_CLAIM} claim (TS 33.434 5.8.1)"
+        )));
     }
-    .await;
-    respond_json(StatusCode::CREATED, r)
+    // The body holds key information: zeroized once parsed.
+    let mut body = read_body(&req, payload, state.body.with_limit(MAX_KP_BODY)).await?;
+    let parsed = serde_json::from_slice::<KeyProvisioningRequest>(&body);
+    zeroize::Zeroize::zeroize(&mut body[..]);
+    let KeyProvisioningRequest { key_id, key_info } =
+        parsed.map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    // The base64 text is the key information too: zeroized when dropped.
+    let key_info = zeroize::Zeroizing::new(key_info);
+    let p = authorize(&state, party, Role::ValServer).await?;
+    let info = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(key_info.as_bytes())
+            .map_err(|_| ApiError::BadRequest("key_info is not valid base64".into()))?,
+    );
+    let stored_unix = state
+        .node
+        .put_key_provisioning(&p.name, &key_id, &info, &p.actor())
+        .await?;
+    Ok(HttpResponse::Created().json(KeyProvisioningAck {
+        result: "acknowledged".into(),
+        key_id: key_id.clone(),
+        stored_unix,
+    }))
 }

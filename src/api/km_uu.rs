@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use time::OffsetDateTime;
 
 use super::auth::{PartyAuth, UserToken};
-use super::body::read_body;
+use super::body::{read_body, ZeroizingBody};
 use super::error::ApiError;
 use super::AppState;
 use crate::kms::acl::Role;
@@ -387,22 +387,6 @@ async fn serve(
         actix_web::http::StatusCode::OK,
         ZeroizingBody(xml),
     ))
-}
-
-/// A response body that may hold private keys: the buffer is handed to actix without a copy
-/// (`Bytes::from_owner`) and zeroized when the last reference to it is dropped, after sending.
-pub(super) struct ZeroizingBody(pub(super) zeroize::Zeroizing<String>);
-
-impl AsRef<[u8]> for ZeroizingBody {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl From<ZeroizingBody> for web::Bytes {
-    fn from(b: ZeroizingBody) -> Self {
-        web::Bytes::from_owner(b)
-    }
 }
 
 fn xml_response(status: actix_web::http::StatusCode, body: impl Into<web::Bytes>) -> HttpResponse {

@@ -1,11 +1,16 @@
-//! The HTTP edge (actix-web over rustls): one file per reference point.
+//! The HTTP edge (actix-web over rustls): one file per reference point. This module holds the
+//! shared [`AppState`] and assembles the listeners' routes; the route modules import only the
+//! shared ones ([`error`], [`body`], [`auth`], [`service`], [`group_keys`]) and this one, never
+//! each other (SEAL-X1 and KM-S also serve the TS 33.180 documents of [`km_uu`]). JSON handlers
+//! return `Result<_, ApiError>`: errors are rendered by [`error::ApiError`]'s
+//! `ResponseError`.
 //!
 //! | file | serves |
 //! |------|--------|
 //! | [`km_uu`] | KM-UU, TS 33.180 Annex D XML under `/keymanagement/identity/v1` |
 //! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
 //! | [`auth`] | the extractors that authenticate every caller before any other work |
-//! | [`body`] | request bodies: read after authentication, bounded in size and time |
+//! | [`body`] | request bodies (read after authentication, bounded in size and time), the `Idempotency-Key` header, the zeroizing response body |
 //! | [`acl`] | the replicated ACL of the service interfaces under `/admin/v1/acl` |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
@@ -15,7 +20,7 @@
 //! | [`group_keys`] | KMS-managed group key JSON shared by SEAL-X1 and KM-S |
 //! | [`subscriptions`] | key event subscriptions on SEAL-X1 and KM-S |
 //! | [`openapi`] | the generated OpenAPI document |
-//! | [`error`] | the one error → HTTP status mapping |
+//! | [`error`] | the one error → HTTP status mapping and the JSON error body |
 
 pub mod acl;
 pub mod admin;
@@ -39,6 +44,7 @@ use actix_web::{web, App, HttpServer};
 
 use self::auth::Authenticator;
 use self::body::BodyLimits;
+use crate::kms::acl::Role;
 use crate::node::KmsNode;
 
 /// Shared by every handler.
@@ -81,12 +87,36 @@ pub fn static_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// Registers every route of the client listener.
+/// Registers every route of the client listener: KM-UU, the admin API (this module assembles
+/// the `/admin/v1` scope from its route modules) and health.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(format!("{}/{{tail:.*}}", km_uu::ROOT)).route(web::post().to(km_uu::handle)),
     )
-    .configure(admin::configure)
+    .service(
+        web::scope("/admin/v1")
+            .configure(admin::configure)
+            .configure(cluster::configure)
+            .configure(acl::configure)
+            .configure(revocation_query::configure),
+    )
+    .configure(health::configure);
+}
+
+/// Registers every route of the service listener ([`service::serve`]): SEAL-X1 and KM-S, each
+/// scope with its subscription routes, the OpenAPI document and health.
+pub fn service_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope(seal_x1::ROOT)
+            .configure(seal_x1::configure)
+            .configure(subscriptions::configure_for(Role::Gms)),
+    )
+    .service(
+        web::scope(km_s::ROOT)
+            .configure(km_s::configure)
+            .configure(subscriptions::configure_for(Role::ValServer)),
+    )
+    .configure(openapi::configure)
     .configure(health::configure);
 }
 

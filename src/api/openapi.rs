@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::error::ErrorBody;
 use super::{acl, admin, cluster, group_keys, km_s, revocation_query, seal_x1, subscriptions};
 use crate::actors::distribution;
 
@@ -125,16 +126,6 @@ impl Modify for Security {
     )
 )]
 pub struct ApiDoc;
-
-/// Every JSON error: `{"error": reason}` (the status carries the class).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    pub error: String,
-    /// Only on a membership change refused by a node that is not the leader (409): the
-    /// leader's id (0 when unknown).
-    pub leader_id: Option<u64>,
-}
 
 /// The document as pretty JSON (what `/openapi.json` serves and `docs/openapi.json` holds).
 pub fn document_json() -> String {

@@ -3,13 +3,21 @@
 //! barrier. Operators use it to check a revocation list; the fault scripts use it to prove that
 //! every acknowledged revocation survived (`scripts/chaos.sh`).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 use serde::{Deserialize, Serialize};
 
-use super::admin::respond_json;
 use super::auth::AdminAuth;
-use super::error::ApiError;
+use super::body::read_json;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
+
+/// Registers the query inside the `/admin/v1` scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/communities/{kms_uri}/revocations/query",
+        web::post().to(query),
+    );
+}
 
 /// Identities one query may name.
 pub const MAX_QUERY: usize = 1000;
@@ -61,10 +69,10 @@ impl RevocationQuery {
     request_body = RevocationQuery,
     responses(
         (status = 200, description = "which of the identities are revoked", body = RevocationAnswer),
-        (status = 400, description = "no identities, too many, or a bad one", body = super::openapi::ErrorBody),
-        (status = 401, description = "missing or invalid admin credential", body = super::openapi::ErrorBody),
-        (status = 404, description = "unknown community", body = super::openapi::ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = super::openapi::ErrorBody),
+        (status = 400, description = "no identities, too many, or a bad one", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 404, description = "unknown community", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
     )
 )]
 pub(super) async fn query(
@@ -73,30 +81,25 @@ pub(super) async fn query(
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let answer = async {
-        let body: RevocationQuery =
-            super::body::read_json(&req, payload, state.body.with_limit(MAX_BODY)).await?;
-        body.check()?;
-        // One barrier, then every look-up reads the same current state.
-        state.node.community(&path).await?;
-        let s = state.node.state();
-        let (mut revoked, mut not_revoked) = (Vec::new(), Vec::new());
-        for identity in &body.identities {
-            let r = s
-                .revocation(&path, identity)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            if r.is_some() {
-                revoked.push(identity.clone());
-            } else {
-                not_revoked.push(identity.clone());
-            }
+) -> Result<web::Json<RevocationAnswer>, ApiError> {
+    let body: RevocationQuery = read_json(&req, payload, state.body.with_limit(MAX_BODY)).await?;
+    body.check()?;
+    // One barrier, then every look-up reads the same current state.
+    state.node.community(&path).await?;
+    let s = state.node.state();
+    let (mut revoked, mut not_revoked) = (Vec::new(), Vec::new());
+    for identity in &body.identities {
+        let r = s
+            .revocation(&path, identity)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if r.is_some() {
+            revoked.push(identity.clone());
+        } else {
+            not_revoked.push(identity.clone());
         }
-        Ok(RevocationAnswer {
-            revoked,
-            not_revoked,
-        })
     }
-    .await;
-    respond_json(actix_web::http::StatusCode::OK, answer)
+    Ok(web::Json(RevocationAnswer {
+        revoked,
+        not_revoked,
+    }))
 }

@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::PartyAuth;
-use super::body::{optional_json, read_json};
+use super::body::{idempotency_key, optional_json, read_json};
 use super::error::ApiError;
-use super::group_keys::{self, entitled, key_response, parse_version, respond_json};
+use super::group_keys::{self, entitled, key_response, parse_version, GroupInfo};
 use super::km_uu::{handle_for, Caller};
 use super::AppState;
 use crate::kms::acl::Role;
@@ -34,23 +34,21 @@ const KM_ROOT: &str = "/seal-x1/v1/keymanagement";
 /// Largest JSON body of a group key request.
 const MAX_JSON_BODY: usize = 4 * 1024;
 
+/// Registers the routes of this module inside the [`ROOT`] scope (the parent module adds the
+/// subscription routes beside them).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope(ROOT)
-            .route("/keymanagement/{tail:.*}", web::post().to(key_management))
-            .route("/groups/{group_id}/keys", web::post().to(create_key))
-            .route("/groups/{group_id}/keys", web::get().to(list_versions))
-            .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
-            .route(
-                "/groups/{group_id}/keys/{version}/revoke",
-                web::post().to(revoke_key),
-            )
-            .route(
-                "/groups/{group_id}/keys/{version}/expiry",
-                web::put().to(set_expiry),
-            )
-            .configure(super::subscriptions::configure_for(Role::Gms)),
-    );
+    cfg.route("/keymanagement/{tail:.*}", web::post().to(key_management))
+        .route("/groups/{group_id}/keys", web::post().to(create_key))
+        .route("/groups/{group_id}/keys", web::get().to(list_versions))
+        .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
+        .route(
+            "/groups/{group_id}/keys/{version}/revoke",
+            web::post().to(revoke_key),
+        )
+        .route(
+            "/groups/{group_id}/keys/{version}/expiry",
+            web::put().to(set_expiry),
+        );
 }
 
 /// TS 33.180 Annex D documents for the GMS's own URI (init, keyprov, certcache).
@@ -106,24 +104,18 @@ pub async fn create_key(
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let group_id = path.into_inner();
-    let r = async {
-        let body: CreateKey =
-            optional_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
-        let ttl_s = body.ttl_s;
-        let p = entitled(&state, party, Role::Gms, &group_id).await?;
-        let key = group_keys::idempotency_key(&req)?;
-        Ok(state
-            .node
-            .create_group_key(&group_id, ttl_s, &p.actor(), key.as_deref())
-            .await?)
-    }
-    .await;
-    match r {
-        Ok(key) => key_response(StatusCode::CREATED, &key),
-        Err(e) => super::admin::json_error(&e),
-    }
+    let body: CreateKey =
+        optional_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
+    let ttl_s = body.ttl_s;
+    let p = entitled(&state, party, Role::Gms, &group_id).await?;
+    let idem = idempotency_key(&req)?;
+    let key = state
+        .node
+        .create_group_key(&group_id, ttl_s, &p.actor(), idem.as_deref())
+        .await?;
+    Ok(key_response(StatusCode::CREATED, &key))
 }
 
 /// The versions of a group (metadata only).
@@ -142,7 +134,7 @@ pub async fn list_versions(
     party: PartyAuth,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<web::Json<GroupInfo>, ApiError> {
     group_keys::list_versions(party, &state, Role::Gms, &path).await
 }
 
@@ -162,7 +154,7 @@ pub async fn get_key(
     party: PartyAuth,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     let (group_id, version) = path.into_inner();
     group_keys::get_key(party, &state, Role::Gms, &group_id, &version).await
 }
@@ -183,22 +175,18 @@ pub async fn revoke_key(
     party: PartyAuth,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<web::Json<GroupInfo>, ApiError> {
     let (group_id, version) = path.into_inner();
-    let r = async {
-        let version = parse_version(&version)?
-            .ok_or_else(|| ApiError::BadRequest("name a version number to revoke".into()))?;
-        let p = entitled(&state, party, Role::Gms, &group_id).await?;
-        state
-            .node
-            .revoke_group_key(&group_id, version, &p.actor())
-            .await?;
-        // Applied here before the write returned: no second barrier needed.
-        let group = state.node.group_local(&group_id)?;
-        Ok(group_keys::group_info(&group, state.node.now()))
-    }
-    .await;
-    respond_json(StatusCode::OK, r)
+    let version = parse_version(&version)?
+        .ok_or_else(|| ApiError::BadRequest("name a version number to revoke".into()))?;
+    let p = entitled(&state, party, Role::Gms, &group_id).await?;
+    state
+        .node
+        .revoke_group_key(&group_id, version, &p.actor())
+        .await?;
+    // Applied here before the write returned: no second barrier needed.
+    let group = state.node.group_local(&group_id)?;
+    Ok(web::Json(group_keys::group_info(&group, state.node.now())))
 }
 
 /// Body of an expiry change.
@@ -228,22 +216,17 @@ pub async fn set_expiry(
     path: web::Path<(String, String)>,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<web::Json<GroupInfo>, ApiError> {
     let (group_id, version) = path.into_inner();
-    let r = async {
-        let body: SetExpiry =
-            read_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
-        let version = parse_version(&version)?
-            .ok_or_else(|| ApiError::BadRequest("name a version number".into()))?;
-        let p = entitled(&state, party, Role::Gms, &group_id).await?;
-        state
-            .node
-            .set_group_key_expiry(&group_id, version, body.expires_unix, &p.actor())
-            .await?;
-        // Applied here before the write returned: no second barrier needed.
-        let group = state.node.group_local(&group_id)?;
-        Ok(group_keys::group_info(&group, state.node.now()))
-    }
-    .await;
-    respond_json(StatusCode::OK, r)
+    let body: SetExpiry = read_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
+    let version = parse_version(&version)?
+        .ok_or_else(|| ApiError::BadRequest("name a version number".into()))?;
+    let p = entitled(&state, party, Role::Gms, &group_id).await?;
+    state
+        .node
+        .set_group_key_expiry(&group_id, version, body.expires_unix, &p.actor())
+        .await?;
+    // Applied here before the write returned: no second barrier needed.
+    let group = state.node.group_local(&group_id)?;
+    Ok(web::Json(group_keys::group_info(&group, state.node.now())))
 }

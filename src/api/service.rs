@@ -61,18 +61,6 @@ impl Principal {
     }
 }
 
-/// Whether the certificate `names` include the token's `identity`: URIs compare exactly, DNS
-/// names without regard to ASCII case (RFC 5280 4.2.1.6).
-pub fn names_match(names: &[String], identity: &str) -> bool {
-    names.iter().any(|n| {
-        if n.contains(':') {
-            n == identity
-        } else {
-            n.eq_ignore_ascii_case(identity)
-        }
-    })
-}
-
 /// Authorises an authenticated party ([`PartyAuth`], from the extractor) for an interface that
 /// requires `role`: the request's one read barrier, then its ACL entry (see module docs).
 pub async fn authorize(
@@ -97,16 +85,8 @@ pub async fn authorize(
     })
 }
 
-/// Registers every route of the service listener.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(super::seal_x1::configure)
-        .configure(super::km_s::configure)
-        .configure(super::openapi::configure)
-        .configure(super::health::configure);
-}
-
-/// Binds and starts the service listener; prints `sealkm: service listening on https://ADDR`
-/// once bound.
+/// Binds and starts the service listener with the routes of [`super::service_routes`]; prints
+/// `sealkm: service listening on https://ADDR` once bound.
 pub fn serve(
     data: web::Data<AppState>,
     addr: &str,
@@ -119,25 +99,7 @@ pub fn serve(
         tls,
         workers,
         "service",
-        configure,
+        super::service_routes,
         peer_certificate,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_must_include_the_token_identity() {
-        let names = vec![
-            "GMS.example.org".to_string(),
-            "sip:gms@example.org".to_string(),
-        ];
-        assert!(names_match(&names, "gms.example.org"));
-        assert!(names_match(&names, "sip:gms@example.org"));
-        assert!(!names_match(&names, "SIP:gms@example.org"));
-        assert!(!names_match(&names, "val.example.org"));
-        assert!(!names_match(&[], "gms.example.org"));
-    }
 }

@@ -11,14 +11,13 @@
 //! The handlers are shared; each path has its own small documented wrapper (utoipa documents
 //! one path per function).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::PartyAuth;
 use super::body::read_json;
-use super::group_keys::respond_json;
+use super::error::{ApiError, ErrorBody};
 use super::service::authorize;
 use super::AppState;
 use crate::kms::acl::Role;
@@ -86,39 +85,35 @@ async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
     role: Role,
-) -> HttpResponse {
-    let r = async {
-        let b: SubscribeRequest =
-            read_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
-        // The request's one read barrier (the node's own barrier below then costs nothing).
-        let p = authorize(&state, party, role).await?;
-        let s = state
-            .node
-            .subscribe(
-                &p.name,
-                &b.id,
-                &b.callback_url,
-                &b.kinds,
-                b.group_filter.as_deref(),
-                &p.actor(),
-            )
-            .await?;
-        Ok(body(s))
-    }
-    .await;
-    respond_json(StatusCode::CREATED, r)
+) -> Result<HttpResponse, ApiError> {
+    let b: SubscribeRequest =
+        read_json(&req, payload, state.body.with_limit(MAX_JSON_BODY)).await?;
+    // The request's one read barrier (the node's own barrier below then costs nothing).
+    let p = authorize(&state, party, role).await?;
+    let s = state
+        .node
+        .subscribe(
+            &p.name,
+            &b.id,
+            &b.callback_url,
+            &b.kinds,
+            b.group_filter.as_deref(),
+            &p.actor(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(body(s)))
 }
 
-async fn list(party: PartyAuth, state: web::Data<AppState>, role: Role) -> HttpResponse {
-    let r = async {
-        let p = authorize(&state, party, role).await?;
-        let subs = state.node.subscriptions_of(&p.name).await?;
-        Ok(SubscriptionList {
-            subscriptions: subs.into_iter().map(body).collect(),
-        })
-    }
-    .await;
-    respond_json(StatusCode::OK, r)
+async fn list(
+    party: PartyAuth,
+    state: web::Data<AppState>,
+    role: Role,
+) -> Result<web::Json<SubscriptionList>, ApiError> {
+    let p = authorize(&state, party, role).await?;
+    let subs = state.node.subscriptions_of(&p.name).await?;
+    Ok(web::Json(SubscriptionList {
+        subscriptions: subs.into_iter().map(body).collect(),
+    }))
 }
 
 async fn delete(
@@ -126,14 +121,10 @@ async fn delete(
     id: web::Path<String>,
     state: web::Data<AppState>,
     role: Role,
-) -> HttpResponse {
-    let r = async {
-        let p = authorize(&state, party, role).await?;
-        state.node.unsubscribe(&p.name, &id, &p.actor()).await?;
-        Ok(serde_json::json!({ "removed": id.as_str() }))
-    }
-    .await;
-    respond_json(StatusCode::OK, r)
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let p = authorize(&state, party, role).await?;
+    state.node.unsubscribe(&p.name, &id, &p.actor()).await?;
+    Ok(web::Json(serde_json::json!({ "removed": id.as_str() })))
 }
 
 /// Creates or replaces one of the GMS's subscriptions.
@@ -144,9 +135,9 @@ async fn delete(
     request_body = SubscribeRequest,
     responses(
         (status = 201, description = "the subscription; it starts after the newest event", body = SubscriptionBody),
-        (status = 400, description = "malformed body, id, callback URL, kinds or filter", body = super::openapi::ErrorBody),
-        (status = 403, description = "no gms grant, or a filtered group the ACL does not name", body = super::openapi::ErrorBody),
-        (status = 409, description = "the id belongs to another principal", body = super::openapi::ErrorBody),
+        (status = 400, description = "malformed body, id, callback URL, kinds or filter", body = ErrorBody),
+        (status = 403, description = "no gms grant, or a filtered group the ACL does not name", body = ErrorBody),
+        (status = 409, description = "the id belongs to another principal", body = ErrorBody),
     )
 )]
 pub async fn seal_x1_subscribe(
@@ -154,7 +145,7 @@ pub async fn seal_x1_subscribe(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     create(party, req, payload, state, Role::Gms).await
 }
 
@@ -165,7 +156,10 @@ pub async fn seal_x1_subscribe(
     tag = "Subscriptions (extension)",
     responses((status = 200, body = SubscriptionList))
 )]
-pub async fn seal_x1_subscriptions(party: PartyAuth, state: web::Data<AppState>) -> HttpResponse {
+pub async fn seal_x1_subscriptions(
+    party: PartyAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<SubscriptionList>, ApiError> {
     list(party, state, Role::Gms).await
 }
 
@@ -177,14 +171,14 @@ pub async fn seal_x1_subscriptions(party: PartyAuth, state: web::Data<AppState>)
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "removed"),
-        (status = 404, description = "no such subscription of the caller", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such subscription of the caller", body = ErrorBody),
     )
 )]
 pub async fn seal_x1_unsubscribe(
     party: PartyAuth,
     id: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<web::Json<serde_json::Value>, ApiError> {
     delete(party, id, state, Role::Gms).await
 }
 
@@ -196,9 +190,9 @@ pub async fn seal_x1_unsubscribe(
     request_body = SubscribeRequest,
     responses(
         (status = 201, description = "the subscription; it starts after the newest event", body = SubscriptionBody),
-        (status = 400, description = "malformed body, id, callback URL, kinds or filter", body = super::openapi::ErrorBody),
-        (status = 403, description = "no val-server grant, or a filtered group the ACL does not name", body = super::openapi::ErrorBody),
-        (status = 409, description = "the id belongs to another principal", body = super::openapi::ErrorBody),
+        (status = 400, description = "malformed body, id, callback URL, kinds or filter", body = ErrorBody),
+        (status = 403, description = "no val-server grant, or a filtered group the ACL does not name", body = ErrorBody),
+        (status = 409, description = "the id belongs to another principal", body = ErrorBody),
     )
 )]
 pub async fn km_s_subscribe(
@@ -206,7 +200,7 @@ pub async fn km_s_subscribe(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     create(party, req, payload, state, Role::ValServer).await
 }
 
@@ -217,7 +211,10 @@ pub async fn km_s_subscribe(
     tag = "Subscriptions (extension)",
     responses((status = 200, body = SubscriptionList))
 )]
-pub async fn km_s_subscriptions(party: PartyAuth, state: web::Data<AppState>) -> HttpResponse {
+pub async fn km_s_subscriptions(
+    party: PartyAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<SubscriptionList>, ApiError> {
     list(party, state, Role::ValServer).await
 }
 
@@ -229,14 +226,14 @@ pub async fn km_s_subscriptions(party: PartyAuth, state: web::Data<AppState>) ->
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "removed"),
-        (status = 404, description = "no such subscription of the caller", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such subscription of the caller", body = ErrorBody),
     )
 )]
 pub async fn km_s_unsubscribe(
     party: PartyAuth,
     id: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<web::Json<serde_json::Value>, ApiError> {
     delete(party, id, state, Role::ValServer).await
 }
 
