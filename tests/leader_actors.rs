@@ -92,7 +92,8 @@ async fn the_key_store_publishes_its_progress_on_a_watch() {
     assert_eq!(before.role, NodeRole::Leader, "a cluster of one leads");
     assert!(before.term >= 1 && before.applied >= 1, "{before:?}");
     n.node
-        .groups.create_group_key("g", None, &who(), None)
+        .groups
+        .create_group_key("g", None, &who(), None)
         .await
         .expect("created");
     rx.changed().await.expect("published");
@@ -107,7 +108,8 @@ async fn a_leading_sweeper_notes_an_expired_version_once_when_told_to_sweep() {
     let clock = Arc::new(ManualClock::new(t0));
     let n = start_node(clock.clone()).await;
     n.node
-        .groups.create_group_key("g", Some(3600), &who(), None)
+        .groups
+        .create_group_key("g", Some(3600), &who(), None)
         .await
         .expect("created");
     let arbiter = actix_rt::Arbiter::new();
@@ -147,7 +149,8 @@ async fn a_sweeper_that_does_not_lead_proposes_nothing_until_it_leads() {
     let clock = Arc::new(ManualClock::new(t0));
     let n = start_node(clock.clone()).await;
     n.node
-        .groups.create_group_key("g", Some(10), &who(), None)
+        .groups
+        .create_group_key("g", Some(10), &who(), None)
         .await
         .expect("created");
     clock.set(t0 + 10);
@@ -173,7 +176,8 @@ async fn a_sweeper_that_does_not_lead_proposes_nothing_until_it_leads() {
 
     // Told it no longer leads: it proposes nothing, though a version has expired.
     n.node
-        .groups.create_group_key("h", Some(10), &who(), None)
+        .groups
+        .create_group_key("h", Some(10), &who(), None)
         .await
         .expect("created");
     clock.set(t0 + 20);
@@ -196,7 +200,8 @@ async fn the_sweeper_following_the_key_store_notes_an_expired_version_by_itself(
     let clock = Arc::new(ManualClock::new(t0));
     let n = start_node(clock.clone()).await;
     n.node
-        .groups.create_group_key("g", Some(3600), &who(), None)
+        .groups
+        .create_group_key("g", Some(3600), &who(), None)
         .await
         .expect("created");
     let arbiter = actix_rt::Arbiter::new();
@@ -211,7 +216,8 @@ async fn the_sweeper_following_the_key_store_notes_an_expired_version_by_itself(
     // A commit wakes it (a second after its last sweep at most; its timer for the next
     // expiry is a minute away, since the clock jumped instead of running).
     n.node
-        .groups.create_group_key("other", None, &who(), None)
+        .groups
+        .create_group_key("other", None, &who(), None)
         .await
         .expect("created");
     until(&n.node, "the expired version noted", |s| {
@@ -223,19 +229,21 @@ async fn the_sweeper_following_the_key_store_notes_an_expired_version_by_itself(
 
 /// A subscription of the dev GMS that nobody answers.
 async fn subscribe(node: &KmsNode, id: &str, kinds: &[EventKind]) {
-    node.parties.acl_set(DEV_GMS, "gms", &["*".to_owned()], &who())
+    node.parties
+        .acl_set(DEV_GMS, "gms", &["*".to_owned()], &who())
         .await
         .expect("ACL entry");
-    node.parties.subscribe(
-        DEV_GMS,
-        id,
-        "https://127.0.0.1:9/never",
-        kinds,
-        None,
-        &who(),
-    )
-    .await
-    .expect("subscribed");
+    node.parties
+        .subscribe(
+            DEV_GMS,
+            id,
+            "https://127.0.0.1:9/never",
+            kinds,
+            None,
+            &who(),
+        )
+        .await
+        .expect("subscribed");
 }
 
 fn no_tls() -> Arc<rustls::ClientConfig> {
@@ -247,7 +255,8 @@ async fn a_distributor_acknowledges_events_its_subscriber_does_not_get_once_it_l
     let n = start_node(Arc::new(SystemClock)).await;
     subscribe(&n.node, "revocations", &[EventKind::CertificateRevoked]).await;
     n.node
-        .groups.create_group_key("g", None, &who(), None)
+        .groups
+        .create_group_key("g", None, &who(), None)
         .await
         .expect("created");
     let newest = n.node.store().state().newest_event_id().unwrap();

@@ -112,9 +112,12 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     let delivery = actix_rt::spawn(async move {
         let now = node.now();
         let set = node
-            .key_sets.key_set(&community, "sip:alice@sealkm.test", None, now)
+            .key_sets
+            .key_set(&community, "sip:alice@sealkm.test", None, now)
             .await?;
-        node.key_sets.audit_delivery(&set, &Actor("test".into())).await?;
+        node.key_sets
+            .audit_delivery(&set, &Actor("test".into()))
+            .await?;
         Ok::<_, sealkm::node::NodeError>(set)
     });
     // The writer has written and synced the batch with the delivery's record and is held
@@ -169,7 +172,8 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
     let n = start_node(Box::new(|| {})).await;
     let community = n.node.community_for_host(None).await.expect("community");
     n.node
-        .key_sets.key_set(&community, "sip:bob@sealkm.test", None, n.node.now())
+        .key_sets
+        .key_set(&community, "sip:bob@sealkm.test", None, n.node.now())
         .await
         .expect("key set");
     let cert_uri = community
@@ -177,7 +181,10 @@ async fn master_secrets_of_a_certificate_revoked_elsewhere_are_dropped() {
         .expect("issuing")
         .cert_uri
         .clone();
-    assert_eq!(n.node.key_sets.unsealed_certificates(), vec![cert_uri.clone()]);
+    assert_eq!(
+        n.node.key_sets.unsealed_certificates(),
+        vec![cert_uri.clone()]
+    );
     assert_eq!(n.node.key_sets.forget_revoked_masters().expect("sweep"), 0);
     // The revocation as another node's proposal arrives here: applied, not proposed by this
     // node's revoke_certificate (which evicts its own cache).

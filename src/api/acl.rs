@@ -36,7 +36,7 @@ pub(super) async fn list(
     _admin: AdminAuth,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Value>, ApiError> {
-    let entries = state.node.acl_entries().await?;
+    let entries = state.node.parties.acl_entries().await?;
     Ok(web::Json(serde_json::json!({ "acl": entries })))
 }
 
@@ -71,6 +71,7 @@ pub(super) async fn set(
     let body: SetBody = admin_json(&req, payload, state.body).await?;
     let entry = state
         .node
+        .parties
         .acl_set(&body.principal, &body.role, &body.groups, &actor)
         .await?;
     Ok(web::Json(serde_json::json!({ "set": entry })))
@@ -102,6 +103,10 @@ pub(super) async fn remove(
     state: web::Data<AppState>,
 ) -> Result<web::Json<Value>, ApiError> {
     let body: RemoveBody = admin_json(&req, payload, state.body).await?;
-    state.node.acl_remove(&body.principal, &actor).await?;
+    state
+        .node
+        .parties
+        .acl_remove(&body.principal, &actor)
+        .await?;
     Ok(web::Json(serde_json::json!({ "removed": body.principal })))
 }

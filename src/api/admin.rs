@@ -139,6 +139,7 @@ pub(super) async fn rotate(
     let key = idempotency_key(&req)?;
     let cert_uri = state
         .node
+        .admin
         .rotate_certificate_keyed(&path, body.validity_days * 86_400, &actor, key.as_deref())
         .await?;
     Ok(web::Json(serde_json::json!({ "cert_uri": cert_uri })))
@@ -168,6 +169,7 @@ pub(super) async fn revoke_cert(
     let cert_uri = format!("{kms_uri}/cert/{serial}");
     state
         .node
+        .admin
         .revoke_certificate(&kms_uri, &cert_uri, &actor, key.as_deref())
         .await?;
     Ok(web::Json(serde_json::json!({ "revoked": cert_uri })))
@@ -224,6 +226,7 @@ pub(super) async fn revoke_identity(
     let identity = body.identity()?;
     state
         .node
+        .admin
         .revoke_identity(&path, identity, &body.reason, &actor, key.as_deref())
         .await?;
     Ok(web::Json(serde_json::json!({ "revoked": body.identity })))
@@ -255,6 +258,7 @@ pub(super) async fn reinstate_identity(
     let identity = body.identity()?;
     state
         .node
+        .admin
         .reinstate_identity(&path, identity, &actor, key.as_deref())
         .await?;
     Ok(web::Json(

@@ -125,7 +125,7 @@ pub async fn list_versions(
     group_id: &str,
 ) -> Result<web::Json<GroupInfo>, ApiError> {
     entitled(state, party, role, group_id).await?;
-    let group = state.node.group_local(group_id)?;
+    let group = state.node.groups.group_local(group_id)?;
     Ok(web::Json(group_info(&group, state.node.now())))
 }
 
@@ -139,7 +139,11 @@ pub async fn get_key(
 ) -> Result<HttpResponse, ApiError> {
     let version = parse_version(version)?;
     let p = entitled(state, party, role, group_id).await?;
-    let group = state.node.group_local(group_id)?;
-    let key = state.node.group_key(&group, version, &p.actor()).await?;
+    let group = state.node.groups.group_local(group_id)?;
+    let key = state
+        .node
+        .groups
+        .group_key(&group, version, &p.actor())
+        .await?;
     Ok(key_response(StatusCode::OK, &key))
 }

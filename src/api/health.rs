@@ -35,7 +35,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // ReadIndex rounds made for requests (at most one per request: `KmsNode::read_barrier`).
     match state.node.metrics.render(
         &raft,
-        state.node.admission_inflight(),
+        state.node.key_sets.admission_inflight(),
         state.node.request_barriers(),
     ) {
         Ok(body) => HttpResponse::Ok()

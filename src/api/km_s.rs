@@ -171,6 +171,7 @@ pub async fn key_provisioning(
     );
     let stored_unix = state
         .node
+        .parties
         .put_key_provisioning(&p.name, &key_id, &info, &p.actor())
         .await?;
     Ok(HttpResponse::Created().json(KeyProvisioningAck {

@@ -259,7 +259,7 @@ fn check_client_req_url(url: &str) -> Result<(), ApiError> {
 /// request's read barrier.
 fn refuse_party(state: &AppState, identity: &str) -> Result<(), ApiError> {
     if state.auth.verifier().party().is_party_name(identity)
-        || state.node.acl_entry_local(identity)?.is_some()
+        || state.node.parties.acl_entry_local(identity)?.is_some()
     {
         return Err(ApiError::Forbidden(
             "a party gets key material only on the service listener, with its certificate".into(),
@@ -348,6 +348,7 @@ async fn serve(
             };
             let set = state
                 .node
+                .key_sets
                 .key_set(&community, &identity, period, ctx.now)
                 .await?;
             (KmsMessageDoc::KeyProv(vec![key_set_doc(&set)]), Some(set))
@@ -381,7 +382,7 @@ async fn serve(
     // as delivered; a delivery that cannot be audited is not made.
     let xml = render_kms_response(&doc).map_err(|e| ApiError::Internal(format!("render: {e}")))?;
     if let Some(set) = &delivered {
-        state.node.audit_delivery(set, &actor).await?;
+        state.node.key_sets.audit_delivery(set, &actor).await?;
     }
     Ok(xml_response(
         actix_web::http::StatusCode::OK,

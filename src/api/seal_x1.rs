@@ -113,6 +113,7 @@ pub async fn create_key(
     let idem = idempotency_key(&req)?;
     let key = state
         .node
+        .groups
         .create_group_key(&group_id, ttl_s, &p.actor(), idem.as_deref())
         .await?;
     Ok(key_response(StatusCode::CREATED, &key))
@@ -182,10 +183,11 @@ pub async fn revoke_key(
     let p = entitled(&state, party, Role::Gms, &group_id).await?;
     state
         .node
+        .groups
         .revoke_group_key(&group_id, version, &p.actor())
         .await?;
     // Applied here before the write returned: no second barrier needed.
-    let group = state.node.group_local(&group_id)?;
+    let group = state.node.groups.group_local(&group_id)?;
     Ok(web::Json(group_keys::group_info(&group, state.node.now())))
 }
 
@@ -224,9 +226,10 @@ pub async fn set_expiry(
     let p = entitled(&state, party, Role::Gms, &group_id).await?;
     state
         .node
+        .groups
         .set_group_key_expiry(&group_id, version, body.expires_unix, &p.actor())
         .await?;
     // Applied here before the write returned: no second barrier needed.
-    let group = state.node.group_local(&group_id)?;
+    let group = state.node.groups.group_local(&group_id)?;
     Ok(web::Json(group_keys::group_info(&group, state.node.now())))
 }

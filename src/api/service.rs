@@ -69,9 +69,13 @@ pub async fn authorize(
     role: Role,
 ) -> Result<Principal, ApiError> {
     state.node.read_barrier().await?;
-    let acl = state.node.acl_entry_local(&party.name)?.ok_or_else(|| {
-        ApiError::Forbidden(format!("{} has no access on this interface", party.name))
-    })?;
+    let acl = state
+        .node
+        .parties
+        .acl_entry_local(&party.name)?
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!("{} has no access on this interface", party.name))
+        })?;
     if acl.role != role {
         return Err(ApiError::Forbidden(format!(
             "{} has the role {}; this interface requires {}",

@@ -92,6 +92,7 @@ async fn create(
     let p = authorize(&state, party, role).await?;
     let s = state
         .node
+        .parties
         .subscribe(
             &p.name,
             &b.id,
@@ -110,7 +111,7 @@ async fn list(
     role: Role,
 ) -> Result<web::Json<SubscriptionList>, ApiError> {
     let p = authorize(&state, party, role).await?;
-    let subs = state.node.subscriptions_of(&p.name).await?;
+    let subs = state.node.parties.subscriptions_of(&p.name).await?;
     Ok(web::Json(SubscriptionList {
         subscriptions: subs.into_iter().map(body).collect(),
     }))
@@ -123,7 +124,11 @@ async fn delete(
     role: Role,
 ) -> Result<web::Json<serde_json::Value>, ApiError> {
     let p = authorize(&state, party, role).await?;
-    state.node.unsubscribe(&p.name, &id, &p.actor()).await?;
+    state
+        .node
+        .parties
+        .unsubscribe(&p.name, &id, &p.actor())
+        .await?;
     Ok(web::Json(serde_json::json!({ "removed": id.as_str() })))
 }
 

@@ -157,7 +157,8 @@ pub async fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), 
         let community = node.community(&c.kms_uri).await?;
         if community.issuing_certificate(node.now()).is_err() {
             let created = node
-                .admin.rotate_certificate(
+                .admin
+                .rotate_certificate(
                     &c.kms_uri,
                     c.cert_validity_days.saturating_mul(86_400),
                     &actor,

@@ -300,7 +300,6 @@ impl NodeCore {
     pub fn audit_log(&self) -> &AuditLog {
         &self.audit
     }
-
 }
 
 fn strip_port(host: &str) -> &str {

@@ -1,6 +1,5 @@
 //! The KeyStore actor driven through its messages: a cluster of one on temporary disks.
 
-
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
