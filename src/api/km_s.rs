@@ -20,9 +20,9 @@ use utoipa::ToSchema;
 
 use super::auth::PartyAuth;
 use super::body::read_body;
+use super::documents::{handle_for, Caller};
 use super::error::ApiError;
 use super::group_keys;
-use super::km_uu::{handle_for, Caller};
 use super::service::authorize;
 use super::AppState;
 use crate::kms::acl::Role;

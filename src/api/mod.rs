@@ -1,13 +1,14 @@
 //! The HTTP edge (actix-web over rustls): one file per reference point. This module holds the
 //! shared [`AppState`] and assembles the listeners' routes; the route modules import only the
-//! shared ones ([`error`], [`body`], [`auth`], [`service`], [`group_keys`]) and this one, never
-//! each other (SEAL-X1 and KM-S also serve the TS 33.180 documents of [`km_uu`]). JSON handlers
+//! shared ones ([`error`], [`body`], [`auth`], [`service`], [`group_keys`], [`documents`]) and
+//! this one, never each other. JSON handlers
 //! return `Result<_, ApiError>`: errors are rendered by [`error::ApiError`]'s
 //! `ResponseError`.
 //!
 //! | file | serves |
 //! |------|--------|
-//! | [`km_uu`] | KM-UU, TS 33.180 Annex D XML under `/keymanagement/identity/v1` |
+//! | [`documents`] | the TS 33.180 Annex D documents (init, keyprov, certcache) for every caller, KmsResponse / KmsError rendering |
+//! | [`km_uu`] | KM-UU, those documents under `/keymanagement/identity/v1` for a user's access token |
 //! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
 //! | [`auth`] | the extractors that authenticate every caller before any other work |
 //! | [`body`] | request bodies (read after authentication, bounded in size and time), the `Idempotency-Key` header, the zeroizing response body |
@@ -27,6 +28,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cluster;
+pub mod documents;
 pub mod error;
 pub mod group_keys;
 pub mod health;

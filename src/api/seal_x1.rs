@@ -23,9 +23,9 @@ use utoipa::ToSchema;
 
 use super::auth::PartyAuth;
 use super::body::{idempotency_key, optional_json, read_json};
+use super::documents::{handle_for, Caller};
 use super::error::ApiError;
 use super::group_keys::{self, entitled, key_response, parse_version, GroupInfo};
-use super::km_uu::{handle_for, Caller};
 use super::AppState;
 use crate::kms::acl::Role;
 
