@@ -112,6 +112,14 @@ enum Cmd {
     },
     /// Run the crypto core on the published RFC 6507/6508 vectors and report.
     Selfcheck,
+    /// Ask a node's health URL over HTTPS; exit 0 on a 2xx answer (container health checks).
+    Health {
+        #[arg(long, default_value = "https://localhost:8443/healthz")]
+        url: String,
+        /// CA of the node's client listener (PEM).
+        #[arg(long)]
+        cacert: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -215,6 +223,9 @@ fn main() -> ExitCode {
             })
             .map_err(|e| e.to_string()),
         Cmd::Selfcheck => sealkm::selfcheck::run().map(|report| println!("{report}")),
+        Cmd::Health { url, cacert } => actix_rt::System::new()
+            .block_on(sealkm::cli::health::run(&url, &cacert))
+            .map(|line| println!("{line}")),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

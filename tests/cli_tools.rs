@@ -120,3 +120,37 @@ fn config_check_names_what_is_wrong() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("required_scope"), "{}", stderr(&out));
 }
+
+/// `sealkm health` (the container image's HEALTHCHECK): 0 when the URL answers 2xx over TLS
+/// with the given CA, 1 with the reason otherwise (a wrong path, a CA that does not match).
+#[actix_rt::test]
+async fn health_succeeds_on_a_live_node_and_fails_otherwise() {
+    let env = Env::new(|c| c);
+    let node = env.start();
+    let health = |url: String, ca: &std::path::Path| {
+        run_sealkm([
+            std::ffi::OsStr::new("health"),
+            "--url".as_ref(),
+            url.as_ref(),
+            "--cacert".as_ref(),
+            ca.as_os_str(),
+        ])
+    };
+    let ok = health(format!("{}/healthz", node.url), &env.ca());
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("200"));
+
+    let missing = health(format!("{}/no-such-path", node.url), &env.ca());
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
+
+    let other_ca = sealkm::tls::DevCa::generate("another").expect("ca");
+    let ca_file = env.dir().join("other-ca.pem");
+    std::fs::write(&ca_file, &other_ca.cert_pem).expect("write ca");
+    let untrusted = health(format!("{}/healthz", node.url), &ca_file);
+    assert!(
+        !untrusted.status.success(),
+        "a foreign CA must not be trusted"
+    );
+    node.stop();
+}

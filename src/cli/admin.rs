@@ -2,8 +2,6 @@
 //! and revocation, identity revocation, the ACL of the service interfaces) over HTTPS with the
 //! admin credential.
 
-use std::sync::Arc;
-
 use clap::Subcommand;
 
 use super::client::{conn_parts, Conn};
@@ -78,10 +76,8 @@ pub async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
             .trim()
             .to_owned(),
     };
-    let tls = crate::tls::client_config(&ca).map_err(|e| e.to_string())?;
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
-        .finish();
+    // awc's default request timeout (5 s).
+    let client = super::https_client(&ca, std::time::Duration::from_secs(5))?;
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };

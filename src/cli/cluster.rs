@@ -5,7 +5,6 @@
 //! [`render_status`] is the human-readable form of the status JSON.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -49,11 +48,7 @@ impl Target {
     }
 
     fn client(&self) -> Result<awc::Client, String> {
-        let tls = crate::tls::client_config(&self.ca).map_err(|e| e.to_string())?;
-        Ok(awc::Client::builder()
-            .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
-            .timeout(Duration::from_secs(330))
-            .finish())
+        super::https_client(&self.ca, Duration::from_secs(330))
     }
 
     /// Sends one request to each node in turn until one answers with something other than
