@@ -123,6 +123,27 @@ impl Admin {
         Ok(cert_uri)
     }
 
+    /// The template of the revocations and the reinstatement: an idempotency key (scoped to
+    /// `actor`, fingerprinted over `parts`); a repeat of an applied request succeeds without a
+    /// new check or write (`Ok(false)`); otherwise `check` runs (a refused command never
+    /// reaches the log), then `command` is proposed (`Ok(true)` once applied here).
+    async fn keyed_write(
+        &self,
+        actor: &Actor,
+        idempotency_key: Option<&str>,
+        parts: &[&[u8]],
+        check: impl std::future::Future<Output = Result<(), NodeError>>,
+        command: Command,
+    ) -> Result<bool, NodeError> {
+        let keyed = idempotency_key.map(|k| Keyed::new(actor, k, parts));
+        if self.replayed(keyed.as_ref()).await? {
+            return Ok(false);
+        }
+        check.await?;
+        self.propose_keyed(keyed.as_ref(), command).await?;
+        Ok(true)
+    }
+
     pub async fn revoke_certificate(
         &self,
         kms_uri: &str,
@@ -130,34 +151,29 @@ impl Admin {
         actor: &Actor,
         idempotency_key: Option<&str>,
     ) -> Result<(), NodeError> {
-        let keyed = idempotency_key.map(|k| {
-            Keyed::new(
-                actor,
-                k,
-                &[
-                    b"revoke-certificate",
-                    kms_uri.as_bytes(),
-                    cert_uri.as_bytes(),
-                ],
-            )
-        });
-        if self.replayed(keyed.as_ref()).await? {
-            return Ok(());
-        }
-        self.check_revoke_certificate(kms_uri, cert_uri).await?;
         let revoke = Command::RevokeCertificate {
             kms_uri: kms_uri.to_owned(),
             cert_uri: cert_uri.to_owned(),
         };
-        self.propose_keyed(keyed.as_ref(), revoke).await?;
-        self.key_sets.forget_certificate(cert_uri);
-        self.audit_admin(
-            AuditKind::CertificateRevoked,
-            actor,
-            None,
-            kms_uri,
-            Some(cert_uri.to_owned()),
-        );
+        let parts: [&[u8]; 3] = [
+            b"revoke-certificate",
+            kms_uri.as_bytes(),
+            cert_uri.as_bytes(),
+        ];
+        let check = self.check_revoke_certificate(kms_uri, cert_uri);
+        if self
+            .keyed_write(actor, idempotency_key, &parts, check, revoke)
+            .await?
+        {
+            self.key_sets.forget_certificate(cert_uri);
+            self.audit_admin(
+                AuditKind::CertificateRevoked,
+                actor,
+                None,
+                kms_uri,
+                Some(cert_uri.to_owned()),
+            );
+        }
         Ok(())
     }
 
@@ -169,39 +185,32 @@ impl Admin {
         actor: &Actor,
         idempotency_key: Option<&str>,
     ) -> Result<(), NodeError> {
-        let keyed = idempotency_key.map(|k| {
-            Keyed::new(
-                actor,
-                k,
-                &[
-                    b"revoke-identity",
-                    kms_uri.as_bytes(),
-                    identity.as_bytes(),
-                    reason.as_bytes(),
-                ],
-            )
-        });
-        if self.replayed(keyed.as_ref()).await? {
-            return Ok(());
-        }
-        self.check_revoke_identity(kms_uri, identity, reason)
-            .await?;
-        let at_unix = self.now();
         let revoke = Command::RevokeIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),
-            at_unix,
+            at_unix: self.now(),
             reason: reason.to_owned(),
         };
-        self.propose_keyed(keyed.as_ref(), revoke).await?;
-        self.key_sets.forget_identity(kms_uri, identity);
-        self.audit_admin(
-            AuditKind::IdentityRevoked,
-            actor,
-            Some(identity),
-            kms_uri,
-            Some(reason.to_owned()),
-        );
+        let parts: [&[u8]; 4] = [
+            b"revoke-identity",
+            kms_uri.as_bytes(),
+            identity.as_bytes(),
+            reason.as_bytes(),
+        ];
+        let check = self.check_revoke_identity(kms_uri, identity, reason);
+        if self
+            .keyed_write(actor, idempotency_key, &parts, check, revoke)
+            .await?
+        {
+            self.key_sets.forget_identity(kms_uri, identity);
+            self.audit_admin(
+                AuditKind::IdentityRevoked,
+                actor,
+                Some(identity),
+                kms_uri,
+                Some(reason.to_owned()),
+            );
+        }
         Ok(())
     }
 
@@ -212,33 +221,28 @@ impl Admin {
         actor: &Actor,
         idempotency_key: Option<&str>,
     ) -> Result<(), NodeError> {
-        let keyed = idempotency_key.map(|k| {
-            Keyed::new(
-                actor,
-                k,
-                &[
-                    b"reinstate-identity",
-                    kms_uri.as_bytes(),
-                    identity.as_bytes(),
-                ],
-            )
-        });
-        if self.replayed(keyed.as_ref()).await? {
-            return Ok(());
-        }
-        self.check_reinstate_identity(kms_uri, identity).await?;
         let reinstate = Command::ReinstateIdentity {
             kms_uri: kms_uri.to_owned(),
             identity: identity.to_owned(),
         };
-        self.propose_keyed(keyed.as_ref(), reinstate).await?;
-        self.audit_admin(
-            AuditKind::IdentityReinstated,
-            actor,
-            Some(identity),
-            kms_uri,
-            None,
-        );
+        let parts: [&[u8]; 3] = [
+            b"reinstate-identity",
+            kms_uri.as_bytes(),
+            identity.as_bytes(),
+        ];
+        let check = self.check_reinstate_identity(kms_uri, identity);
+        if self
+            .keyed_write(actor, idempotency_key, &parts, check, reinstate)
+            .await?
+        {
+            self.audit_admin(
+                AuditKind::IdentityReinstated,
+                actor,
+                Some(identity),
+                kms_uri,
+                None,
+            );
+        }
         Ok(())
     }
 }
