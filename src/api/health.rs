@@ -32,7 +32,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let raft = state.node.store().status();
-    // ReadIndex rounds made for requests (at most one per request: `KmsNode::read_barrier`).
+    // ReadIndex rounds made for requests (at most one per request: `NodeCore::read_barrier`).
     match state.node.metrics.render(
         &raft,
         state.node.key_sets.admission_inflight(),

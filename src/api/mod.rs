@@ -152,7 +152,7 @@ pub(crate) fn listener(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            // Every request makes at most one read barrier (`KmsNode::read_barrier`).
+            // Every request makes at most one read barrier (`NodeCore::read_barrier`).
             .wrap(actix_web::middleware::from_fn(one_barrier_per_request))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
             .configure(routes)

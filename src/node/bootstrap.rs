@@ -311,7 +311,7 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
 pub const REVOKED_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Every [`REVOKED_SWEEP_INTERVAL`], while the node lives: drops the unsealed master secrets
-/// of certificates the applied state shows revoked ([`KmsNode::forget_revoked_masters`]), so a
+/// of certificates the applied state shows revoked ([`super::KeySets::forget_revoked_masters`]), so a
 /// revocation made through any node clears them on every node.
 async fn forget_revoked_masters(node: std::sync::Weak<KmsNode>) {
     let mut tick = tokio::time::interval(REVOKED_SWEEP_INTERVAL);
