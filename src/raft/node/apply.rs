@@ -10,9 +10,9 @@ use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType};
 use super::{apply_err, Applier, ConfChangeContext, DriverError, Output, RaftDriver};
 use crate::raft::storage::LogStore;
 
-/// One normal entry of a batch: its index, its command bytes (`None`: empty) and whether
-/// this node proposed it.
-type BatchItem = (u64, Option<Vec<u8>>, bool);
+/// One normal entry of a batch: its index, the entry itself (`None`: empty; moved, its bytes
+/// are not copied) and whether this node proposed it.
+type BatchItem = (u64, Option<Entry>, bool);
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     pub(super) fn apply_entries(
@@ -30,7 +30,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 EntryType::EntryNormal if entry.data.is_empty() => batch.push((index, None, false)),
                 EntryType::EntryNormal => {
                     let mine = entry.context.as_ref() == self.id.to_be_bytes().as_slice();
-                    batch.push((index, Some(entry.data.to_vec()), mine));
+                    batch.push((index, Some(entry), mine));
                 }
                 _ => {
                     self.apply_batch(std::mem::take(&mut batch), out)?;
@@ -55,7 +55,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         };
         let items: Vec<(u64, Option<&[u8]>)> = batch
             .iter()
-            .map(|(i, data, _)| (*i, data.as_deref()))
+            .map(|(i, entry, _)| (*i, entry.as_ref().map(|e| e.data.as_ref())))
             .collect();
         // An unknown version or a corrupt command is the applier's error: the driver stops
         // there (the applier applied nothing of the failed batch).
