@@ -119,6 +119,10 @@ pub struct AuthConfig {
     /// Re-read `jwks_file` every this many seconds (0: only on SIGHUP).
     #[serde(default = "default_jwks_reload")]
     pub jwks_reload_s: u64,
+    /// `[[auth.visiting]]`: trusted partner identity providers whose users get key material of
+    /// our domain on KM-UU (TS 33.180 5.1.4.2); their JWKS files are read at start.
+    #[serde(default)]
+    pub visiting: Vec<crate::auth::visiting::VisitingIdpConfig>,
 }
 
 fn default_jwks_reload() -> u64 {
@@ -241,6 +245,30 @@ pub struct CommunityConfig {
     /// Extra host names (besides `kms_uri`) that select this community.
     #[serde(default)]
     pub host_aliases: Vec<String>,
+    /// The user URI domains this KMS serves (`KmsDomainList` of its certificates, D.3.2.2;
+    /// the domain lookup and the federation export use it). Empty: the KMS URI's parent
+    /// domain (`kms.example.org` → `example.org`), or the KMS URI itself when it has two labels
+    /// or fewer.
+    #[serde(default)]
+    pub kms_domains: Vec<String>,
+}
+
+impl CommunityConfig {
+    /// [`CommunityConfig::kms_domains`], or its default, lower case.
+    pub fn domains(&self) -> Vec<String> {
+        if !self.kms_domains.is_empty() {
+            return self
+                .kms_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect();
+        }
+        let uri = self.kms_uri.to_ascii_lowercase();
+        match uri.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => vec![parent.to_owned()],
+            _ => vec![uri],
+        }
+    }
 }
 
 fn default_key_period() -> u64 {
@@ -381,6 +409,9 @@ impl NodeConfig {
         fix(&mut self.client_listener.tls_cert);
         fix(&mut self.client_listener.tls_key);
         fix(&mut self.auth.jwks_file);
+        for v in &mut self.auth.visiting {
+            fix(&mut v.jwks_file);
+        }
         if let Some(s) = self.service_listener.as_mut() {
             fix(&mut s.tls_cert);
             fix(&mut s.tls_key);
@@ -429,6 +460,8 @@ impl NodeConfig {
                     c.kms_uri
                 )));
             }
+            crate::kms::domains::validate_domains(&c.domains())
+                .map_err(|e| ConfigError::Invalid(format!("{}: kms_domains: {e}", c.kms_uri)))?;
         }
         if self.limits.body_read_timeout_s == 0 {
             return Err(ConfigError::Invalid(

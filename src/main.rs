@@ -36,6 +36,10 @@ enum Cmd {
         /// Number of nodes, each its own process (1, 3 or 5; 1 runs without a peer listener).
         #[arg(long, default_value_t = 3)]
         nodes: u32,
+        /// 2: two independently keyed clusters (DIR/a and DIR/b, ports +100), federated both
+        /// ways (partner certificates, visiting users).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+        domains: u32,
     },
     /// Print the OpenAPI document of the service and admin interfaces (docs/openapi.json).
     Openapi,
@@ -71,6 +75,14 @@ enum Cmd {
         conn: sealkm::cli::client::Conn,
         #[command(subcommand)]
         op: sealkm::cli::admin::AdminOp,
+    },
+    /// Partner KMS certificates (export ours, import theirs, list, revoke, remove) and the
+    /// domain lookup, over the admin API.
+    Federation {
+        #[command(flatten)]
+        conn: sealkm::cli::client::Conn,
+        #[command(subcommand)]
+        op: sealkm::cli::federation::FederationOp,
     },
     /// The replicated ACL of the service interfaces (same as `sealkm admin acl`).
     Acl {
@@ -164,7 +176,12 @@ fn main() -> ExitCode {
     let text = std::env::var("SEALKM_LOG_FORMAT").as_deref() == Ok("text");
     init_tracing(matches!(cli.cmd, Cmd::Serve { .. }) && !text);
     let res = match cli.cmd {
-        Cmd::Dev { dir, addr, nodes } => run_dev(&dir, &addr, nodes),
+        Cmd::Dev {
+            dir,
+            addr,
+            nodes,
+            domains,
+        } => run_dev(&dir, &addr, nodes, domains),
         Cmd::Config {
             op: ConfigOp::Check { file },
         } => NodeConfig::load(&file)
@@ -199,6 +216,9 @@ fn main() -> ExitCode {
         }
         Cmd::Admin { conn, op } => {
             actix_rt::System::new().block_on(sealkm::cli::admin::run_admin(conn, op))
+        }
+        Cmd::Federation { conn, op } => {
+            actix_rt::System::new().block_on(sealkm::cli::federation::run(conn, op))
         }
         Cmd::Acl { conn, op } => actix_rt::System::new().block_on(sealkm::cli::admin::run_admin(
             conn,
@@ -236,7 +256,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_dev(dir: &Path, addr: &str, nodes: u32) -> Result<(), String> {
+fn run_dev(dir: &Path, addr: &str, nodes: u32, domains: u32) -> Result<(), String> {
+    if domains == 2 {
+        return actix_rt::System::new().block_on(dev::run_federated(dir, addr, nodes));
+    }
     dev::ensure(&dev::DevOptions {
         dir: dir.to_owned(),
         addr: addr.to_owned(),
@@ -271,11 +294,28 @@ fn run_serve(config: &Path) -> Result<(), String> {
         let verifier = TokenVerifier::new(jwks, cfg.auth.token.clone())
             .and_then(|v| v.with_party(cfg.auth.party.clone()))
             .map_err(|e| e.to_string())?;
-        let auth = Arc::new(api::auth::Authenticator::new(
-            verifier,
-            Some(cfg.auth.jwks_file.clone()),
-            10_000,
-        ));
+        let visiting = cfg
+            .auth
+            .visiting
+            .iter()
+            .map(|v| {
+                let text = std::fs::read_to_string(&v.jwks_file)
+                    .map_err(|e| format!("cannot read {}: {e}", v.jwks_file.display()))?;
+                let jwks = Jwks::from_json(&text)
+                    .map_err(|e| format!("{}: {e}", v.jwks_file.display()))?;
+                sealkm::auth::visiting::VisitingIdp::new(
+                    v,
+                    jwks,
+                    &cfg.auth.token,
+                    &cfg.auth.party,
+                )
+                .map_err(|e| format!("[[auth.visiting]] {}: {e}", v.issuer))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let auth = Arc::new(
+            api::auth::Authenticator::new(verifier, Some(cfg.auth.jwks_file.clone()), 10_000)
+                .with_visiting(visiting),
+        );
         actix_rt::spawn(
             api::auth::spawn_jwks_reloader(auth.clone(), cfg.auth.jwks_reload_s)
                 .map_err(|e| e.to_string())?,

@@ -213,3 +213,116 @@ fn dev_starts_three_processes_that_cluster_status_shows() {
         r.contains(&(vid, "follower".to_owned())).then_some(())
     });
 }
+
+#[test]
+fn dev_with_two_domains_federates_them_and_the_printed_walk_through_works() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("dev2");
+    let mut dev = Stop(
+        Command::new(BIN)
+            .args([
+                "dev",
+                "--domains",
+                "2",
+                "--nodes",
+                "1",
+                "--addr",
+                "127.0.0.1:0",
+                "--dir",
+            ])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dev"),
+    );
+    let stderr = dev.0.stderr.take().expect("stderr");
+    let errors = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let mut lines = BufReader::new(dev.0.stdout.take().expect("stdout")).lines();
+    let mut federated = false;
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        federated |= line.starts_with("sealkm dev: two federated domains");
+        if line.starts_with("Ctrl-C stops every node of both domains") {
+            break;
+        }
+    }
+    if !federated {
+        drop(dev);
+        panic!("no federated start: {}", errors.join().unwrap_or_default());
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = run_sealkm(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let s = |x: &str| std::ffi::OsString::from(x);
+    // Each domain lists the other's certificate.
+    let listed = run(&[&s("federation"), &s("--dir"), a.as_os_str(), &s("list")]);
+    assert!(listed.contains("kms.partner.test"), "{listed}");
+    let listed = run(&[&s("federation"), &s("--dir"), b.as_os_str(), &s("list")]);
+    assert!(listed.contains("kms.sealkm.test"), "{listed}");
+    // The walk-through: GMS of A -> bob of B.
+    let msg = tmp.path().join("msg.bin");
+    let sent = run(&[
+        &s("client"),
+        &s("gms"),
+        &s("--dir"),
+        a.as_os_str(),
+        &s("imessage"),
+        &s("--to"),
+        &s("sip:bob@partner.test"),
+        &s("--out"),
+        msg.as_os_str(),
+    ]);
+    assert!(sent.contains("(kms.partner.test)"), "{sent}");
+    let opened = run(&[
+        &s("client"),
+        &s("--dir"),
+        b.as_os_str(),
+        &s("--user"),
+        &s("sip:bob@partner.test"),
+        &s("imessage"),
+        &s("open"),
+        &s("--file"),
+        msg.as_os_str(),
+        &s("--from"),
+        &s(sealkm::dev::DEV_GMS),
+    ]);
+    let fp = |t: &str| {
+        t.split("GMK fingerprint ")
+            .nth(1)
+            .map(|f| f.trim().to_owned())
+    };
+    assert_eq!(fp(&opened), fp(&sent), "{opened}");
+    // A visiting user of B gets a key set of A with B's token.
+    let ks = run(&[
+        &s("client"),
+        &s("--dir"),
+        a.as_os_str(),
+        &s("--token"),
+        &s(run(&[
+            &s("token"),
+            &s("--dir"),
+            b.as_os_str(),
+            &s("--user"),
+            &s("sip:bob@partner.test"),
+        ])
+        .trim()),
+        &s("keyprov"),
+    ]);
+    assert!(
+        ks.contains("kms.sealkm.test") || ks.contains("KmsKeySet"),
+        "{ks}"
+    );
+}

@@ -22,6 +22,7 @@ use std::future::{ready, Ready};
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::jwt::{TokenUse, TokenVerifier, VerifiedToken};
+use crate::auth::visiting::{unverified_issuer, VisitingIdp};
 use crate::auth::{bearer_token, AuthError, Jwks};
 use crate::node::core::Actor;
 use crate::tls::PeerCert;
@@ -36,6 +37,8 @@ pub struct Authenticator {
     /// the clock (expiry with leeway), so a cached token is never accepted longer than a fresh
     /// verification would accept it. Saves one ES256/RS256 verification per warm request.
     cache: Mutex<lru::LruCache<[u8; 32], VerifiedToken>>,
+    /// Trusted partner identity providers (visiting users on KM-UU).
+    visiting: Vec<VisitingIdp>,
 }
 
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
@@ -63,7 +66,14 @@ impl Authenticator {
             jwks_digest: Mutex::new(digest),
             jwks_file,
             cache: Mutex::new(lru::LruCache::new(cap)),
+            visiting: Vec::new(),
         }
+    }
+
+    /// The same authenticator also accepting KM-UU tokens of these partner identity providers.
+    pub fn with_visiting(mut self, visiting: Vec<VisitingIdp>) -> Self {
+        self.visiting = visiting;
+        self
     }
 
     /// The verifier in force.
@@ -98,7 +108,17 @@ impl Authenticator {
                 cache.pop(&key);
             }
         }
-        let verified = verifier.verify_for(token, now, use_)?;
+        // A KM-UU token naming a trusted partner's issuer is verified with that partner's keys
+        // (the unverified `iss` only chooses the keys; every check then runs).
+        let visiting = match use_ {
+            TokenUse::KmUu if !self.visiting.is_empty() => unverified_issuer(token)
+                .and_then(|iss| self.visiting.iter().find(|v| v.issuer() == iss)),
+            _ => None,
+        };
+        let verified = match visiting {
+            Some(v) => v.verify(token, now)?,
+            None => verifier.verify_for(token, now, use_)?,
+        };
         // A reload between the verification and here empties the cache after this insert or
         // verified against the old keys before it: either way no stale entry survives a reload
         // for longer than one request.

@@ -16,16 +16,16 @@ use super::body::{read_body, ZeroizingBody};
 use super::error::ApiError;
 use super::AppState;
 use crate::kms::acl::Role;
-use crate::kms::community::{Certificate, Community, PARAMETER_SET, USER_ID_FORMAT_HASHED_UID};
+use crate::kms::community::root_certificate_doc;
 use crate::kms::period::{ntp64_seconds, parse_ntp64_hex};
 use crate::kms::provision::KeySet;
-use crate::kms::xml::certificate::{CertRole, KmsCertificateDoc, KMS_CERTIFICATE_VERSION};
 use crate::kms::xml::keyset::KmsKeySetDoc;
 use crate::kms::xml::kms_error::{KmsErrorCode, KmsErrorDoc};
 use crate::kms::xml::request::{parse_kms_request, KmsRequestDoc};
 use crate::kms::xml::response::{
     render_kms_response, KmsMessageDoc, KmsResponseBody, KmsResponseDoc,
 };
+use crate::kms::xml::time::odt;
 use crate::node::core::Actor;
 
 /// The interface root (TS 33.180 D.2.1).
@@ -99,36 +99,6 @@ pub fn parse_route_under(root: &str, raw_path: &str) -> Result<Route, ApiError> 
             Err(ApiError::BadRequest("too many path segments".into()))
         }
         _ => Err(ApiError::NotFound("unknown resource".into())),
-    }
-}
-
-fn odt(unix: u64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(i64::try_from(unix).ok()?).ok()
-}
-
-/// The `KmsCertificate` of one of our certificates.
-pub fn certificate_doc(
-    community: &Community,
-    cert: &Certificate,
-    role: CertRole,
-) -> KmsCertificateDoc {
-    KmsCertificateDoc {
-        version: KMS_CERTIFICATE_VERSION.to_owned(),
-        role,
-        is_security_gateway: None,
-        cert_uri: Some(cert.cert_uri.clone()),
-        kms_uri: community.kms_uri.clone(),
-        issuer: Some(community.kms_uri.clone()),
-        valid_from: odt(cert.valid_from_unix),
-        valid_to: odt(cert.valid_to_unix),
-        revoked: Some(cert.revoked),
-        user_id_format: USER_ID_FORMAT_HASHED_UID.to_owned(),
-        user_key_period: community.period.period_s,
-        user_key_offset: community.period.offset_s,
-        pub_enc_key: cert.pub_enc_key.clone(),
-        pub_auth_key: cert.pub_auth_key.clone(),
-        parameter_set: Some(u64::from(PARAMETER_SET)),
-        kms_domains: Vec::new(),
     }
 }
 
@@ -296,7 +266,18 @@ async fn serve(
     }
     // The request's one read barrier, then everything reads the state it made current.
     let (community, actor) = match caller {
-        Caller::User(_) => {
+        Caller::User(UserToken(token)) => {
+            // A visiting user (a partner identity provider's token) gets keys only from the
+            // communities that provider is trusted for (TS 33.180 5.1.4.2).
+            if let Some(v) = &token.visiting {
+                let kms_uri = state.node.kms_uri_for_host(Some(&ctx.host));
+                if !v.may_use(&kms_uri) {
+                    return Err(ApiError::Forbidden(
+                        "this community does not accept visiting users of that identity provider"
+                            .into(),
+                    ));
+                }
+            }
             let community = state.node.community_for_host(Some(&ctx.host)).await?;
             refuse_party(state, &identity)?;
             (community, Actor(identity.clone()))
@@ -318,7 +299,8 @@ async fn serve(
             let cert = community
                 .issuing_certificate(ctx.now)
                 .map_err(crate::node::NodeError::from)?;
-            let doc = certificate_doc(&community, cert, CertRole::Root);
+            let doc =
+                root_certificate_doc(&community, cert, state.node.kms_domains(&community.kms_uri));
             (KmsMessageDoc::Init(Box::new(doc)), None)
         }
         Route::KeyProv { user_uri: _, ntp64 } => {
@@ -343,14 +325,13 @@ async fn serve(
             (KmsMessageDoc::KeyProv(vec![key_set_doc(&set)]), Some(set))
         }
         Route::CertCache { cache_num } => {
-            let current = community.cache_num;
+            // Our certificates, then the partners' shared with this community (the read
+            // barrier of this request covers both).
+            let (current, certificates) = state.node.federation.cert_cache(&community, ctx.now)?;
             let certificates = if cache_num == Some(current) {
                 Vec::new()
             } else {
-                community
-                    .live_certificates(ctx.now)
-                    .map(|c| certificate_doc(&community, c, CertRole::Root))
-                    .collect()
+                certificates
             };
             let message = KmsMessageDoc::CertCache {
                 cache_num: current,

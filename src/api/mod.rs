@@ -13,6 +13,7 @@
 //! | [`auth`] | the extractors that authenticate every caller before any other work |
 //! | [`body`] | request bodies (read after authentication, bounded in size and time), the `Idempotency-Key` header, the zeroizing response body |
 //! | [`acl`] | the replicated ACL of the service interfaces under `/admin/v1/acl` |
+//! | [`federation`] | partner KMS certificates under `/admin/v1/federation`, the domain lookup for parties |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`service`] | the service listener: mTLS + token authentication of parties |
@@ -30,6 +31,7 @@ pub mod body;
 pub mod cluster;
 pub mod documents;
 pub mod error;
+pub mod federation;
 pub mod group_keys;
 pub mod health;
 pub mod km_s;
@@ -98,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/admin/v1")
             .configure(admin::configure)
+            .configure(federation::configure)
             .configure(cluster::configure)
             .configure(acl::configure)
             .configure(revocation_query::configure),
@@ -111,12 +114,14 @@ pub fn service_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(seal_x1::ROOT)
             .configure(seal_x1::configure)
-            .configure(subscriptions::configure_for(Role::Gms)),
+            .configure(subscriptions::configure_for(Role::Gms))
+            .configure(federation::configure_lookup_for(Role::Gms)),
     )
     .service(
         web::scope(km_s::ROOT)
             .configure(km_s::configure)
-            .configure(subscriptions::configure_for(Role::ValServer)),
+            .configure(subscriptions::configure_for(Role::ValServer))
+            .configure(federation::configure_lookup_for(Role::ValServer)),
     )
     .configure(openapi::configure)
     .configure(health::configure);

@@ -8,7 +8,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{acl, admin, cluster, group_keys, km_s, revocation_query, seal_x1, subscriptions};
+use super::{
+    acl, admin, cluster, federation, group_keys, km_s, revocation_query, seal_x1, subscriptions,
+};
 use crate::actors::distribution;
 
 struct Security;
@@ -97,6 +99,14 @@ impl Modify for Security {
         cluster::status,
         cluster::join,
         cluster::leave,
+        federation::export,
+        federation::list,
+        federation::import,
+        federation::revoke,
+        federation::remove,
+        federation::admin_lookup,
+        federation::seal_x1_lookup,
+        federation::km_s_lookup,
     ),
     components(schemas(
         group_keys::VersionInfo,
@@ -114,6 +124,11 @@ impl Modify for Security {
         distribution::Notification,
         distribution::NotificationEvent,
         distribution::NotificationSubject,
+        federation::PartnerBody,
+        federation::PartnerList,
+        federation::ImportBody,
+        federation::IdBody,
+        federation::LookupAnswer,
         ErrorBody,
     )),
     tags(
@@ -122,6 +137,7 @@ impl Modify for Security {
         (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning"),
         (name = "KM-S (extension)", description = "Our extension: group keys for entitled VAL servers"),
         (name = "Subscriptions (extension)", description = "Our extension: subscriptions to key events; the leader POSTs a Notification (metadata and event ids only) to the callback URL over mutual TLS, at least once, in id order"),
+        (name = "Federation", description = "Partner KMS certificates (TS 33.180 Annex L.3.2 manual exchange; admin API) and the domain lookup (our extension)"),
         (name = "admin", description = "Operators: communities, certificates, revocations, ACL, cluster (client listener)"),
     )
 )]

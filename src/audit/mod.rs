@@ -87,6 +87,11 @@ pub enum AuditKind {
     AdminConfigChanged,
     /// The node's secrets were unsealed or sealed.
     AdminSealChanged,
+    /// A partner KMS certificate was imported (or its sharing changed), revoked or removed
+    /// (federation, TS 33.180 Annex L.3.2).
+    PartnerCertificateImported,
+    PartnerCertificateRevoked,
+    PartnerCertificateRemoved,
 }
 
 /// One audited event. Holds no secret, by construction of its callers.

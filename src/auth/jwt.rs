@@ -73,6 +73,8 @@ pub enum PolicyError {
     ScopeHasSpace,
     #[error("auth policy: the party scope must differ from the KM-UU required_scope")]
     SameScope,
+    #[error("auth policy: {0}")]
+    Invalid(&'static str),
 }
 
 impl TokenPolicy {
@@ -112,6 +114,25 @@ pub struct VerifiedToken {
     pub expires_at: u64,
     /// The whole claims set.
     pub claims: Map<String, Value>,
+    /// Set for a visiting user's token (a trusted partner identity provider's, see
+    /// [`super::visiting`]); `None` for our own identity management server's.
+    pub visiting: Option<Visiting>,
+}
+
+/// Where a visiting user's token comes from and what it may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visiting {
+    /// The partner identity provider's `iss`.
+    pub issuer: String,
+    /// Our communities its users may get key material from; empty: all.
+    pub communities: Vec<String>,
+}
+
+impl Visiting {
+    /// Whether this visitor may get key material of community `kms_uri`.
+    pub fn may_use(&self, kms_uri: &str) -> bool {
+        self.communities.is_empty() || self.communities.iter().any(|c| c == kms_uri)
+    }
 }
 
 impl VerifiedToken {
@@ -343,6 +364,7 @@ impl TokenVerifier {
             scopes,
             expires_at,
             claims,
+            visiting: None,
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod devidp;
 pub mod jwks;
 pub mod jwt;
 pub mod party;
+pub mod visiting;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -115,6 +116,10 @@ pub enum AuthError {
     /// A registered claim is present but not of the form RFC 7519 §4.1 requires.
     #[error("access token claim is invalid: {0}")]
     InvalidClaim(&'static str),
+    /// A visiting user's token (a trusted partner identity provider's) names a user outside
+    /// the domains that provider may speak for.
+    #[error("the visiting user's identity is outside the domains its identity provider serves")]
+    OutsideVisitingDomains,
     /// The development identity provider could not create a key or a signature.
     #[error("token signing failed: {0}")]
     Signing(&'static str),
@@ -124,7 +129,10 @@ impl AuthError {
     /// `true` when the token is valid but does not authorise the request (HTTP 403,
     /// RFC 6750 `insufficient_scope`); every other variant is an authentication failure (401).
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, AuthError::MissingScope | AuthError::WrongInterface)
+        matches!(
+            self,
+            AuthError::MissingScope | AuthError::WrongInterface | AuthError::OutsideVisitingDomains
+        )
     }
 
     /// The RFC 6750 §3.1 `error` code for the `WWW-Authenticate` header; `None` when the request
@@ -132,7 +140,9 @@ impl AuthError {
     pub fn rfc6750_error_code(&self) -> Option<&'static str> {
         match self {
             AuthError::MissingToken | AuthError::Signing(_) => None,
-            AuthError::MissingScope | AuthError::WrongInterface => Some("insufficient_scope"),
+            AuthError::MissingScope
+            | AuthError::WrongInterface
+            | AuthError::OutsideVisitingDomains => Some("insufficient_scope"),
             AuthError::MalformedToken(_) | AuthError::TokenTooLarge { .. } => {
                 Some("invalid_request")
             }

@@ -67,8 +67,15 @@ pub enum AclOp {
     },
 }
 
-pub async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
-    let (url, ca) = conn_parts(&conn)?;
+/// One admin API call: `GET` (or `POST` with `body`) `/admin/v1/<path>` with the admin
+/// credential (`--token`, or the dev environment's); the status and the body.
+pub async fn admin_call(
+    conn: &Conn,
+    post: bool,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(awc::http::StatusCode, Vec<u8>), String> {
+    let (url, ca) = conn_parts(conn)?;
     let token = match conn.token.clone() {
         Some(t) => t,
         None => std::fs::read_to_string(conn.dir.join(dev::ADMIN_TOKEN))
@@ -78,6 +85,37 @@ pub async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
     };
     // awc's default request timeout (5 s).
     let client = super::https_client(&ca, std::time::Duration::from_secs(5))?;
+    let full = format!("{url}/admin/v1/{path}");
+    let req = if post {
+        client.post(full)
+    } else {
+        client.get(full)
+    }
+    .insert_header(("Authorization", format!("Bearer {token}")));
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .map_err(|e| e.to_string())?;
+    let bytes = resp
+        .body()
+        .limit(4 * 1024 * 1024)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((resp.status(), bytes.to_vec()))
+}
+
+/// Prints an admin API answer; a non-2xx status is the command's error.
+pub fn show(status: awc::http::StatusCode, bytes: &[u8]) -> Result<(), String> {
+    println!("{}", String::from_utf8_lossy(bytes));
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
+
+pub async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
     let enc = |s: &str| {
         percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
@@ -138,24 +176,6 @@ pub async fn run_admin(conn: Conn, op: AdminOp) -> Result<(), String> {
             Some(serde_json::json!({ "identity": identity })),
         ),
     };
-    let full = format!("{url}/admin/v1/{path}");
-    let req = if method_post {
-        client.post(full)
-    } else {
-        client.get(full)
-    }
-    .insert_header(("Authorization", format!("Bearer {token}")));
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let bytes = resp.body().await.map_err(|e| e.to_string())?;
-    println!("{}", String::from_utf8_lossy(&bytes));
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("HTTP {status}"))
-    }
+    let (status, bytes) = admin_call(&conn, method_post, &path, body).await?;
+    show(status, &bytes)
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod client;
 pub mod cluster;
+pub mod federation;
 pub mod health;
 pub mod party;
 

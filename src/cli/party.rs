@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use crate::client::gmk::{build_gmk_message, generate_gmk};
+use crate::client::gmk::{build_gmk_message_to, generate_gmk, member_certificate};
 use crate::client::party::{group_key_of, PartyClient};
 use crate::client::{validate_key_set, KmClient};
 use crate::crypto::kdf;
 use crate::dev;
 use crate::kms::acl::Role;
-use crate::kms::xml::certificate::KmsCertificateDoc;
+use crate::kms::xml::certificate::{CertRole, KmsCertificateDoc};
 use crate::kms::xml::keyset::KmsKeySetDoc;
 use crate::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 
@@ -245,12 +245,18 @@ pub async fn run(role: Role, conn: Conn<'_>, who: PartyArgs, op: PartyOp) -> Res
                 .as_secs();
             let ntp = crate::kms::period::unix_to_ntp64(now);
             let rng = ring::rand::SystemRandom::new();
-            let msg = build_gmk_message(&cert, &ks, &to, &gmk, gmk_id, ntp, &rng).map_err(err)?;
+            // The member's domain: our certificate, or a partner's from our CertCache.
+            let cache = fetch_cert_cache(&km).await?;
+            let member_cert = member_certificate(&cert, &cache, &to, now);
+            let msg = build_gmk_message_to(&cert, member_cert, &ks, &to, &gmk, gmk_id, ntp, &rng)
+                .map_err(err)?;
             std::fs::write(&out, &msg).map_err(err)?;
             println!(
-                "I_MESSAGE from {} to {to}: {} bytes in {}; GMK-ID {gmk_id:08x}, GUK-ID {:08x}, \
-                 GMK fingerprint {}",
+                "I_MESSAGE from {} ({}) to {to} ({}): {} bytes in {}; GMK-ID {gmk_id:08x}, \
+                 GUK-ID {:08x}, GMK fingerprint {}",
                 ks.user_uri,
+                cert.kms_uri,
+                member_cert.kms_uri,
                 msg.len(),
                 out.display(),
                 kdf::guk_id(gmk.expose(), gmk_id, &to),
@@ -283,6 +289,15 @@ pub async fn fetch_cert(km: &KmClient) -> Result<KmsCertificateDoc, String> {
     }
 }
 
+/// The certificates of the KMS certificate cache (KmsCertCache) from `km`.
+pub async fn fetch_cert_cache(km: &KmClient) -> Result<Vec<KmsCertificateDoc>, String> {
+    let r = km.post("certcache", None).await.map_err(err)?;
+    match r.doc.body {
+        KmsResponseBody::Message(KmsMessageDoc::CertCache { certificates, .. }) => Ok(certificates),
+        other => Err(format!("HTTP {}: no KmsCertCache: {other:?}", r.status)),
+    }
+}
+
 /// The caller's own key set (KmsKeyProv) from `km`.
 pub async fn fetch_key_set(km: &KmClient) -> Result<KmsKeySetDoc, String> {
     let r = km.post("keyprov", None).await.map_err(err)?;
@@ -308,7 +323,15 @@ pub async fn open_as_member(km: &KmClient, file: &Path, from: Option<&str>) -> R
     validate_key_set(&cert, &ks).map_err(|e| format!("own key set: {e}"))?;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     // The typed cause: the key set was validated above, so a refusal here is the message's.
-    let o = crate::client::gmk::open_gmk_message(&cert, &ks, &bytes, from)
+    // Senders of other domains verify under their KMS's KPAK, from our CertCache.
+    let mut senders = vec![cert.clone()];
+    senders.extend(
+        fetch_cert_cache(km)
+            .await?
+            .into_iter()
+            .filter(|c| c.role == CertRole::External),
+    );
+    let o = crate::client::gmk::open_gmk_message_from(&cert, &senders, &ks, &bytes, from)
         .map_err(|e| format!("{}: {e}", file.display()))?;
     println!(
         "I_MESSAGE from {} verified (ECCSI) and decrypted (SAKKE) for {}: GMK-ID {}, GUK-ID {}, \

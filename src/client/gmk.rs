@@ -32,6 +32,37 @@ fn uid_at(cert: &KmsCertificateDoc, uri: &str, ntp_seconds: u64) -> Result<[u8; 
     ))
 }
 
+/// The KMS certificate of `member_uri`'s domain among `own` (the sender's KmsInit
+/// certificate) and `cache` (its KmsCertCache), by the `KmsDomainList`s of the certificates
+/// valid at `now_unix` (exact domain, then longest parent domain: `kms::domains`). A URI no
+/// listed domain covers is taken to be of the sender's own domain.
+pub fn member_certificate<'a>(
+    own: &'a KmsCertificateDoc,
+    cache: &'a [KmsCertificateDoc],
+    member_uri: &str,
+    now_unix: u64,
+) -> &'a KmsCertificateDoc {
+    let valid = |c: &KmsCertificateDoc| {
+        c.revoked != Some(true)
+            && c.valid_from
+                .is_none_or(|t| t.unix_timestamp() <= now_unix as i64)
+            && c.valid_to
+                .is_none_or(|t| (now_unix as i64) < t.unix_timestamp())
+    };
+    let candidates: Vec<&KmsCertificateDoc> = std::iter::once(own)
+        .chain(cache.iter().filter(|c| valid(c)))
+        .collect();
+    crate::kms::domains::lookup(
+        member_uri,
+        candidates
+            .iter()
+            .map(|c| (c.kms_uri.as_str(), c.kms_domains.as_slice())),
+    )
+    .and_then(|(kms_uri, _, _)| candidates.iter().find(|c| c.kms_uri == kms_uri))
+    .copied()
+    .unwrap_or(own)
+}
+
 /// A fresh GMK and its GMK-ID (GMK purpose tag over 28 random bits).
 pub fn generate_gmk(rng: &dyn SecureRandom) -> Result<(SecretBytes<16>, u32), ClientError> {
     let mut k = [0u8; 16];
@@ -56,6 +87,34 @@ pub fn build_gmk_message(
     ntp_timestamp: u64,
     rng: &dyn SecureRandom,
 ) -> Result<Vec<u8>, ClientError> {
+    build_gmk_message_to(
+        cert,
+        cert,
+        sender,
+        member_uri,
+        gmk,
+        gmk_id,
+        ntp_timestamp,
+        rng,
+    )
+}
+
+/// [`build_gmk_message`] to a member of any domain (TS 33.180 5.2.7.2, Annex E): the sender
+/// signs under its own KMS certificate `cert` and key set; the GMK is encrypted to the
+/// member's UID under the **member domain's** certificate `member_cert` (its KMS URI as
+/// IDRkmsr, its key period parameters, its Z). For a member of the sender's own domain both
+/// certificates are the same.
+#[allow(clippy::too_many_arguments)]
+pub fn build_gmk_message_to(
+    cert: &KmsCertificateDoc,
+    member_cert: &KmsCertificateDoc,
+    sender: &KmsKeySetDoc,
+    member_uri: &str,
+    gmk: &SecretBytes<16>,
+    gmk_id: u32,
+    ntp_timestamp: u64,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<u8>, ClientError> {
     let ntp_s = kdf::ntp64_seconds(ntp_timestamp);
     let sender_uid = uid_at(cert, &sender.user_uri, ntp_s)?;
     if sender_uid != sender.user_id {
@@ -63,12 +122,12 @@ pub fn build_gmk_message(
             "the timestamp is outside the sender key set's key period".into(),
         ));
     }
-    let member_uid = uid_at(cert, member_uri, ntp_s)?;
+    let member_uid = uid_at(member_cert, member_uri, ntp_s)?;
     let kpak = Kpak::from_bytes(&cert.pub_auth_key)?;
     let ssk = Ssk::from_bytes(sender.user_signing_key_ssk.expose())?;
     let pvt = Pvt::from_bytes(&sender.user_pub_token_pvt)?;
     let signer = EccsiSigner::new(&kpak, &sender_uid, &ssk, &pvt)?;
-    let z = SakkePublicKey::from_bytes(&cert.pub_enc_key)?;
+    let z = SakkePublicKey::from_bytes(&member_cert.pub_enc_key)?;
     let guk_id = kdf::guk_id(gmk.expose(), gmk_id, member_uri);
     let mut spi = gmk_id.to_be_bytes().to_vec();
     spi.extend_from_slice(&guk_id.to_be_bytes());
@@ -82,7 +141,7 @@ pub fn build_gmk_message(
         responder: Party {
             uri: member_uri,
             uid: &member_uid,
-            kms_uri: &cert.kms_uri,
+            kms_uri: &member_cert.kms_uri,
         },
         responder_z: &z,
         key: gmk,
@@ -139,16 +198,46 @@ pub fn open_gmk_message(
     bytes: &[u8],
     expected_initiator: Option<&str>,
 ) -> Result<OpenedMessage, OpenGmkError> {
-    let kpak = Kpak::from_bytes(&cert.pub_auth_key).map_err(OpenGmkError::KeyMaterial)?;
+    open_gmk_message_from(
+        cert,
+        std::slice::from_ref(cert),
+        receiver,
+        bytes,
+        expected_initiator,
+    )
+}
+
+/// [`open_gmk_message`] from a sender of any domain: `senders` are the KMS certificates whose
+/// users may sign (our own and the `External` ones of our CertCache); the message's IDRkmsi
+/// picks the KPAK that verifies it (TS 33.180 Annex E: the receiver verifies with the sender
+/// domain's KPAK). Revoked certificates are not trusted.
+pub fn open_gmk_message_from(
+    cert: &KmsCertificateDoc,
+    senders: &[KmsCertificateDoc],
+    receiver: &KmsKeySetDoc,
+    bytes: &[u8],
+    expected_initiator: Option<&str>,
+) -> Result<OpenedMessage, OpenGmkError> {
     let z = SakkePublicKey::from_bytes(&cert.pub_enc_key).map_err(OpenGmkError::KeyMaterial)?;
     let rsk =
         Rsk::from_bytes(receiver.user_decrypt_key.expose()).map_err(OpenGmkError::KeyMaterial)?;
-    let trusted = [TrustedKms {
-        kms_uri: &cert.kms_uri,
-        key_period_s: cert.user_key_period,
-        key_offset_s: cert.user_key_offset,
-        kpak: &kpak,
-    }];
+    let senders: Vec<&KmsCertificateDoc> =
+        senders.iter().filter(|c| c.revoked != Some(true)).collect();
+    let kpaks = senders
+        .iter()
+        .map(|c| Kpak::from_bytes(&c.pub_auth_key))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(OpenGmkError::KeyMaterial)?;
+    let trusted: Vec<TrustedKms> = senders
+        .iter()
+        .zip(&kpaks)
+        .map(|(c, kpak)| TrustedKms {
+            kms_uri: &c.kms_uri,
+            key_period_s: c.user_key_period,
+            key_offset_s: c.user_key_offset,
+            kpak,
+        })
+        .collect();
     let ctx = ReceiverContext {
         uri: &receiver.user_uri,
         kms_uri: &cert.kms_uri,

@@ -5,11 +5,13 @@
 
 pub mod acl;
 pub mod community;
+pub mod domains;
 pub mod events;
 pub mod group;
 pub mod key_provisioning;
 pub mod master;
 pub mod names;
+pub mod partner;
 pub mod period;
 pub mod provision;
 pub mod xml;

@@ -94,6 +94,8 @@ pub struct NodeCore {
     /// host name (lower case) → kms_uri
     hosts: HashMap<String, String>,
     default_community: String,
+    /// Each configured community's KMS URI and the user URI domains it serves, in config order.
+    domains: Vec<(String, Vec<String>)>,
     pub metrics: super::metrics::Metrics,
     /// ReadIndex rounds made for HTTP requests ([`NodeCore::read_barrier`]).
     request_barriers: AtomicU64,
@@ -130,6 +132,11 @@ impl NodeCore {
             rng: SystemRandom::new(),
             hosts,
             default_community,
+            domains: cfg
+                .communities
+                .iter()
+                .map(|c| (c.kms_uri.clone(), c.domains()))
+                .collect(),
             metrics: Default::default(),
             request_barriers: AtomicU64::new(0),
         }
@@ -252,6 +259,19 @@ impl NodeCore {
         host.map(|h| strip_port(h).to_ascii_lowercase())
             .and_then(|h| self.hosts.get(&h).cloned())
             .unwrap_or_else(|| self.default_community.clone())
+    }
+
+    /// The user URI domains community `kms_uri` serves (its `KmsDomainList`), from the config.
+    pub fn kms_domains(&self, kms_uri: &str) -> &[String] {
+        self.domains
+            .iter()
+            .find(|(k, _)| k == kms_uri)
+            .map_or(&[], |(_, d)| d.as_slice())
+    }
+
+    /// Every configured community with its domains, in config order.
+    pub fn all_kms_domains(&self) -> &[(String, Vec<String>)] {
+        &self.domains
     }
 
     /// A community, read linearizably.

@@ -8,6 +8,7 @@
 //! | [`Groups`] | `groups` | KMS-managed group keys (GMK generation, rotation, expiry, hand-out) |
 //! | [`Parties`] | `parties`, `acl`, `key_provisioning`, `subscriptions` | the ACL, SEAL key provisioning, key event subscriptions |
 //! | [`Admin`] | `admin`, `admin_checks` | communities' certificates, revocations, the checks before proposing |
+//! | [`Federation`] | `federation` | partner KMS certificates (import, export, CertCache), the domain lookup |
 //!
 //! Handlers call a service; they never touch sled or the crypto directly.
 
@@ -18,6 +19,7 @@ pub mod admission;
 pub mod bootstrap;
 pub mod cache;
 pub mod core;
+pub mod federation;
 pub mod groups;
 pub mod key_provisioning;
 pub mod key_sets;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 
 pub use self::admin::Admin;
 pub use self::core::{NodeCore, NodeError};
+pub use self::federation::Federation;
 pub use self::groups::Groups;
 pub use self::key_sets::KeySets;
 pub use self::parties::Parties;
@@ -48,6 +51,7 @@ pub struct KmsNode {
     pub admin: Admin,
     pub groups: Groups,
     pub parties: Parties,
+    pub federation: Federation,
 }
 
 impl KmsNode {
@@ -66,6 +70,7 @@ impl KmsNode {
             admin: Admin::new(core.clone(), key_sets.clone()),
             groups: Groups::new(core.clone()),
             parties: Parties::new(core.clone()),
+            federation: Federation::new(core.clone()),
             key_sets,
             core,
         }

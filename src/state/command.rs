@@ -7,7 +7,7 @@
 //!
 //! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
 //! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`; 4 =
-//! `Idempotent` (a command with a client's idempotency key). An envelope carries the smallest
+//! `Idempotent` (a command with a client's idempotency key); 5 = the partner certificate commands. An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -23,10 +23,11 @@ use crate::kms::acl::Role;
 use crate::kms::community::Certificate;
 use crate::kms::events::EventKind;
 use crate::kms::group::GroupKeyVersion;
+use crate::kms::partner::PartnerCertificate;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 4;
+pub const COMMAND_VERSION: u16 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -150,6 +151,23 @@ pub enum Command {
         fingerprint: Vec<u8>,
         command: Box<Command>,
     },
+    // ---- version 5 (append only below this line) ----
+    /// Imports a partner KMS certificate (`Role="External"`, TS 33.180 Annex L.3.2), checked
+    /// again at apply against the partners known then (`kms::partner::check_import` at
+    /// `at_unix`, the proposer's time); `rotate`: the partner's keys may change.
+    ImportPartnerCertificate {
+        certificate: PartnerCertificate,
+        rotate: bool,
+        at_unix: u64,
+    },
+    /// Marks a partner certificate revoked (served `Revoked=true` until its ValidTo).
+    RevokePartnerCertificate {
+        id: String,
+    },
+    /// Forgets a partner certificate.
+    RemovePartnerCertificate {
+        id: String,
+    },
 }
 
 impl Command {
@@ -173,6 +191,9 @@ impl Command {
             | Command::AckEvents { .. } => 2,
             Command::NoteGroupKeyExpired { .. } => 3,
             Command::Idempotent { command, .. } => command.min_version().max(4),
+            Command::ImportPartnerCertificate { .. }
+            | Command::RevokePartnerCertificate { .. }
+            | Command::RemovePartnerCertificate { .. } => 5,
         }
     }
 }

@@ -15,7 +15,8 @@
 //! outbox counters), `members` (Raft node id, big endian → peer address; written by membership
 //! changes); version-2 trees `acl`, `groups`, `key_provisioning` (see [`super::groups`]) and
 //! `outbox`, `subscriptions`, `sub_offsets` (see [`super::outbox`]); version-4 tree
-//! `idempotency` (see [`super::idempotency`]). Key events of the
+//! `idempotency` (see [`super::idempotency`]); version-5 tree `partners` (see
+//! [`super::partners`]). Key events of the
 //! community commands (certificate rotated or revoked, identity revoked) go to the outbox too.
 //! These are the trees of the current generation (`trees`): a snapshot restore fills the next
 //! one and swaps it in whole. `__sealkm_restore` (the restore marker and the generation) is
@@ -30,7 +31,7 @@ use sled::Transactional;
 use thiserror::Error;
 
 use super::command::{Command, Envelope, Outcome, COMMAND_VERSION};
-use super::{groups, idempotency, outbox};
+use super::{groups, idempotency, outbox, partners};
 use crate::kms::community::Community;
 use crate::kms::events::{EventKind, EventSubject};
 
@@ -112,6 +113,7 @@ pub(super) struct Tx<'a> {
     pub outbox: &'a TransactionalTree,
     pub sub_offsets: &'a TransactionalTree,
     pub idempotency: &'a TransactionalTree,
+    pub partners: &'a TransactionalTree,
 }
 
 /// Applies one command inside a transaction, refusing an envelope older than the command.
@@ -303,6 +305,7 @@ impl StateMachine {
             ("outbox", &t.outbox, false),
             ("sub_offsets", &t.sub_offsets, false),
             ("idempotency", &t.idempotency, false),
+            ("partners", &t.partners, false),
         ] {
             if !always && tree.is_empty() {
                 continue;
@@ -354,8 +357,9 @@ impl Trees {
             &t.outbox,
             &t.sub_offsets,
             &t.idempotency,
+            &t.partners,
         );
-        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id)| {
+        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id, pa)| {
             f(&Tx {
                 communities: c,
                 revocations: r,
@@ -367,6 +371,7 @@ impl Trees {
                 outbox: o,
                 sub_offsets: so,
                 idempotency: id,
+                partners: pa,
             })
         })
     }
@@ -544,6 +549,13 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             fingerprint,
             command,
         } => idempotency::apply(tx, key, fingerprint, command),
+        Command::ImportPartnerCertificate {
+            certificate,
+            rotate,
+            at_unix,
+        } => partners::import(tx, certificate, *rotate, *at_unix),
+        Command::RevokePartnerCertificate { id } => partners::revoke(tx, id),
+        Command::RemovePartnerCertificate { id } => partners::remove(tx, id),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod idempotency;
 pub mod machine;
 pub mod outbox;
+pub mod partners;
 pub mod snapshot;
 #[cfg(test)]
 pub(crate) mod test_util;

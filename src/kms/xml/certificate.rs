@@ -9,10 +9,79 @@
 
 use time::OffsetDateTime;
 
-use super::dom::{parse_bool, Element};
+use zeroize::Zeroizing;
+
+use super::dom::{parse_bool, parse_document, Element};
 use super::hexbin;
 use super::writer::XmlWriter;
-use super::XmlError;
+use super::{XmlError, KMS_NAMESPACE};
+
+/// The children of a `KmsCertificate` in schema order (D.3.2.2).
+const CHILD_ORDER: [&str; 13] = [
+    "CertUri",
+    "KmsUri",
+    "Issuer",
+    "ValidFrom",
+    "ValidTo",
+    "Revoked",
+    "UserIdFormat",
+    "UserKeyPeriod",
+    "UserKeyOffset",
+    "PubEncKey",
+    "PubAuthKey",
+    "ParameterSet",
+    "KmsDomainList",
+];
+
+/// Largest standalone certificate document accepted (a certificate is about 1.5 KiB).
+pub const MAX_CERTIFICATE_DOCUMENT_BYTES: usize = 16 * 1024;
+
+/// Renders `doc` as a standalone XML document (what `sealkm federation export` writes and a
+/// partner operator imports: the manual exchange of TS 33.180 Annex L.3.2).
+pub fn render_certificate_document(doc: &KmsCertificateDoc) -> Result<Zeroizing<String>, XmlError> {
+    let mut w = XmlWriter::new(2048);
+    doc.render_as(&mut w, true)?;
+    Ok(w.finish())
+}
+
+/// Reads a standalone `KmsCertificate` (or `SignedKmsCertificate`) document, strictly: the KMS
+/// namespace on the root, no duplicate element, and the known children in schema order
+/// (unknown elements are skipped, as everywhere in Annex D parsing). `Role` defaults to
+/// `External`: a certificate that arrives as a file is always another KMS's.
+pub fn parse_certificate_document(bytes: &[u8]) -> Result<KmsCertificateDoc, XmlError> {
+    let root = parse_document(bytes, MAX_CERTIFICATE_DOCUMENT_BYTES)?.ok_or(XmlError::Empty)?;
+    if !matches!(
+        root.name.as_str(),
+        "KmsCertificate" | "SignedKmsCertificate"
+    ) {
+        return Err(XmlError::UnexpectedRoot(
+            root.name.chars().take(64).collect(),
+        ));
+    }
+    if root.namespace.as_deref() != Some(KMS_NAMESPACE) {
+        return Err(XmlError::WrongNamespace);
+    }
+    root.refuse_duplicates(&["KmsCertificate"])?;
+    let cert = if root.name == "SignedKmsCertificate" {
+        root.child("KmsCertificate")
+            .ok_or(XmlError::MissingElement("KmsCertificate"))?
+    } else {
+        &root
+    };
+    let mut last = 0;
+    for child in &cert.children {
+        if let Some(at) = CHILD_ORDER.iter().position(|n| *n == child.name) {
+            if at < last {
+                return Err(XmlError::invalid(
+                    "KmsCertificate",
+                    "children are not in schema order",
+                ));
+            }
+            last = at;
+        }
+    }
+    KmsCertificateDoc::parse(cert, CertRole::External)
+}
 
 /// The `Version` attribute we render on our certificates (TS 33.180 Annex D samples and schema
 /// copies agree on 1.1.0 for `KmsCertificate`).
@@ -78,16 +147,25 @@ pub struct KmsCertificateDoc {
 impl KmsCertificateDoc {
     /// Writes `<KmsCertificate ...>` in schema order, omitting absent optional elements.
     pub(crate) fn render(&self, w: &mut XmlWriter) -> Result<(), XmlError> {
+        self.render_as(w, false)
+    }
+
+    /// Renders the certificate; as a document's root it declares the KMS namespace.
+    fn render_as(&self, w: &mut XmlWriter, root: bool) -> Result<(), XmlError> {
         if self.version.trim().is_empty() {
             return Err(XmlError::invalid("KmsCertificate/@Version", "empty value"));
         }
         let gateway = self
             .is_security_gateway
             .map(|g| if g { "true" } else { "false" });
-        let mut attrs = vec![
+        let mut attrs = Vec::with_capacity(4);
+        if root {
+            attrs.push(("xmlns", KMS_NAMESPACE));
+        }
+        attrs.extend([
             ("Version", self.version.as_str()),
             ("Role", self.role.as_str()),
-        ];
+        ]);
         if let Some(g) = gateway {
             attrs.push(("IsSecurityGateway", g));
         }
@@ -127,21 +205,7 @@ impl KmsCertificateDoc {
         } else {
             e
         };
-        e.refuse_duplicates(&[
-            "CertUri",
-            "KmsUri",
-            "Issuer",
-            "ValidFrom",
-            "ValidTo",
-            "Revoked",
-            "UserIdFormat",
-            "UserKeyPeriod",
-            "UserKeyOffset",
-            "PubEncKey",
-            "PubAuthKey",
-            "ParameterSet",
-            "KmsDomainList",
-        ])?;
+        e.refuse_duplicates(&CHILD_ORDER)?;
         let role = e
             .attr("Role")
             .map(CertRole::parse)

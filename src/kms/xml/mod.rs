@@ -37,7 +37,10 @@ pub mod response;
 pub mod time;
 mod writer;
 
-pub use certificate::{CertRole, KmsCertificateDoc, KMS_CERTIFICATE_VERSION};
+pub use certificate::{
+    parse_certificate_document, render_certificate_document, CertRole, KmsCertificateDoc,
+    KMS_CERTIFICATE_VERSION,
+};
 pub use keyset::KmsKeySetDoc;
 pub use kms_error::{KmsErrorCode, KmsErrorDoc};
 pub use request::{parse_kms_request, render_kms_request, KmsRequestDoc, RequestVersion};

@@ -38,3 +38,8 @@ pub fn format_date_time(field: &'static str, at: OffsetDateTime) -> Result<Strin
         .format(&format)
         .map_err(|_| XmlError::invalid(field, "instant cannot be rendered as xsd:dateTime"))
 }
+
+/// A Unix time as a date-time, if it is one (`None` beyond the calendar's range).
+pub fn odt(unix: u64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(i64::try_from(unix).ok()?).ok()
+}

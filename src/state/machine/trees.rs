@@ -107,6 +107,7 @@ pub(crate) struct Trees {
     pub outbox: sled::Tree,
     pub sub_offsets: sled::Tree,
     pub idempotency: sled::Tree,
+    pub partners: sled::Tree,
 }
 
 impl Trees {
@@ -126,6 +127,7 @@ impl Trees {
             outbox: t("outbox")?,
             sub_offsets: t("sub_offsets")?,
             idempotency: t("idempotency")?,
+            partners: t("partners")?,
         })
     }
 

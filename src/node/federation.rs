@@ -1,0 +1,218 @@
+//! [`Federation`]: partner KMS certificates and the domain lookup (TS 33.180 3.1 external
+//! KMS, D.3.2.2 `KmsCertCache`, Annex L.3.2 manual cross-signing; `../spec/FEDERATION.md`).
+//!
+//! - **Export**: our community's issuing certificate as a `KmsCertificate` document, with its
+//!   `KmsDomainList`, for the partner operator to import.
+//! - **Import / revoke / remove**: a partner's document is checked (`kms::partner`) against
+//!   our communities and domains and the partners known, after a read barrier, then replicated
+//!   (`ImportPartnerCertificate`, applied with the same checks); audited.
+//! - **CertCache**: a community's own live certificates (`Root`) plus the partners shared with
+//!   it (`External`, `Revoked=true` once revoked, until their ValidTo); `CacheNum` is the
+//!   community's certificate counter plus the partner epoch, so any change moves it.
+//! - **Lookup**: which KMS serves a user URI, over our communities' domains (first) and the
+//!   valid partner certificates (`kms::domains`).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use super::core::{Actor, NodeCore, NodeError};
+use crate::audit::AuditKind;
+use crate::kms::community::{root_certificate_doc, Community};
+use crate::kms::domains::{self, Match};
+use crate::kms::partner::{check_import, partner_doc, ImportPlan, Ours, PartnerCertificate};
+use crate::kms::xml::{parse_certificate_document, KmsCertificateDoc};
+use crate::state::partners::PartnerSet;
+use crate::state::Command;
+
+/// The federation service of a node.
+pub struct Federation {
+    core: Arc<NodeCore>,
+}
+
+impl Deref for Federation {
+    type Target = NodeCore;
+    fn deref(&self) -> &NodeCore {
+        &self.core
+    }
+}
+
+/// The answer of [`Federation::lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainLookup {
+    pub kms_uri: String,
+    /// The listed domain that matched.
+    pub domain: String,
+    pub exact: bool,
+    /// One of our communities (`true`) or a partner's KMS.
+    pub ours: bool,
+}
+
+impl Federation {
+    pub(super) fn new(core: Arc<NodeCore>) -> Self {
+        Self { core }
+    }
+
+    /// Our issuing certificate of `kms_uri` (default: the default community) as the partner
+    /// will import it.
+    pub async fn export(&self, kms_uri: Option<&str>) -> Result<KmsCertificateDoc, NodeError> {
+        let community = match kms_uri {
+            Some(k) => self.community(k).await?,
+            None => self.community_for_host(None).await?,
+        };
+        let cert = community.issuing_certificate(self.now())?;
+        Ok(root_certificate_doc(
+            &community,
+            cert,
+            self.kms_domains(&community.kms_uri),
+        ))
+    }
+
+    /// Every partner certificate (read linearizably).
+    pub async fn partners(&self) -> Result<PartnerSet, NodeError> {
+        self.read_barrier().await?;
+        Ok(self.state().partners()?)
+    }
+
+    /// Imports a partner's `KmsCertificate` document, shared with `communities` (empty: all);
+    /// `rotate` allows the partner's keys to change. Returns the record as replicated.
+    pub async fn import(
+        &self,
+        document: &[u8],
+        communities: Vec<String>,
+        rotate: bool,
+        actor: &Actor,
+    ) -> Result<PartnerCertificate, NodeError> {
+        let doc = parse_certificate_document(document)
+            .map_err(|e| NodeError::Invalid(format!("KmsCertificate document: {e}")))?;
+        let ours = self.communities().await?;
+        for c in &communities {
+            if !ours.iter().any(|o| &o.kms_uri == c) {
+                return Err(NodeError::NotFound(format!("unknown community {c}")));
+            }
+        }
+        let kms_uris: Vec<String> = ours.iter().map(|c| c.kms_uri.clone()).collect();
+        let our_domains: Vec<String> = self
+            .all_kms_domains()
+            .iter()
+            .flat_map(|(_, d)| d.iter().cloned())
+            .collect();
+        let now = self.now();
+        let cert = PartnerCertificate::from_document(
+            &doc,
+            &Ours {
+                kms_uris: &kms_uris,
+                domains: &our_domains,
+            },
+            communities,
+            now,
+        )
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        // Checked here so a refused import never reaches the log; apply checks again.
+        let known = self.state().partners()?.certificates;
+        let plan = check_import(&known, &cert, rotate, now)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        if plan == ImportPlan::Reshare {
+            if let Some(same) = known
+                .iter()
+                .find(|c| c.id == cert.id && c.communities == cert.communities)
+            {
+                // The same certificate, shared the same way: nothing to write.
+                return Ok(same.clone());
+            }
+        }
+        self.propose_ok(Command::ImportPartnerCertificate {
+            certificate: cert.clone(),
+            rotate,
+            at_unix: now,
+        })
+        .await?;
+        self.audit_admin(
+            AuditKind::PartnerCertificateImported,
+            actor,
+            None,
+            &cert.kms_uri,
+            Some(format!(
+                "{}{}",
+                cert.id,
+                if rotate { " (rotation)" } else { "" }
+            )),
+        );
+        Ok(cert)
+    }
+
+    /// Revokes (`remove == false`) or forgets a partner certificate.
+    pub async fn retire(&self, id: &str, remove: bool, actor: &Actor) -> Result<(), NodeError> {
+        let set = self.partners().await?;
+        let Some(cert) = set.certificates.iter().find(|c| c.id == id) else {
+            return Err(NodeError::NotFound(format!(
+                "unknown partner certificate {id}"
+            )));
+        };
+        let (command, kind) = if remove {
+            (
+                Command::RemovePartnerCertificate { id: id.to_owned() },
+                AuditKind::PartnerCertificateRemoved,
+            )
+        } else {
+            if cert.revoked {
+                return Err(NodeError::Invalid(format!(
+                    "partner certificate {id} is already revoked"
+                )));
+            }
+            (
+                Command::RevokePartnerCertificate { id: id.to_owned() },
+                AuditKind::PartnerCertificateRevoked,
+            )
+        };
+        let kms_uri = cert.kms_uri.clone();
+        self.propose_ok(command).await?;
+        self.audit_admin(kind, actor, None, &kms_uri, Some(id.to_owned()));
+        Ok(())
+    }
+
+    /// The CertCache of `community` at `now`: its `CacheNum` and certificates. Reads this
+    /// node's applied state: the caller holds the request's read barrier.
+    pub fn cert_cache(
+        &self,
+        community: &Community,
+        now: u64,
+    ) -> Result<(u64, Vec<KmsCertificateDoc>), NodeError> {
+        let partners = self.state().partners()?;
+        let domains = self.kms_domains(&community.kms_uri);
+        let mut docs: Vec<KmsCertificateDoc> = community
+            .live_certificates(now)
+            .map(|c| root_certificate_doc(community, c, domains))
+            .collect();
+        docs.extend(
+            partners
+                .certificates
+                .iter()
+                .filter(|p| p.served_to(&community.kms_uri, now))
+                .map(partner_doc),
+        );
+        Ok((community.cache_num.saturating_add(partners.epoch), docs))
+    }
+
+    /// Which KMS serves `uri`: our communities first, then the partners valid now.
+    pub async fn lookup(&self, uri: &str) -> Result<Option<DomainLookup>, NodeError> {
+        let partners = self.partners().await?;
+        let now = self.now();
+        let ours = self
+            .all_kms_domains()
+            .iter()
+            .map(|(k, d)| (k.as_str(), d.as_slice(), true));
+        let theirs = partners
+            .certificates
+            .iter()
+            .filter(|p| p.is_valid_at(now))
+            .map(|p| (p.kms_uri.as_str(), p.kms_domains.as_slice(), false));
+        let all: Vec<(&str, &[String], bool)> = ours.chain(theirs).collect();
+        let found = domains::lookup(uri, all.iter().map(|(k, d, _)| (*k, *d)));
+        Ok(found.map(|(kms_uri, domain, m)| DomainLookup {
+            kms_uri: kms_uri.to_owned(),
+            domain: domain.to_owned(),
+            exact: m == Match::Exact,
+            ours: all.iter().any(|(k, _, o)| *o && *k == kms_uri),
+        }))
+    }
+}

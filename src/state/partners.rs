@@ -1,0 +1,207 @@
+//! Apply and read partner KMS certificates (tree `partners`; TS 33.180 `Role="External"`
+//! certificates of other security domains, imported by an operator: see [`crate::kms::partner`]).
+//!
+//! Tree `partners`: one key, `set` → bincode [`PartnerSet`]: every partner certificate (at most
+//! [`crate::kms::partner::MAX_PARTNER_CERTIFICATES`]) and an `epoch` bumped by every change. A community's CertCache
+//! `CacheNum` is its own certificate counter plus this epoch, so a partner change moves every
+//! community's `CacheNum` forward without rewriting the communities (sled transactions cannot
+//! iterate a tree). The rules are `kms::partner`'s; apply runs them again on the committed
+//! command, so two racing imports cannot both pass.
+
+use serde::{Deserialize, Serialize};
+
+use super::machine::{dec, dec_tx, enc, reject, StateError, StateMachine, Tx, TxResult};
+use crate::kms::partner::{check_import, ImportPlan, PartnerCertificate};
+
+const SET_KEY: &[u8] = b"set";
+
+/// Every partner certificate and the change counter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerSet {
+    /// Bumped by every import, revocation and removal.
+    pub epoch: u64,
+    /// In import order.
+    pub certificates: Vec<PartnerCertificate>,
+}
+
+fn load(tx: &Tx) -> TxResult<PartnerSet> {
+    match tx.partners.get(SET_KEY)? {
+        None => Ok(PartnerSet::default()),
+        Some(v) => dec_tx("partner set", &v),
+    }
+}
+
+fn store(tx: &Tx, mut set: PartnerSet) -> TxResult<()> {
+    set.epoch += 1;
+    tx.partners.insert(SET_KEY, enc(&set)?)?;
+    Ok(())
+}
+
+pub(super) fn import(
+    tx: &Tx,
+    certificate: &PartnerCertificate,
+    rotate: bool,
+    at_unix: u64,
+) -> TxResult<()> {
+    if tx
+        .communities
+        .get(certificate.kms_uri.as_bytes())?
+        .is_some()
+    {
+        return reject(format!(
+            "{} is a community of this cluster",
+            certificate.kms_uri
+        ));
+    }
+    let mut set = load(tx)?;
+    match check_import(&set.certificates, certificate, rotate, at_unix) {
+        Err(e) => reject(e.to_string()),
+        Ok(ImportPlan::Add) => {
+            set.certificates.push(certificate.clone());
+            store(tx, set)
+        }
+        Ok(ImportPlan::Reshare) => {
+            let Some(old) = set.certificates.iter_mut().find(|c| c.id == certificate.id) else {
+                return reject("partner certificate vanished");
+            };
+            if old.communities == certificate.communities {
+                return Ok(());
+            }
+            old.communities = certificate.communities.clone();
+            store(tx, set)
+        }
+    }
+}
+
+pub(super) fn revoke(tx: &Tx, id: &str) -> TxResult<()> {
+    let mut set = load(tx)?;
+    let Some(cert) = set.certificates.iter_mut().find(|c| c.id == id) else {
+        return reject(format!("unknown partner certificate {id}"));
+    };
+    if cert.revoked {
+        return reject(format!("partner certificate {id} is already revoked"));
+    }
+    cert.revoked = true;
+    store(tx, set)
+}
+
+pub(super) fn remove(tx: &Tx, id: &str) -> TxResult<()> {
+    let mut set = load(tx)?;
+    let before = set.certificates.len();
+    set.certificates.retain(|c| c.id != id);
+    if set.certificates.len() == before {
+        return reject(format!("unknown partner certificate {id}"));
+    }
+    store(tx, set)
+}
+
+impl StateMachine {
+    /// Every partner certificate and the partner epoch.
+    pub fn partners(&self) -> Result<PartnerSet, StateError> {
+        self.read()
+            .partners
+            .get(SET_KEY)?
+            .map(|v| dec("partner set", &v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kms::period::PeriodParams;
+    use crate::state::command::{Command, Outcome};
+    use crate::state::test_util::Log;
+
+    fn cert(id: &str, keys: u8) -> PartnerCertificate {
+        PartnerCertificate {
+            id: id.into(),
+            cert_uri: Some(id.into()),
+            kms_uri: "kms.b.test".into(),
+            version: "1.1.0".into(),
+            is_security_gateway: None,
+            issuer: None,
+            valid_from_unix: 0,
+            valid_to_unix: 2_000,
+            revoked: false,
+            user_key_period: 100,
+            user_key_offset: 0,
+            pub_enc_key: vec![keys; 257],
+            pub_auth_key: vec![keys; 65],
+            kms_domains: vec!["b.test".into()],
+            communities: Vec::new(),
+            imported_unix: 10,
+        }
+    }
+
+    fn import(c: PartnerCertificate, rotate: bool) -> Command {
+        Command::ImportPartnerCertificate {
+            certificate: c,
+            rotate,
+            at_unix: 100,
+        }
+    }
+
+    #[test]
+    fn imports_revocations_and_removals_move_the_epoch() {
+        let mut log = Log::new();
+        assert_eq!(log.s.partners().unwrap(), PartnerSet::default());
+        log.ok(import(cert("b/1", 1), false));
+        assert_eq!(log.s.partners().unwrap().epoch, 1);
+        // The same certificate, same sharing: nothing changes.
+        log.ok(import(cert("b/1", 1), false));
+        assert_eq!(log.s.partners().unwrap().epoch, 1);
+        // Shared with one community now.
+        let mut shared = cert("b/1", 1);
+        shared.communities = vec!["kms.a.test".into()];
+        log.ok(import(shared, false));
+        let set = log.s.partners().unwrap();
+        assert_eq!(set.epoch, 2);
+        assert_eq!(set.certificates[0].communities, vec!["kms.a.test"]);
+        // New keys only as a rotation; other content under the same id never.
+        assert!(matches!(
+            log.apply(import(cert("b/2", 2), false)),
+            Outcome::Rejected(_)
+        ));
+        assert!(matches!(
+            log.apply(import(cert("b/1", 3), true)),
+            Outcome::Rejected(_)
+        ));
+        log.ok(import(cert("b/2", 2), true));
+        log.ok(Command::RevokePartnerCertificate { id: "b/1".into() });
+        assert!(matches!(
+            log.apply(Command::RevokePartnerCertificate { id: "b/1".into() }),
+            Outcome::Rejected(_)
+        ));
+        let set = log.s.partners().unwrap();
+        assert_eq!(set.epoch, 4);
+        assert!(set.certificates[0].revoked);
+        log.ok(Command::RemovePartnerCertificate { id: "b/1".into() });
+        assert!(matches!(
+            log.apply(Command::RemovePartnerCertificate { id: "b/1".into() }),
+            Outcome::Rejected(_)
+        ));
+        let set = log.s.partners().unwrap();
+        assert_eq!(set.epoch, 5);
+        assert_eq!(set.certificates.len(), 1);
+        assert_eq!(set.certificates[0].id, "b/2");
+    }
+
+    #[test]
+    fn a_community_of_ours_is_never_a_partner() {
+        let mut log = Log::new();
+        log.ok(Command::CreateCommunity {
+            kms_uri: "kms.b.test".into(),
+            period: PeriodParams {
+                period_s: 100,
+                offset_s: 0,
+            },
+        });
+        assert!(matches!(
+            log.apply(import(cert("b/1", 1), false)),
+            Outcome::Rejected(_)
+        ));
+        assert_eq!(log.s.partners().unwrap(), PartnerSet::default());
+    }
+}
