@@ -295,7 +295,14 @@ fn two_domains_federate_by_certificate_exchange_and_send_keys_across() {
     let opened = open_gmk_message_from(&b_cert, &senders, &bob, &m, Some(ALICE)).unwrap();
     assert_eq!(opened.key.expose(), gmk.expose());
     // Without A's certificate in B's cache, the signature has no KPAK to verify under.
-    assert!(open_gmk_message_from(&b_cert, &[b_cert.clone()], &bob, &m, Some(ALICE)).is_err());
+    assert!(open_gmk_message_from(
+        &b_cert,
+        std::slice::from_ref(&b_cert),
+        &bob,
+        &m,
+        Some(ALICE)
+    )
+    .is_err());
 
     // Revocation in B: served Revoked=true, no longer trusted, no longer looked up.
     let (_, list) = b

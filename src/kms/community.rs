@@ -121,6 +121,33 @@ impl Community {
     }
 }
 
+/// The `KmsCertificate` (`Role="Root"`) of one of our certificates, listing `domains` in its
+/// `KmsDomainList` (sent in `KmsInit` and `KmsCertCache`, and exported to partners).
+pub fn root_certificate_doc(
+    community: &Community,
+    cert: &Certificate,
+    domains: &[String],
+) -> KmsCertificateDoc {
+    KmsCertificateDoc {
+        version: KMS_CERTIFICATE_VERSION.to_owned(),
+        role: CertRole::Root,
+        is_security_gateway: None,
+        cert_uri: Some(cert.cert_uri.clone()),
+        kms_uri: community.kms_uri.clone(),
+        issuer: Some(community.kms_uri.clone()),
+        valid_from: odt(cert.valid_from_unix),
+        valid_to: odt(cert.valid_to_unix),
+        revoked: Some(cert.revoked),
+        user_id_format: USER_ID_FORMAT_HASHED_UID.to_owned(),
+        user_key_period: community.period.period_s,
+        user_key_offset: community.period.offset_s,
+        pub_enc_key: cert.pub_enc_key.clone(),
+        pub_auth_key: cert.pub_auth_key.clone(),
+        parameter_set: Some(u64::from(PARAMETER_SET)),
+        kms_domains: domains.to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,32 +194,5 @@ mod tests {
         let mut c = cert(1, 0, 1, false);
         c.sealed_master = vec![0xEE; 8];
         assert!(!format!("{c:?}").contains("238"));
-    }
-}
-
-/// The `KmsCertificate` (`Role="Root"`) of one of our certificates, listing `domains` in its
-/// `KmsDomainList` (sent in `KmsInit` and `KmsCertCache`, and exported to partners).
-pub fn root_certificate_doc(
-    community: &Community,
-    cert: &Certificate,
-    domains: &[String],
-) -> KmsCertificateDoc {
-    KmsCertificateDoc {
-        version: KMS_CERTIFICATE_VERSION.to_owned(),
-        role: CertRole::Root,
-        is_security_gateway: None,
-        cert_uri: Some(cert.cert_uri.clone()),
-        kms_uri: community.kms_uri.clone(),
-        issuer: Some(community.kms_uri.clone()),
-        valid_from: odt(cert.valid_from_unix),
-        valid_to: odt(cert.valid_to_unix),
-        revoked: Some(cert.revoked),
-        user_id_format: USER_ID_FORMAT_HASHED_UID.to_owned(),
-        user_key_period: community.period.period_s,
-        user_key_offset: community.period.offset_s,
-        pub_enc_key: cert.pub_enc_key.clone(),
-        pub_auth_key: cert.pub_auth_key.clone(),
-        parameter_set: Some(u64::from(PARAMETER_SET)),
-        kms_domains: domains.to_vec(),
     }
 }

@@ -57,7 +57,8 @@ fn a_partner_certificate_is_accepted_with_its_fields() {
 #[test]
 fn every_import_check_refuses_its_case() {
     let base = doc("kms.b.test/cert/1");
-    let cases: Vec<(&str, Box<dyn Fn(&mut KmsCertificateDoc)>)> = vec![
+    type Change = Box<dyn Fn(&mut KmsCertificateDoc)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("our KMS URI", Box::new(|d| d.kms_uri = "KMS.a.test".into())),
         (
             "our domain",
