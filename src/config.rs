@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod federation;
+
+pub use federation::{FederationConfig, KmEListenerConfig, PartnerConfig};
+
 use crate::auth::jwt::TokenPolicy;
 use crate::auth::party::PartyPolicy;
 
@@ -62,6 +66,9 @@ pub struct NodeConfig {
     /// The Raft cluster; absent: a cluster of one (this node, id 1, no peer listener).
     #[serde(default)]
     pub raft: Option<RaftConfig>,
+    /// KM-E, our link between partner clusters (off unless present).
+    #[serde(default)]
+    pub federation: Option<FederationConfig>,
     /// TEST ONLY (cargo feature `test-clock`; a build without it refuses the key): seconds
     /// added to the system clock (may be negative), so end-to-end tests can exercise key-period
     /// windows and roll-over without waiting.
@@ -425,6 +432,9 @@ impl NodeConfig {
             fix(&mut r.peer_listener.tls_key);
             fix(&mut r.cluster_ca);
         }
+        if let Some(f) = self.federation.as_mut() {
+            f.resolve(base);
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -509,6 +519,9 @@ impl NodeConfig {
             .party
             .validate(&self.auth.token)
             .map_err(|e| ConfigError::Invalid(format!("[auth.party]: {e}")))?;
+        if let Some(f) = &self.federation {
+            f.validate()?;
+        }
         Ok(())
     }
 }
@@ -518,6 +531,15 @@ impl NodeConfig {
     /// certificate must never open the peer listener. Compares the certificates in the files
     /// (two paths may hold the same CA), not the paths.
     pub fn check_peer_ca(&self) -> Result<(), ConfigError> {
+        if let Some(f) = &self.federation {
+            let others: Vec<&Path> = self
+                .raft
+                .iter()
+                .map(|r| r.cluster_ca.as_path())
+                .chain(self.service_listener.iter().map(|s| s.client_ca.as_path()))
+                .collect();
+            f.check_cas(&others)?;
+        }
         let (Some(r), Some(s)) = (&self.raft, &self.service_listener) else {
             return Ok(());
         };

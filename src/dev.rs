@@ -291,7 +291,7 @@ fn split_addr(addr: &str) -> Result<(String, u16), String> {
 /// A free port for a peer listener that must be known before it is bound. It is taken below
 /// Linux's ephemeral range (32768–60999), so no listener bound to port 0 meanwhile can take
 /// it, from a window chosen by process id, and never the same twice in one process.
-fn free_port(host: &str) -> Result<u16, String> {
+pub fn free_port(host: &str) -> Result<u16, String> {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let window = (std::process::id() % 400) as u16 * 30;

@@ -350,6 +350,38 @@ fn run_serve(config: &Path) -> Result<(), String> {
             }
             None => None,
         };
+        // KM-E (`[federation]`): the Federator on its own arbiter, and its listener below.
+        let federation = cfg.federation.clone().map(Arc::new);
+        let federator = match &federation {
+            Some(f) => {
+                let tls = sealkm::actors::federator::partner_tls(f)
+                    .map_err(|e| format!("[federation]: {e}"))?;
+                let arbiter = actix_rt::Arbiter::new();
+                let addr = sealkm::actors::federator::start(
+                    node.clone(),
+                    f.clone(),
+                    tls,
+                    node.store().watch(),
+                    &arbiter.handle(),
+                );
+                Some((arbiter, addr))
+            }
+            None => None,
+        };
+        let km_e_tls = match &federation {
+            Some(f) => {
+                let cas: Vec<_> = f.partners.iter().map(|p| p.ca.clone()).collect();
+                Some(
+                    sealkm::tls::km_e_server_config(
+                        &f.listener.tls_cert,
+                        &f.listener.tls_key,
+                        &cas,
+                    )
+                    .map_err(|e| format!("[federation.listener]: {e}"))?,
+                )
+            }
+            None => None,
+        };
         let state = AppState {
             node,
             auth,
@@ -360,6 +392,8 @@ fn run_serve(config: &Path) -> Result<(), String> {
             admin_token_sha256,
             peer_tls: api::peer_tls(&cfg).map_err(|e| e.to_string())?,
             static_peers: api::static_peers(&cfg),
+            federation: federation.clone(),
+            federator: federator.as_ref().map(|(_, a)| a.clone()),
         };
         let data = actix_web::web::Data::new(state);
         let service_tls = match &cfg.service_listener {
@@ -386,6 +420,16 @@ fn run_serve(config: &Path) -> Result<(), String> {
             }
             _ => None,
         };
+        let km_e = match (&federation, km_e_tls) {
+            (Some(f), Some(tls)) => {
+                tracing::info!(addr = %f.listener.addr, "KM-E listener (partners; mutual TLS)");
+                Some(
+                    api::km_e::serve(data.clone(), &f.listener.addr, tls)
+                        .map_err(|e| format!("KM-E listener: {e}"))?,
+                )
+            }
+            _ => None,
+        };
         tracing::info!(addr = %cfg.client_listener.addr, node = %cfg.node_id, "KM-UU listening (TLS)");
         let km_uu = api::serve(
             data,
@@ -396,14 +440,16 @@ fn run_serve(config: &Path) -> Result<(), String> {
         .map_err(|e| format!("KM-UU listener: {e}"))?;
         let mut handles = vec![km_uu.handle()];
         handles.extend(service.as_ref().map(|s| s.handle()));
+        handles.extend(km_e.as_ref().map(|s| s.handle()));
         let _ = handles_tx.send(handles);
-        let service_run = async move {
-            match service {
+        let optional = |server: Option<actix_web::dev::Server>| async move {
+            match server {
                 Some(s) => s.await,
                 None => Ok(()),
             }
         };
-        let listeners = futures_util::future::try_join(service_run, km_uu);
+        let listeners =
+            futures_util::future::try_join3(optional(service), optional(km_e), km_uu);
         let fatal = keep.store().fatal();
         let res = tokio::select! {
             res = listeners => res.map(|_| ()).map_err(|e| format!("listener failed: {e}")),
@@ -417,6 +463,9 @@ fn run_serve(config: &Path) -> Result<(), String> {
         // No sweeps or notifications once the listeners are down.
         expiry_arbiter.stop();
         if let Some((arbiter, _)) = &distributor {
+            arbiter.stop();
+        }
+        if let Some((arbiter, _)) = &federator {
             arbiter.stop();
         }
         // A clean stop closes the Raft log and leaves the state machine flushed (after a

@@ -175,6 +175,50 @@ pub fn service_server_config(
     client_verifying_server_config(cert, key, client_ca, true)
 }
 
+/// Server config for the KM-E listener: its chain and key; a client certificate signed by one
+/// of the partners' CAs (`partner_cas`, PEM files) is required. Which partner it is, and that
+/// it names that partner, is decided per request ([`chains_to`]).
+pub fn km_e_server_config(
+    cert: &Path,
+    key: &Path,
+    partner_cas: &[std::path::PathBuf],
+) -> Result<rustls::ServerConfig, TlsError> {
+    let mut all = rustls::RootCertStore::empty();
+    for ca in partner_cas {
+        for c in load_certs(ca)? {
+            all.add(c).map_err(|e| TlsError::Config(e.to_string()))?;
+        }
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(all), provider())
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Whether the client certificate `leaf` chains to a CA in `ca` (PEM) and is valid now.
+pub fn chains_to(leaf: &CertificateDer<'_>, ca: &Path) -> bool {
+    let Ok(roots) = roots(ca) else {
+        return false;
+    };
+    let Ok(verifier) =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+    else {
+        return false;
+    };
+    verifier
+        .verify_client_cert(leaf, &[], rustls::pki_types::UnixTime::now())
+        .is_ok()
+}
+
 /// The DNS and URI subject alternative names of a certificate (DER), in certificate order.
 /// Empty when the certificate cannot be parsed or has no such names.
 pub fn certificate_names(der: &[u8]) -> Vec<String> {

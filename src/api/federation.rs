@@ -7,6 +7,10 @@
 //! - `POST /admin/v1/federation/certificates` `{"document", "communities"?, "rotate"?}` —
 //!   imports a partner's document (checked: `kms::partner`);
 //! - `POST /admin/v1/federation/certificates/revoke|delete` `{"id"}`;
+//! - KM-E (our link between clusters, when `[federation]` is configured):
+//!   `POST /admin/v1/federation/pending/approve` `{"id"}` (a certificate the Federator staged),
+//!   `POST /admin/v1/federation/refresh` (fetch every partner now, on the leader),
+//!   `GET /admin/v1/federation/status` (each partner's last sync, error, failures);
 //! - `GET /admin/v1/federation/lookup?uri=U`, and for parties on the service listener
 //!   `GET /seal-x1/v1/domain-lookup?uri=U` (the GMS) and `GET /km-s/v1/domain-lookup?uri=U`
 //!   (VAL servers) — which KMS serves a user URI.
@@ -35,7 +39,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/federation/certificates", web::post().to(import))
         .route("/federation/certificates/revoke", web::post().to(revoke))
         .route("/federation/certificates/delete", web::post().to(remove))
-        .route("/federation/lookup", web::get().to(admin_lookup));
+        .route("/federation/lookup", web::get().to(admin_lookup))
+        .route("/federation/pending/approve", web::post().to(approve))
+        .route("/federation/refresh", web::post().to(refresh))
+        .route("/federation/status", web::get().to(status));
 }
 
 /// Registers the party lookup inside the scope of `role` (SEAL-X1 or KM-S).
@@ -130,6 +137,8 @@ pub struct PartnerList {
     /// Bumped by every partner change (it is part of every CertCache's `CacheNum`).
     pub epoch: u64,
     pub certificates: Vec<PartnerBody>,
+    /// Fetched over KM-E, waiting for an operator's approval.
+    pub pending: Vec<PartnerBody>,
 }
 
 #[utoipa::path(
@@ -151,6 +160,7 @@ pub(super) async fn list(
     Ok(web::Json(PartnerList {
         epoch: set.epoch,
         certificates: set.certificates.iter().map(PartnerBody::from).collect(),
+        pending: set.pending.iter().map(PartnerBody::from).collect(),
     }))
 }
 
@@ -360,4 +370,93 @@ pub(super) async fn km_s_lookup(
 ) -> Result<web::Json<LookupAnswer>, ApiError> {
     authorize(&state, party, Role::ValServer).await?;
     lookup(&state, query.into_inner().uri).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/v1/federation/pending/approve",
+    tag = "Federation",
+    security(("admin_credential" = [])),
+    request_body = IdBody,
+    responses(
+        (status = 200, description = "approved: imported as External (a key change of the partner allowed)", body = PartnerBody),
+        (status = 400, description = "the import checks refuse it now", body = ErrorBody),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 404, description = "no such pending certificate", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+    )
+)]
+pub(super) async fn approve(
+    AdminAuth(actor): AdminAuth,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<web::Json<PartnerBody>, ApiError> {
+    let body: IdBody = admin_json(&req, payload, state.body).await?;
+    let cert = state.node.federation.approve(&body.id, &actor).await?;
+    Ok(web::Json(PartnerBody::from(&cert)))
+}
+
+/// The Federator of this node, or why there is none.
+fn federator(
+    state: &AppState,
+) -> Result<&actix::Addr<crate::actors::federator::Federator>, ApiError> {
+    state
+        .federator
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("KM-E is not configured on this node".into()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/v1/federation/refresh",
+    tag = "Federation",
+    security(("admin_credential" = [])),
+    responses(
+        (status = 200, description = "every partner fetched now: each partner's status (staged, revoked, refused, error)", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 404, description = "KM-E is not configured", body = ErrorBody),
+        (status = 409, description = "this node is not the leader", body = ErrorBody),
+    )
+)]
+pub(super) async fn refresh(
+    _admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    use crate::actors::federator::{Refresh, Refreshed};
+    let answer = federator(&state)?
+        .send(Refresh)
+        .await
+        .map_err(|e| ApiError::Internal(format!("federator: {e}")))?;
+    match answer {
+        Refreshed::NotLeader => Err(ApiError::NotLeader {
+            leader_id: state.node.store().status().leader_id,
+        }),
+        Refreshed::Done(status) => Ok(web::Json(serde_json::json!({ "partners": status }))),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/v1/federation/status",
+    tag = "Federation",
+    security(("admin_credential" = [])),
+    responses(
+        (status = 200, description = "each partner's last sync, last error, failures (this node's Federator; it acts on the leader)", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 404, description = "KM-E is not configured", body = ErrorBody),
+    )
+)]
+pub(super) async fn status(
+    _admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let status = federator(&state)?
+        .send(crate::actors::federator::Status)
+        .await
+        .map_err(|e| ApiError::Internal(format!("federator: {e}")))?;
+    let pending = state.node.federation.partners().await?.pending.len();
+    Ok(web::Json(
+        serde_json::json!({ "partners": status, "pending": pending }),
+    ))
 }

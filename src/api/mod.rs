@@ -13,6 +13,7 @@
 //! | [`auth`] | the extractors that authenticate every caller before any other work |
 //! | [`body`] | request bodies (read after authentication, bounded in size and time), the `Idempotency-Key` header, the zeroizing response body |
 //! | [`acl`] | the replicated ACL of the service interfaces under `/admin/v1/acl` |
+//! | [`km_e`] | KM-E, our partner link: its own mTLS listener (partners' pinned CAs and names) |
 //! | [`federation`] | partner KMS certificates under `/admin/v1/federation`, the domain lookup for parties |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
@@ -34,6 +35,7 @@ pub mod error;
 pub mod federation;
 pub mod group_keys;
 pub mod health;
+pub mod km_e;
 pub mod km_s;
 pub mod km_uu;
 pub mod openapi;
@@ -64,6 +66,10 @@ pub struct AppState {
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// Peer addresses from the config (members added later are in the replicated state).
     pub static_peers: Vec<(u64, String)>,
+    /// KM-E (`[federation]`), if configured.
+    pub federation: Option<Arc<crate::config::FederationConfig>>,
+    /// The Federator (KM-E), if configured.
+    pub federator: Option<actix::Addr<crate::actors::federator::Federator>>,
 }
 
 /// The peer client TLS config of `cfg`, if it has a `[raft]` section.

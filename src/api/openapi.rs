@@ -107,6 +107,9 @@ impl Modify for Security {
         federation::admin_lookup,
         federation::seal_x1_lookup,
         federation::km_s_lookup,
+        federation::approve,
+        federation::refresh,
+        federation::status,
     ),
     components(schemas(
         group_keys::VersionInfo,

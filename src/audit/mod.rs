@@ -92,6 +92,8 @@ pub enum AuditKind {
     PartnerCertificateImported,
     PartnerCertificateRevoked,
     PartnerCertificateRemoved,
+    /// A partner certificate fetched over KM-E was staged for approval.
+    PartnerCertificateStaged,
 }
 
 /// One audited event. Holds no secret, by construction of its callers.

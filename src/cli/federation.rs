@@ -1,6 +1,7 @@
 //! `sealkm federation`: partner KMS certificates over the admin API — the manual exchange of
 //! TS 33.180 Annex L.3.2 (`export` ours, hand the file to the partner operator, `import`
-//! theirs), `list`, `revoke`, `remove`, and the domain `lookup` of a user URI.
+//! theirs), `list`, `revoke`, `remove`, the domain `lookup` of a user URI, and KM-E's
+//! `approve`, `refresh` and `status`.
 
 use std::path::PathBuf;
 
@@ -49,6 +50,15 @@ pub enum FederationOp {
         #[arg(long)]
         uri: String,
     },
+    /// KM-E: approve a partner certificate the Federator staged (see `list`, "pending").
+    Approve {
+        #[arg(long)]
+        id: String,
+    },
+    /// KM-E: fetch every partner's certificates now (ask the leader).
+    Refresh,
+    /// KM-E: each partner's last sync, last error and failures, and the pending count.
+    Status,
 }
 
 pub async fn run(conn: Conn, op: FederationOp) -> Result<(), String> {
@@ -90,6 +100,12 @@ pub async fn run(conn: Conn, op: FederationOp) -> Result<(), String> {
             let body = serde_json::json!({ "id": id });
             admin_call(&conn, true, "federation/certificates/delete", Some(body)).await?
         }
+        FederationOp::Approve { id } => {
+            let body = serde_json::json!({ "id": id });
+            admin_call(&conn, true, "federation/pending/approve", Some(body)).await?
+        }
+        FederationOp::Refresh => admin_call(&conn, true, "federation/refresh", None).await?,
+        FederationOp::Status => admin_call(&conn, false, "federation/status", None).await?,
         FederationOp::Lookup { uri } => {
             let path = format!("federation/lookup?uri={}", enc(uri));
             admin_call(&conn, false, &path, None).await?

@@ -195,15 +195,7 @@ impl PartnerCertificate {
         for c in &communities {
             validate_kms_uri(c)?;
         }
-        let id = match &doc.cert_uri {
-            Some(u) => u.clone(),
-            None => {
-                let mut keys = doc.pub_auth_key.clone();
-                keys.extend_from_slice(&doc.pub_enc_key);
-                let digest = ring::digest::digest(&ring::digest::SHA256, &keys);
-                format!("{}#{}", doc.kms_uri, hex::encode(&digest.as_ref()[..8]))
-            }
-        };
+        let id = certificate_id(doc);
         Ok(Self {
             id,
             cert_uri: doc.cert_uri.clone(),
@@ -253,6 +245,77 @@ impl PartnerCertificate {
             revoked: false,
             ..other.clone()
         }
+    }
+}
+
+/// The record id of a partner's certificate document: its `CertUri`, or, when it has none,
+/// `<KmsUri>#<first 16 hex digits of SHA-256(PubAuthKey ‖ PubEncKey)>`.
+pub fn certificate_id(doc: &KmsCertificateDoc) -> String {
+    match &doc.cert_uri {
+        Some(u) => u.clone(),
+        None => {
+            let mut keys = doc.pub_auth_key.clone();
+            keys.extend_from_slice(&doc.pub_enc_key);
+            let digest = ring::digest::digest(&ring::digest::SHA256, &keys);
+            format!("{}#{}", doc.kms_uri, hex::encode(&digest.as_ref()[..8]))
+        }
+    }
+}
+
+/// What KM-E's refresh does about one certificate a partner offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconcile {
+    /// New or changed: staged until an operator approves it.
+    Stage(PartnerCertificate),
+    /// The partner revoked a certificate we hold: revoke it here too.
+    Revoke(String),
+}
+
+/// Decides what a refresh does with the certificates a partner offers now: `offered` are the
+/// valid ones (already checked by [`PartnerCertificate::from_document`] for this partner),
+/// `revoked_ids` the ids it reports revoked. Known and identical, or already pending
+/// identical: nothing. A known id with other content is refused (a certificate never changes
+/// under its id) and reported in the second list.
+pub fn reconcile(
+    known: &[PartnerCertificate],
+    pending: &[PartnerCertificate],
+    offered: &[PartnerCertificate],
+    revoked_ids: &[String],
+) -> (Vec<Reconcile>, Vec<PartnerError>) {
+    let mut actions = Vec::new();
+    let mut refused = Vec::new();
+    for id in revoked_ids {
+        if known.iter().any(|k| &k.id == id && !k.revoked) {
+            actions.push(Reconcile::Revoke(id.clone()));
+        }
+    }
+    for cert in offered {
+        match known.iter().find(|k| k.id == cert.id) {
+            Some(k) if k.same_content(cert) => {}
+            Some(_) => refused.push(PartnerError::ChangedContent(cert.id.clone())),
+            None => {
+                let staged = pending
+                    .iter()
+                    .any(|p| p.id == cert.id && p.same_content(cert));
+                if !staged {
+                    actions.push(Reconcile::Stage(cert.clone()));
+                }
+            }
+        }
+    }
+    (actions, refused)
+}
+
+/// An operator's approval of a staged certificate: an import that may change the partner's
+/// keys (the approval is the explicit rotation).
+pub fn check_approval(
+    known: &[PartnerCertificate],
+    cert: &PartnerCertificate,
+    now_unix: u64,
+) -> Result<ImportPlan, PartnerError> {
+    match check_import(known, cert, true, now_unix) {
+        Err(PartnerError::NothingToRotate(_)) => check_import(known, cert, false, now_unix),
+        other => other,
     }
 }
 

@@ -17,9 +17,13 @@ use std::sync::Arc;
 
 use super::core::{Actor, NodeCore, NodeError};
 use crate::audit::AuditKind;
+use crate::config::PartnerConfig;
 use crate::kms::community::{root_certificate_doc, Community};
 use crate::kms::domains::{self, Match};
-use crate::kms::partner::{check_import, partner_doc, ImportPlan, Ours, PartnerCertificate};
+use crate::kms::partner::{
+    certificate_id, check_approval, check_import, partner_doc, reconcile, ImportPlan, Ours,
+    PartnerCertificate, Reconcile,
+};
 use crate::kms::xml::{parse_certificate_document, KmsCertificateDoc};
 use crate::state::partners::PartnerSet;
 use crate::state::Command;
@@ -34,6 +38,17 @@ impl Deref for Federation {
     fn deref(&self) -> &NodeCore {
         &self.core
     }
+}
+
+/// What one KM-E refresh of a partner did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfferTaken {
+    /// Certificate ids staged for approval.
+    pub staged: Vec<String>,
+    /// Certificate ids revoked because the partner revoked them.
+    pub revoked: Vec<String>,
+    /// Why offered certificates were refused (nothing was written for them).
+    pub refused: Vec<String>,
 }
 
 /// The answer of [`Federation::lookup`].
@@ -140,10 +155,137 @@ impl Federation {
         Ok(cert)
     }
 
+    /// Our certificates as KM-E offers them to partners: the live ones of `kms_uri` (default:
+    /// the default community), revoked ones included so partners learn of the revocation.
+    pub async fn offer(&self, kms_uri: Option<&str>) -> Result<Vec<KmsCertificateDoc>, NodeError> {
+        let community = match kms_uri {
+            Some(k) => self.community(k).await?,
+            None => self.community_for_host(None).await?,
+        };
+        let domains = self.kms_domains(&community.kms_uri);
+        Ok(community
+            .live_certificates(self.now())
+            .map(|c| root_certificate_doc(&community, c, domains))
+            .collect())
+    }
+
+    /// Takes what `partner` offers over KM-E: each certificate must be for its KMS URI and
+    /// pass the import checks; new or changed ones are staged for an operator's approval, the
+    /// ones it revoked are revoked here. Refusals write nothing.
+    pub async fn take_offer(
+        &self,
+        partner: &PartnerConfig,
+        docs: &[KmsCertificateDoc],
+        actor: &Actor,
+    ) -> Result<OfferTaken, NodeError> {
+        let ours = self.communities().await?;
+        let kms_uris: Vec<String> = ours.iter().map(|c| c.kms_uri.clone()).collect();
+        let our_domains: Vec<String> = self
+            .all_kms_domains()
+            .iter()
+            .flat_map(|(_, d)| d.iter().cloned())
+            .collect();
+        let now = self.now();
+        let mut taken = OfferTaken::default();
+        let (mut offered, mut revoked_ids) = (Vec::new(), Vec::new());
+        for doc in docs {
+            if doc.kms_uri != partner.kms_uri {
+                taken.refused.push(format!(
+                    "a certificate for {} offered by partner {}",
+                    doc.kms_uri, partner.kms_uri
+                ));
+                continue;
+            }
+            if doc.revoked == Some(true) {
+                revoked_ids.push(certificate_id(doc));
+                continue;
+            }
+            let checked = PartnerCertificate::from_document(
+                doc,
+                &Ours {
+                    kms_uris: &kms_uris,
+                    domains: &our_domains,
+                },
+                partner.communities.clone(),
+                now,
+            );
+            match checked {
+                Ok(c) => offered.push(c),
+                Err(e) => taken.refused.push(format!("{}: {e}", certificate_id(doc))),
+            }
+        }
+        let set = self.state().partners()?;
+        let (actions, refused) = reconcile(&set.certificates, &set.pending, &offered, &revoked_ids);
+        taken
+            .refused
+            .extend(refused.iter().map(ToString::to_string));
+        for action in actions {
+            match action {
+                Reconcile::Stage(cert) => {
+                    let id = cert.id.clone();
+                    self.propose_ok(Command::StagePartnerCertificate { certificate: cert })
+                        .await?;
+                    self.audit_admin(
+                        AuditKind::PartnerCertificateStaged,
+                        actor,
+                        None,
+                        &partner.kms_uri,
+                        Some(id.clone()),
+                    );
+                    taken.staged.push(id);
+                }
+                Reconcile::Revoke(id) => {
+                    self.propose_ok(Command::RevokePartnerCertificate { id: id.clone() })
+                        .await?;
+                    self.audit_admin(
+                        AuditKind::PartnerCertificateRevoked,
+                        actor,
+                        None,
+                        &partner.kms_uri,
+                        Some(format!("{id} (revoked by the partner)")),
+                    );
+                    taken.revoked.push(id);
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// An operator approves a staged certificate: imported (a key change allowed).
+    pub async fn approve(&self, id: &str, actor: &Actor) -> Result<PartnerCertificate, NodeError> {
+        let set = self.partners().await?;
+        let Some(cert) = set.pending.iter().find(|c| c.id == id).cloned() else {
+            return Err(NodeError::NotFound(format!(
+                "no pending partner certificate {id}"
+            )));
+        };
+        let now = self.now();
+        check_approval(&set.certificates, &cert, now)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.propose_ok(Command::ApprovePartnerCertificate {
+            id: id.to_owned(),
+            at_unix: now,
+        })
+        .await?;
+        self.audit_admin(
+            AuditKind::PartnerCertificateImported,
+            actor,
+            None,
+            &cert.kms_uri,
+            Some(format!("{id} (approved)")),
+        );
+        Ok(cert)
+    }
+
     /// Revokes (`remove == false`) or forgets a partner certificate.
     pub async fn retire(&self, id: &str, remove: bool, actor: &Actor) -> Result<(), NodeError> {
         let set = self.partners().await?;
-        let Some(cert) = set.certificates.iter().find(|c| c.id == id) else {
+        let found = set.certificates.iter().find(|c| c.id == id);
+        let found = match found {
+            None if remove => set.pending.iter().find(|c| c.id == id),
+            other => other,
+        };
+        let Some(cert) = found else {
             return Err(NodeError::NotFound(format!(
                 "unknown partner certificate {id}"
             )));

@@ -164,9 +164,19 @@ pub enum Command {
     RevokePartnerCertificate {
         id: String,
     },
-    /// Forgets a partner certificate.
+    /// Forgets a partner certificate (imported or pending).
     RemovePartnerCertificate {
         id: String,
+    },
+    /// Stages a partner certificate fetched over KM-E until an operator approves it.
+    StagePartnerCertificate {
+        certificate: PartnerCertificate,
+    },
+    /// An operator's approval of a staged certificate (`kms::partner::check_approval` at
+    /// `at_unix`, the proposer's time).
+    ApprovePartnerCertificate {
+        id: String,
+        at_unix: u64,
     },
 }
 
@@ -193,7 +203,9 @@ impl Command {
             Command::Idempotent { command, .. } => command.min_version().max(4),
             Command::ImportPartnerCertificate { .. }
             | Command::RevokePartnerCertificate { .. }
-            | Command::RemovePartnerCertificate { .. } => 5,
+            | Command::RemovePartnerCertificate { .. }
+            | Command::StagePartnerCertificate { .. }
+            | Command::ApprovePartnerCertificate { .. } => 5,
         }
     }
 }

@@ -556,6 +556,8 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
         } => partners::import(tx, certificate, *rotate, *at_unix),
         Command::RevokePartnerCertificate { id } => partners::revoke(tx, id),
         Command::RemovePartnerCertificate { id } => partners::remove(tx, id),
+        Command::StagePartnerCertificate { certificate } => partners::stage(tx, certificate),
+        Command::ApprovePartnerCertificate { id, at_unix } => partners::approve(tx, id, *at_unix),
     }
 }
 

@@ -11,7 +11,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::machine::{dec, dec_tx, enc, reject, StateError, StateMachine, Tx, TxResult};
-use crate::kms::partner::{check_import, ImportPlan, PartnerCertificate};
+use crate::kms::partner::{
+    check_approval, check_import, ImportPlan, PartnerCertificate, MAX_PARTNER_CERTIFICATES,
+};
 
 const SET_KEY: &[u8] = b"set";
 
@@ -22,6 +24,8 @@ pub struct PartnerSet {
     pub epoch: u64,
     /// In import order.
     pub certificates: Vec<PartnerCertificate>,
+    /// Fetched over KM-E and waiting for an operator's approval (one per id).
+    pub pending: Vec<PartnerCertificate>,
 }
 
 fn load(tx: &Tx) -> TxResult<PartnerSet> {
@@ -73,6 +77,47 @@ pub(super) fn import(
     }
 }
 
+/// Stages a certificate fetched over KM-E (replacing a pending one with its id).
+pub(super) fn stage(tx: &Tx, certificate: &PartnerCertificate) -> TxResult<()> {
+    if tx
+        .communities
+        .get(certificate.kms_uri.as_bytes())?
+        .is_some()
+    {
+        return reject(format!(
+            "{} is a community of this cluster",
+            certificate.kms_uri
+        ));
+    }
+    let mut set = load(tx)?;
+    if set.certificates.iter().any(|c| c.id == certificate.id) {
+        return reject(format!("{} is already imported", certificate.id));
+    }
+    set.pending.retain(|c| c.id != certificate.id);
+    if set.pending.len() >= MAX_PARTNER_CERTIFICATES {
+        return reject("too many pending partner certificates");
+    }
+    set.pending.push(certificate.clone());
+    store(tx, set)
+}
+
+/// Approves a pending certificate: imported (a key change allowed), no longer pending.
+pub(super) fn approve(tx: &Tx, id: &str, at_unix: u64) -> TxResult<()> {
+    let mut set = load(tx)?;
+    let Some(at) = set.pending.iter().position(|c| c.id == id) else {
+        return reject(format!("no pending partner certificate {id}"));
+    };
+    let cert = set.pending.remove(at);
+    match check_approval(&set.certificates, &cert, at_unix) {
+        Err(e) => reject(e.to_string()),
+        Ok(ImportPlan::Reshare) => store(tx, set),
+        Ok(ImportPlan::Add) => {
+            set.certificates.push(cert);
+            store(tx, set)
+        }
+    }
+}
+
 pub(super) fn revoke(tx: &Tx, id: &str) -> TxResult<()> {
     let mut set = load(tx)?;
     let Some(cert) = set.certificates.iter_mut().find(|c| c.id == id) else {
@@ -85,11 +130,13 @@ pub(super) fn revoke(tx: &Tx, id: &str) -> TxResult<()> {
     store(tx, set)
 }
 
+/// Forgets a certificate, imported or pending.
 pub(super) fn remove(tx: &Tx, id: &str) -> TxResult<()> {
     let mut set = load(tx)?;
-    let before = set.certificates.len();
+    let before = set.certificates.len() + set.pending.len();
     set.certificates.retain(|c| c.id != id);
-    if set.certificates.len() == before {
+    set.pending.retain(|c| c.id != id);
+    if set.certificates.len() + set.pending.len() == before {
         return reject(format!("unknown partner certificate {id}"));
     }
     store(tx, set)
@@ -186,6 +233,38 @@ mod tests {
         assert_eq!(set.epoch, 5);
         assert_eq!(set.certificates.len(), 1);
         assert_eq!(set.certificates[0].id, "b/2");
+    }
+
+    #[test]
+    fn staged_certificates_wait_for_an_approval_that_may_change_the_keys() {
+        let mut log = Log::new();
+        log.ok(import(cert("b/1", 1), false));
+        let stage = |c| Command::StagePartnerCertificate { certificate: c };
+        log.ok(stage(cert("b/2", 2)));
+        // Staged again (the next refresh): replaced, still one.
+        log.ok(stage(cert("b/2", 2)));
+        let set = log.s.partners().unwrap();
+        assert_eq!(set.pending.len(), 1);
+        assert_eq!(set.certificates.len(), 1);
+        // An imported id is never staged.
+        assert!(matches!(
+            log.apply(stage(cert("b/1", 1))),
+            Outcome::Rejected(_)
+        ));
+        let approve = |id: &str| Command::ApprovePartnerCertificate {
+            id: id.into(),
+            at_unix: 100,
+        };
+        assert!(matches!(log.apply(approve("b/9")), Outcome::Rejected(_)));
+        // The approval is the explicit rotation: new keys are taken.
+        log.ok(approve("b/2"));
+        let set = log.s.partners().unwrap();
+        assert!(set.pending.is_empty());
+        assert_eq!(set.certificates.len(), 2);
+        // Removing a pending one works too.
+        log.ok(stage(cert("b/3", 3)));
+        log.ok(Command::RemovePartnerCertificate { id: "b/3".into() });
+        assert!(log.s.partners().unwrap().pending.is_empty());
     }
 
     #[test]

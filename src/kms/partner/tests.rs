@@ -180,3 +180,36 @@ fn the_document_round_trips_and_is_read_strictly() {
         Err(XmlError::UnexpectedRoot(_))
     ));
 }
+
+#[test]
+fn a_refresh_stages_what_is_new_and_revokes_what_the_partner_revoked() {
+    let one = import(&doc("kms.b.test/cert/1")).unwrap();
+    let two = import(&doc("kms.b.test/cert/2")).unwrap();
+    let known = vec![one.clone()];
+    // Known and identical: nothing. New: staged. Already staged identical: nothing.
+    let (a, r) = reconcile(&known, &[], &[one.clone(), two.clone()], &[]);
+    assert_eq!(a, vec![Reconcile::Stage(two.clone())]);
+    assert!(r.is_empty());
+    let (a, _) = reconcile(&known, std::slice::from_ref(&two), &[two.clone()], &[]);
+    assert!(a.is_empty());
+    // A known id with other content is refused, never staged.
+    let mut changed = one.clone();
+    changed.user_key_offset = 9;
+    let (a, r) = reconcile(&known, &[], &[changed], &[]);
+    assert!(a.is_empty());
+    assert_eq!(r, vec![PartnerError::ChangedContent(one.id.clone())]);
+    // Revoked by the partner: revoked here once.
+    let (a, _) = reconcile(&known, &[], &[], &[one.id.clone(), "unknown".into()]);
+    assert_eq!(a, vec![Reconcile::Revoke(one.id.clone())]);
+    let mut revoked = one.clone();
+    revoked.revoked = true;
+    let (a, _) = reconcile(&[revoked], &[], &[], &[one.id.clone()]);
+    assert!(a.is_empty());
+    // An approval may change the keys; a first certificate needs no rotation.
+    assert_eq!(check_approval(&known, &two, NOW), Ok(ImportPlan::Add));
+    assert_eq!(check_approval(&[], &two, NOW), Ok(ImportPlan::Add));
+    assert_eq!(
+        certificate_id(&doc("kms.b.test/cert/7")),
+        "kms.b.test/cert/7"
+    );
+}

@@ -1,0 +1,104 @@
+//! KM-E, our link between partner clusters (our extension; the specs define no KMS-to-KMS
+//! interface: `../spec/FEDERATION.md` §4). Its own mutual-TLS listener (`[federation.listener]`):
+//! the handshake requires a certificate of one of the partners' pinned CAs, and every route
+//! first passes [`PartnerPeer`]: the certificate must chain to a configured partner's CA and
+//! name that partner (403 otherwise), before anything is read.
+//!
+//! - `GET /km-e/v1/certificates` — our live KMS certificates (public only) as
+//!   [`crate::actors::federator::Offer`]: the partner's Federator stages them for its operator.
+//!
+//! Only public KMS certificates are served here: no key material, no Raft state.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::auth::names_match;
+use super::error::ApiError;
+use super::AppState;
+use crate::actors::federator::Offer;
+use crate::config::PartnerConfig;
+use crate::kms::xml::render_certificate_document;
+use crate::tls::{certificate_names, chains_to, PeerCert};
+
+/// Registers the KM-E routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/km-e/v1/certificates", web::get().to(certificates));
+}
+
+/// A configured partner, authenticated by its client certificate.
+pub struct PartnerPeer(pub PartnerConfig);
+
+impl PartnerPeer {
+    fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+        let fed = state
+            .federation
+            .as_ref()
+            .ok_or_else(|| ApiError::Forbidden("KM-E is not configured".into()))?;
+        let cert = req.conn_data::<PeerCert>().ok_or_else(|| {
+            ApiError::Forbidden("a partner's client certificate is required".into())
+        })?;
+        let names = certificate_names(&cert.0);
+        fed.partners
+            .iter()
+            .find(|p| names_match(&names, &p.name) && chains_to(&cert.0, &p.ca))
+            .cloned()
+            .map(PartnerPeer)
+            .ok_or_else(|| {
+                ApiError::Forbidden(
+                    "the client certificate is not a configured partner's (its pinned CA and \
+                     name)"
+                        .into(),
+                )
+            })
+    }
+}
+
+impl FromRequest for PartnerPeer {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::extract(req))
+    }
+}
+
+async fn certificates(
+    partner: PartnerPeer,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Offer>, ApiError> {
+    let community = state.federation.as_ref().and_then(|f| f.community.clone());
+    let docs = state.node.federation.offer(community.as_deref()).await?;
+    let kms_uri = docs.first().map(|d| d.kms_uri.clone()).unwrap_or_default();
+    let certificates = docs
+        .iter()
+        .map(|d| render_certificate_document(d).map(|x| x.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(format!("render: {e}")))?;
+    tracing::debug!(partner = %partner.0.kms_uri, n = certificates.len(), "KM-E: certificates served");
+    Ok(web::Json(Offer {
+        kms_uri,
+        certificates,
+    }))
+}
+
+/// Binds and starts the KM-E listener; prints `sealkm: KM-E listening on https://ADDR`.
+pub fn serve(
+    data: web::Data<AppState>,
+    addr: &str,
+    tls: rustls::ServerConfig,
+) -> std::io::Result<actix_web::dev::Server> {
+    super::listener(
+        data,
+        addr,
+        tls,
+        Some(1),
+        "KM-E",
+        routes,
+        crate::tls::peer_certificate,
+    )
+}
