@@ -268,6 +268,9 @@ impl Federator {
                         if !t.refused.is_empty() {
                             tracing::warn!(%partner, refused = ?t.refused, "KM-E: partner certificates refused");
                         }
+                        act.node
+                            .metrics
+                            .federation_synced(&partner, now, t.staged.len() as u64);
                         s.last_sync_unix = Some(now);
                         s.last_error = None;
                         s.staged = t.staged;
@@ -276,6 +279,7 @@ impl Federator {
                     }
                     Err(e) => {
                         tracing::warn!(%partner, error = %e, "KM-E: partner refresh failed");
+                        act.node.metrics.federation_failed(&partner);
                         s.last_error = Some(e);
                         s.failures = s.failures.saturating_add(1);
                     }

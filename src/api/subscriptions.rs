@@ -36,7 +36,9 @@ pub struct SubscribeRequest {
     /// client certificates).
     pub callback_url: String,
     /// Event kinds: group-key-created, group-key-rotated, group-key-revoked,
-    /// group-key-expiry-set, certificate-rotated, certificate-revoked, identity-revoked.
+    /// group-key-expiry-set, group-key-expired, certificate-rotated, certificate-revoked,
+    /// identity-revoked, partner-certificate-imported, partner-certificate-staged,
+    /// partner-certificate-revoked, partner-certificate-removed.
     #[schema(value_type = Vec<String>, example = json!(["group-key-created", "group-key-rotated"]))]
     pub kinds: Vec<EventKind>,
     /// Only group events of these groups (each one the caller's ACL entry allows); absent:

@@ -41,6 +41,13 @@ pub enum EventKind {
     IdentityRevoked,
     /// A group key version's expiry time has passed (noted once, by the leader's sweeper).
     GroupKeyExpired,
+    /// A partner KMS certificate was imported (or approved) as `External`; the subject is the
+    /// partner's KMS URI and the certificate id.
+    PartnerCertificateImported,
+    /// A partner certificate fetched over KM-E waits for an operator's approval.
+    PartnerCertificateStaged,
+    PartnerCertificateRevoked,
+    PartnerCertificateRemoved,
 }
 
 /// What an event is about.

@@ -6,7 +6,7 @@
 
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Upper bounds (seconds) of the issuance latency buckets.
@@ -28,6 +28,11 @@ pub struct Metrics {
     events_delivered: IntCounter,
     deliveries_failed: IntCounter,
     event_acks: IntCounter,
+    /// KM-E (the leader's Federator), per partner KMS URI: the time of the last good refresh,
+    /// failed refreshes, certificates staged by the last refresh.
+    partner_last_sync: IntGaugeVec,
+    partner_failures: IntCounterVec,
+    partner_staged: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -83,6 +88,28 @@ impl Default for Metrics {
                 "sealkm_event_acks_total",
                 "Delivery acknowledgements committed.",
             ),
+            partner_last_sync: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "sealkm_federation_last_sync_seconds",
+                        "KM-E: Unix time of the last successful refresh of each partner.",
+                    ),
+                    &["partner"],
+                )
+                .expect(FIXED);
+                registry.register(Box::new(g.clone())).expect(FIXED);
+                g
+            },
+            partner_failures: counter_vec(
+                "sealkm_federation_refresh_failures_total",
+                "KM-E: failed refreshes of each partner.",
+                &["partner"],
+            ),
+            partner_staged: counter_vec(
+                "sealkm_federation_staged_total",
+                "KM-E: partner certificates staged for approval.",
+                &["partner"],
+            ),
             registry,
         }
     }
@@ -121,6 +148,21 @@ impl Metrics {
 
     pub fn distribution_acked(&self) {
         self.event_acks.inc();
+    }
+
+    /// A successful KM-E refresh of `partner` at `now_unix` that staged `staged` certificates.
+    pub fn federation_synced(&self, partner: &str, now_unix: u64, staged: u64) {
+        self.partner_last_sync
+            .with_label_values(&[partner])
+            .set(i64::try_from(now_unix).unwrap_or(i64::MAX));
+        self.partner_staged
+            .with_label_values(&[partner])
+            .inc_by(staged);
+    }
+
+    /// A failed KM-E refresh of `partner`.
+    pub fn federation_failed(&self, partner: &str) {
+        self.partner_failures.with_label_values(&[partner]).inc();
     }
 
     /// Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]) of this node's metrics and of
@@ -303,5 +345,22 @@ mod tests {
         assert!(t.lines().any(|l| l == "sealkm_raft_is_leader 0"));
         // No request was answered yet: the labelled family has no samples and is left out.
         assert!(!t.contains("sealkm_requests_total"), "{t}");
+    }
+
+    #[test]
+    fn federation_metrics_are_per_partner() {
+        let m = Metrics::default();
+        m.federation_synced("kms.b.test", 1_800_000_000, 2);
+        m.federation_failed("kms.c.test");
+        let t = m
+            .render(&crate::store::StoreStatus::default(), 0, 0)
+            .expect("render");
+        for line in [
+            "sealkm_federation_last_sync_seconds{partner=\"kms.b.test\"} 1800000000",
+            "sealkm_federation_staged_total{partner=\"kms.b.test\"} 2",
+            "sealkm_federation_refresh_failures_total{partner=\"kms.c.test\"} 1",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line} in {t}");
+        }
     }
 }

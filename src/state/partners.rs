@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::machine::{dec, dec_tx, enc, reject, StateError, StateMachine, Tx, TxResult};
+use super::outbox::emit;
+use crate::kms::events::{EventKind, EventSubject};
 use crate::kms::partner::{
     check_approval, check_import, ImportPlan, PartnerCertificate, MAX_PARTNER_CERTIFICATES,
 };
@@ -33,6 +35,19 @@ fn load(tx: &Tx) -> TxResult<PartnerSet> {
         None => Ok(PartnerSet::default()),
         Some(v) => dec_tx("partner set", &v),
     }
+}
+
+/// The key event of a partner certificate change (metadata only: KMS URI and id).
+fn event(tx: &Tx, kind: EventKind, cert: &PartnerCertificate, at: Option<u64>) -> TxResult<()> {
+    emit(
+        tx,
+        kind,
+        EventSubject::Certificate {
+            kms_uri: cert.kms_uri.clone(),
+            cert_uri: cert.id.clone(),
+        },
+        at,
+    )
 }
 
 fn store(tx: &Tx, mut set: PartnerSet) -> TxResult<()> {
@@ -62,7 +77,13 @@ pub(super) fn import(
         Err(e) => reject(e.to_string()),
         Ok(ImportPlan::Add) => {
             set.certificates.push(certificate.clone());
-            store(tx, set)
+            store(tx, set)?;
+            event(
+                tx,
+                EventKind::PartnerCertificateImported,
+                certificate,
+                Some(at_unix),
+            )
         }
         Ok(ImportPlan::Reshare) => {
             let Some(old) = set.certificates.iter_mut().find(|c| c.id == certificate.id) else {
@@ -98,7 +119,13 @@ pub(super) fn stage(tx: &Tx, certificate: &PartnerCertificate) -> TxResult<()> {
         return reject("too many pending partner certificates");
     }
     set.pending.push(certificate.clone());
-    store(tx, set)
+    store(tx, set)?;
+    event(
+        tx,
+        EventKind::PartnerCertificateStaged,
+        certificate,
+        Some(certificate.imported_unix),
+    )
 }
 
 /// Approves a pending certificate: imported (a key change allowed), no longer pending.
@@ -112,8 +139,14 @@ pub(super) fn approve(tx: &Tx, id: &str, at_unix: u64) -> TxResult<()> {
         Err(e) => reject(e.to_string()),
         Ok(ImportPlan::Reshare) => store(tx, set),
         Ok(ImportPlan::Add) => {
-            set.certificates.push(cert);
-            store(tx, set)
+            set.certificates.push(cert.clone());
+            store(tx, set)?;
+            event(
+                tx,
+                EventKind::PartnerCertificateImported,
+                &cert,
+                Some(at_unix),
+            )
         }
     }
 }
@@ -127,19 +160,27 @@ pub(super) fn revoke(tx: &Tx, id: &str) -> TxResult<()> {
         return reject(format!("partner certificate {id} is already revoked"));
     }
     cert.revoked = true;
-    store(tx, set)
+    let cert = cert.clone();
+    store(tx, set)?;
+    event(tx, EventKind::PartnerCertificateRevoked, &cert, None)
 }
 
 /// Forgets a certificate, imported or pending.
 pub(super) fn remove(tx: &Tx, id: &str) -> TxResult<()> {
     let mut set = load(tx)?;
-    let before = set.certificates.len() + set.pending.len();
+    let Some(cert) = set
+        .certificates
+        .iter()
+        .chain(&set.pending)
+        .find(|c| c.id == id)
+        .cloned()
+    else {
+        return reject(format!("unknown partner certificate {id}"));
+    };
     set.certificates.retain(|c| c.id != id);
     set.pending.retain(|c| c.id != id);
-    if set.certificates.len() + set.pending.len() == before {
-        return reject(format!("unknown partner certificate {id}"));
-    }
-    store(tx, set)
+    store(tx, set)?;
+    event(tx, EventKind::PartnerCertificateRemoved, &cert, None)
 }
 
 impl StateMachine {
@@ -265,6 +306,61 @@ mod tests {
         log.ok(stage(cert("b/3", 3)));
         log.ok(Command::RemovePartnerCertificate { id: "b/3".into() });
         assert!(log.s.partners().unwrap().pending.is_empty());
+    }
+
+    #[test]
+    fn partner_certificate_changes_reach_subscribers_as_events() {
+        use crate::kms::events::EventKind as K;
+        let mut log = Log::new();
+        log.ok(Command::PutAclEntry {
+            principal: "gms.a.test".into(),
+            role: crate::kms::acl::Role::Gms,
+            groups: vec!["*".into()],
+        });
+        log.ok(Command::PutSubscription {
+            id: "s".into(),
+            principal: "gms.a.test".into(),
+            callback_url: "https://gms.a.test/events".into(),
+            kinds: vec![
+                K::PartnerCertificateImported,
+                K::PartnerCertificateStaged,
+                K::PartnerCertificateRevoked,
+                K::PartnerCertificateRemoved,
+            ],
+            group_filter: None,
+        });
+        log.ok(import(cert("b/1", 1), false));
+        log.ok(Command::StagePartnerCertificate {
+            certificate: cert("b/2", 2),
+        });
+        log.ok(Command::ApprovePartnerCertificate {
+            id: "b/2".into(),
+            at_unix: 100,
+        });
+        log.ok(Command::RevokePartnerCertificate { id: "b/1".into() });
+        log.ok(Command::RemovePartnerCertificate { id: "b/1".into() });
+        let page = log.s.events_for("s", 0, 100).unwrap().unwrap();
+        let seen: Vec<(K, String)> = page
+            .events
+            .iter()
+            .map(|e| match &e.subject {
+                EventSubject::Certificate { kms_uri, cert_uri } => {
+                    assert_eq!(kms_uri, "kms.b.test");
+                    (e.kind, cert_uri.clone())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (K::PartnerCertificateImported, "b/1".into()),
+                (K::PartnerCertificateStaged, "b/2".into()),
+                (K::PartnerCertificateImported, "b/2".into()),
+                (K::PartnerCertificateRevoked, "b/1".into()),
+                (K::PartnerCertificateRemoved, "b/1".into()),
+            ]
+        );
     }
 
     #[test]
