@@ -32,16 +32,16 @@ fn issue(ca: &DevCa, dir: &Path, stem: &str, names: &[&str]) {
 
 /// The `[federation]` section of a domain with `partners` (KMS URI, KM-E port, client
 /// certificate name; their KM-E CA in `partner-ca.pem`, written by the caller).
-fn federation_section(port: u16, partners: &[(&str, u16, &str)]) -> String {
+fn federation_section(port: u16, partners: &[(&str, u16, &str, &str)]) -> String {
     let mut s = format!(
         "\n[federation]\nclient_cert = \"kme-client-cert.pem\"\nclient_key = \"kme-client-key.pem\"\n\
          refresh_s = 3600\n\n[federation.listener]\naddr = \"127.0.0.1:{port}\"\n\
          tls_cert = \"kme-listener-cert.pem\"\ntls_key = \"kme-listener-key.pem\"\n"
     );
-    for (kms, partner_port, name) in partners {
+    for (kms, partner_port, name, groups) in partners {
         s += &format!(
             "\n[[federation.partner]]\nkms_uri = \"{kms}\"\nurl = \"https://127.0.0.1:{partner_port}\"\n\
-             ca = \"partner-ca.pem\"\nname = \"{name}\"\n"
+             ca = \"partner-ca.pem\"\nname = \"{name}\"\n{groups}\n"
         );
     }
     s
@@ -126,7 +126,7 @@ fn two_domains() -> (Domain, Domain) {
                 own: &DevCa,
                 other: &DevCa,
                 port: u16,
-                partners: &[(&str, u16, &str)],
+                partners: &[(&str, u16, &str, &str)],
                 name: &str| {
         let section = federation_section(port, partners);
         let env = Env::new(|t| t.replace(DEV_KMS_URI, kms) + &section);
@@ -140,7 +140,10 @@ fn two_domains() -> (Domain, Domain) {
         &ca_a,
         &ca_b,
         pa,
-        &[(B_KMS, pb, B_NAME), (NOT_B, pb, B_NAME)],
+        &[
+            (B_KMS, pb, B_NAME, "share_groups = [\"fed-g\"]"),
+            (NOT_B, pb, B_NAME, ""),
+        ],
         A_NAME,
     );
     let env_b = make(
@@ -148,7 +151,7 @@ fn two_domains() -> (Domain, Domain) {
         &ca_b,
         &ca_a,
         pb,
-        &[(DEV_KMS_URI, pa, A_NAME)],
+        &[(DEV_KMS_URI, pa, A_NAME, "accept_groups = [\"fed-g\"]")],
         B_NAME,
     );
     let (node_a, node_b) = (env_a.start(), env_b.start());
@@ -343,4 +346,112 @@ fn km_e_refuses_strangers_and_changes_nothing_for_a_partner_answering_for_anothe
     );
     assert_eq!(v["partners"][B_KMS]["failures"], failures + 1, "{v}");
     assert_eq!(a.get("status")["digest"], before);
+}
+
+/// A group key answer's GMK (hex) through the party client `c` at `path`.
+fn gmk_at(c: &sealkm::client::party::PartyClient, path: &str) -> String {
+    let r = common::parties::call(c, "GET", path, None);
+    assert_eq!(r.status, 200, "{path}: {:?}", r.json);
+    r.json["gmk"].as_str().expect("gmk").to_owned()
+}
+
+#[test]
+fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_was_down() {
+    use common::parties::{call, client, grant, token};
+    use sealkm::dev::{DEV_GMS, DEV_VAL};
+    let (a, mut b) = two_domains();
+    // Both certificates approved both ways (the sender encrypts under B's, B verifies A's).
+    a.refresh();
+    let (s, v) = a.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
+    );
+    assert_eq!(s, 200, "{v}");
+    b.refresh();
+    let (s, v) = b.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
+    );
+    assert_eq!(s, 200, "{v}");
+
+    // A's GMS makes two versions of the federated group.
+    let a_svc = a.node.service_url.clone().unwrap();
+    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
+    let gms_a = client(
+        a.env.dir(),
+        &a_svc,
+        Some("gms"),
+        Some(token(a.env.dir(), DEV_GMS, &[])),
+    );
+    for _ in 0..2 {
+        let r = call(
+            &gms_a,
+            "POST",
+            "/seal-x1/v1/groups/fed-g/keys",
+            Some(serde_json::json!({})),
+        );
+        assert_eq!(r.status, 201, "{:?}", r.json);
+    }
+    let v = a.refresh();
+    assert_eq!(v["partners"][B_KMS]["delivered"], 2, "{v}");
+    let gmks_a: Vec<String> = (1..=2)
+        .map(|n| gmk_at(&gms_a, &format!("/seal-x1/v1/groups/fed-g/keys/{n}")))
+        .collect();
+
+    // B's VAL server reads them like B's own; B's GMS may not change them.
+    let b_svc = b.node.service_url.clone().unwrap();
+    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
+    grant(b.env.dir(), &b.node.url, DEV_GMS, "gms", &["*"]);
+    let b_dir = b.env.dir().to_owned();
+    let val_b = |url: &str| client(&b_dir, url, Some("val"), Some(token(&b_dir, DEV_VAL, &[])));
+    for (n, gmk) in gmks_a.iter().enumerate() {
+        assert_eq!(
+            &gmk_at(
+                &val_b(&b_svc),
+                &format!("/km-s/v1/groups/fed-g/keys/{}", n + 1)
+            ),
+            gmk,
+            "version {} is the same GMK in B",
+            n + 1
+        );
+    }
+    let gms_b = client(
+        b.env.dir(),
+        &b_svc,
+        Some("gms"),
+        Some(token(b.env.dir(), DEV_GMS, &[])),
+    );
+    let r = call(
+        &gms_b,
+        "POST",
+        "/seal-x1/v1/groups/fed-g/keys",
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(r.status, 403, "read-only in B: {:?}", r.json);
+    // Nothing new: nothing sent again.
+    let v = a.refresh();
+    assert_eq!(v["partners"][B_KMS]["delivered"], 2, "{v}");
+
+    // B down: the third version waits; back: it arrives, once, in order.
+    let _ = b.node.child.kill();
+    let _ = b.node.child.wait();
+    let r = call(
+        &gms_a,
+        "POST",
+        "/seal-x1/v1/groups/fed-g/keys",
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let v = a.refresh();
+    assert!(v["partners"][B_KMS]["last_error"].is_string(), "{v}");
+    b.node = Node::start(&b.env.config(), &[]);
+    let v = a.refresh();
+    assert_eq!(v["partners"][B_KMS]["delivered"], 3, "{v}");
+    assert_eq!(
+        gmk_at(
+            &val_b(b.node.service_url.as_deref().unwrap()),
+            "/km-s/v1/groups/fed-g/keys/3"
+        ),
+        gmk_at(&gms_a, "/seal-x1/v1/groups/fed-g/keys/3")
+    );
 }

@@ -52,6 +52,8 @@ pub struct PartnerStatus {
     pub last_error: Option<String>,
     /// Failed refreshes since the start.
     pub failures: u64,
+    /// Federated group key versions this partner acknowledged since the start.
+    pub delivered: u64,
     /// What the last successful refresh did.
     pub staged: Vec<String>,
     pub revoked: Vec<String>,
@@ -185,6 +187,53 @@ fn clients_for(
         .collect()
 }
 
+/// Sends every due version of the groups shared with `partner`, in order per group, and
+/// records each acknowledgement through Raft (a new leader resumes after the last one; a
+/// version sent twice is acknowledged again by the partner, idempotent by GMK-ID). Stops at
+/// the first failure (the rest is sent at the next refresh). Returns how many were sent.
+async fn deliver(
+    node: &KmsNode,
+    community: Option<&str>,
+    partner: &PartnerConfig,
+    client: &awc::Client,
+    who: &Who,
+) -> Result<u64, String> {
+    let due = node
+        .federation
+        .due_versions(partner)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("{}/km-e/v1/group-keys", partner.url.trim_end_matches('/'));
+    let mut sent = 0;
+    for (group_id, v) in due {
+        let body = node
+            .federation
+            .wrap_version(community, &partner.kms_uri, &group_id, &v)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut resp = client
+            .post(&url)
+            .send_json(&body)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            let text = resp.body().limit(4096).await.unwrap_or_default();
+            return Err(format!(
+                "{group_id} version {}: HTTP {}: {}",
+                v.version,
+                resp.status(),
+                String::from_utf8_lossy(&text)
+            ));
+        }
+        node.federation
+            .note_delivered(&partner.kms_uri, &group_id, v.version, who)
+            .await
+            .map_err(|e| e.to_string())?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
 /// Fetches and parses `partner`'s offer.
 async fn fetch(
     partner: &PartnerConfig,
@@ -243,6 +292,7 @@ impl Federator {
         }
         let node = self.node.clone();
         let clients = self.clients.clone();
+        let community = self.cfg.community.clone();
         let work = async move {
             let who = Who("km-e federator".into());
             let mut out: Vec<(String, Result<OfferTaken, String>)> = Vec::new();
@@ -253,6 +303,18 @@ impl Federator {
                         .take_offer(partner, &docs, &who)
                         .await
                         .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                let res = match res {
+                    Ok(mut taken) => {
+                        match deliver(&node, community.as_deref(), partner, client, &who).await {
+                            Ok(n) => {
+                                taken.delivered = n;
+                                Ok(taken)
+                            }
+                            Err(e) => Err(format!("group key delivery: {e}")),
+                        }
+                    }
                     Err(e) => Err(e),
                 };
                 out.push((partner.kms_uri.clone(), res));
@@ -273,6 +335,7 @@ impl Federator {
                             .federation_synced(&partner, now, t.staged.len() as u64);
                         s.last_sync_unix = Some(now);
                         s.last_error = None;
+                        s.delivered = s.delivered.saturating_add(t.delivered);
                         s.staged = t.staged;
                         s.revoked = t.revoked;
                         s.refused = t.refused;

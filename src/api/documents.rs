@@ -18,8 +18,6 @@ use super::AppState;
 use crate::kms::acl::Role;
 use crate::kms::community::root_certificate_doc;
 use crate::kms::period::{ntp64_seconds, parse_ntp64_hex};
-use crate::kms::provision::KeySet;
-use crate::kms::xml::keyset::KmsKeySetDoc;
 use crate::kms::xml::kms_error::{KmsErrorCode, KmsErrorDoc};
 use crate::kms::xml::request::{parse_kms_request, KmsRequestDoc};
 use crate::kms::xml::response::{
@@ -99,24 +97,6 @@ pub fn parse_route_under(root: &str, raw_path: &str) -> Result<Route, ApiError> 
             Err(ApiError::BadRequest("too many path segments".into()))
         }
         _ => Err(ApiError::NotFound("unknown resource".into())),
-    }
-}
-
-fn key_set_doc(set: &KeySet) -> KmsKeySetDoc {
-    use crate::crypto::secret::SecretVec;
-    KmsKeySetDoc {
-        kms_uri: set.kms_uri.clone(),
-        cert_uri: Some(set.cert_uri.clone()),
-        issuer: Some(set.kms_uri.clone()),
-        user_uri: set.user_uri.clone(),
-        user_id: set.uid,
-        valid_from: odt(set.valid_from_unix),
-        valid_to: odt(set.valid_to_unix),
-        key_period_no: set.period_no,
-        revoked: Some(false),
-        user_decrypt_key: set.rsk.to_bytes(),
-        user_signing_key_ssk: SecretVec::new(set.ssk.to_bytes().expose().to_vec()),
-        user_pub_token_pvt: set.pvt.to_bytes().to_vec(),
     }
 }
 
@@ -322,7 +302,7 @@ async fn serve(
                 .key_sets
                 .key_set(&community, &identity, period, ctx.now)
                 .await?;
-            (KmsMessageDoc::KeyProv(vec![key_set_doc(&set)]), Some(set))
+            (KmsMessageDoc::KeyProv(vec![set.to_doc()]), Some(set))
         }
         Route::CertCache { cache_num } => {
             // Our certificates, then the partners' shared with this community (the read

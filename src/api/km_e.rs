@@ -6,8 +6,13 @@
 //!
 //! - `GET /km-e/v1/certificates` — our live KMS certificates (public only) as
 //!   [`crate::actors::federator::Offer`]: the partner's Federator stages them for its operator.
+//! - `POST /km-e/v1/group-keys` — a version of a federated group the partner shares with us
+//!   ([`crate::node::federation::FederatedGroupKey`]: the GMK inside a MIKEY-SAKKE I_MESSAGE
+//!   between the two KMSs' federation identities): imported if we accept that group from that
+//!   partner (200 `{"imported": true|false}`; false: already here), 403 otherwise, 409 out of
+//!   order or before its certificate is approved here.
 //!
-//! Only public KMS certificates are served here: no key material, no Raft state.
+//! No key in clear, no user key set, no Raft state crosses here.
 
 use std::future::{ready, Ready};
 
@@ -15,17 +20,23 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::auth::names_match;
+use super::body::read_json;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::federator::Offer;
 use crate::config::PartnerConfig;
 use crate::kms::xml::render_certificate_document;
+use crate::node::federation::FederatedGroupKey;
 use crate::tls::{certificate_names, chains_to, PeerCert};
 
 /// Registers the KM-E routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/km-e/v1/certificates", web::get().to(certificates));
+    cfg.route("/km-e/v1/certificates", web::get().to(certificates))
+        .route("/km-e/v1/group-keys", web::post().to(group_key));
 }
+
+/// Largest federated group key body (an I_MESSAGE is about 1 KiB).
+const MAX_GROUP_KEY_BODY: usize = 16 * 1024;
 
 /// A configured partner, authenticated by its client certificate.
 pub struct PartnerPeer(pub PartnerConfig);
@@ -84,6 +95,24 @@ async fn certificates(
         kms_uri,
         certificates,
     }))
+}
+
+async fn group_key(
+    partner: PartnerPeer,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let key: FederatedGroupKey =
+        read_json(&req, payload, state.body.with_limit(MAX_GROUP_KEY_BODY)).await?;
+    let community = state.federation.as_ref().and_then(|f| f.community.clone());
+    let who = crate::node::core::Actor(format!("km-e:{}", partner.0.kms_uri));
+    let imported = state
+        .node
+        .federation
+        .import_version(community.as_deref(), &partner.0, &key, &who)
+        .await?;
+    Ok(web::Json(serde_json::json!({ "imported": imported })))
 }
 
 /// Binds and starts the KM-E listener; prints `sealkm: KM-E listening on https://ADDR`.

@@ -94,6 +94,9 @@ pub enum AuditKind {
     PartnerCertificateRemoved,
     /// A partner certificate fetched over KM-E was staged for approval.
     PartnerCertificateStaged,
+    /// KM-E: a federated group key version was imported from a partner, or delivered to one.
+    FederatedKeyImported,
+    FederatedKeyDelivered,
 }
 
 /// One audited event. Holds no secret, by construction of its callers.

@@ -57,6 +57,14 @@ pub struct PartnerConfig {
     /// Our communities whose CertCache serves its certificates once approved (empty: all).
     #[serde(default)]
     pub communities: Vec<String>,
+    /// Federated groups we send to this partner: every key version, in order, as a
+    /// MIKEY-SAKKE I_MESSAGE to its KMS's federation identity.
+    #[serde(default)]
+    pub share_groups: Vec<String>,
+    /// Federated groups we accept from this partner: imported versions our GMS and VAL
+    /// servers read like our own; read-only here.
+    #[serde(default)]
+    pub accept_groups: Vec<String>,
 }
 
 impl FederationConfig {
@@ -73,6 +81,13 @@ impl FederationConfig {
         for p in &mut self.partners {
             fix(&mut p.ca);
         }
+    }
+
+    /// Whether `group_id` is imported from a partner (read-only here).
+    pub fn is_imported_group(&self, group_id: &str) -> bool {
+        self.partners
+            .iter()
+            .any(|p| p.accept_groups.iter().any(|g| g == group_id))
     }
 
     /// The partner named `kms_uri`.
@@ -99,6 +114,23 @@ impl FederationConfig {
             }
             if self.partners[..i].iter().any(|o| o.kms_uri == p.kms_uri) {
                 return bad(format!("partner {} is listed twice", p.kms_uri));
+            }
+            for g in p.share_groups.iter().chain(&p.accept_groups) {
+                crate::kms::group::validate_group_id(g)
+                    .or_else(|e| bad(format!("partner {}: {e}", p.kms_uri)))?;
+            }
+            if p.share_groups.iter().any(|g| p.accept_groups.contains(g)) {
+                return bad(format!(
+                    "partner {}: a group is either shared or accepted",
+                    p.kms_uri
+                ));
+            }
+            let elsewhere = self.partners[..i].iter().flat_map(|o| &o.accept_groups);
+            if elsewhere.into_iter().any(|g| p.accept_groups.contains(g)) {
+                return bad(format!(
+                    "partner {}: a group is accepted from one partner only",
+                    p.kms_uri
+                ));
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ pub mod acl;
 pub mod community;
 pub mod domains;
 pub mod events;
+pub mod gmk_message;
 pub mod group;
 pub mod key_provisioning;
 pub mod master;

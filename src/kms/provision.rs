@@ -27,6 +27,28 @@ pub struct KeySet {
     pub rsk: Rsk,
 }
 
+impl KeySet {
+    /// The `KmsKeySet` document of this key set (TS 33.180 D.3.3); it holds the private keys.
+    pub fn to_doc(&self) -> crate::kms::xml::KmsKeySetDoc {
+        use crate::crypto::secret::SecretVec;
+        use crate::kms::xml::time::odt;
+        crate::kms::xml::KmsKeySetDoc {
+            kms_uri: self.kms_uri.clone(),
+            cert_uri: Some(self.cert_uri.clone()),
+            issuer: Some(self.kms_uri.clone()),
+            user_uri: self.user_uri.clone(),
+            user_id: self.uid,
+            valid_from: odt(self.valid_from_unix),
+            valid_to: odt(self.valid_to_unix),
+            key_period_no: self.period_no,
+            revoked: Some(false),
+            user_decrypt_key: self.rsk.to_bytes(),
+            user_signing_key_ssk: SecretVec::new(self.ssk.to_bytes().expose().to_vec()),
+            user_pub_token_pvt: self.pvt.to_bytes().to_vec(),
+        }
+    }
+}
+
 impl core::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("KeySet")

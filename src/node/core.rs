@@ -96,6 +96,8 @@ pub struct NodeCore {
     default_community: String,
     /// Each configured community's KMS URI and the user URI domains it serves, in config order.
     domains: Vec<(String, Vec<String>)>,
+    /// KM-E: group ids imported from partners (read-only here).
+    imported_groups: Vec<String>,
     pub metrics: super::metrics::Metrics,
     /// ReadIndex rounds made for HTTP requests ([`NodeCore::read_barrier`]).
     request_barriers: AtomicU64,
@@ -136,6 +138,11 @@ impl NodeCore {
                 .communities
                 .iter()
                 .map(|c| (c.kms_uri.clone(), c.domains()))
+                .collect(),
+            imported_groups: cfg
+                .federation
+                .iter()
+                .flat_map(|f| f.partners.iter().flat_map(|p| p.accept_groups.clone()))
                 .collect(),
             metrics: Default::default(),
             request_barriers: AtomicU64::new(0),
@@ -267,6 +274,17 @@ impl NodeCore {
             .iter()
             .find(|(k, _)| k == kms_uri)
             .map_or(&[], |(_, d)| d.as_slice())
+    }
+
+    /// Refuses a change to a group imported from a partner over KM-E (read-only here: its
+    /// versions come only from the partner).
+    pub fn refuse_imported(&self, group_id: &str) -> Result<(), NodeError> {
+        if self.imported_groups.iter().any(|g| g == group_id) {
+            return Err(NodeError::Forbidden(format!(
+                "group {group_id} is imported from a partner domain: read-only here"
+            )));
+        }
+        Ok(())
     }
 
     /// Every configured community with its domains, in config order.

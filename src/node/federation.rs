@@ -16,21 +16,46 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::core::{Actor, NodeCore, NodeError};
+use super::key_sets::KeySets;
 use crate::audit::AuditKind;
 use crate::config::PartnerConfig;
+use crate::crypto::seal;
 use crate::kms::community::{root_certificate_doc, Community};
 use crate::kms::domains::{self, Match};
+use crate::kms::gmk_message::{build_gmk_message_to, km_e_identity, open_gmk_message_from};
+use crate::kms::group::{gmk_aad, open_gmk, GroupKeyVersion};
 use crate::kms::partner::{
     certificate_id, check_approval, check_import, partner_doc, reconcile, ImportPlan, Ours,
     PartnerCertificate, Reconcile,
 };
+use crate::kms::period::unix_to_ntp64;
+use crate::kms::xml::KmsKeySetDoc;
 use crate::kms::xml::{parse_certificate_document, KmsCertificateDoc};
 use crate::state::partners::PartnerSet;
 use crate::state::Command;
+use crate::state::Outcome;
 
 /// The federation service of a node.
 pub struct Federation {
     core: Arc<NodeCore>,
+    /// For this KMS's own federation identity's key set (KM-E group keys).
+    key_sets: Arc<KeySets>,
+}
+
+/// A federated group key version as KM-E carries it (`POST /km-e/v1/group-keys`): metadata
+/// and the GMK in a MIKEY-SAKKE I_MESSAGE from the sending KMS's federation identity to the
+/// receiving one's (SAKKE under the receiver domain's Z, ECCSI under the sender's). The GMK
+/// itself never crosses in clear, not even inside TLS.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedGroupKey {
+    pub group_id: String,
+    pub version: u32,
+    pub gmk_id: u32,
+    pub created_unix: u64,
+    pub expires_unix: Option<u64>,
+    /// The I_MESSAGE, base64.
+    pub i_message: String,
 }
 
 impl Deref for Federation {
@@ -49,6 +74,8 @@ pub struct OfferTaken {
     pub revoked: Vec<String>,
     /// Why offered certificates were refused (nothing was written for them).
     pub refused: Vec<String>,
+    /// Federated group key versions delivered to the partner (filled by the Federator).
+    pub delivered: u64,
 }
 
 /// The answer of [`Federation::lookup`].
@@ -63,8 +90,221 @@ pub struct DomainLookup {
 }
 
 impl Federation {
-    pub(super) fn new(core: Arc<NodeCore>) -> Self {
-        Self { core }
+    pub(super) fn new(core: Arc<NodeCore>, key_sets: Arc<KeySets>) -> Self {
+        Self { core, key_sets }
+    }
+
+    /// Our issuing certificate of `kms_uri` (default: the default community) and the key set
+    /// of this KMS's own federation identity in it (read after the caller's barrier).
+    async fn federation_identity(
+        &self,
+        kms_uri: Option<&str>,
+    ) -> Result<(KmsCertificateDoc, KmsKeySetDoc), NodeError> {
+        let community = match kms_uri {
+            Some(k) => self.community(k).await?,
+            None => self.community_for_host(None).await?,
+        };
+        let now = self.now();
+        let cert = community.issuing_certificate(now)?;
+        let doc = root_certificate_doc(&community, cert, self.kms_domains(&community.kms_uri));
+        let identity = km_e_identity(&community.kms_uri);
+        let set = self
+            .key_sets
+            .key_set(&community, &identity, None, now)
+            .await?;
+        Ok((doc, set.to_doc()))
+    }
+
+    /// The versions of the groups shared with `partner` it has not acknowledged yet, in
+    /// order per group.
+    pub async fn due_versions(
+        &self,
+        partner: &PartnerConfig,
+    ) -> Result<Vec<(String, GroupKeyVersion)>, NodeError> {
+        let set = self.partners().await?;
+        let mut due = Vec::new();
+        for g in &partner.share_groups {
+            let Some(group) = self.state().group(g)? else {
+                continue;
+            };
+            let done = set.delivered(&partner.kms_uri, g);
+            due.extend(
+                group
+                    .versions
+                    .into_iter()
+                    .filter(|v| v.version > done)
+                    .map(|v| (g.clone(), v)),
+            );
+        }
+        Ok(due)
+    }
+
+    /// Wraps version `v` of `group_id` for `partner`: the GMK unsealed here and put into an
+    /// I_MESSAGE from our federation identity to the partner KMS's, under the partner's newest
+    /// valid External certificate. `Conflict` when we hold no valid certificate of it.
+    pub async fn wrap_version(
+        &self,
+        community: Option<&str>,
+        partner: &str,
+        group_id: &str,
+        v: &GroupKeyVersion,
+    ) -> Result<FederatedGroupKey, NodeError> {
+        let now = self.now();
+        let set = self.partners().await?;
+        let theirs = set
+            .certificates
+            .iter()
+            .rev()
+            .find(|c| c.kms_uri == partner && c.is_valid_at(now))
+            .ok_or_else(|| {
+                NodeError::Conflict(format!(
+                    "no valid certificate of partner {partner} is approved here"
+                ))
+            })?;
+        let (own_cert, own_set) = self.federation_identity(community).await?;
+        let gmk = open_gmk(&self.barrier, group_id, v)
+            .map_err(|e| NodeError::Internal(format!("opening a sealed GMK of {group_id}: {e}")))?;
+        let msg = build_gmk_message_to(
+            &own_cert,
+            &partner_doc(theirs),
+            &own_set,
+            &km_e_identity(partner),
+            &gmk,
+            v.gmk_id,
+            unix_to_ntp64(now),
+            &self.rng,
+        )
+        .map_err(|e| NodeError::Internal(format!("KM-E I_MESSAGE: {e}")))?;
+        use base64::Engine;
+        Ok(FederatedGroupKey {
+            group_id: group_id.to_owned(),
+            version: v.version,
+            gmk_id: v.gmk_id,
+            created_unix: v.created_unix,
+            expires_unix: v.expires_unix,
+            i_message: base64::engine::general_purpose::STANDARD.encode(msg),
+        })
+    }
+
+    /// Records that `partner` acknowledged `version` of `group_id` (replicated: a new leader
+    /// resumes after it).
+    pub async fn note_delivered(
+        &self,
+        partner: &str,
+        group_id: &str,
+        version: u32,
+        actor: &Actor,
+    ) -> Result<(), NodeError> {
+        self.propose_ok(Command::NoteFederatedDelivery {
+            partner: partner.to_owned(),
+            group_id: group_id.to_owned(),
+            version,
+        })
+        .await?;
+        self.audit_admin(
+            AuditKind::FederatedKeyDelivered,
+            actor,
+            Some(group_id),
+            partner,
+            Some(format!("version {version}")),
+        );
+        Ok(())
+    }
+
+    /// Imports a federated group key version sent by `partner` over KM-E: the group must be
+    /// one we accept from it; the I_MESSAGE must verify under one of its approved, valid
+    /// certificates (its KPAK) as its federation identity's and decrypt with ours; the GMK is
+    /// then sealed under our barrier key and replicated as that version of the group.
+    /// Idempotent by GMK-ID (`Ok(false)`: already here); versions only in order (`Conflict`).
+    pub async fn import_version(
+        &self,
+        community: Option<&str>,
+        partner: &PartnerConfig,
+        key: &FederatedGroupKey,
+        actor: &Actor,
+    ) -> Result<bool, NodeError> {
+        if !partner.accept_groups.iter().any(|g| g == &key.group_id) {
+            return Err(NodeError::Forbidden(format!(
+                "group {} is not accepted from {}",
+                key.group_id, partner.kms_uri
+            )));
+        }
+        let set = self.partners().await?;
+        let now = self.now();
+        let senders: Vec<KmsCertificateDoc> = set
+            .certificates
+            .iter()
+            .filter(|c| c.kms_uri == partner.kms_uri && c.is_valid_at(now))
+            .map(partner_doc)
+            .collect();
+        if senders.is_empty() {
+            return Err(NodeError::Conflict(format!(
+                "no valid certificate of partner {} is approved here",
+                partner.kms_uri
+            )));
+        }
+        if let Some(group) = self.state().group(&key.group_id)? {
+            if let Some(have) = group.version(key.version) {
+                return if have.gmk_id == key.gmk_id {
+                    Ok(false)
+                } else {
+                    Err(NodeError::Conflict(format!(
+                        "version {} of {} is here with another GMK-ID",
+                        key.version, key.group_id
+                    )))
+                };
+            }
+        }
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&key.i_message)
+            .map_err(|_| NodeError::Invalid("i_message is not base64".into()))?;
+        let (own_cert, own_set) = self.federation_identity(community).await?;
+        let opened = open_gmk_message_from(
+            &own_cert,
+            &senders,
+            &own_set,
+            &bytes,
+            Some(&km_e_identity(&partner.kms_uri)),
+        )
+        .map_err(|e| NodeError::Invalid(format!("KM-E I_MESSAGE: {e}")))?;
+        if opened.gmk_id != Some(key.gmk_id) {
+            return Err(NodeError::Invalid(
+                "the I_MESSAGE carries another GMK-ID than announced".into(),
+            ));
+        }
+        let sealed_gmk = seal::seal(
+            &self.barrier,
+            &gmk_aad(&key.group_id, key.version, key.gmk_id),
+            opened.key.expose(),
+            &self.rng,
+        )?;
+        let version = GroupKeyVersion {
+            version: key.version,
+            gmk_id: key.gmk_id,
+            sealed_gmk,
+            created_unix: key.created_unix,
+            expires_unix: key.expires_unix,
+            revoked: false,
+        };
+        match self
+            .propose(Command::CreateGroupKey {
+                group_id: key.group_id.clone(),
+                version,
+            })
+            .await?
+        {
+            Outcome::Applied => {}
+            Outcome::Rejected(r) => return Err(NodeError::Conflict(r)),
+        }
+        self.audit_admin(
+            AuditKind::FederatedKeyImported,
+            actor,
+            Some(&key.group_id),
+            &partner.kms_uri,
+            Some(format!("version {} GMK-ID {:08x}", key.version, key.gmk_id)),
+        );
+        Ok(true)
     }
 
     /// Our issuing certificate of `kms_uri` (default: the default community) as the partner

@@ -126,6 +126,7 @@ impl Groups {
         idempotency_key: Option<&str>,
     ) -> Result<GroupKey, NodeError> {
         validate_group_id(group_id).map_err(invalid)?;
+        self.refuse_imported(group_id)?;
         if ttl_s == Some(0) {
             return Err(NodeError::Invalid("ttl_s must be positive".into()));
         }
@@ -278,6 +279,7 @@ impl Groups {
         version: u32,
         actor: &Actor,
     ) -> Result<(), NodeError> {
+        self.refuse_imported(group_id)?;
         let at_unix = self.now();
         // Decided on a copy first: a refused revocation never reaches the log.
         self.dry_run(group_id, |g| g.revoke(version))?;
@@ -306,6 +308,7 @@ impl Groups {
         expires_unix: Option<u64>,
         actor: &Actor,
     ) -> Result<(), NodeError> {
+        self.refuse_imported(group_id)?;
         let at_unix = self.now();
         if expires_unix.is_some_and(|t| t > at_unix.saturating_add(MAX_TTL_S)) {
             return Err(invalid(format!(

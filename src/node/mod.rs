@@ -70,7 +70,7 @@ impl KmsNode {
             admin: Admin::new(core.clone(), key_sets.clone()),
             groups: Groups::new(core.clone()),
             parties: Parties::new(core.clone()),
-            federation: Federation::new(core.clone()),
+            federation: Federation::new(core.clone(), key_sets.clone()),
             key_sets,
             core,
         }

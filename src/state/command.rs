@@ -178,6 +178,12 @@ pub enum Command {
         id: String,
         at_unix: u64,
     },
+    /// KM-E: `partner` acknowledged `version` of the federated group `group_id`.
+    NoteFederatedDelivery {
+        partner: String,
+        group_id: String,
+        version: u32,
+    },
 }
 
 impl Command {
@@ -205,7 +211,8 @@ impl Command {
             | Command::RevokePartnerCertificate { .. }
             | Command::RemovePartnerCertificate { .. }
             | Command::StagePartnerCertificate { .. }
-            | Command::ApprovePartnerCertificate { .. } => 5,
+            | Command::ApprovePartnerCertificate { .. }
+            | Command::NoteFederatedDelivery { .. } => 5,
         }
     }
 }

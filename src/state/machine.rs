@@ -558,6 +558,11 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
         Command::RemovePartnerCertificate { id } => partners::remove(tx, id),
         Command::StagePartnerCertificate { certificate } => partners::stage(tx, certificate),
         Command::ApprovePartnerCertificate { id, at_unix } => partners::approve(tx, id, *at_unix),
+        Command::NoteFederatedDelivery {
+            partner,
+            group_id,
+            version,
+        } => partners::note_delivery(tx, partner, group_id, *version),
     }
 }
 

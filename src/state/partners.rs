@@ -28,6 +28,27 @@ pub struct PartnerSet {
     pub certificates: Vec<PartnerCertificate>,
     /// Fetched over KM-E and waiting for an operator's approval (one per id).
     pub pending: Vec<PartnerCertificate>,
+    /// KM-E federated groups: the highest group key version each partner acknowledged, per
+    /// (partner KMS URI, group id).
+    pub delivered: Vec<Delivered>,
+}
+
+/// How far a federated group's versions reached one partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub partner: String,
+    pub group_id: String,
+    pub version: u32,
+}
+
+impl PartnerSet {
+    /// The highest version of `group_id` that `partner` acknowledged (0: none).
+    pub fn delivered(&self, partner: &str, group_id: &str) -> u32 {
+        self.delivered
+            .iter()
+            .find(|d| d.partner == partner && d.group_id == group_id)
+            .map_or(0, |d| d.version)
+    }
 }
 
 fn load(tx: &Tx) -> TxResult<PartnerSet> {
@@ -163,6 +184,28 @@ pub(super) fn revoke(tx: &Tx, id: &str) -> TxResult<()> {
     let cert = cert.clone();
     store(tx, set)?;
     event(tx, EventKind::PartnerCertificateRevoked, &cert, None)
+}
+
+/// Records that `partner` acknowledged `version` of `group_id` (never moves backwards: a
+/// late acknowledgement of an older version changes nothing).
+pub(super) fn note_delivery(tx: &Tx, partner: &str, group_id: &str, version: u32) -> TxResult<()> {
+    let mut set = load(tx)?;
+    match set
+        .delivered
+        .iter_mut()
+        .find(|d| d.partner == partner && d.group_id == group_id)
+    {
+        Some(d) if d.version >= version => return Ok(()),
+        Some(d) => d.version = version,
+        None => set.delivered.push(Delivered {
+            partner: partner.to_owned(),
+            group_id: group_id.to_owned(),
+            version,
+        }),
+    }
+    // Not a certificate change: the CertCache's CacheNum (the epoch) stays.
+    tx.partners.insert(SET_KEY, enc(&set)?)?;
+    Ok(())
 }
 
 /// Forgets a certificate, imported or pending.
