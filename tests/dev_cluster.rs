@@ -305,6 +305,31 @@ fn dev_with_two_domains_federates_them_and_the_printed_walk_through_works() {
             .map(|f| f.trim().to_owned())
     };
     assert_eq!(fp(&opened), fp(&sent), "{opened}");
+    // KM-E: a version of the group A shares reaches B (delivered at the latest by a refresh).
+    let created = run(&[
+        &s("client"),
+        &s("gms"),
+        &s("--dir"),
+        a.as_os_str(),
+        &s("group-key"),
+        &s("create"),
+        &s("fed-group"),
+    ]);
+    run(&[&s("federation"), &s("--dir"), a.as_os_str(), &s("refresh")]);
+    let got = run(&[
+        &s("client"),
+        &s("val"),
+        &s("--dir"),
+        b.as_os_str(),
+        &s("group-key"),
+        &s("get"),
+        &s("fed-group"),
+    ]);
+    let gmk = |t: &str| {
+        let v: serde_json::Value = serde_json::from_str(t.trim()).expect("JSON");
+        v["gmk"].as_str().expect("gmk").to_owned()
+    };
+    assert_eq!(gmk(&got), gmk(&created), "{got}");
     // A visiting user of B gets a key set of A with B's token.
     let ks = run(&[
         &s("client"),

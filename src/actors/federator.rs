@@ -8,7 +8,10 @@
 //! does not own, or one that fails the import checks, is refused and nothing is written.
 //!
 //! When it refreshes: at once when its node becomes the leader, then every `refresh_s`
-//! seconds, and when sent [`Refresh`]. Refreshes never overlap. It keeps, per partner, the
+//! seconds, and when sent [`Refresh`]. Refreshes never overlap. A refresh also delivers the
+//! due versions of the groups shared with each partner (KM-E federated groups: in order,
+//! each acknowledgement recorded through Raft, so a new leader resumes); between refreshes a
+//! commit (the applied index grew) starts a delivery pass [`DELIVERY_GAP`] later. It keeps, per partner, the
 //! time of the last good refresh, the last error and the failure count ([`Status`]); that is
 //! all its state, so a restart is safe.
 
@@ -31,6 +34,8 @@ use crate::store::StoreProgress;
 pub const MAX_OFFER_BYTES: usize = 256 * 1024;
 /// How long one fetch from a partner may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest time between two delivery passes caused by commits.
+pub const DELIVERY_GAP: Duration = Duration::from_millis(20);
 /// How long a restarted Federator waits before it acts again.
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
 
@@ -90,6 +95,8 @@ pub struct Federator {
     progress: Option<StoreProgress>,
     status: BTreeMap<String, PartnerStatus>,
     timer: Option<SpawnHandle>,
+    /// The pending delivery pass after a commit.
+    delivery: Option<SpawnHandle>,
     restarts: u32,
 }
 
@@ -123,6 +130,7 @@ pub fn start(
         progress: None,
         status: BTreeMap::new(),
         timer: None,
+        delivery: None,
         restarts: 0,
     })
 }
@@ -145,6 +153,7 @@ impl Supervised for Federator {
         self.restarts = self.restarts.saturating_add(1);
         self.progress = None;
         self.timer = None;
+        self.delivery = None;
         self.clients = std::rc::Rc::new(clients_for(&self.tls));
     }
 }
@@ -281,7 +290,57 @@ impl Federator {
         if !same_term {
             let refresh = self.refresh(ctx).map(|_, _, _| ());
             ctx.wait(refresh);
+        } else if was.is_some_and(|w| p.applied > w.applied) && self.shares_groups() {
+            // A commit may be a new version of a shared group: deliver soon (one pass per
+            // DELIVERY_GAP at most; commits meanwhile are covered by the pending pass).
+            if self.delivery.is_none() {
+                self.delivery = Some(ctx.run_later(DELIVERY_GAP, |act, ctx| {
+                    act.delivery = None;
+                    let pass = act.deliver_pass().map(|_, _, _| ());
+                    ctx.wait(pass);
+                }));
+            }
         }
+    }
+
+    fn shares_groups(&self) -> bool {
+        self.cfg.partners.iter().any(|p| !p.share_groups.is_empty())
+    }
+
+    /// Delivers the due versions of every partner's shared groups (no certificate fetch).
+    fn deliver_pass(&mut self) -> ResponseActFuture<Self, ()> {
+        if !self.progress.is_some_and(|p| p.role.is_leader()) {
+            return Box::pin(actix::fut::ready(()));
+        }
+        let node = self.node.clone();
+        let clients = self.clients.clone();
+        let community = self.cfg.community.clone();
+        let work = async move {
+            let who = Who("km-e federator".into());
+            let mut out = Vec::new();
+            for (partner, client) in clients.iter() {
+                if partner.share_groups.is_empty() {
+                    continue;
+                }
+                let res = deliver(&node, community.as_deref(), partner, client, &who).await;
+                out.push((partner.kms_uri.clone(), res));
+            }
+            out
+        };
+        Box::pin(work.into_actor(self).map(|results, act, _| {
+            for (partner, res) in results {
+                let s = act.status.entry(partner.clone()).or_default();
+                match res {
+                    Ok(n) => s.delivered = s.delivered.saturating_add(n),
+                    Err(e) => {
+                        tracing::warn!(%partner, error = %e, "KM-E: group key delivery failed");
+                        s.last_error = Some(format!("group key delivery: {e}"));
+                        s.failures = s.failures.saturating_add(1);
+                        act.node.metrics.federation_failed(&partner);
+                    }
+                }
+            }
+        }))
     }
 
     /// One refresh of every partner (on the leader), then the next one `refresh_s` later.

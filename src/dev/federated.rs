@@ -54,8 +54,12 @@ pub fn ensure_pair(dir: &Path, addr: &str, nodes: u32) -> Result<(PathBuf, PathB
     for id in 1..=total {
         // Domain B: its own KMS URI and issuer (edits that a second run finds already made).
         edit(&node_config(&b, id), |t| {
-            // Only the `[auth.token]` issuer: A's issuer also appears as B's visiting one.
-            t.replace(DEV_KMS_URI, PARTNER_KMS_URI).replace(
+            // Only the community's KMS URI: B's KM-E partner is A's.
+            t.replace(
+                &format!("[[community]]\nkms_uri = \"{DEV_KMS_URI}\""),
+                &format!("[[community]]\nkms_uri = \"{PARTNER_KMS_URI}\""),
+            )
+            .replace(
                 &format!("issuer = \"{DEV_ISSUER}\"\naudience"),
                 &format!("issuer = \"{PARTNER_ISSUER}\"\naudience"),
             )
@@ -64,7 +68,90 @@ pub fn ensure_pair(dir: &Path, addr: &str, nodes: u32) -> Result<(PathBuf, PathB
         trust(&node_config(&a, id), PARTNER_ISSUER, &b, B_DOMAIN)?;
         trust(&node_config(&b, id), DEV_ISSUER, &a, A_DOMAIN)?;
     }
+    km_e(&a, &b, host, port, total)?;
     Ok((a, b))
+}
+
+/// The group A shares with B over KM-E in the dev pair.
+pub const FEDERATED_DEV_GROUP: &str = "fed-group";
+
+/// KM-E for the pair (once): per domain a KM-E CA with listener and client certificates, and
+/// in every node config a `[federation]` section naming the other domain as partner (its
+/// node 1's KM-E listener, its KM-E CA pinned); A shares [`FEDERATED_DEV_GROUP`] with B.
+fn km_e(a: &Path, b: &Path, host: &str, port: u16, total: u32) -> Result<(), String> {
+    if node_config(a, 1).exists()
+        && fs::read_to_string(node_config(a, 1))
+            .map_err(io)?
+            .contains("[federation]")
+    {
+        return Ok(());
+    }
+    let names = [("km-e.sealkm.test", a), ("km-e.partner.test", b)];
+    for (name, dir) in names {
+        let ca = crate::tls::DevCa::generate("sealkm dev KM-E CA").map_err(io)?;
+        fs::write(dir.join("kme-ca.pem"), &ca.cert_pem).map_err(io)?;
+        for (stem, names) in [
+            (
+                "kme-listener",
+                vec!["localhost".to_owned(), host.to_owned()],
+            ),
+            ("kme-client", vec![name.to_owned()]),
+        ] {
+            let (cert, key) = ca.issue(&names).map_err(io)?;
+            fs::write(dir.join(format!("{stem}-cert.pem")), cert).map_err(io)?;
+            super::write_private(&dir.join(format!("{stem}-key.pem")), key.as_bytes())
+                .map_err(io)?;
+        }
+    }
+    fs::copy(b.join("kme-ca.pem"), a.join("kme-partner-ca.pem")).map_err(io)?;
+    fs::copy(a.join("kme-ca.pem"), b.join("kme-partner-ca.pem")).map_err(io)?;
+    let ports = |base: u16| -> Result<Vec<u16>, String> {
+        (1..=total)
+            .map(|id| {
+                if port == 0 {
+                    super::free_port(host)
+                } else {
+                    Ok(base + 3000 + id as u16 - 1)
+                }
+            })
+            .collect()
+    };
+    let (pa, pb) = (ports(port)?, ports(port.saturating_add(B_PORT_OFFSET))?);
+    for (dir, own, other, partner, name, groups) in [
+        (
+            a,
+            &pa,
+            &pb,
+            PARTNER_KMS_URI,
+            "km-e.partner.test",
+            format!("share_groups = [\"{FEDERATED_DEV_GROUP}\"]"),
+        ),
+        (
+            b,
+            &pb,
+            &pa,
+            DEV_KMS_URI,
+            "km-e.sealkm.test",
+            format!("accept_groups = [\"{FEDERATED_DEV_GROUP}\"]"),
+        ),
+    ] {
+        for id in 1..=total {
+            let listen = own[id as usize - 1];
+            let url = other[0];
+            edit(&node_config(dir, id), |t| {
+                format!(
+                    "{t}\n[federation]\nclient_cert = \"kme-client-cert.pem\"\n\
+                     client_key = \"kme-client-key.pem\"\nrefresh_s = 30\n\n\
+                     [federation.listener]\naddr = \"{host}:{listen}\"\n\
+                     tls_cert = \"kme-listener-cert.pem\"\ntls_key = \"kme-listener-key.pem\"\n\n\
+                     [[federation.partner]]\nkms_uri = \"{partner}\"\n\
+                     url = \"https://{host}:{url}\"\nca = \"kme-partner-ca.pem\"\n\
+                     name = \"{name}\"\n{groups}\n"
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn edit(path: &Path, f: impl Fn(String) -> String) -> Result<(), String> {
@@ -159,7 +246,13 @@ pub async fn run_federated(dir: &Path, addr: &str, nodes: u32) -> Result<(), Str
     let (a_url, b_url) = (url(&in_a), url(&in_b));
     let federated = async {
         exchange((&a, &a_url), (&b, &b_url)).await?;
-        exchange((&b, &b_url), (&a, &a_url)).await
+        exchange((&b, &b_url), (&a, &a_url)).await?;
+        // B's VAL server may read the group A shares over KM-E.
+        let grant = serde_json::json!({
+            "principal": super::DEV_VAL, "role": "val-server",
+            "groups": [super::DEV_GROUP, FEDERATED_DEV_GROUP],
+        });
+        admin(&b, &b_url, true, "acl", Some(grant)).await.map(drop)
     }
     .await;
     if let Err(e) = federated {
@@ -178,6 +271,11 @@ pub async fn run_federated(dir: &Path, addr: &str, nodes: u32) -> Result<(), Str
          sealkm client --dir {db} --user sip:bob@{B_DOMAIN} certcache      # A's certificate, External\n  \
          sealkm client gms --dir {da} imessage --to sip:bob@{B_DOMAIN} --out msg.bin\n  \
          sealkm client --dir {db} --user sip:bob@{B_DOMAIN} imessage open --file msg.bin --from {DEV_GMS}\n\n\
+         KM-E: A shares the group {FEDERATED_DEV_GROUP} with B (every version, as a MIKEY-SAKKE \
+         I_MESSAGE between the two KMSs):\n  \
+         sealkm client gms --dir {da} group-key create {FEDERATED_DEV_GROUP}\n  \
+         sealkm client val --dir {db} group-key get {FEDERATED_DEV_GROUP}\n  \
+         sealkm federation --dir {da} status\n\n\
          Ctrl-C stops every node of both domains."
     );
     hold(in_a.into_iter().chain(in_b).collect()).await
