@@ -18,6 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod federation;
 pub mod groupkeys;
 pub mod stats;
 pub mod write;
@@ -68,6 +69,8 @@ pub enum BenchCmd {
     Fsync(write::FsyncArgs),
     /// KMS-managed group keys as the GMS over mutual TLS: creations/s or fetches/s.
     GroupKeys(groupkeys::GroupKeyArgs),
+    /// KM-E federated groups: a version created in domain A until readable in domain B.
+    Federation(federation::FederationArgs),
 }
 
 struct Setup {
@@ -82,6 +85,7 @@ pub async fn run(cmd: BenchCmd) -> Result<(), String> {
         BenchCmd::Write(a) => write::run_write(a).await,
         BenchCmd::Fsync(a) => write::run_fsync(a),
         BenchCmd::GroupKeys(a) => groupkeys::run(a).await,
+        BenchCmd::Federation(a) => federation::run(a).await,
         keyprov => run_keyprov(keyprov).await,
     }
 }
