@@ -15,6 +15,8 @@ use thiserror::Error;
 use crate::auth::jwt::TokenPolicy;
 use crate::auth::party::PartyPolicy;
 
+pub mod trusted_proxies;
+
 /// Name of the environment variable that may carry the unseal key (64 hex digits).
 pub const UNSEAL_ENV: &str = "SEALKM_UNSEAL_KEY";
 
@@ -82,6 +84,12 @@ pub struct ListenerConfig {
     /// HTTP worker threads (default: the number of cores).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Client listener only: IPs or CIDR blocks of the HTTP proxies in front of KM-UU whose
+    /// `Forwarded` (`host=`, `proto=`) / `X-Forwarded-Host` / `X-Forwarded-Proto` headers
+    /// select the community and build the `ClientReqUrl`; from any other peer those headers
+    /// are ignored. Empty (the default): no proxy is trusted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[service_listener]`: where VAL servers (KM-S) and the group management server (SEAL-X1)
@@ -429,6 +437,18 @@ impl NodeConfig {
                     c.kms_uri
                 )));
             }
+        }
+        trusted_proxies::parse_all(&self.client_listener.trusted_proxies)
+            .map_err(|e| ConfigError::Invalid(format!("client_listener.trusted_proxies: {e}")))?;
+        if self
+            .raft
+            .as_ref()
+            .is_some_and(|r| !r.peer_listener.trusted_proxies.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "trusted_proxies applies to the client listener only, not [raft.peer_listener]"
+                    .into(),
+            ));
         }
         if self.limits.body_read_timeout_s == 0 {
             return Err(ConfigError::Invalid(

@@ -320,6 +320,9 @@ fn run_serve(config: &Path) -> Result<(), String> {
             admin_token_sha256,
             peer_tls: api::peer_tls(&cfg).map_err(|e| e.to_string())?,
             static_peers: api::static_peers(&cfg),
+            trusted_proxies: sealkm::config::trusted_proxies::parse_all(
+                &cfg.client_listener.trusted_proxies,
+            )?,
         };
         let data = actix_web::web::Data::new(state);
         let service_tls = match &cfg.service_listener {

@@ -87,6 +87,8 @@ pub enum AuditKind {
     AdminConfigChanged,
     /// The node's secrets were unsealed or sealed.
     AdminSealChanged,
+    /// Pushed key information was handed to a VAL server (TS 29.549 `SS_KeyInfoRetrieval`).
+    KeyInfoRetrieved,
 }
 
 /// One audited event. Holds no secret, by construction of its callers.

@@ -7,7 +7,7 @@
 //!
 //! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
 //! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`; 4 =
-//! `Idempotent` (a command with a client's idempotency key). An envelope carries the smallest
+//! `Idempotent` (a command with a client's idempotency key); 5 = `PutServiceKeyProvisioning`. An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -26,7 +26,7 @@ use crate::kms::group::GroupKeyVersion;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 4;
+pub const COMMAND_VERSION: u16 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -150,6 +150,18 @@ pub enum Command {
         fingerprint: Vec<u8>,
         command: Box<Command>,
     },
+    // ---- version 5 (append only below this line) ----
+    /// TS 33.434 5.8 key provisioning for a VAL service (and target VAL user or UE): stored as
+    /// `PutKeyProvisioning` is, and the newest push of `principal` for (service, target) that
+    /// `SS_KeyInfoRetrieval` (TS 29.549) answers (see `state::key_records`).
+    PutServiceKeyProvisioning {
+        principal: String,
+        key_id: String,
+        sealed_info: Vec<u8>,
+        at_unix: u64,
+        val_service_id: String,
+        val_tgt_ue: Option<String>,
+    },
 }
 
 impl Command {
@@ -173,6 +185,7 @@ impl Command {
             | Command::AckEvents { .. } => 2,
             Command::NoteGroupKeyExpired { .. } => 3,
             Command::Idempotent { command, .. } => command.min_version().max(4),
+            Command::PutServiceKeyProvisioning { .. } => 5,
         }
     }
 }
@@ -390,5 +403,25 @@ mod tests {
             // The variant index follows the six version-1 variants.
             assert_eq!(try_encode(&env).unwrap()[2], 6 + i as u8);
         }
+    }
+
+    #[test]
+    fn version_5_command_is_appended_after_idempotent() {
+        let env = Envelope::new(
+            1,
+            Command::PutServiceKeyProvisioning {
+                principal: "p".into(),
+                key_id: "k".into(),
+                sealed_info: vec![3; 40],
+                at_unix: 7,
+                val_service_id: "svc".into(),
+                val_tgt_ue: Some("sip:a@b".into()),
+            },
+        );
+        assert_eq!(env.version, 5);
+        let bytes = try_encode(&env).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), env);
+        // Variant index 17: after the 16 variants of versions 1 to 4.
+        assert_eq!(bytes[2], 17);
     }
 }
