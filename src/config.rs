@@ -19,6 +19,8 @@ pub use federation::{FederationConfig, KmEListenerConfig, PartnerConfig};
 use crate::auth::jwt::TokenPolicy;
 use crate::auth::party::PartyPolicy;
 
+pub mod trusted_proxies;
+
 /// Name of the environment variable that may carry the unseal key (64 hex digits).
 pub const UNSEAL_ENV: &str = "SEALKM_UNSEAL_KEY";
 
@@ -89,6 +91,12 @@ pub struct ListenerConfig {
     /// HTTP worker threads (default: the number of cores).
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Client listener only: IPs or CIDR blocks of the HTTP proxies in front of KM-UU whose
+    /// `Forwarded` (`host=`, `proto=`) / `X-Forwarded-Host` / `X-Forwarded-Proto` headers
+    /// select the community and build the `ClientReqUrl`; from any other peer those headers
+    /// are ignored. Empty (the default): no proxy is trusted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[service_listener]`: where VAL servers (KM-S) and the group management server (SEAL-X1)
@@ -472,6 +480,18 @@ impl NodeConfig {
             }
             crate::kms::domains::validate_domains(&c.domains())
                 .map_err(|e| ConfigError::Invalid(format!("{}: kms_domains: {e}", c.kms_uri)))?;
+        }
+        trusted_proxies::parse_all(&self.client_listener.trusted_proxies)
+            .map_err(|e| ConfigError::Invalid(format!("client_listener.trusted_proxies: {e}")))?;
+        if self
+            .raft
+            .as_ref()
+            .is_some_and(|r| !r.peer_listener.trusted_proxies.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "trusted_proxies applies to the client listener only, not [raft.peer_listener]"
+                    .into(),
+            ));
         }
         if self.limits.body_read_timeout_s == 0 {
             return Err(ConfigError::Invalid(

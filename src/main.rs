@@ -394,6 +394,9 @@ fn run_serve(config: &Path) -> Result<(), String> {
             static_peers: api::static_peers(&cfg),
             federation: federation.clone(),
             federator: federator.as_ref().map(|(_, a)| a.clone()),
+            trusted_proxies: sealkm::config::trusted_proxies::parse_all(
+                &cfg.client_listener.trusted_proxies,
+            )?,
         };
         let data = actix_web::web::Data::new(state);
         let service_tls = match &cfg.service_listener {

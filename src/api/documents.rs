@@ -154,12 +154,19 @@ pub async fn handle_for(
     state: web::Data<AppState>,
     root: &'static str,
 ) -> HttpResponse {
-    let host = req.connection_info().host().to_owned();
+    // Only KM-UU sits behind an HTTP proxy (the service listener's mutual TLS ends at the
+    // node): elsewhere no forwarding header is believed.
+    let trusted: &[_] = if root == ROOT {
+        &state.trusted_proxies
+    } else {
+        &[]
+    };
+    let origin = super::forwarded::origin_of(&req, trusted);
     let mut ctx = Ctx {
         user_uri: String::new(),
-        kms_uri: state.node.kms_uri_for_host(Some(&host)),
-        client_req_url: format!("https://{host}{}", req.uri().path()),
-        host,
+        kms_uri: state.node.kms_uri_for_host(Some(&origin.host)),
+        client_req_url: origin.url(req.uri().path()),
+        host: origin.host,
         now: state.node.now(),
     };
     let resp = match serve(&req, caller, payload, &state, &mut ctx, root).await {
@@ -356,6 +363,7 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         ApiError::PeriodOutOfWindow(_) => KmsErrorCode::PeriodOutOfWindow,
         ApiError::BadRequest(_)
         | ApiError::PayloadTooLarge(_)
+        | ApiError::NotAcceptable(_)
         | ApiError::RequestTimeout
         | ApiError::Conflict(_)
         | ApiError::NotLeader { .. } => KmsErrorCode::BadRequest,

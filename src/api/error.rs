@@ -46,6 +46,9 @@ pub enum ApiError {
     NotLeader { leader_id: u64 },
     #[error("request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
+    /// The `Accept` header excludes every representation the resource has (406).
+    #[error("{0}")]
+    NotAcceptable(String),
     /// The body did not arrive within the read timeout (408).
     #[error("the request body did not arrive in time")]
     RequestTimeout,
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::NotLeader { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
                 StatusCode::TOO_MANY_REQUESTS

@@ -8,10 +8,14 @@
 //! - `GET /km-s/v1/groups/{group_id}/keys[/{version|current}]` — the KMS-managed keys of the
 //!   groups its ACL entry names (our extension; 403 for any other group, 404 for an unknown
 //!   one);
-//! - `POST /km-s/v1/key-provisioning` `{"key_id", "key_info": base64}` — SEAL key provisioning
-//!   (TS 33.434 5.8): accepted only with a token whose `SKeyProv` claim is present (5.8.1);
-//!   the information is stored sealed and replicated; the SEAL KP response is an
-//!   acknowledgement (201) or an error code.
+//! - `POST /km-s/v1/key-provisioning` `{"key_id", "key_info": base64[, "val_service_id"[,
+//!   "val_tgt_ue"]]}` — SEAL key provisioning (TS 33.434 5.8): accepted only with a token whose
+//!   `SKeyProv` claim is present (5.8.1); the information is stored sealed and replicated; the
+//!   SEAL KP response is an acknowledgement (201) or an error code. With `val_service_id` it
+//!   is what TS 29.549 `ss-kir` answers for that service (and target) (see [`super::ss_kir`]).
+//!
+//! These routes are our interface for the TS 33.434 procedures (TS 29.549 defines only
+//! `ss-kir`); their errors are `{"error": reason}` ([`super::error`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -26,14 +30,14 @@ use super::group_keys;
 use super::service::authorize;
 use super::AppState;
 use crate::kms::acl::Role;
-use crate::node::key_provisioning::MAX_KEY_INFO_BYTES;
+use crate::node::key_provisioning::{ValTarget, MAX_KEY_INFO_BYTES};
 
 pub const ROOT: &str = "/km-s/v1";
 const KM_ROOT: &str = "/km-s/v1/keymanagement";
 /// The access token claim that authorises SEAL key provisioning (TS 33.434 5.8.1, A.2.2.3).
 pub const SKEYPROV_CLAIM: &str = "SKeyProv";
 /// Largest key provisioning body (base64 of the largest key information plus the key id).
-const MAX_KP_BODY: usize = MAX_KEY_INFO_BYTES * 4 / 3 + 1024;
+const MAX_KP_BODY: usize = MAX_KEY_INFO_BYTES * 4 / 3 + 4096;
 
 /// Registers the routes of this module inside the [`ROOT`] scope (the parent module adds the
 /// subscription routes beside them).
@@ -118,6 +122,14 @@ pub struct KeyProvisioningRequest {
     pub key_id: String,
     /// The key information, base64 (standard alphabet, padded).
     pub key_info: String,
+    /// The VAL service the key information is for: makes it retrievable over TS 29.549
+    /// `ss-kir` (`GET /ss-kir/v1/key-records?val-service-id=…`). At most 1024 bytes, no
+    /// control characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_service_id: Option<String>,
+    /// The target VAL user or UE within that service (only with `val_service_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_tgt_ue: Option<String>,
 }
 
 /// SEAL KP response (TS 33.434 5.8.3): the acknowledgement.
@@ -138,7 +150,7 @@ pub struct KeyProvisioningAck {
     request_body = KeyProvisioningRequest,
     responses(
         (status = 201, description = "SEAL KP response: acknowledged", body = KeyProvisioningAck),
-        (status = 400, description = "malformed body, key id or base64"),
+        (status = 400, description = "malformed body, key id, base64, val_service_id or val_tgt_ue"),
         (status = 401, description = "no client certificate or no valid access token"),
         (status = 403, description = "the access token carries no SKeyProv claim, or no val-server grant"),
         (status = 413, description = "body too large"),
@@ -159,8 +171,24 @@ pub async fn key_provisioning(
     let mut body = read_body(&req, payload, state.body.with_limit(MAX_KP_BODY)).await?;
     let parsed = serde_json::from_slice::<KeyProvisioningRequest>(&body);
     zeroize::Zeroize::zeroize(&mut body[..]);
-    let KeyProvisioningRequest { key_id, key_info } =
-        parsed.map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let KeyProvisioningRequest {
+        key_id,
+        key_info,
+        val_service_id,
+        val_tgt_ue,
+    } = parsed.map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let target = match (val_service_id, val_tgt_ue) {
+        (None, None) => None,
+        (Some(val_service_id), val_tgt_ue) => Some(ValTarget {
+            val_service_id,
+            val_tgt_ue,
+        }),
+        (None, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "val_tgt_ue needs val_service_id".into(),
+            ))
+        }
+    };
     // The base64 text is the key information too: zeroized when dropped.
     let key_info = zeroize::Zeroizing::new(key_info);
     let p = authorize(&state, party, Role::ValServer).await?;
@@ -172,7 +200,7 @@ pub async fn key_provisioning(
     let stored_unix = state
         .node
         .parties
-        .put_key_provisioning(&p.name, &key_id, &info, &p.actor())
+        .put_key_provisioning(&p.name, &key_id, &info, target.as_ref(), &p.actor())
         .await?;
     Ok(HttpResponse::Created().json(KeyProvisioningAck {
         result: "acknowledged".into(),

@@ -1,6 +1,7 @@
 //! The HTTP edge (actix-web over rustls): one file per reference point. This module holds the
 //! shared [`AppState`] and assembles the listeners' routes; the route modules import only the
-//! shared ones ([`error`], [`body`], [`auth`], [`service`], [`group_keys`], [`documents`]) and
+//! shared ones ([`error`], [`problem`], [`body`], [`auth`], [`service`], [`group_keys`],
+//! [`documents`], [`forwarded`]) and
 //! this one, never each other. JSON handlers
 //! return `Result<_, ApiError>`: errors are rendered by [`error::ApiError`]'s
 //! `ResponseError`.
@@ -8,6 +9,7 @@
 //! | file | serves |
 //! |------|--------|
 //! | [`documents`] | the TS 33.180 Annex D documents (init, keyprov, certcache) for every caller, KmsResponse / KmsError rendering |
+//! | [`forwarded`] | the host and scheme a KM-UU request was addressed to (forwarding headers of trusted proxies only) |
 //! | [`km_uu`] | KM-UU, those documents under `/keymanagement/identity/v1` for a user's access token |
 //! | [`admin`] | JSON admin API under `/admin/v1` (admin bearer credential) |
 //! | [`auth`] | the extractors that authenticate every caller before any other work |
@@ -19,7 +21,9 @@
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
 //! | [`service`] | the service listener: mTLS + token authentication of parties |
 //! | [`seal_x1`] | SEAL-X1 for the group management server under `/seal-x1/v1` |
-//! | [`km_s`] | KM-S for VAL servers under `/km-s/v1` |
+//! | [`km_s`] | KM-S for VAL servers under `/km-s/v1` (our SEAL KM-S JSON interface) |
+//! | [`ss_kir`] | TS 29.549 `SS_KeyInfoRetrieval` under `/ss-kir/v1` (VAL servers) |
+//! | [`problem`] | TS 29.122 `ProblemDetails`: the error bodies of the 3GPP-defined APIs |
 //! | [`group_keys`] | KMS-managed group key JSON shared by SEAL-X1 and KM-S |
 //! | [`subscriptions`] | key event subscriptions on SEAL-X1 and KM-S |
 //! | [`openapi`] | the generated OpenAPI document |
@@ -33,15 +37,18 @@ pub mod cluster;
 pub mod documents;
 pub mod error;
 pub mod federation;
+pub mod forwarded;
 pub mod group_keys;
 pub mod health;
 pub mod km_e;
 pub mod km_s;
 pub mod km_uu;
 pub mod openapi;
+pub mod problem;
 pub mod revocation_query;
 pub mod seal_x1;
 pub mod service;
+pub mod ss_kir;
 pub mod subscriptions;
 
 use std::sync::Arc;
@@ -70,6 +77,8 @@ pub struct AppState {
     pub federation: Option<Arc<crate::config::FederationConfig>>,
     /// The Federator (KM-E), if configured.
     pub federator: Option<actix::Addr<crate::actors::federator::Federator>>,
+    /// The HTTP proxies in front of KM-UU whose forwarding headers count ([`forwarded`]).
+    pub trusted_proxies: Vec<crate::config::trusted_proxies::IpCidr>,
 }
 
 /// The peer client TLS config of `cfg`, if it has a `[raft]` section.
@@ -115,7 +124,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Registers every route of the service listener ([`service::serve`]): SEAL-X1 and KM-S, each
-/// scope with its subscription routes, the OpenAPI document and health.
+/// scope with its subscription routes, TS 29.549 `ss-kir`, the OpenAPI document and health.
 pub fn service_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(seal_x1::ROOT)
@@ -129,6 +138,7 @@ pub fn service_routes(cfg: &mut web::ServiceConfig) {
             .configure(subscriptions::configure_for(Role::ValServer))
             .configure(federation::configure_lookup_for(Role::ValServer)),
     )
+    .service(web::scope(ss_kir::ROOT).configure(ss_kir::configure))
     .configure(openapi::configure)
     .configure(health::configure);
 }

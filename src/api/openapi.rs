@@ -8,8 +8,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
+use super::problem::{InvalidParam, ProblemDetails};
 use super::{
-    acl, admin, cluster, federation, group_keys, km_s, revocation_query, seal_x1, subscriptions,
+    acl, admin, cluster, federation, group_keys, km_s, revocation_query, seal_x1, ss_kir,
+    subscriptions,
 };
 use crate::actors::distribution;
 
@@ -63,7 +65,7 @@ impl Modify for Security {
     info(
         title = "sealkm service and admin interfaces",
         description = "KM-S (VAL servers) and SEAL-X1 (group management server) per TS 33.434 / \
-                       TS 33.180, with our extensions (KMS-managed group keys, key event \
+                       TS 33.180, TS 29.549 ss-kir (SS_KeyInfoRetrieval), with our extensions (KMS-managed group keys, key event \
                        subscriptions) marked as such, and the admin API.",
         license(name = "Apache-2.0")
     ),
@@ -80,6 +82,7 @@ impl Modify for Security {
         km_s::list_versions,
         km_s::get_key,
         km_s::key_provisioning,
+        ss_kir::key_records,
         subscriptions::seal_x1_subscribe,
         subscriptions::seal_x1_subscriptions,
         subscriptions::seal_x1_unsubscribe,
@@ -133,11 +136,15 @@ impl Modify for Security {
         federation::IdBody,
         federation::LookupAnswer,
         ErrorBody,
+        ss_kir::ValKeyInfo,
+        ProblemDetails,
+        InvalidParam,
     )),
     tags(
         (name = "SEAL-X1", description = "TS 33.434 / TS 33.180: the group management server's key material"),
         (name = "SEAL-X1 (extension)", description = "Our extension: KMS-managed group keys"),
-        (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning"),
+        (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning. The /km-s/v1 JSON and document routes are our interface for these procedures (an extension in form: TS 29.549 defines only ss-kir); errors are {\"error\": reason}"),
+        (name = "ss-kir", description = "TS 29.549 7.6.1 SS_KeyInfoRetrieval v1: key information pushed by SEAL key provisioning, for VAL servers; errors are TS 29.122 ProblemDetails (application/problem+json)"),
         (name = "KM-S (extension)", description = "Our extension: group keys for entitled VAL servers"),
         (name = "Subscriptions (extension)", description = "Our extension: subscriptions to key events; the leader POSTs a Notification (metadata and event ids only) to the callback URL over mutual TLS, at least once, in id order"),
         (name = "Federation", description = "Partner KMS certificates (TS 33.180 Annex L.3.2 manual exchange; admin API) and the domain lookup (our extension)"),

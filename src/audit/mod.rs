@@ -97,6 +97,8 @@ pub enum AuditKind {
     /// KM-E: a federated group key version was imported from a partner, or delivered to one.
     FederatedKeyImported,
     FederatedKeyDelivered,
+    /// Pushed key information was handed to a VAL server (TS 29.549 `SS_KeyInfoRetrieval`).
+    KeyInfoRetrieved,
 }
 
 /// One audited event. Holds no secret, by construction of its callers.

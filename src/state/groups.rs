@@ -4,7 +4,8 @@
 //!
 //! Trees: `acl` (principal → bincode [`AclEntry`]), `groups` (group id → bincode [`Group`], every
 //! version with its sealed GMK), `key_provisioning` (principal ‖ 0x00 ‖ key id → bincode
-//! [`KeyProvisioning`]; principals hold no control characters, so the key is unambiguous).
+//! [`KeyProvisioning`]; principals hold no control characters, so the key is unambiguous;
+//! keys starting with 0x00 are the VAL service index of [`super::key_records`]).
 //!
 //! The rules live in `kms::{acl, group, key_provisioning}`; this module only loads, checks with
 //! them, stores, and emits the outbox event of each group key change in the same transaction.
@@ -223,6 +224,7 @@ pub(super) fn put_key_provisioning(
         sealed_info: sealed_info.to_vec(),
         at_unix,
     };
+    super::key_records::withdraw(tx, principal, key_id)?;
     tx.key_provisioning
         .insert(key_provisioning_key(principal, key_id), enc(&rec)?)?;
     Ok(())

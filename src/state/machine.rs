@@ -16,7 +16,8 @@
 //! changes); version-2 trees `acl`, `groups`, `key_provisioning` (see [`super::groups`]) and
 //! `outbox`, `subscriptions`, `sub_offsets` (see [`super::outbox`]); version-4 tree
 //! `idempotency` (see [`super::idempotency`]); version-5 tree `partners` (see
-//! [`super::partners`]). Key events of the
+//! [`super::partners`]) and index keys in `key_provisioning` (see [`super::key_records`]).
+//! Key events of the
 //! community commands (certificate rotated or revoked, identity revoked) go to the outbox too.
 //! These are the trees of the current generation (`trees`): a snapshot restore fills the next
 //! one and swaps it in whole. `__sealkm_restore` (the restore marker and the generation) is
@@ -31,7 +32,7 @@ use sled::Transactional;
 use thiserror::Error;
 
 use super::command::{Command, Envelope, Outcome, COMMAND_VERSION};
-use super::{groups, idempotency, outbox, partners};
+use super::{groups, idempotency, key_records, outbox, partners};
 use crate::kms::community::Community;
 use crate::kms::events::{EventKind, EventSubject};
 
@@ -563,6 +564,22 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             group_id,
             version,
         } => partners::note_delivery(tx, partner, group_id, *version),
+        Command::PutServiceKeyProvisioning {
+            principal,
+            key_id,
+            sealed_info,
+            at_unix,
+            val_service_id,
+            val_tgt_ue,
+        } => key_records::put_service_key_provisioning(
+            tx,
+            principal,
+            key_id,
+            sealed_info,
+            *at_unix,
+            val_service_id,
+            val_tgt_ue.as_deref(),
+        ),
     }
 }
 

@@ -1,11 +1,12 @@
 //! The replicated state machine: versioned commands ([`command`]) and their deterministic
 //! application to the sled store ([`machine`]; ACL, group keys and key provisioning in
-//! [`groups`], the key-event outbox and subscriptions in [`outbox`]), and snapshots of that
+//! [`groups`], pushes for a VAL service indexed for TS 29.549 retrieval in [`key_records`], the key-event outbox and subscriptions in [`outbox`]), and snapshots of that
 //! store as files ([`snapshot`]).
 
 pub mod command;
 pub mod groups;
 pub mod idempotency;
+pub mod key_records;
 pub mod machine;
 pub mod outbox;
 pub mod partners;
