@@ -266,7 +266,7 @@ pub fn certificate_id(doc: &KmsCertificateDoc) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reconcile {
     /// New or changed: staged until an operator approves it.
-    Stage(PartnerCertificate),
+    Stage(Box<PartnerCertificate>),
     /// The partner revoked a certificate we hold: revoke it here too.
     Revoke(String),
 }
@@ -298,7 +298,7 @@ pub fn reconcile(
                     .iter()
                     .any(|p| p.id == cert.id && p.same_content(cert));
                 if !staged {
-                    actions.push(Reconcile::Stage(cert.clone()));
+                    actions.push(Reconcile::Stage(Box::new(cert.clone())));
                 }
             }
         }

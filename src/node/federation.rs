@@ -463,7 +463,7 @@ impl Federation {
             match action {
                 Reconcile::Stage(cert) => {
                     let id = cert.id.clone();
-                    self.propose_ok(Command::StagePartnerCertificate { certificate: cert })
+                    self.propose_ok(Command::StagePartnerCertificate { certificate: *cert })
                         .await?;
                     self.audit_admin(
                         AuditKind::PartnerCertificateStaged,

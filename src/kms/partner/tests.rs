@@ -188,9 +188,14 @@ fn a_refresh_stages_what_is_new_and_revokes_what_the_partner_revoked() {
     let known = vec![one.clone()];
     // Known and identical: nothing. New: staged. Already staged identical: nothing.
     let (a, r) = reconcile(&known, &[], &[one.clone(), two.clone()], &[]);
-    assert_eq!(a, vec![Reconcile::Stage(two.clone())]);
+    assert_eq!(a, vec![Reconcile::Stage(Box::new(two.clone()))]);
     assert!(r.is_empty());
-    let (a, _) = reconcile(&known, std::slice::from_ref(&two), &[two.clone()], &[]);
+    let (a, _) = reconcile(
+        &known,
+        std::slice::from_ref(&two),
+        std::slice::from_ref(&two),
+        &[],
+    );
     assert!(a.is_empty());
     // A known id with other content is refused, never staged.
     let mut changed = one.clone();
@@ -203,7 +208,7 @@ fn a_refresh_stages_what_is_new_and_revokes_what_the_partner_revoked() {
     assert_eq!(a, vec![Reconcile::Revoke(one.id.clone())]);
     let mut revoked = one.clone();
     revoked.revoked = true;
-    let (a, _) = reconcile(&[revoked], &[], &[], &[one.id.clone()]);
+    let (a, _) = reconcile(&[revoked], &[], &[], std::slice::from_ref(&one.id));
     assert!(a.is_empty());
     // An approval may change the keys; a first certificate needs no rotation.
     assert_eq!(check_approval(&known, &two, NOW), Ok(ImportPlan::Add));
