@@ -307,6 +307,23 @@ impl Federation {
         Ok(true)
     }
 
+    /// What a partner must not claim (read linearizably): our communities' KMS URIs and the
+    /// user URI domains they serve.
+    async fn ours(&self) -> Result<(Vec<String>, Vec<String>), NodeError> {
+        let kms_uris = self
+            .communities()
+            .await?
+            .into_iter()
+            .map(|c| c.kms_uri)
+            .collect();
+        let domains = self
+            .all_kms_domains()
+            .iter()
+            .flat_map(|(_, d)| d.iter().cloned())
+            .collect();
+        Ok((kms_uris, domains))
+    }
+
     /// Our issuing certificate of `kms_uri` (default: the default community) as the partner
     /// will import it.
     pub async fn export(&self, kms_uri: Option<&str>) -> Result<KmsCertificateDoc, NodeError> {
@@ -339,18 +356,12 @@ impl Federation {
     ) -> Result<PartnerCertificate, NodeError> {
         let doc = parse_certificate_document(document)
             .map_err(|e| NodeError::Invalid(format!("KmsCertificate document: {e}")))?;
-        let ours = self.communities().await?;
+        let (kms_uris, our_domains) = self.ours().await?;
         for c in &communities {
-            if !ours.iter().any(|o| &o.kms_uri == c) {
+            if !kms_uris.contains(c) {
                 return Err(NodeError::NotFound(format!("unknown community {c}")));
             }
         }
-        let kms_uris: Vec<String> = ours.iter().map(|c| c.kms_uri.clone()).collect();
-        let our_domains: Vec<String> = self
-            .all_kms_domains()
-            .iter()
-            .flat_map(|(_, d)| d.iter().cloned())
-            .collect();
         let now = self.now();
         let cert = PartnerCertificate::from_document(
             &doc,
@@ -418,13 +429,7 @@ impl Federation {
         docs: &[KmsCertificateDoc],
         actor: &Actor,
     ) -> Result<OfferTaken, NodeError> {
-        let ours = self.communities().await?;
-        let kms_uris: Vec<String> = ours.iter().map(|c| c.kms_uri.clone()).collect();
-        let our_domains: Vec<String> = self
-            .all_kms_domains()
-            .iter()
-            .flat_map(|(_, d)| d.iter().cloned())
-            .collect();
+        let (kms_uris, our_domains) = self.ours().await?;
         let now = self.now();
         let mut taken = OfferTaken::default();
         let (mut offered, mut revoked_ids) = (Vec::new(), Vec::new());

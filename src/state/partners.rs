@@ -77,12 +77,8 @@ fn store(tx: &Tx, mut set: PartnerSet) -> TxResult<()> {
     Ok(())
 }
 
-pub(super) fn import(
-    tx: &Tx,
-    certificate: &PartnerCertificate,
-    rotate: bool,
-    at_unix: u64,
-) -> TxResult<()> {
+/// Refuses a certificate for one of our own communities' KMS URIs.
+fn refuse_ours(tx: &Tx, certificate: &PartnerCertificate) -> TxResult<()> {
     if tx
         .communities
         .get(certificate.kms_uri.as_bytes())?
@@ -93,6 +89,16 @@ pub(super) fn import(
             certificate.kms_uri
         ));
     }
+    Ok(())
+}
+
+pub(super) fn import(
+    tx: &Tx,
+    certificate: &PartnerCertificate,
+    rotate: bool,
+    at_unix: u64,
+) -> TxResult<()> {
+    refuse_ours(tx, certificate)?;
     let mut set = load(tx)?;
     match check_import(&set.certificates, certificate, rotate, at_unix) {
         Err(e) => reject(e.to_string()),
@@ -121,16 +127,7 @@ pub(super) fn import(
 
 /// Stages a certificate fetched over KM-E (replacing a pending one with its id).
 pub(super) fn stage(tx: &Tx, certificate: &PartnerCertificate) -> TxResult<()> {
-    if tx
-        .communities
-        .get(certificate.kms_uri.as_bytes())?
-        .is_some()
-    {
-        return reject(format!(
-            "{} is a community of this cluster",
-            certificate.kms_uri
-        ));
-    }
+    refuse_ours(tx, certificate)?;
     let mut set = load(tx)?;
     if set.certificates.iter().any(|c| c.id == certificate.id) {
         return reject(format!("{} is already imported", certificate.id));
