@@ -209,17 +209,12 @@ async fn deliver(
 ) -> Result<u64, String> {
     let due = node
         .federation
-        .due_versions(partner)
+        .wrap_due(community, partner)
         .await
         .map_err(|e| e.to_string())?;
     let url = format!("{}/km-e/v1/group-keys", partner.url.trim_end_matches('/'));
     let mut sent = 0;
-    for (group_id, v) in due {
-        let body = node
-            .federation
-            .wrap_version(community, &partner.kms_uri, &group_id, &v)
-            .await
-            .map_err(|e| e.to_string())?;
+    for body in due {
         let mut resp = client
             .post(&url)
             .send_json(&body)
@@ -228,14 +223,15 @@ async fn deliver(
         if !resp.status().is_success() {
             let text = resp.body().limit(4096).await.unwrap_or_default();
             return Err(format!(
-                "{group_id} version {}: HTTP {}: {}",
-                v.version,
+                "{} version {}: HTTP {}: {}",
+                body.group_id,
+                body.version,
                 resp.status(),
                 String::from_utf8_lossy(&text)
             ));
         }
         node.federation
-            .note_delivered(&partner.kms_uri, &group_id, v.version, who)
+            .note_delivered(&partner.kms_uri, &body.group_id, body.version, who)
             .await
             .map_err(|e| e.to_string())?;
         sent += 1;

@@ -83,18 +83,6 @@ impl FederationConfig {
         }
     }
 
-    /// Whether `group_id` is imported from a partner (read-only here).
-    pub fn is_imported_group(&self, group_id: &str) -> bool {
-        self.partners
-            .iter()
-            .any(|p| p.accept_groups.iter().any(|g| g == group_id))
-    }
-
-    /// The partner named `kms_uri`.
-    pub fn partner(&self, kms_uri: &str) -> Option<&PartnerConfig> {
-        self.partners.iter().find(|p| p.kms_uri == kms_uri)
-    }
-
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(format!("[federation] {m}")));
         if self.refresh_s == 0 {

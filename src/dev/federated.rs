@@ -9,8 +9,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::run::{hold, start_env, stop_children, Started};
-use super::{ensure, io, node_config, DevOptions, ADMIN_TOKEN, CA_CERT, DEV_GMS, DEV_ISSUER};
+use super::run::{admin, hold, start_env, stop_children, Started};
+use super::{ensure, io, node_config, DevOptions, DEV_GMS, DEV_ISSUER};
 use super::{DEV_KMS_URI, SPARE_NODES};
 
 /// Domain B's KMS URI.
@@ -175,40 +175,6 @@ fn trust(config: &Path, issuer: &str, other: &Path, domain: &str) -> Result<(), 
             jwks.to_string_lossy()
         )
     })
-}
-
-/// POSTs `body` to `path` of the admin API of `km_uu` (environment `dir`); the answer body.
-async fn admin(
-    dir: &Path,
-    km_uu: &str,
-    method_post: bool,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<Vec<u8>, String> {
-    let tls = crate::tls::client_config(&dir.join(CA_CERT)).map_err(io)?;
-    let client = crate::client::http_client(tls);
-    let token = fs::read_to_string(dir.join(ADMIN_TOKEN)).map_err(io)?;
-    let url = format!("{km_uu}/admin/v1/{path}");
-    let req = if method_post {
-        client.post(url)
-    } else {
-        client.get(url)
-    }
-    .bearer_auth(token.trim());
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .map_err(io)?;
-    let bytes = resp.body().await.map_err(io)?;
-    if !resp.status().is_success() {
-        return Err(format!(
-            "{path}: HTTP {}: {}",
-            resp.status(),
-            String::from_utf8_lossy(&bytes)
-        ));
-    }
-    Ok(bytes.to_vec())
 }
 
 /// Exports `from`'s certificate and imports it into `to` (again on every start: the same

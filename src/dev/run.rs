@@ -173,24 +173,51 @@ pub(super) async fn hold(started: Vec<Started>) -> Result<(), String> {
 /// Grants the dev parties through the admin API of `km_uu` (replicated, so once is enough):
 /// the GMS every group, the VAL server [`DEV_GROUP`].
 async fn grant_dev_parties(dir: &Path, km_uu: &str) -> Result<(), String> {
-    let tls = crate::tls::client_config(&dir.join(CA_CERT)).map_err(io)?;
-    let client = crate::client::http_client(tls);
-    let admin = fs::read_to_string(dir.join(ADMIN_TOKEN)).map_err(io)?;
     for (principal, role, groups) in [
         (DEV_GMS, "gms", vec!["*"]),
         (DEV_VAL, "val-server", vec![DEV_GROUP]),
     ] {
-        let resp = client
-            .post(format!("{km_uu}/admin/v1/acl"))
-            .bearer_auth(admin.trim())
-            .send_json(&serde_json::json!({"principal": principal, "role": role, "groups": groups}))
+        let grant = serde_json::json!({"principal": principal, "role": role, "groups": groups});
+        admin(dir, km_uu, true, "acl", Some(grant))
             .await
-            .map_err(io)?;
-        if !resp.status().is_success() {
-            return Err(format!("ACL for {principal}: HTTP {}", resp.status()));
-        }
+            .map_err(|e| format!("ACL for {principal}: {e}"))?;
     }
     Ok(())
+}
+
+/// `GET` (or `POST` with `body`) `path` of the admin API of `km_uu` with the admin credential
+/// of the environment in `dir`; the answer body, or the status and reason.
+pub(super) async fn admin(
+    dir: &Path,
+    km_uu: &str,
+    method_post: bool,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<Vec<u8>, String> {
+    let tls = crate::tls::client_config(&dir.join(CA_CERT)).map_err(io)?;
+    let client = crate::client::http_client(tls);
+    let token = fs::read_to_string(dir.join(ADMIN_TOKEN)).map_err(io)?;
+    let url = format!("{km_uu}/admin/v1/{path}");
+    let req = if method_post {
+        client.post(url)
+    } else {
+        client.get(url)
+    }
+    .bearer_auth(token.trim());
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .map_err(io)?;
+    let bytes = resp.body().await.map_err(io)?;
+    if !resp.status().is_success() {
+        return Err(format!(
+            "{path}: HTTP {}: {}",
+            resp.status(),
+            String::from_utf8_lossy(&bytes)
+        ));
+    }
+    Ok(bytes.to_vec())
 }
 
 /// SIGTERM to each child, then waits for all of them.

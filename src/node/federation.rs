@@ -115,12 +115,16 @@ impl Federation {
         Ok((doc, set.to_doc()))
     }
 
-    /// The versions of the groups shared with `partner` it has not acknowledged yet, in
-    /// order per group.
-    pub async fn due_versions(
+    /// Every version of the groups shared with `partner` that it has not acknowledged yet, in
+    /// order per group, wrapped for it: each GMK unsealed here and put into an I_MESSAGE from
+    /// our federation identity to the partner KMS's, under the partner's newest valid External
+    /// certificate (one read barrier, one key set and one certificate for them all).
+    /// `Conflict` when versions are due and we hold no valid certificate of the partner.
+    pub async fn wrap_due(
         &self,
+        community: Option<&str>,
         partner: &PartnerConfig,
-    ) -> Result<Vec<(String, GroupKeyVersion)>, NodeError> {
+    ) -> Result<Vec<FederatedGroupKey>, NodeError> {
         let set = self.partners().await?;
         let mut due = Vec::new();
         for g in &partner.share_groups {
@@ -136,54 +140,51 @@ impl Federation {
                     .map(|v| (g.clone(), v)),
             );
         }
-        Ok(due)
-    }
-
-    /// Wraps version `v` of `group_id` for `partner`: the GMK unsealed here and put into an
-    /// I_MESSAGE from our federation identity to the partner KMS's, under the partner's newest
-    /// valid External certificate. `Conflict` when we hold no valid certificate of it.
-    pub async fn wrap_version(
-        &self,
-        community: Option<&str>,
-        partner: &str,
-        group_id: &str,
-        v: &GroupKeyVersion,
-    ) -> Result<FederatedGroupKey, NodeError> {
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
-        let set = self.partners().await?;
         let theirs = set
             .certificates
             .iter()
             .rev()
-            .find(|c| c.kms_uri == partner && c.is_valid_at(now))
+            .find(|c| c.kms_uri == partner.kms_uri && c.is_valid_at(now))
+            .map(partner_doc)
             .ok_or_else(|| {
                 NodeError::Conflict(format!(
-                    "no valid certificate of partner {partner} is approved here"
+                    "no valid certificate of partner {} is approved here",
+                    partner.kms_uri
                 ))
             })?;
         let (own_cert, own_set) = self.federation_identity(community).await?;
-        let gmk = open_gmk(&self.barrier, group_id, v)
-            .map_err(|e| NodeError::Internal(format!("opening a sealed GMK of {group_id}: {e}")))?;
-        let msg = build_gmk_message_to(
-            &own_cert,
-            &partner_doc(theirs),
-            &own_set,
-            &km_e_identity(partner),
-            &gmk,
-            v.gmk_id,
-            unix_to_ntp64(now),
-            &self.rng,
-        )
-        .map_err(|e| NodeError::Internal(format!("KM-E I_MESSAGE: {e}")))?;
+        let to = km_e_identity(&partner.kms_uri);
         use base64::Engine;
-        Ok(FederatedGroupKey {
-            group_id: group_id.to_owned(),
-            version: v.version,
-            gmk_id: v.gmk_id,
-            created_unix: v.created_unix,
-            expires_unix: v.expires_unix,
-            i_message: base64::engine::general_purpose::STANDARD.encode(msg),
-        })
+        due.into_iter()
+            .map(|(group_id, v)| {
+                let gmk = open_gmk(&self.barrier, &group_id, &v).map_err(|e| {
+                    NodeError::Internal(format!("opening a sealed GMK of {group_id}: {e}"))
+                })?;
+                let msg = build_gmk_message_to(
+                    &own_cert,
+                    &theirs,
+                    &own_set,
+                    &to,
+                    &gmk,
+                    v.gmk_id,
+                    unix_to_ntp64(now),
+                    &self.rng,
+                )
+                .map_err(|e| NodeError::Internal(format!("KM-E I_MESSAGE: {e}")))?;
+                Ok(FederatedGroupKey {
+                    group_id,
+                    version: v.version,
+                    gmk_id: v.gmk_id,
+                    created_unix: v.created_unix,
+                    expires_unix: v.expires_unix,
+                    i_message: base64::engine::general_purpose::STANDARD.encode(msg),
+                })
+            })
+            .collect()
     }
 
     /// Records that `partner` acknowledged `version` of `group_id` (replicated: a new leader
