@@ -397,3 +397,34 @@ fn a_repeated_exposure_is_recorded_but_waits_only_the_first_time() {
     log.flush().expect("flushed");
     assert_eq!(verify_file(&path).expect("valid").records, 3);
 }
+
+#[test]
+fn a_queued_record_is_synced_lazily_without_anyone_waiting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let (synced_tx, synced) = std::sync::mpsc::channel();
+    let log = AuditLog::open_with_sync_hook(
+        &path,
+        "node-1",
+        ticking_clock(0),
+        Box::new(move || {
+            let _ = synced_tx.send(());
+        }),
+    )
+    .expect("open");
+    log.queue(event(AuditKind::GroupKeyDelivered, 0))
+        .expect("queued");
+    // Nobody waits, yet a sync comes by itself (within LAZY_SYNC).
+    synced.recv().expect("a lazy sync happened");
+    assert_eq!(verify_file(&path).expect("valid").records, 1);
+    // A waited-for record syncs at once and carries the queued ones before it.
+    log.queue(event(AuditKind::GroupKeyDelivered, 1))
+        .expect("queued");
+    block_on(log.record(event(AuditKind::KeySetDelivered, 2))).expect("durable");
+    assert_eq!(verify_file(&path).expect("valid").records, 3);
+    // Dropping the log syncs what is queued.
+    log.queue(event(AuditKind::GroupKeyDelivered, 3))
+        .expect("queued");
+    drop(log);
+    assert_eq!(verify_file(&path).expect("valid").records, 4);
+}

@@ -7,7 +7,10 @@
 //!   delivery waits for it and is refused when it fails.
 //! - No caller blocks: a full queue refuses at once with [`AuditError::Unavailable`] (a key
 //!   delivery is then refused; nothing is dropped silently). [`AuditLog::submit`] queues
-//!   without waiting for the disk, for records of changes that are already committed.
+//!   without waiting for the disk. [`AuditLog::queue`] is for records nobody waits for
+//!   (changes already committed, repeats of an exposure already on disk): they are written at
+//!   once and synced within [`LAZY_SYNC`] (or with the next waited-for record), so they cost
+//!   the disk one fdatasync per interval, not one each.
 //! - Exits flush first: [`flush_open_logs`] syncs what every open log has queued; it runs at
 //!   process exit (`atexit`, so `std::process::exit` on a fatal path and a return from `main`
 //!   both flush), and a fatal path may call it itself. Dropping an [`AuditLog`] flushes too.
@@ -20,7 +23,7 @@ use std::io::{BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -42,6 +45,11 @@ pub const AUDIT_BATCH_MAX: usize = 512;
 
 /// How long [`flush_open_logs`] waits for each log at exit.
 pub const EXIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest a record nobody waits for ([`AuditLog::queue`], a repeated exposure) stays
+/// written but unsynced: such records share one fdatasync per this interval (or the next
+/// waited-for record's) instead of costing one each.
+pub const LAZY_SYNC: Duration = Duration::from_millis(10);
 
 /// Buffer between the writer and the file.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -262,20 +270,35 @@ impl AuditLog {
     /// Records a delivery of key material (`event`) and resolves once a record of this
     /// exposure is synced: the first time this process delivers the same thing to the same
     /// principal it waits for this record's sync, like [`AuditLog::record`]; a repeat of an
-    /// exposure already on disk is queued (synced with the next batch) and not waited for.
+    /// exposure already on disk is queued ([`AuditLog::queue`]) and not waited for.
     /// See [`super::exposure`].
     pub async fn record_exposure(&self, event: AuditEvent) -> Result<(), AuditError> {
         if self.failure.get().is_some() {
             return Err(self.failed());
         }
         let key = exposure::key_of(&event);
-        let durable = self.submit(event)?;
         if self.exposed_set().contains(&key) {
-            return Ok(());
+            // A record of this exposure is on disk already: this one rides a lazy sync.
+            return self.queue(event);
         }
-        durable.await?;
+        self.submit(event)?.await?;
         self.exposed_set().insert(key);
         Ok(())
+    }
+
+    /// Queues `event` for a record nobody waits for (a committed change, whose own record is
+    /// the Raft log): written at once, synced within [`LAZY_SYNC`] or with the next record
+    /// someone waits for, and by every exit. Never blocks: a full queue is
+    /// [`AuditError::Unavailable`].
+    pub fn queue(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let tx = self.tx.as_ref().ok_or_else(|| self.failed())?;
+        match tx.try_send(Msg::Record(event.bounded(), None)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) if self.failure.get().is_none() => {
+                Err(AuditError::Unavailable)
+            }
+            Err(_) => Err(self.failed()),
+        }
     }
 
     fn exposed_set(&self) -> std::sync::MutexGuard<'_, ExposureSet> {
@@ -440,9 +463,37 @@ fn run(
     hook: SyncHook,
 ) {
     let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
-    // Blocks for the first message of each batch; ends when every sender is gone and the
-    // queue is drained.
-    while let Ok(first) = rx.recv() {
+    // Records written but not yet synced, none of them waited for: synced by this deadline.
+    let mut lazy_until: Option<Instant> = None;
+    // Blocks for the first message of each batch (or until a lazy sync is due); ends when
+    // every sender is gone and the queue is drained.
+    loop {
+        let first = match lazy_until {
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => return,
+            },
+            Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => {
+                    lazy_until = None;
+                    match sync(&mut out) {
+                        Ok(()) => hook(),
+                        Err(f) => {
+                            let _ = failure.set(f);
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Err(f) = sync(&mut out) {
+                        let _ = failure.set(f);
+                    }
+                    return;
+                }
+            },
+        };
         let mut waiters = Vec::new();
         let mut acks = Vec::new();
         let mut dirty = false;
@@ -465,11 +516,18 @@ fn run(
                 next = rx.try_recv().ok();
             }
         }
+        if result.is_ok() && dirty && acks.is_empty() && waiters.is_empty() {
+            // Nobody waits for these: written now (a crash of this process loses nothing),
+            // synced lazily with whatever follows.
+            result = out.flush().map_err(|e| ("writing", e.kind()));
+            if result.is_ok() {
+                lazy_until.get_or_insert_with(|| Instant::now() + LAZY_SYNC);
+                continue;
+            }
+        }
+        dirty |= lazy_until.take().is_some();
         if result.is_ok() && dirty {
-            result = out
-                .flush()
-                .map_err(|e| ("writing", e.kind()))
-                .and_then(|()| out.get_ref().sync_data().map_err(|e| ("syncing", e.kind())));
+            result = sync(&mut out);
         }
         if let Err(f) = result {
             // Record the cause before the channel closes, so callers can report it.
@@ -490,6 +548,12 @@ fn run(
             return;
         }
     }
+}
+
+/// Writes what is buffered and syncs the file's data.
+fn sync(out: &mut BufWriter<File>) -> Result<(), Failure> {
+    out.flush().map_err(|e| ("writing", e.kind()))?;
+    out.get_ref().sync_data().map_err(|e| ("syncing", e.kind()))
 }
 
 fn append(

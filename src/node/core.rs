@@ -321,8 +321,8 @@ impl NodeCore {
         kms_uri: &str,
         detail: Option<String>,
     ) {
-        // Queued without waiting for the disk (exits flush the queue).
-        let res = self.audit.submit(AuditEvent {
+        // Queued without waiting for the disk (synced lazily; exits flush the queue).
+        let res = self.audit.queue(AuditEvent {
             kind,
             actor: actor.0.clone(),
             identity: identity.map(str::to_owned),
@@ -330,7 +330,7 @@ impl NodeCore {
             community: Some(kms_uri.to_owned()),
             detail,
         });
-        if let Err(e) = res.map(drop) {
+        if let Err(e) = res {
             tracing::error!(node = %self.node_id, error = %e, "audit record failed");
         }
     }

@@ -549,9 +549,27 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// Handles one Ready round. Any error is fatal: the driver halts. A disk too full to
     /// persist the round is not an error: the round waits ([`RaftDriver::disk_full`]) and is
     /// retried by the next call.
+    ///
+    /// The messages in [`Output::messages`] go out after this round's persistence; see
+    /// [`RaftDriver::handle_ready_sending`] to send a leader's appends before it.
     pub fn handle_ready(&mut self) -> Result<Output<A::Outcome>, DriverError> {
+        let mut early = Vec::new();
+        let mut out = self.handle_ready_sending(&mut |m| early.extend(m))?;
+        early.append(&mut out.messages);
+        out.messages = early;
+        Ok(out)
+    }
+
+    /// [`RaftDriver::handle_ready`], handing the messages that need no persistence (a
+    /// leader's appends and heartbeats, step 1 of the Ready) to `send_now` before this round's
+    /// entries are written and synced: the leader's fsync then overlaps the followers' (Raft
+    /// thesis §10.2.1). [`Output::messages`] holds the rest, to send after it returns.
+    pub fn handle_ready_sending(
+        &mut self,
+        send_now: &mut dyn FnMut(Vec<Message>),
+    ) -> Result<Output<A::Outcome>, DriverError> {
         self.check()?;
-        let mut res = self.on_ready();
+        let mut res = self.on_ready(send_now);
         match &mut res {
             Err(e) => self.halted = Some(e.to_string()),
             Ok(out) => {
@@ -565,7 +583,10 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     }
 
     /// The one Ready loop; the order of the steps is the contract of raft-rs.
-    fn on_ready(&mut self) -> Result<Output<A::Outcome>, DriverError> {
+    fn on_ready(
+        &mut self,
+        send_now: &mut dyn FnMut(Vec<Message>),
+    ) -> Result<Output<A::Outcome>, DriverError> {
         let mut out = Output {
             applied_index: self.applied_index,
             ..Output::default()
@@ -574,7 +595,14 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             // Steps 1 and 2 of this Ready ran in the round that stalled.
             Some((ready, _)) => ready,
             None if !self.node.has_ready() => return Ok(out),
-            None => self.fresh_ready(&mut out)?,
+            None => {
+                let (ready, mut early) = self.fresh_ready(&mut out)?;
+                if !early.is_empty() {
+                    self.stamp_proposals(&mut early);
+                    send_now(early);
+                }
+                ready
+            }
         };
 
         // 3. New entries and the hard state in ONE synced batch: every proposal since the
@@ -601,14 +629,18 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         self.after_persist(ready, out)
     }
 
-    /// Steps 1 and 2 of a new Ready: what may go out before persistence, and a snapshot.
-    fn fresh_ready(&mut self, out: &mut Output<A::Outcome>) -> Result<Ready, DriverError> {
+    /// Steps 1 and 2 of a new Ready: what may go out before persistence (returned, to send
+    /// now), and a snapshot.
+    fn fresh_ready(
+        &mut self,
+        out: &mut Output<A::Outcome>,
+    ) -> Result<(Ready, Vec<Message>), DriverError> {
         let mut ready = self.node.ready();
 
         // 1. Messages that need no persistence first (a leader's appends and heartbeats):
         //    the leader may send before its own write, which overlaps the fsync with the
         //    followers' (Raft thesis §10.2.1).
-        out.messages.extend(ready.take_messages());
+        let early = ready.take_messages();
 
         // 2. A snapshot from the leader replaces the state machine and the log before any
         //    entry after it is appended.
@@ -626,7 +658,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             out.applied_index = index;
             out.membership_changed = true;
         }
-        Ok(ready)
+        Ok((ready, early))
     }
 
     /// Steps 4 to 9, once the Ready is persisted.

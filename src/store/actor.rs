@@ -334,14 +334,22 @@ impl KeyStore {
                 }
             }
         }
-        match self.driver.handle_ready() {
-            Ok(out) => {
-                for m in &out.messages {
-                    if m.get_msg_type() == MessageType::MsgSnapshot {
-                        self.snapshot_sent.insert(m.to, self.ticks);
-                    }
+        // A leader's appends leave before its own fsync (overlapping the followers').
+        let mut failed = BTreeSet::new();
+        let (transport, snapshot_sent, ticks) =
+            (&self.transport, &mut self.snapshot_sent, self.ticks);
+        let mut send = |msgs: Vec<Message>| {
+            for m in &msgs {
+                if m.get_msg_type() == MessageType::MsgSnapshot {
+                    snapshot_sent.insert(m.to, ticks);
                 }
-                let failed = self.transport.send_all(out.messages);
+            }
+            failed.extend(transport.send_all(msgs));
+        };
+        let res = self.driver.handle_ready_sending(&mut send);
+        match res {
+            Ok(out) => {
+                send(out.messages);
                 for id in failed.into_iter().chain(self.transport.take_unreachable()) {
                     self.driver.report_unreachable(id);
                 }
