@@ -134,7 +134,7 @@ impl ExpirySweeper {
     fn listen(&mut self, ctx: &mut Context<Self>) {
         let mut rx = self.progress_rx.clone();
         let now = *rx.borrow_and_update();
-        ctx.add_message_stream(progress::changes(rx));
+        ctx.add_message_stream(progress::paced(rx, now, progress::PACE));
         self.progressed(now, ctx);
     }
 
