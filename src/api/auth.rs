@@ -36,7 +36,7 @@ pub struct Authenticator {
     /// Tokens already verified, by SHA-256 of (use, token text). A hit is re-checked against
     /// the clock (expiry with leeway), so a cached token is never accepted longer than a fresh
     /// verification would accept it. Saves one ES256/RS256 verification per warm request.
-    cache: Mutex<lru::LruCache<[u8; 32], VerifiedToken>>,
+    cache: Mutex<lru::LruCache<[u8; 32], Arc<VerifiedToken>>>,
     /// Trusted partner identity providers (visiting users on KM-UU).
     visiting: Vec<VisitingIdp>,
 }
@@ -90,7 +90,7 @@ impl Authenticator {
         header: Option<&str>,
         use_: TokenUse,
         now: u64,
-    ) -> Result<VerifiedToken, AuthError> {
+    ) -> Result<Arc<VerifiedToken>, AuthError> {
         let token = bearer_token(header.ok_or(AuthError::MissingToken)?)?;
         let tag: &[u8] = match use_ {
             TokenUse::KmUu => b"km-uu\0",
@@ -115,10 +115,10 @@ impl Authenticator {
                 .and_then(|iss| self.visiting.iter().find(|v| v.issuer() == iss)),
             _ => None,
         };
-        let verified = match visiting {
+        let verified = Arc::new(match visiting {
             Some(v) => v.verify(token, now)?,
             None => verifier.verify_for(token, now, use_)?,
-        };
+        });
         // A reload between the verification and here empties the cache after this insert or
         // verified against the old keys before it: either way no stale entry survives a reload
         // for longer than one request.
@@ -195,7 +195,7 @@ fn authorization(req: &HttpRequest) -> Option<&str> {
 
 /// A verified KM-UU access token.
 #[derive(Debug, Clone)]
-pub struct UserToken(pub VerifiedToken);
+pub struct UserToken(pub Arc<VerifiedToken>);
 
 impl UserToken {
     fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
@@ -224,7 +224,7 @@ impl FromRequest for UserToken {
 pub struct PartyAuth {
     /// The token's identity, which is one of the certificate's names.
     pub name: String,
-    pub token: VerifiedToken,
+    pub token: Arc<VerifiedToken>,
     /// The request's path as sent (percent-encoded), for the strict reading of path
     /// segments that actix's router decodes lossily (group ids).
     pub raw_path: String,

@@ -100,6 +100,20 @@ pub fn parse_route_under(root: &str, raw_path: &str) -> Result<Route, ApiError> 
     }
 }
 
+/// The Annex D documents under `prefix` of the enclosing scope: every POST below it reaches
+/// `handler`, matched by prefix (a `{tail:.*}` pattern would run a regex on every request);
+/// [`parse_route_under`] reads the rest of the path.
+pub fn documents_scope<F, Args>(prefix: &str, handler: F) -> actix_web::Scope
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::scope(prefix)
+        .guard(actix_web::guard::Post())
+        .default_service(web::to(handler))
+}
+
 /// A bounded label for the metrics (never the user URI).
 fn endpoint_label(root: &str, path: &str) -> &'static str {
     let rest = path

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 
 use super::auth::PartyAuth;
 use super::body::read_body;
-use super::documents::{handle_for, Caller};
+use super::documents::{documents_scope, handle_for, Caller};
 use super::error::ApiError;
 use super::group_keys;
 use super::service::authorize;
@@ -42,7 +42,7 @@ const MAX_KP_BODY: usize = MAX_KEY_INFO_BYTES * 4 / 3 + 4096;
 /// Registers the routes of this module inside the [`ROOT`] scope (the parent module adds the
 /// subscription routes beside them).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keymanagement/{tail:.*}", web::post().to(key_management))
+    cfg.service(documents_scope("/keymanagement", key_management))
         .route("/groups/{group_id}/keys", web::get().to(list_versions))
         .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))
         .route("/key-provisioning", web::post().to(key_provisioning));

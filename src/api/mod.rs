@@ -109,18 +109,16 @@ pub fn static_peers(cfg: &crate::config::NodeConfig) -> Vec<(u64, String)> {
 /// Registers every route of the client listener: KM-UU, the admin API (this module assembles
 /// the `/admin/v1` scope from its route modules) and health.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(format!("{}/{{tail:.*}}", km_uu::ROOT)).route(web::post().to(km_uu::handle)),
-    )
-    .service(
-        web::scope("/admin/v1")
-            .configure(admin::configure)
-            .configure(federation::configure)
-            .configure(cluster::configure)
-            .configure(acl::configure)
-            .configure(revocation_query::configure),
-    )
-    .configure(health::configure);
+    cfg.service(documents::documents_scope(km_uu::ROOT, km_uu::handle))
+        .service(
+            web::scope("/admin/v1")
+                .configure(admin::configure)
+                .configure(federation::configure)
+                .configure(cluster::configure)
+                .configure(acl::configure)
+                .configure(revocation_query::configure),
+        )
+        .configure(health::configure);
 }
 
 /// Registers every route of the service listener ([`service::serve`]): SEAL-X1 and KM-S, each

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use super::auth::PartyAuth;
 use super::body::{idempotency_key, optional_json, read_json};
-use super::documents::{handle_for, Caller};
+use super::documents::{documents_scope, handle_for, Caller};
 use super::error::ApiError;
 use super::group_keys::{self, entitled, key_response, parse_version, GroupInfo};
 use super::AppState;
@@ -37,7 +37,7 @@ const MAX_JSON_BODY: usize = 4 * 1024;
 /// Registers the routes of this module inside the [`ROOT`] scope (the parent module adds the
 /// subscription routes beside them).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keymanagement/{tail:.*}", web::post().to(key_management))
+    cfg.service(documents_scope("/keymanagement", key_management))
         .route("/groups/{group_id}/keys", web::post().to(create_key))
         .route("/groups/{group_id}/keys", web::get().to(list_versions))
         .route("/groups/{group_id}/keys/{version}", web::get().to(get_key))

@@ -35,7 +35,7 @@ pub struct Principal {
     /// The name both the certificate and the token give (the ACL key).
     pub name: String,
     pub acl: AclEntry,
-    pub token: VerifiedToken,
+    pub token: std::sync::Arc<VerifiedToken>,
 }
 
 impl Principal {

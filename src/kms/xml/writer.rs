@@ -73,6 +73,15 @@ impl XmlWriter {
         value: &str,
         in_attribute: bool,
     ) -> Result<(), XmlError> {
+        // Most values need no escape at all: one copy.
+        if value
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'!' | b'#'..=b'%' | b'\''..=b';' | b'=' | b'?'..=b'~'))
+        {
+            self.push(value);
+            return Ok(());
+        }
+        self.reserve(value.len());
         for c in value.chars() {
             match c {
                 '&' => self.push("&amp;"),
@@ -213,9 +222,16 @@ impl XmlWriter {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push('>');
-        for b in bytes {
-            self.out.push(char::from(digits[usize::from(b >> 4)]));
-            self.out.push(char::from(digits[usize::from(b & 0x0f)]));
+        // Digits go through a small stack buffer (wiped after) a chunk at a time.
+        let mut chunk = Zeroizing::new([0u8; 128]);
+        for part in bytes.chunks(chunk.len() / 2) {
+            for (i, b) in part.iter().enumerate() {
+                chunk[2 * i] = digits[usize::from(b >> 4)];
+                chunk[2 * i + 1] = digits[usize::from(b & 0x0f)];
+            }
+            let hex = std::str::from_utf8(&chunk[..2 * part.len()])
+                .map_err(|_| XmlError::invalid(name, "hex digits"))?;
+            self.out.push_str(hex);
         }
         self.out.push_str("</");
         self.out.push_str(name);
