@@ -28,7 +28,7 @@ pub fn issue(ca: &DevCa, dir: &Path, stem: &str, names: &[&str]) {
 
 /// The `[federation]` section of a domain with `partners` (KMS URI, KM-E port, client
 /// certificate name; their KM-E CA in `partner-ca.pem`, written by the caller).
-fn federation_section(port: u16, partners: &[(&str, u16, &str, &str)]) -> String {
+pub fn federation_section(port: u16, partners: &[(&str, u16, &str, &str)]) -> String {
     let mut s = format!(
         "\n[federation]\nclient_cert = \"kme-client-cert.pem\"\nclient_key = \"kme-client-key.pem\"\n\
          refresh_s = 3600\n\n[federation.listener]\naddr = \"127.0.0.1:{port}\"\n\
