@@ -427,7 +427,9 @@ fn cluster_field(dir: &Path, id: u64, field: &str) -> Result<String, String> {
 mod federated;
 mod run;
 
-pub use federated::{run_federated, FEDERATED_DEV_GROUP, PARTNER_ISSUER, PARTNER_KMS_URI};
+pub use federated::{
+    ensure_pair, run_federated, FEDERATED_DEV_GROUP, PARTNER_ISSUER, PARTNER_KMS_URI,
+};
 pub use run::run_foreground;
 
 #[cfg(test)]

@@ -148,6 +148,10 @@ enum ConfigOp {
         /// Voters of the generated cluster: one certificate per node (and two spares when > 1).
         #[arg(long, default_value_t = 1)]
         nodes: u32,
+        /// 2: the two federated domains of `sealkm dev --domains 2` (DIR/a and DIR/b, each
+        /// with its own CAs, identity provider and KM-E credentials), without starting them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+        domains: u32,
     },
 }
 
@@ -188,7 +192,24 @@ fn main() -> ExitCode {
             .map(|_| println!("ok: {}", file.display()))
             .map_err(|e| e.to_string()),
         Cmd::Config {
-            op: ConfigOp::Generate { dir, addr, nodes },
+            op:
+                ConfigOp::Generate {
+                    dir,
+                    addr,
+                    nodes,
+                    domains: 2,
+                },
+        } => dev::ensure_pair(&dir, &addr, nodes).map(|(a, b)| {
+            println!(
+                "generated {} and {} (secrets alongside; keep the folders private)",
+                a.display(),
+                b.display()
+            )
+        }),
+        Cmd::Config {
+            op: ConfigOp::Generate {
+                dir, addr, nodes, ..
+            },
         } => dev::ensure(&dev::DevOptions { dir, addr, nodes }).map(|cfg| {
             println!(
                 "generated {} (secrets alongside it; keep the folder private)",

@@ -10,166 +10,11 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::ureq_like::Agent;
+use common::km_e::{issue, two_domains, Domain, B_KMS, B_NAME, NOT_B};
 use common::parties::block;
-use common::{Env, Node};
+use common::Node;
 use sealkm::dev::DEV_KMS_URI;
-use sealkm::kms::xml::certificate::{CertRole, KmsCertificateDoc};
-use sealkm::kms::xml::response::{KmsMessageDoc, KmsResponseBody};
 use sealkm::tls::DevCa;
-
-const B_KMS: &str = "kms.partner.test";
-const A_NAME: &str = "km-e.sealkm.test";
-const B_NAME: &str = "km-e.partner.test";
-
-/// Writes `cert`/`key` PEMs issued by `ca` for `names` into `dir` as `<stem>-cert.pem` etc.
-fn issue(ca: &DevCa, dir: &Path, stem: &str, names: &[&str]) {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let (cert, key) = ca.issue(&names).unwrap();
-    std::fs::write(dir.join(format!("{stem}-cert.pem")), cert).unwrap();
-    std::fs::write(dir.join(format!("{stem}-key.pem")), key.as_bytes()).unwrap();
-}
-
-/// The `[federation]` section of a domain with `partners` (KMS URI, KM-E port, client
-/// certificate name; their KM-E CA in `partner-ca.pem`, written by the caller).
-fn federation_section(port: u16, partners: &[(&str, u16, &str, &str)]) -> String {
-    let mut s = format!(
-        "\n[federation]\nclient_cert = \"kme-client-cert.pem\"\nclient_key = \"kme-client-key.pem\"\n\
-         refresh_s = 3600\n\n[federation.listener]\naddr = \"127.0.0.1:{port}\"\n\
-         tls_cert = \"kme-listener-cert.pem\"\ntls_key = \"kme-listener-key.pem\"\n"
-    );
-    for (kms, partner_port, name, groups) in partners {
-        s += &format!(
-            "\n[[federation.partner]]\nkms_uri = \"{kms}\"\nurl = \"https://127.0.0.1:{partner_port}\"\n\
-             ca = \"partner-ca.pem\"\nname = \"{name}\"\n{groups}\n"
-        );
-    }
-    s
-}
-
-/// A partner entry of A that points at B's KM-E: B answers for its own KMS URI, not this one.
-const NOT_B: &str = "kms.other.test";
-
-struct Domain {
-    env: Env,
-    node: Node,
-    ca: DevCa,
-    port: u16,
-}
-
-impl Domain {
-    fn admin(&self) -> Agent {
-        Agent::new(&self.env.ca(), self.env.admin_token())
-    }
-
-    fn get(&self, path: &str) -> serde_json::Value {
-        let (s, v) = self
-            .admin()
-            .get(&format!("{}/admin/v1/{path}", self.node.url))
-            .unwrap();
-        assert_eq!(s, 200, "{path}: {v}");
-        v
-    }
-
-    fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        self.admin()
-            .post(&format!("{}/admin/v1/{path}", self.node.url), &body)
-            .unwrap()
-    }
-
-    fn refresh(&self) -> serde_json::Value {
-        let (s, v) = self.post("federation/refresh", serde_json::json!({}));
-        assert_eq!(s, 200, "{v}");
-        v
-    }
-
-    fn cert_cache(&self) -> Vec<KmsCertificateDoc> {
-        let user = "sip:alice@sealkm.test";
-        let c = self.node.client(&self.env.ca(), Some(self.env.token(user)));
-        let r = block(c.post("certcache", None)).unwrap();
-        match r.doc.body {
-            KmsResponseBody::Message(KmsMessageDoc::CertCache { certificates, .. }) => certificates,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// Ids of the partner certificates staged for approval (in the replicated state).
-    fn pending(&self) -> Vec<String> {
-        self.get("federation/certificates")["pending"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn external(&self) -> Vec<(String, Option<bool>)> {
-        self.cert_cache()
-            .into_iter()
-            .filter(|c| c.role == CertRole::External)
-            .map(|c| (c.cert_uri.unwrap_or_default(), c.revoked))
-            .collect()
-    }
-}
-
-/// Two domains, each with a KM-E CA, listener and client certificates, partners of each other.
-fn two_domains() -> (Domain, Domain) {
-    let (pa, pb) = (
-        sealkm::dev::free_port("127.0.0.1").unwrap(),
-        sealkm::dev::free_port("127.0.0.1").unwrap(),
-    );
-    let (ca_a, ca_b) = (
-        DevCa::generate("KM-E CA A").unwrap(),
-        DevCa::generate("KM-E CA B").unwrap(),
-    );
-    let make = |kms: &'static str,
-                own: &DevCa,
-                other: &DevCa,
-                port: u16,
-                partners: &[(&str, u16, &str, &str)],
-                name: &str| {
-        let section = federation_section(port, partners);
-        let env = Env::new(|t| t.replace(DEV_KMS_URI, kms) + &section);
-        issue(own, env.dir(), "kme-listener", &["127.0.0.1", "localhost"]);
-        issue(own, env.dir(), "kme-client", &[name]);
-        std::fs::write(env.dir().join("partner-ca.pem"), &other.cert_pem).unwrap();
-        env
-    };
-    let env_a = make(
-        DEV_KMS_URI,
-        &ca_a,
-        &ca_b,
-        pa,
-        &[
-            (B_KMS, pb, B_NAME, "share_groups = [\"fed-g\"]"),
-            (NOT_B, pb, B_NAME, ""),
-        ],
-        A_NAME,
-    );
-    let env_b = make(
-        B_KMS,
-        &ca_b,
-        &ca_a,
-        pb,
-        &[(DEV_KMS_URI, pa, A_NAME, "accept_groups = [\"fed-g\"]")],
-        B_NAME,
-    );
-    let (node_a, node_b) = (env_a.start(), env_b.start());
-    (
-        Domain {
-            env: env_a,
-            node: node_a,
-            ca: ca_a,
-            port: pa,
-        },
-        Domain {
-            env: env_b,
-            node: node_b,
-            ca: ca_b,
-            port: pb,
-        },
-    )
-}
 
 /// GET the KM-E offer of `d` with the client certificate `stem` in `dir`, trusting `d`'s CA.
 fn km_e_get(d: &Domain, dir: &Path, stem: &str) -> Result<(u16, Vec<u8>), String> {
@@ -374,6 +219,23 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
     );
     assert_eq!(s, 200, "{v}");
 
+    // B's VAL server subscribes to federated imports before any version exists.
+    let b_svc = b.node.service_url.clone().unwrap();
+    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
+    let b_dir = b.env.dir().to_owned();
+    let val_b = |url: &str| client(&b_dir, url, Some("val"), Some(token(&b_dir, DEV_VAL, &[])));
+    let receiver = common::receiver::Receiver::start(b.env.dir());
+    let r = call(
+        &val_b(&b_svc),
+        "POST",
+        "/km-s/v1/subscriptions",
+        Some(
+            serde_json::json!({"id": "fed", "callback_url": receiver.url(),
+            "kinds": ["federated-key-imported"]}),
+        ),
+    );
+    assert!(r.status == 200 || r.status == 201, "{:?}", r.json);
+
     // A's GMS makes two versions of the federated group.
     let a_svc = a.node.service_url.clone().unwrap();
     grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
@@ -399,11 +261,7 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
         .collect();
 
     // B's VAL server reads them like B's own; B's GMS may not change them.
-    let b_svc = b.node.service_url.clone().unwrap();
-    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
     grant(b.env.dir(), &b.node.url, DEV_GMS, "gms", &["*"]);
-    let b_dir = b.env.dir().to_owned();
-    let val_b = |url: &str| client(&b_dir, url, Some("val"), Some(token(&b_dir, DEV_VAL, &[])));
     for (n, gmk) in gmks_a.iter().enumerate() {
         assert_eq!(
             &gmk_at(
@@ -428,6 +286,19 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
         Some(serde_json::json!({})),
     );
     assert_eq!(r.status, 403, "read-only in B: {:?}", r.json);
+    // Each import was announced to B's subscriber: group, version, GMK-ID, partner; no key.
+    let gmk_ids: Vec<String> = (1..=2)
+        .map(|n| {
+            let r = call(
+                &gms_a,
+                "GET",
+                &format!("/seal-x1/v1/groups/fed-g/keys/{n}"),
+                None,
+            );
+            r.json["gmk_id"].as_str().expect("gmk_id").to_owned()
+        })
+        .collect();
+    assert_imported(&receiver, &gmk_ids, &gmks_a);
     // Nothing new: nothing sent again.
     let v = a.refresh();
     assert_eq!(v["partners"][B_KMS]["delivered"], 2, "{v}");
@@ -454,4 +325,48 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
         ),
         gmk_at(&gms_a, "/seal-x1/v1/groups/fed-g/keys/3")
     );
+    let r = call(&gms_a, "GET", "/seal-x1/v1/groups/fed-g/keys/3", None);
+    let mut gmk_ids = gmk_ids;
+    gmk_ids.push(r.json["gmk_id"].as_str().expect("gmk_id").to_owned());
+    let mut gmks = gmks_a;
+    gmks.push(gmk_at(&gms_a, "/seal-x1/v1/groups/fed-g/keys/3"));
+    assert_imported(&receiver, &gmk_ids, &gmks);
+}
+
+/// Waits until `receiver` got a `federated-key-imported` event of subscription `fed` for each
+/// of the versions 1..=`gmk_ids.len()` of `fed-g` (redeliveries counted once, by event id),
+/// then checks them: in version order, each once, with its GMK-ID and A's KMS URI, and no
+/// notification body carrying a GMK (`gmks`, hex) in any case.
+fn assert_imported(receiver: &common::receiver::Receiver, gmk_ids: &[String], gmks: &[String]) {
+    let events = common::cluster::poll(|| {
+        let mut seen = std::collections::BTreeSet::new();
+        let events: Vec<serde_json::Value> = receiver
+            .events("fed")
+            .into_iter()
+            .filter(|e| seen.insert(e["id"].as_u64()))
+            .collect();
+        (events.len() >= gmk_ids.len()).then_some(events)
+    });
+    let got: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "federated-key-imported", "{e}");
+            e["subject"].clone()
+        })
+        .collect();
+    let want: Vec<serde_json::Value> = gmk_ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            serde_json::json!({"type": "federated-group-key", "group_id": "fed-g",
+                "version": n + 1, "gmk_id": id, "partner_kms_uri": DEV_KMS_URI})
+        })
+        .collect();
+    assert_eq!(got, want);
+    for n in receiver.notifications() {
+        let body = n.to_string().to_ascii_lowercase();
+        for gmk in gmks {
+            assert!(!body.contains(&gmk.to_ascii_lowercase()), "a GMK in {body}");
+        }
+    }
 }

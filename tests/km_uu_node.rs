@@ -615,3 +615,91 @@ fn the_committed_three_and_five_node_configs_check_with_generated_secrets() {
         }
     }
 }
+
+#[test]
+fn the_committed_federation_configs_check_with_generated_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-config");
+    // What cluster-config/federation/README.md says to run, into the same relative place.
+    let gen = tmp.path().join("generated/federation");
+    let out = std::process::Command::new(common::BIN)
+        .args([
+            "config",
+            "generate",
+            "--domains",
+            "2",
+            "--nodes",
+            "3",
+            "--dir",
+        ])
+        .arg(&gen)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap();
+    let mut kme_listeners = Vec::new();
+    for (d, kms, partner, other) in [
+        ("a", "kms.sealkm.test", "kms.partner.test", "b"),
+        ("b", "kms.partner.test", "kms.sealkm.test", "a"),
+    ] {
+        std::fs::create_dir_all(tmp.path().join("federation").join(d)).unwrap();
+        for k in 1..=3u64 {
+            let name = format!("federation/{d}/node{k}.toml");
+            let cfg = tmp.path().join(&name);
+            std::fs::copy(root.join(&name), &cfg).unwrap();
+            let out = std::process::Command::new(common::BIN)
+                .args(["config", "check"])
+                .arg(&cfg)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let c = sealkm::config::NodeConfig::load(&cfg).unwrap();
+            assert!(c
+                .raft
+                .as_ref()
+                .is_some_and(|r| r.id == k && r.peers.len() == 2));
+            assert_eq!(c.communities[0].kms_uri, kms, "{name}");
+            // Separate CAs: its own, not the partner's.
+            assert!(
+                canon(&c.client_listener.tls_cert).starts_with(canon(&gen.join(d))),
+                "{name}"
+            );
+            let fed = c.federation.as_ref().expect("a [federation] section");
+            assert!(
+                canon(&fed.client_cert).starts_with(canon(&gen.join(d))),
+                "{name}"
+            );
+            assert_eq!(fed.partners.len(), 1, "{name}");
+            let p = &fed.partners[0];
+            assert_eq!(p.kms_uri, partner, "{name}");
+            assert_eq!(
+                std::fs::read(&p.ca).unwrap(),
+                std::fs::read(gen.join(other).join("kme-ca.pem")).unwrap(),
+                "{name}: the partner's KM-E CA is pinned"
+            );
+            assert_eq!(c.auth.visiting.len(), 1, "{name}");
+            assert!(canon(&c.auth.visiting[0].jwks_file).starts_with(canon(&gen.join(other))));
+            kme_listeners.push((d, fed.listener.addr.clone(), p.url.clone()));
+        }
+    }
+    // Each domain's partner URL is the other domain's node 1 KM-E listener.
+    let node1 = |d: &str| {
+        kme_listeners
+            .iter()
+            .find(|(x, ..)| *x == d)
+            .map(|(_, addr, _)| format!("https://{addr}"))
+            .unwrap()
+    };
+    for (d, _, url) in &kme_listeners {
+        let other = if *d == "a" { "b" } else { "a" };
+        assert_eq!(url, &node1(other));
+    }
+}

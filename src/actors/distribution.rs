@@ -69,7 +69,9 @@ pub struct Notification {
 pub struct NotificationEvent {
     pub id: u64,
     /// group-key-created, group-key-rotated, group-key-revoked, group-key-expiry-set,
-    /// certificate-rotated, certificate-revoked, identity-revoked.
+    /// group-key-expired, certificate-rotated, certificate-revoked, identity-revoked,
+    /// partner-certificate-imported, partner-certificate-staged, partner-certificate-revoked,
+    /// partner-certificate-removed, federated-key-imported.
     #[schema(value_type = String)]
     pub kind: EventKind,
     pub subject: NotificationSubject,
@@ -81,9 +83,26 @@ pub struct NotificationEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum NotificationSubject {
-    GroupKey { group_id: String, version: u32 },
-    Certificate { kms_uri: String, cert_uri: String },
-    Identity { kms_uri: String, identity: String },
+    GroupKey {
+        group_id: String,
+        version: u32,
+    },
+    Certificate {
+        kms_uri: String,
+        cert_uri: String,
+    },
+    Identity {
+        kms_uri: String,
+        identity: String,
+    },
+    /// A federated group key version imported over KM-E from the partner KMS
+    /// `partner_kms_uri` (GMK-ID in hex, as the group key APIs show it; never key material).
+    FederatedGroupKey {
+        group_id: String,
+        version: u32,
+        gmk_id: String,
+        partner_kms_uri: String,
+    },
 }
 
 impl From<&Event> for NotificationEvent {
@@ -100,6 +119,17 @@ impl From<&Event> for NotificationEvent {
             EventSubject::Identity { kms_uri, identity } => NotificationSubject::Identity {
                 kms_uri: kms_uri.clone(),
                 identity: identity.clone(),
+            },
+            EventSubject::FederatedGroupKey {
+                group_id,
+                version,
+                gmk_id,
+                partner_kms_uri,
+            } => NotificationSubject::FederatedGroupKey {
+                group_id: group_id.clone(),
+                version: *version,
+                gmk_id: format!("{gmk_id:08x}"),
+                partner_kms_uri: partner_kms_uri.clone(),
             },
         };
         Self {

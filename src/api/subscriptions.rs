@@ -38,7 +38,7 @@ pub struct SubscribeRequest {
     /// Event kinds: group-key-created, group-key-rotated, group-key-revoked,
     /// group-key-expiry-set, group-key-expired, certificate-rotated, certificate-revoked,
     /// identity-revoked, partner-certificate-imported, partner-certificate-staged,
-    /// partner-certificate-revoked, partner-certificate-removed.
+    /// partner-certificate-revoked, partner-certificate-removed, federated-key-imported.
     #[schema(value_type = Vec<String>, example = json!(["group-key-created", "group-key-rotated"]))]
     pub kinds: Vec<EventKind>,
     /// Only group events of these groups (each one the caller's ACL entry allows); absent:

@@ -48,14 +48,35 @@ pub enum EventKind {
     PartnerCertificateStaged,
     PartnerCertificateRevoked,
     PartnerCertificateRemoved,
+    /// A version of a federated group a partner shares with us arrived over KM-E and was
+    /// imported (read-only here); the subject names the partner's KMS URI and the GMK-ID.
+    /// The version's `group-key-created` / `group-key-rotated` event comes with it, as for our
+    /// own versions.
+    FederatedKeyImported,
 }
 
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventSubject {
-    GroupKey { group_id: String, version: u32 },
-    Certificate { kms_uri: String, cert_uri: String },
-    Identity { kms_uri: String, identity: String },
+    GroupKey {
+        group_id: String,
+        version: u32,
+    },
+    Certificate {
+        kms_uri: String,
+        cert_uri: String,
+    },
+    Identity {
+        kms_uri: String,
+        identity: String,
+    },
+    /// A federated group key version imported from the partner KMS `partner_kms_uri`.
+    FederatedGroupKey {
+        group_id: String,
+        version: u32,
+        gmk_id: u32,
+        partner_kms_uri: String,
+    },
 }
 
 /// One committed key event (metadata only).
@@ -76,7 +97,8 @@ impl Event {
     /// The group an event is about, if any.
     pub fn group_id(&self) -> Option<&str> {
         match &self.subject {
-            EventSubject::GroupKey { group_id, .. } => Some(group_id),
+            EventSubject::GroupKey { group_id, .. }
+            | EventSubject::FederatedGroupKey { group_id, .. } => Some(group_id),
             _ => None,
         }
     }
@@ -280,6 +302,34 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&EventKind::GroupKeyExpirySet).unwrap(),
             "\"group-key-expiry-set\""
+        );
+        assert_eq!(
+            serde_json::to_string(&EventKind::FederatedKeyImported).unwrap(),
+            "\"federated-key-imported\""
+        );
+    }
+
+    #[test]
+    fn a_federated_key_event_is_a_group_event_for_the_acl_and_filter() {
+        let acl = AclEntry::new("p", Role::ValServer, &["a".into()]).unwrap();
+        let kinds = [EventKind::FederatedKeyImported];
+        let sub = Subscription::new("s", "p", "https://h", &kinds, None).unwrap();
+        let imported = |g: &str| Event {
+            id: 3,
+            kind: EventKind::FederatedKeyImported,
+            subject: EventSubject::FederatedGroupKey {
+                group_id: g.into(),
+                version: 2,
+                gmk_id: 7,
+                partner_kms_uri: "kms.partner.test".into(),
+            },
+            at_unix: Some(9),
+        };
+        assert_eq!(imported("a").group_id(), Some("a"));
+        assert!(sub.matches(&imported("a"), Some(&acl)));
+        assert!(
+            !sub.matches(&imported("b"), Some(&acl)),
+            "not a group it may read"
         );
     }
 }

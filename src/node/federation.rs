@@ -215,8 +215,8 @@ impl Federation {
     /// Imports a federated group key version sent by `partner` over KM-E: the group must be
     /// one we accept from it; the I_MESSAGE must verify under one of its approved, valid
     /// certificates (its KPAK) as its federation identity's and decrypt with ours; the GMK is
-    /// then sealed under our barrier key and replicated as that version of the group.
-    /// Idempotent by GMK-ID (`Ok(false)`: already here); versions only in order (`Conflict`).
+    /// then sealed under our barrier key and replicated as that version of the group, with a
+    /// `federated-key-imported` event (`ImportFederatedGroupKey`). Idempotent by GMK-ID (`Ok(false)`: already here); versions only in order (`Conflict`).
     pub async fn import_version(
         &self,
         community: Option<&str>,
@@ -289,7 +289,8 @@ impl Federation {
             revoked: false,
         };
         match self
-            .propose(Command::CreateGroupKey {
+            .propose(Command::ImportFederatedGroupKey {
+                partner: partner.kms_uri.clone(),
                 group_id: key.group_id.clone(),
                 version,
             })

@@ -8,7 +8,7 @@
 //! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
 //! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`; 4 =
 //! `Idempotent` (a command with a client's idempotency key); 5 = the partner certificate commands,
-//! `NoteFederatedDelivery` and `PutServiceKeyProvisioning`. An envelope carries the smallest
+//! `NoteFederatedDelivery` and `PutServiceKeyProvisioning`; 6 = `ImportFederatedGroupKey`. An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -28,7 +28,7 @@ use crate::kms::partner::PartnerCertificate;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 5;
+pub const COMMAND_VERSION: u16 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -196,6 +196,15 @@ pub enum Command {
         val_service_id: String,
         val_tgt_ue: Option<String>,
     },
+    // ---- version 6 (append only below this line) ----
+    /// KM-E: a version of a federated group received from `partner` (its KMS URI), its GMK
+    /// sealed here: added as `CreateGroupKey` adds a version (same rules and event), plus a
+    /// `federated-key-imported` event naming the partner.
+    ImportFederatedGroupKey {
+        partner: String,
+        group_id: String,
+        version: GroupKeyVersion,
+    },
 }
 
 impl Command {
@@ -206,7 +215,7 @@ impl Command {
     /// miscompiled that form (a result that printed as 1 compared unequal to 1), see the
     /// `min_version_is_exact_for_every_variant` test.
     pub fn min_version(&self) -> u16 {
-        const BY_KIND: [u16; 6] = [1, 2, 3, 4, 5, 0];
+        const BY_KIND: [u16; 6] = [1, 2, 3, 4, 5, 6];
         let kind: usize = match self {
             Command::CreateCommunity { .. }
             | Command::AddCertificate { .. }
@@ -234,6 +243,7 @@ impl Command {
             | Command::ApprovePartnerCertificate { .. }
             | Command::NoteFederatedDelivery { .. }
             | Command::PutServiceKeyProvisioning { .. } => 4,
+            Command::ImportFederatedGroupKey { .. } => 5,
         };
         BY_KIND[kind]
     }
@@ -481,6 +491,29 @@ mod tests {
     }
 
     #[test]
+    fn version_6_command_is_appended_after_version_5() {
+        let env = Envelope::new(
+            1,
+            Command::ImportFederatedGroupKey {
+                partner: "kms.partner.test".into(),
+                group_id: "g".into(),
+                version: GroupKeyVersion {
+                    version: 2,
+                    gmk_id: 9,
+                    sealed_gmk: vec![4; 60],
+                    created_unix: 5,
+                    expires_unix: Some(6),
+                    revoked: false,
+                },
+            },
+        );
+        assert_eq!(env.version, 6);
+        let bytes = try_encode(&env).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), env);
+        assert_eq!(bytes[2], 24, "after the 24 variants of versions 1 to 5");
+    }
+
+    #[test]
     fn min_version_is_exact_for_every_variant() {
         let one = || Command::RevokeCertificate {
             kms_uri: "k".into(),
@@ -518,6 +551,21 @@ mod tests {
                     version: 2,
                 },
                 5,
+            ),
+            (
+                Command::ImportFederatedGroupKey {
+                    partner: "b".into(),
+                    group_id: "g".into(),
+                    version: GroupKeyVersion {
+                        version: 1,
+                        gmk_id: 1,
+                        sealed_gmk: vec![1],
+                        created_unix: 1,
+                        expires_unix: None,
+                        revoked: false,
+                    },
+                },
+                6,
             ),
         ];
         for (command, want) in cases {

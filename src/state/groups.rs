@@ -102,6 +102,29 @@ pub(super) fn create_group_key(tx: &Tx, group_id: &str, version: &GroupKeyVersio
     )
 }
 
+/// A federated group key version imported from `partner` (KM-E): added like
+/// [`create_group_key`] (same checks, same created/rotated event), then the
+/// `federated-key-imported` event naming the partner and the GMK-ID, in the same transaction.
+pub(super) fn import_federated_group_key(
+    tx: &Tx,
+    partner: &str,
+    group_id: &str,
+    version: &GroupKeyVersion,
+) -> TxResult<()> {
+    create_group_key(tx, group_id, version)?;
+    emit(
+        tx,
+        EventKind::FederatedKeyImported,
+        EventSubject::FederatedGroupKey {
+            group_id: group_id.to_owned(),
+            version: version.version,
+            gmk_id: version.gmk_id,
+            partner_kms_uri: partner.to_owned(),
+        },
+        Some(version.created_unix),
+    )
+}
+
 pub(super) fn revoke_group_key(
     tx: &Tx,
     group_id: &str,

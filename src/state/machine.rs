@@ -564,6 +564,11 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             group_id,
             version,
         } => partners::note_delivery(tx, partner, group_id, *version),
+        Command::ImportFederatedGroupKey {
+            partner,
+            group_id,
+            version,
+        } => groups::import_federated_group_key(tx, partner, group_id, version),
         Command::PutServiceKeyProvisioning {
             principal,
             key_id,

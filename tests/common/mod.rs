@@ -10,9 +10,11 @@ use std::process::{Child, Command, Stdio};
 
 use sealkm::client::{KmClient, KmReply};
 pub mod cluster;
+pub mod km_e;
 pub mod parties;
 pub mod proxy;
 pub mod receiver;
+pub mod relay;
 
 use sealkm::dev;
 use sealkm::kms::xml::certificate::KmsCertificateDoc;

@@ -304,3 +304,59 @@ fn snapshots_carry_the_new_trees() {
     );
     assert_eq!(dst.outbox_len().unwrap(), 1);
 }
+
+#[test]
+fn a_federated_import_adds_the_version_with_its_created_and_imported_events() {
+    use crate::kms::events::{EventKind as K, EventSubject};
+    let mut l = Log::new();
+    l.community("k");
+    l.acl("val1", Role::ValServer, &[G]);
+    l.ok(Command::PutSubscription {
+        id: "s1".into(),
+        principal: "val1".into(),
+        callback_url: "https://val1/cb".into(),
+        kinds: vec![K::GroupKeyCreated, K::FederatedKeyImported],
+        group_filter: None,
+    });
+    let import = |version: GroupKeyVersion| Command::ImportFederatedGroupKey {
+        partner: "kms.partner.test".into(),
+        group_id: G.into(),
+        version,
+    };
+    let v1 = new_version(G, 1, 1000, None);
+    let gmk_id = v1.gmk_id;
+    l.ok(import(v1.clone()));
+    assert_eq!(l.s.group(G).unwrap().unwrap().versions, vec![v1.clone()]);
+    let page = l.s.events_for("s1", 0, 10).unwrap().unwrap();
+    let got: Vec<_> = page
+        .events
+        .iter()
+        .map(|e| (e.kind, e.subject.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                K::GroupKeyCreated,
+                EventSubject::GroupKey {
+                    group_id: G.into(),
+                    version: 1
+                }
+            ),
+            (
+                K::FederatedKeyImported,
+                EventSubject::FederatedGroupKey {
+                    group_id: G.into(),
+                    version: 1,
+                    gmk_id,
+                    partner_kms_uri: "kms.partner.test".into()
+                }
+            ),
+        ]
+    );
+    // Refused like a creation (the same version again, or one out of order): no event.
+    let before = l.s.outbox_len().unwrap();
+    l.rejected(import(v1));
+    l.rejected(import(new_version(G, 3, 1100, None)));
+    assert_eq!(l.s.outbox_len().unwrap(), before);
+}
