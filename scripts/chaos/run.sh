@@ -101,7 +101,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'log "interrupted"; exit 130' INT TERM
 
 status_of() { # status_of ID: that node's cluster status (its own view), or nothing
   curl -s --max-time 5 --cacert "$DIR/ca.pem" -H "Authorization: Bearer $TOKEN" \

@@ -9,7 +9,8 @@
 //!
 //! Outcomes: a 2xx answer is `ok`; a request that could not be sent (connection refused, TLS
 //! handshake) or a definite refusal (4xx) is `fail`; a timeout, a cut connection or a 5xx on a
-//! write is `unknown` (a 503 on a write may still commit). Reads are `fail` on any error.
+//! write is `unknown` (a 503 on a write may still commit). Reads are `fail` on any error. After
+//! an operation that did not succeed a worker pauses 100 ms, as a client backing off would.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -280,6 +281,9 @@ pub async fn run(a: WorkloadArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// A worker's pause after an operation that did not succeed.
+const BACK_OFF: Duration = Duration::from_millis(100);
+
 /// The operation mix, in percent.
 const MIX: [(Func, u64); 7] = [
     (Func::GkRotate, 12),
@@ -330,9 +334,15 @@ async fn worker(ctx: Rc<Ctx>, clients: Clients, mut rng: Rng, w: u64, workers: u
                 ..invoke
             }
         };
+        let back_off = kind != Kind::Ok;
         ctx.rec.borrow_mut().line(&done);
         if kind == Kind::Unknown {
             process += workers;
+        }
+        // A client backs off after an error (a dead node refuses at once; without a pause
+        // the counts would measure how fast refusals come back).
+        if back_off {
+            actix_rt::time::sleep(BACK_OFF).await;
         }
     }
 }
