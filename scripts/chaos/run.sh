@@ -18,7 +18,8 @@
 # summary.txt. It is removed after a passing run unless --keep; kept (and named) on failure.
 # Every process this script started is stopped on exit, also on Ctrl-C.
 #
-# Environment: SEALKM_BIN (a built sealkm; default: `cargo build --release` and its binary),
+# Needs jq and curl. Environment: SEALKM_BIN (a built sealkm; default: `cargo build --release`
+# and its binary),
 # PORT (node 1's client port; nodes use PORT..PORT+2, peers PORT+1000.., services PORT+2000..;
 # fixed so a restarted node comes back where cluster.json says; default from the seed and pid).
 set -euo pipefail
@@ -46,6 +47,9 @@ done
 IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
   case "$k" in kill|kill-leader|kill-all|pause|restart) ;; *) echo "chaos: unknown fault $k" >&2; exit 2 ;; esac
+done
+for tool in jq curl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
 done
 [ "$DURATION" -ge 20 ] || { echo "chaos: --duration must be at least 20" >&2; exit 2; }
 
