@@ -18,12 +18,14 @@
 //! - [`auth`]: access tokens (JWT/JWKS) and the development identity provider.
 //! - [`audit`]: the node-local hash-chained audit file.
 //! - [`client`]: a validating KM client.
-//! - [`config`], [`clock`], [`tls`], [`dev`], [`selfcheck`], [`cli`], [`loadtool`]: plumbing.
+//! - [`config`], [`clock`], [`tls`], [`dev`], [`selfcheck`], [`cli`], [`loadtool`], [`chaos`]:
+//!   plumbing.
 
 pub mod actors;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod chaos;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -117,6 +117,11 @@ enum Cmd {
         #[command(subcommand)]
         op: sealkm::loadtool::BenchCmd,
     },
+    /// Chaos testing: a recorded workload against a dev cluster, and its checker.
+    Chaos {
+        #[command(subcommand)]
+        op: sealkm::chaos::ChaosCmd,
+    },
     /// Audit file tools.
     Audit {
         #[command(subcommand)]
@@ -217,6 +222,7 @@ fn main() -> ExitCode {
             )
         }),
         Cmd::Bench { op } => actix_rt::System::new().block_on(sealkm::loadtool::run(op)),
+        Cmd::Chaos { op } => actix_rt::System::new().block_on(sealkm::chaos::run(op)),
         Cmd::Serve { config } => run_serve(&config),
         Cmd::Openapi => {
             println!("{}", api::openapi::document_json());

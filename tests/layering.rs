@@ -30,7 +30,7 @@ const LAYERS: &[&[&str]] = &[
     // Clients and tools, then the CLI and the binary.
     &["client", "selfcheck"],
     &["dev"],
-    &["cli", "loadtool"],
+    &["cli", "loadtool", "chaos"],
     &["main", "lib"],
 ];
 
