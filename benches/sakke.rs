@@ -4,9 +4,14 @@
 //! The public key's per-key precomputation (its Miller lines and [r]Z table) and the global
 //! tables are built before measuring. "decapsulate_cached" reuses an Rsk whose Miller lines are
 //! already computed; "*_fresh_rsk" / "rsk_validate" decode the RSK anew in every iteration.
+//!
+//! The group "mont" measures F_p multiplication, RSK issue and decapsulation once per
+//! Montgomery multiplication backend (`fp::mont`: crypto-bigint's, the portable CIOS, the
+//! x86-64 ADX one), back to back in one run: `cargo bench --bench sakke -- mont/`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sealkm::crypto::curve::{table::FixedBaseTable, AffinePoint};
+use sealkm::crypto::fp::mont::{self, Backend};
 use sealkm::crypto::fp::Fq;
 use sealkm::crypto::pairing::MillerLines;
 use sealkm::crypto::sakke::{
@@ -74,6 +79,27 @@ fn bench(c: &mut Criterion) {
         .0;
     g.bench_function("fp_mul", |b| b.iter(|| black_box(x) * black_box(x)));
     g.bench_function("fp_invert", |b| b.iter(|| black_box(x).invert()));
+    g.finish();
+
+    let mut g = c.benchmark_group("mont");
+    g.sample_size(20);
+    for be in [Backend::CryptoBigint, Backend::Portable, Backend::Adx] {
+        if be == Backend::Adx && mont::detect() != Backend::Adx {
+            continue;
+        }
+        mont::set_backend(be);
+        let name = format!("{be:?}");
+        g.bench_function(format!("fp_mul/{name}"), |b| {
+            b.iter(|| black_box(x) * black_box(x))
+        });
+        g.bench_function(format!("rsk_issue/{name}"), |b| {
+            b.iter(|| issue_rsk(&master, black_box(&id)))
+        });
+        g.bench_function(format!("decapsulate_cached/{name}"), |b| {
+            b.iter(|| decapsulate(&z, &id, &rsk, black_box(&data)))
+        });
+    }
+    mont::set_backend(mont::detect());
     g.finish();
 }
 

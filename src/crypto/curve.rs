@@ -73,7 +73,8 @@ impl AffinePoint {
             });
         };
         let pt = Self { x, y };
-        if bool::from(pt.is_on_curve()) {
+        // Public outcome: the point is refused or accepted.
+        if bool::from(super::ct::public(pt.is_on_curve())) {
             Ok(pt)
         } else {
             Err(CryptoError::NotOnCurve { what })

@@ -32,12 +32,14 @@
 
 use p256::elliptic_curve::ops::LinearCombination;
 use p256::elliptic_curve::point::AffineCoordinates;
+use p256::elliptic_curve::subtle::ConstantTimeEq;
 use p256::elliptic_curve::{ff::PrimeField, Field, Group};
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use ring::rand::SecureRandom;
 use ring::{digest, hmac};
 use zeroize::Zeroize;
 
+use super::ct::{declassify, public};
 use super::error::CryptoError;
 use super::kdf::kdf;
 use super::p256ext::{
@@ -94,7 +96,8 @@ impl EccsiMasterSecret {
     /// From 32 big-endian octets; rejects 0 and values ≥ q.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let ksak = scalar_from_bytes(bytes, "KSAK")?;
-        if bool::from(ksak.is_zero()) {
+        // Public outcome: the KSAK is refused.
+        if bool::from(public(ksak.is_zero())) {
             return Err(CryptoError::ScalarOutOfRange { what: "KSAK" });
         }
         Ok(Self::from_scalar(ksak))
@@ -102,6 +105,8 @@ impl EccsiMasterSecret {
 
     fn from_scalar(ksak: Scalar) -> Self {
         let kpak = Kpak(mul_g(&ksak).to_affine());
+        // The KPAK is the public key.
+        declassify(&kpak);
         let mut ksak_bytes: [u8; 32] = ksak.to_repr().into();
         let v_key = SecretBytes::new(kdf(&ksak_bytes, FC_V_KEY, &[V_KEY_LABEL]));
         ksak_bytes.zeroize();
@@ -238,17 +243,21 @@ fn random_nonzero_scalar(rng: &dyn SecureRandom) -> Result<Scalar, CryptoError> 
 
 /// One issue attempt with a given v: `None` when RFC 6507 asks for a new v.
 fn issue_attempt(master: &EccsiMasterSecret, id: &[u8], v: &Scalar) -> Option<(Ssk, Pvt)> {
-    if bool::from(v.is_zero()) {
+    // Public outcome: v is discarded and another derived (probability 2^−256).
+    if bool::from(public(v.is_zero())) {
         return None;
     }
     let pvt = mul_g(v).to_affine();
+    // The PVT is public (sent with the SSK, in every signature); so is HS, hashed from it.
+    declassify(&pvt);
     let pvt_bytes = point_to_bytes(&pvt);
     let hs = reduce_bytes(&hs_bytes(&master.kpak.to_bytes(), id, &pvt_bytes));
     if bool::from(hs.is_zero()) {
         return None;
     }
     let ssk = master.ksak + hs * v;
-    if bool::from(ssk.is_zero()) {
+    // Public outcome: v is discarded and another derived (probability 2^−256).
+    if bool::from(public(ssk.is_zero())) {
         return None;
     }
     Some((Ssk(ssk), Pvt(pvt)))
@@ -298,7 +307,8 @@ impl EccsiSigner {
         let hs_s = reduce_bytes(&hs);
         // [SSK]G involves the secret: constant-time table. [HS]PVT is public.
         let lhs = mul_g(&ssk.0) - ProjectivePoint::from(pvt.0).mul_vartime(&hs_s);
-        if lhs != ProjectivePoint::from(kpak.0) {
+        // Public outcome: the pair is refused or accepted.
+        if !bool::from(public(lhs.ct_eq(&ProjectivePoint::from(kpak.0)))) {
             return Err(CryptoError::InvalidEccsiKeyPair);
         }
         Ok(Self {
@@ -336,11 +346,14 @@ impl EccsiSigner {
 
     /// One signing attempt; `None` when the RFC asks for a new j.
     fn sign_attempt(&self, msg: &[u8], j: &Scalar) -> Option<[u8; SIGNATURE_LEN]> {
-        if bool::from(j.is_zero()) {
+        // Public outcome: j is discarded and another drawn.
+        if bool::from(public(j.is_zero())) {
             return None;
         }
         let jp = mul_g(j).to_affine();
         let r_bytes: [u8; 32] = jp.x().into();
+        // r = x(J) is the first half of the signature.
+        declassify(&r_bytes);
         // r is x(J) as an integer; verifiers (ours included) require r in [1, q−1], so a J
         // whose x is 0 or ≥ q (probability ~2^−128) is discarded like a zero denominator.
         let r: Scalar = Option::from(Scalar::from_repr(r_bytes.into()))?;
@@ -349,7 +362,12 @@ impl EccsiSigner {
         }
         let he = he_scalar(&self.hs, &r_bytes, msg);
         let denom = he + r * self.ssk.0;
-        let inv: Scalar = Option::from(denom.invert())?;
+        let inv = denom.invert();
+        // Public outcome: j is discarded and another drawn (a zero denominator).
+        if !bool::from(public(inv.is_some())) {
+            return None;
+        }
+        let inv = inv.unwrap_or(Scalar::ZERO);
         // s' = (HE + r·SSK)⁻¹·j. For P-256, q < 2^256 so s' always fits in N = 32 octets and
         // the RFC's "s = q − s'" normalisation never applies: s = s'.
         let s = inv * j;

@@ -4,11 +4,15 @@
 //! * [`Fq`] — the scalar field F_q, q = (p + 1)/4 the 1022-bit order of P (RFC 6508 §2.1, §6.1.1:
 //!   (a + z_T)^-1 is taken modulo q).
 //!
-//! Both are crypto-bigint 0.7 `ConstMontyForm`s: the modulus is fixed at compile time, products
-//! are crypto-bigint's Montgomery multiplication, inversion is its constant-time safegcd. Every
+//! Both are crypto-bigint 0.7 `ConstMontyForm`s: the modulus is fixed at compile time, inversion
+//! is crypto-bigint's constant-time safegcd; products and squares are the specialised 16-limb
+//! Montgomery multiplication of [`mont`] (x86-64 `mulx`/`adcx`/`adox` when the CPU has them),
+//! equal to crypto-bigint's. Every
 //! operation here is constant-time in the values; the only `*_vartime` function is
 //! [`Fp::invert_vartime`]. Conditional selection and equality work on the Montgomery words with
 //! masks so that table scans in [`super::curve`] stay branch-free.
+
+pub mod mont;
 
 use crypto_bigint::{const_monty_params, modular::ConstMontyForm, Uint, U1024};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeLess};
@@ -38,6 +42,10 @@ type QMonty = ConstMontyForm<QModulus, LIMBS>;
 pub const P: U1024 = U1024::from_be_hex(P_HEX);
 /// The group order q as an integer.
 pub const Q: U1024 = U1024::from_be_hex(Q_HEX);
+
+/// p and q with their Montgomery constants, for [`mont`].
+const P_MONT: mont::Modulus = mont::Modulus::new(*P.as_words());
+const Q_MONT: mont::Modulus = mont::Modulus::new(*Q.as_words());
 
 /// Branch-free word-wise select: `b` where `choice` is set, else `a`.
 #[inline(always)]
@@ -100,7 +108,7 @@ pub(crate) fn uint_lt(a: &U1024, b: &U1024) -> Choice {
 }
 
 macro_rules! field_newtype {
-    ($name:ident, $monty:ty, $modulus:expr, $doc:expr) => {
+    ($name:ident, $monty:ty, $modulus:expr, $mont:expr, $doc:expr) => {
         #[doc = $doc]
         #[derive(Clone, Copy, Default)]
         pub struct $name($monty);
@@ -131,7 +139,8 @@ macro_rules! field_newtype {
             /// single public outcome.
             pub fn from_be_bytes(bytes: &[u8]) -> Option<Self> {
                 let x = uint_from_be(bytes)?;
-                let ok: bool = uint_lt(&x, &$modulus).into();
+                // Public outcome: the encoding is refused or accepted.
+                let ok: bool = crate::crypto::ct::public(uint_lt(&x, &$modulus)).into();
                 if ok {
                     Some(Self::from_uint(&x))
                 } else {
@@ -146,7 +155,10 @@ macro_rules! field_newtype {
 
             #[inline(always)]
             pub fn square(&self) -> Self {
-                Self(self.0.square())
+                match mont::backend() {
+                    mont::Backend::CryptoBigint => Self(self.0.square()),
+                    be => Self::from_words(mont::mul(self.words(), self.words(), &$mont, be)),
+                }
             }
 
             #[inline(always)]
@@ -231,7 +243,10 @@ macro_rules! field_newtype {
             type Output = Self;
             #[inline(always)]
             fn mul(self, rhs: Self) -> Self {
-                Self(self.0.mul(&rhs.0))
+                match mont::backend() {
+                    mont::Backend::CryptoBigint => Self(self.0.mul(&rhs.0)),
+                    be => Self::from_words(mont::mul(self.words(), rhs.words(), &$mont, be)),
+                }
             }
         }
         impl core::ops::Neg for $name {
@@ -248,12 +263,14 @@ field_newtype!(
     Fp,
     PMonty,
     P,
+    P_MONT,
     "An element of F_p (parameter set 1), Montgomery form."
 );
 field_newtype!(
     Fq,
     QMonty,
     Q,
+    Q_MONT,
     "An element of F_q, q the order of P (parameter set 1)."
 );
 

@@ -12,11 +12,13 @@
 //! | [`kdf`]     | TS 33.220 Annex B KDF, TS 33.180 F.2.1 UID, key period number, F.1.3 GUK-ID, F.1.4 FC 0x51/0x52 |
 //! | [`seal`]    | sealing secrets at rest: AES-256-GCM (ring) under a barrier key |
 //! | [`secret`]  | secret containers: zeroize on drop, never printed |
+//! | [`ct`]      | valgrind (memcheck) hooks that check constant time: secrets poisoned, public results declassified |
 //!
 //! Every function that touches a secret (KSAK, SSK, v, j, z_T, RSK, SSV, barrier keys) runs in
 //! time independent of the secret's value; variable-time code is only ever applied to public
 //! values and is named `*_vartime`.
 
+pub mod ct;
 pub mod curve;
 pub mod eccsi;
 pub mod error;

@@ -22,6 +22,7 @@ use p256::elliptic_curve::subtle::{Choice, ConditionallySelectable, ConstantTime
 use p256::elliptic_curve::Group;
 use p256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 
+use super::ct::public;
 use super::error::CryptoError;
 
 /// Window width of the fixed-base table (bits per signed digit). 6 was the fastest of 4–7
@@ -81,10 +82,12 @@ fn signed_digits(k: &Scalar) -> [i16; ROWS] {
         let (byte, shift) = (bit / 8, bit % 8);
         let two = u16::from(le[byte]) | (u16::from(le[byte + 1]) << 8);
         let chunk = ((two >> shift) & ((1u16 << WINDOW) - 1)) as i16;
-        let v = chunk + carry;
+        // Wrapping arithmetic (no overflow can occur): an overflow check would branch on the
+        // secret in builds with overflow checks (tests/ctgrind.rs runs those).
+        let v = chunk.wrapping_add(carry);
         // carry = 1 iff v > 2^(W-1): keeps digits in [−2^(W−1), 2^(W−1)].
-        carry = (half - v) >> 15 & 1;
-        *d = v - (carry << WINDOW);
+        carry = (half.wrapping_sub(v) >> 15) & 1;
+        *d = v.wrapping_sub(carry << WINDOW);
     }
     digits[ROWS - 1] = carry;
     le.iter_mut().for_each(|b| *b = 0);
@@ -94,7 +97,7 @@ fn signed_digits(k: &Scalar) -> [i16; ROWS] {
 /// `d · row-base`, selected in constant time: every entry of the row is read.
 fn select_ct(row: &[AffinePoint; ROW], d: i16) -> AffinePoint {
     let neg = (d >> 15) & 1;
-    let abs = ((d ^ -neg) + neg) as u16;
+    let abs = ((d ^ neg.wrapping_neg()).wrapping_add(neg)) as u16;
     let mut t = AffinePoint::IDENTITY;
     for (j, entry) in row.iter().enumerate() {
         t.conditional_assign(entry, abs.ct_eq(&(j as u16 + 1)));
@@ -160,8 +163,12 @@ pub fn scalar_from_bytes(bytes: &[u8], what: &'static str) -> Result<Scalar, Cry
         what,
         reason: "scalar must be 32 octets",
     })?;
-    Option::from(Scalar::from_repr(FieldBytes::from(arr)))
-        .ok_or(CryptoError::ScalarOutOfRange { what })
+    let k = Scalar::from_repr(FieldBytes::from(arr));
+    // Public outcome: the value is refused or accepted. `unwrap_or` selects without a branch.
+    if !bool::from(public(k.is_some())) {
+        return Err(CryptoError::ScalarOutOfRange { what });
+    }
+    Ok(k.unwrap_or(Scalar::ZERO))
 }
 
 /// Strict point decoding: `0x04 ‖ x ‖ y`, coordinates below p, on the curve. The identity has

@@ -40,6 +40,7 @@ mod lengths;
 pub use hash::{hash_to_integer_range, HashRange};
 use hash::{htir_2n, htir_q};
 
+use super::ct::{declassify, public};
 use super::curve::table::FixedBaseTable;
 use super::curve::{AffinePoint, JacobianPoint, POINT_BYTES};
 use super::error::CryptoError;
@@ -141,7 +142,8 @@ impl SakkeMasterSecret {
             what: "SAKKE master secret",
             reason: "longer than 128 octets",
         })?;
-        if bool::from(in_master_range(&x)) {
+        // Public outcome: the secret is refused or accepted.
+        if bool::from(public(in_master_range(&x))) {
             Ok(Self {
                 z: Fq::from_uint(&x),
             })
@@ -160,6 +162,8 @@ impl SakkeMasterSecret {
     /// Z_T = [z_T]P (RFC 6508 §6.1.1), constant-time in z_T.
     pub fn public_key(&self) -> SakkePublicKey {
         let (z, _) = p_table().mul(&self.z).to_affine();
+        // Z_T is the public key.
+        declassify(&z);
         SakkePublicKey::from_point(z)
     }
 }
@@ -305,7 +309,7 @@ pub fn issue_rsk(master: &SakkeMasterSecret, id: &[u8]) -> Result<Rsk, CryptoErr
     let (mut inv, ok) = s.invert();
     s.zeroize();
     // Only the (public, fatal) collision outcome leaves constant time.
-    if !bool::from(ok) {
+    if !bool::from(public(ok)) {
         return Err(CryptoError::MasterKeyCollision);
     }
     let (k, _) = p_table().mul(&inv).to_affine();
@@ -474,15 +478,20 @@ pub fn decapsulate(
     let b = Fq::from_be_bytes_reduced(id);
     let mut w = lines.eval(&r_point).to_be_bytes();
     let mut mask = htir_2n(&w);
-    let (mut ssv, mut ok) = check_hint(z, &b, id, &r_point, &h, &mask);
-    if !bool::from(ok & order_ok) {
+    let (mut ssv, ok) = check_hint(z, &b, id, &r_point, &h, &mask);
+    // Public outcome: whether the message opens is the result the caller gets (and the second
+    // check runs for every message that fails the first, whatever w is).
+    let mut opened = public(ok & order_ok);
+    if !bool::from(opened) {
         mask = lengths::shortest_w_mask(&w);
-        (ssv, ok) = check_hint(z, &b, id, &r_point, &h, &mask);
+        let (again, ok) = check_hint(z, &b, id, &r_point, &h, &mask);
+        ssv = again;
+        opened = public(ok & order_ok);
     }
     w.zeroize();
     mask.zeroize();
     h.zeroize();
-    if bool::from(ok & order_ok) {
+    if bool::from(opened) {
         Ok(ssv)
     } else {
         Err(CryptoError::DecapsulationFailed)
