@@ -249,14 +249,20 @@ impl NodeCore {
     /// The community a request addressed to `host` selects (TS 33.180 roots the interface per
     /// domain: each community's KMS URI is its own DNS name), or the default one, read
     /// linearizably.
-    pub async fn community_for_host(&self, host: Option<&str>) -> Result<Community, NodeError> {
+    pub async fn community_for_host(
+        &self,
+        host: Option<&str>,
+    ) -> Result<Arc<Community>, NodeError> {
         self.read_barrier().await?;
         self.community_for_host_local(host)
     }
 
     /// [`NodeCore::community_for_host`] as this node has applied it (callers hold a read
     /// barrier made for this request).
-    pub fn community_for_host_local(&self, host: Option<&str>) -> Result<Community, NodeError> {
+    pub fn community_for_host_local(
+        &self,
+        host: Option<&str>,
+    ) -> Result<Arc<Community>, NodeError> {
         self.community_local(&self.kms_uri_for_host(host))
     }
 
@@ -293,15 +299,15 @@ impl NodeCore {
     }
 
     /// A community, read linearizably.
-    pub async fn community(&self, kms_uri: &str) -> Result<Community, NodeError> {
+    pub async fn community(&self, kms_uri: &str) -> Result<Arc<Community>, NodeError> {
         self.read_barrier().await?;
         self.community_local(kms_uri)
     }
 
     /// A community as this node has applied it (callers hold a read barrier).
-    fn community_local(&self, kms_uri: &str) -> Result<Community, NodeError> {
+    fn community_local(&self, kms_uri: &str) -> Result<Arc<Community>, NodeError> {
         self.state()
-            .community(kms_uri)?
+            .community_shared(kms_uri)?
             .ok_or_else(|| KmsError::UnknownCommunity(kms_uri.to_owned()).into())
     }
 

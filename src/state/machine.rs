@@ -23,6 +23,7 @@
 //! one and swaps it in whole. `__sealkm_restore` (the restore marker and the generation) is
 //! not state: snapshots skip it and [`StateMachine::digest`] does not iterate it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockReadGuard};
@@ -144,6 +145,9 @@ fn revocation_key(kms_uri: &str, identity: &str) -> Vec<u8> {
 pub struct StateMachine {
     db: sled::Db,
     trees: Arc<RwLock<Trees>>,
+    /// Decoded communities with the stored bytes they came from (see
+    /// [`StateMachine::community_shared`]).
+    decoded: Arc<std::sync::Mutex<HashMap<String, (sled::IVec, Arc<Community>)>>>,
 }
 
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
@@ -157,6 +161,7 @@ impl StateMachine {
         Ok(Self {
             trees: Arc::new(RwLock::new(Trees::open(&db, generation)?)),
             db,
+            decoded: Arc::default(),
         })
     }
 
@@ -259,6 +264,24 @@ impl StateMachine {
             .get(kms_uri.as_bytes())?
             .map(|v| dec("community", &v))
             .transpose()
+    }
+
+    /// [`StateMachine::community`], shared: every request reads its community, so the decoded
+    /// value is kept beside the stored bytes it came from and reused while the stored bytes
+    /// are the same (compared on every call: nothing to invalidate, a restore included).
+    pub fn community_shared(&self, kms_uri: &str) -> Result<Option<Arc<Community>>, StateError> {
+        let Some(raw) = self.read().communities.get(kms_uri.as_bytes())? else {
+            return Ok(None);
+        };
+        let mut decoded = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((bytes, c)) = decoded.get(kms_uri) {
+            if *bytes == raw {
+                return Ok(Some(c.clone()));
+            }
+        }
+        let c = Arc::new(dec::<Community>("community", &raw)?);
+        decoded.insert(kms_uri.to_owned(), (raw, c.clone()));
+        Ok(Some(c))
     }
 
     pub fn communities(&self) -> Result<Vec<Community>, StateError> {
