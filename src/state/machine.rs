@@ -147,8 +147,11 @@ pub struct StateMachine {
     trees: Arc<RwLock<Trees>>,
     /// Decoded communities with the stored bytes they came from (see
     /// [`StateMachine::community_shared`]).
-    decoded: Arc<std::sync::Mutex<HashMap<String, (sled::IVec, Arc<Community>)>>>,
+    decoded: Arc<std::sync::Mutex<DecodedCommunities>>,
 }
+
+/// Per KMS URI: the stored bytes and the community decoded from them.
+type DecodedCommunities = HashMap<String, (sled::IVec, Arc<Community>)>;
 
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
 
