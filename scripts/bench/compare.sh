@@ -21,6 +21,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 BENCHES=${BENCHES:-"keyprov write"}
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 TREES=${TREES:-$(mktemp -d)}
 command -v jq >/dev/null || apt-get install -y jq >/dev/null
 [[ $# -ge 1 ]] || { echo "usage: $0 REV [REV ...]" >&2; exit 2; }
@@ -70,7 +71,7 @@ figures() {
     local label=$1 r=$2 f
     f="$OUT/r$r-$label-keyprov.log"
     [[ -f $f ]] && grep '^{' "$f" | jq -r --arg l "$label" \
-        '"\($l) keyprov \(.mode) c=\(.concurrency) req/s \(.requests_per_s | floor)"' 2>/dev/null
+        '"\($l) keyprov-\(.mode) c=\(.concurrency) req/s \(.requests_per_s | floor)"' 2>/dev/null
     f="$OUT/r$r-$label-write.log"
     [[ -f $f ]] && grep -E '^\| (1|64) \|' "$f" | awk -F'|' -v l="$label" \
         '{gsub(/ |ms/,""); printf "%s writes c=%s writes/s %s\n%s writes c=%s ratio-to-etcd %s\n%s writes c=%s p50-ms %s\n", l, $2, $3, l, $2, $5, l, $2, $6}'
