@@ -4,7 +4,7 @@
 //! reads), and once space returns the node persists what waited and catches up by itself.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
@@ -15,11 +15,13 @@ use crate::raft::storage::{LogStore, MemLogStore, StoreError};
 use crate::raft::testnet::{envelope, Net, ProposeEnvelope, Recorder};
 use crate::state::Outcome;
 
-/// A [`MemLogStore`] whose writes fail with ENOSPC while `full` is set.
+/// A [`MemLogStore`] whose writes fail with ENOSPC while `full` is set; `appended` counts
+/// the entries it took.
 #[derive(Clone)]
 pub struct FullDisk {
     inner: MemLogStore,
     full: Arc<AtomicBool>,
+    appended: Arc<AtomicU64>,
 }
 
 impl FullDisk {
@@ -62,7 +64,10 @@ impl raft::Storage for FullDisk {
 impl LogStore for FullDisk {
     fn append(&mut self, entries: &[Entry], hs: Option<&HardState>) -> Result<(), StoreError> {
         self.check()?;
-        self.inner.append(entries, hs)
+        self.inner.append(entries, hs)?;
+        self.appended
+            .fetch_add(entries.len() as u64, Ordering::SeqCst);
+        Ok(())
     }
     fn set_commit(&mut self, commit: u64) -> Result<(), StoreError> {
         self.check()?;
@@ -99,17 +104,63 @@ impl LogStore for FullDisk {
 }
 
 fn cluster() -> (Net<FullDisk, Recorder>, Vec<Arc<AtomicBool>>) {
+    let (net, flags, _) = counted_cluster();
+    (net, flags)
+}
+
+/// [`cluster`] with each node's count of appended entries.
+#[allow(clippy::type_complexity)]
+fn counted_cluster() -> (
+    Net<FullDisk, Recorder>,
+    Vec<Arc<AtomicBool>>,
+    Vec<Arc<AtomicU64>>,
+) {
     let flags: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let counts: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let drivers = (1..=3u64)
         .map(|id| {
             let store = FullDisk {
                 inner: MemLogStore::with_voters(&[1, 2, 3]),
                 full: flags[id as usize - 1].clone(),
+                appended: counts[id as usize - 1].clone(),
             };
             RaftDriver::new(id, store, Recorder::default()).unwrap()
         })
         .collect();
-    (Net::new(drivers), flags)
+    (Net::new(drivers), flags, counts)
+}
+
+#[test]
+fn a_leaders_appends_are_handed_out_before_its_own_write() {
+    let (mut net, _, counts) = counted_cluster();
+    net.elect(1);
+    net.driver(1).propose_env(&envelope(1)).unwrap();
+    let before = counts[0].load(Ordering::SeqCst);
+    let leader_log = counts[0].clone();
+    let mut early = Vec::new();
+    let out = net
+        .driver(1)
+        .handle_ready_sending(&mut |msgs| {
+            // The leader has not written the entry yet when its appends leave.
+            assert_eq!(leader_log.load(Ordering::SeqCst), before);
+            early.extend(msgs);
+        })
+        .unwrap();
+    assert!(
+        [2, 3]
+            .iter()
+            .all(|to| early.iter().any(|m| m.to == *to && !m.entries.is_empty())),
+        "both followers' appends went out early: {early:?}"
+    );
+    assert_eq!(counts[0].load(Ordering::SeqCst), before + 1, "then written");
+    assert!(out.messages.iter().all(|m| m.entries.is_empty()));
+    // The round completes as usual.
+    let mut all = out;
+    all.messages.splice(0..0, early);
+    net.enqueue(1, all);
+    net.settle();
+    net.tick_heartbeat();
+    assert_eq!(net.applied_on(1), vec![1, 2, 3]);
 }
 
 /// Ticks enough for an election timeout.
