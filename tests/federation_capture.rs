@@ -4,7 +4,8 @@
 //! identities' and a user's) and replicated state (sealed GMKs, sealed master secrets) never
 //! cross at all, in any encoding the code uses (raw, hex in either case, base64 standard or
 //! URL-safe, padded or not, also inside every base64 or hex token of a body). Every body is
-//! also one of the shapes KM-E defines, with no other field.
+//! also one of the shapes KM-E defines (certificates, group keys, group key statuses), with no
+//! other field.
 
 mod common;
 
@@ -107,6 +108,22 @@ fn assert_shapes(exchanges: &[Exchange]) {
                         .as_object()
                         .map(|o| o.keys().cloned().collect::<Vec<_>>()),
                     Some(vec!["imported".to_owned()])
+                );
+            }
+            ("POST", "/km-e/v1/group-key-status") if unreachable => {
+                let _: sealkm::api::km_e::StatusBatch =
+                    serde_json::from_slice(&x.request).expect("a status batch, no more");
+            }
+            ("POST", "/km-e/v1/group-key-status") => {
+                // Statuses only: group, version, GMK-ID, revoked, expiry; no key material.
+                let _: sealkm::api::km_e::StatusBatch =
+                    serde_json::from_slice(&x.request).expect("a status batch, no more");
+                let answer: serde_json::Value = serde_json::from_slice(&x.response).unwrap();
+                assert_eq!(
+                    answer
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+                    Some(vec!["applied".to_owned()])
                 );
             }
             other => panic!("unexpected KM-E request {other:?}"),

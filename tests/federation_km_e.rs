@@ -333,6 +333,157 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
     assert_imported(&receiver, &gmk_ids, &gmks);
 }
 
+/// B's view (through its VAL server, KM-S) of version `n` of `fed-g`: (revoked, expiry).
+fn status_in(c: &sealkm::client::party::PartyClient, n: u64) -> (bool, serde_json::Value) {
+    let r = common::parties::call(c, "GET", "/km-s/v1/groups/fed-g/keys", None);
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let v = r.json["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .find(|v| v["version"] == n)
+        .cloned()
+        .unwrap_or_else(|| panic!("version {n} not in B: {:?}", r.json));
+    (v["revoked"] == true, v["expires_unix"].clone())
+}
+
+#[test]
+fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
+    use common::parties::{call, client, grant, token};
+    use sealkm::dev::{DEV_GMS, DEV_VAL};
+    let (a, b) = two_domains();
+    // A approves B's certificate (it can wrap for B); B does not approve A's yet, so nothing
+    // A makes can be imported in B before that.
+    a.refresh();
+    let (s, v) = a.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
+    );
+    assert_eq!(s, 200, "{v}");
+    b.refresh();
+
+    let b_svc = b.node.service_url.clone().unwrap();
+    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
+    let val_b = client(
+        b.env.dir(),
+        &b_svc,
+        Some("val"),
+        Some(token(b.env.dir(), DEV_VAL, &[])),
+    );
+    let receiver = common::receiver::Receiver::start(b.env.dir());
+    let r = call(
+        &val_b,
+        "POST",
+        "/km-s/v1/subscriptions",
+        Some(
+            serde_json::json!({"id": "st", "callback_url": receiver.url(),
+            "kinds": ["group-key-revoked", "group-key-expiry-set"]}),
+        ),
+    );
+    assert!(r.status == 200 || r.status == 201, "{:?}", r.json);
+
+    let a_svc = a.node.service_url.clone().unwrap();
+    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
+    let gms_a = client(
+        a.env.dir(),
+        &a_svc,
+        Some("gms"),
+        Some(token(a.env.dir(), DEV_GMS, &[])),
+    );
+    let post = |path: &str| call(&gms_a, "POST", path, Some(serde_json::json!({})));
+    // Version 1 revoked in A before it could be delivered.
+    assert_eq!(post("/seal-x1/v1/groups/fed-g/keys").status, 201);
+    let r = post("/seal-x1/v1/groups/fed-g/keys/1/revoke");
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let (s, v) = b.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let v = a.refresh();
+    assert_eq!(v["partners"][B_KMS]["delivered"], 1, "{v}");
+    assert!(status_in(&val_b, 1).0, "arrives revoked");
+
+    // Version 2 delivered live, then given an expiry in A: B shows it after one pass.
+    assert_eq!(post("/seal-x1/v1/groups/fed-g/keys").status, 201);
+    let v = a.refresh();
+    assert_eq!(v["partners"][B_KMS]["delivered"], 2, "{v}");
+    assert_eq!(status_in(&val_b, 2), (false, serde_json::Value::Null));
+    let expiry = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 86_400;
+    let r = call(
+        &gms_a,
+        "PUT",
+        "/seal-x1/v1/groups/fed-g/keys/2/expiry",
+        Some(serde_json::json!({"expires_unix": expiry})),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let v = a.refresh();
+    assert!(v["partners"][B_KMS]["last_error"].is_null(), "{v}");
+    assert_eq!(status_in(&val_b, 2), (false, serde_json::json!(expiry)));
+
+    // B's own GMS may not revoke or change the imported version.
+    grant(b.env.dir(), &b.node.url, DEV_GMS, "gms", &["*"]);
+    let gms_b = client(
+        b.env.dir(),
+        &b_svc,
+        Some("gms"),
+        Some(token(b.env.dir(), DEV_GMS, &[])),
+    );
+    let r = call(
+        &gms_b,
+        "POST",
+        "/seal-x1/v1/groups/fed-g/keys/2/revoke",
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(r.status, 403, "read-only in B: {:?}", r.json);
+    let r = call(
+        &gms_b,
+        "PUT",
+        "/seal-x1/v1/groups/fed-g/keys/2/expiry",
+        Some(serde_json::json!({"expires_unix": null})),
+    );
+    assert_eq!(r.status, 403, "read-only in B: {:?}", r.json);
+
+    // Version 2 revoked in A after delivery: B's VAL server and GMS see it revoked, awaited
+    // by polling B's API (the commit starts a delivery pass; no refresh asked for).
+    let r = post("/seal-x1/v1/groups/fed-g/keys/2/revoke");
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    common::cluster::poll(|| status_in(&val_b, 2).0.then_some(()));
+    let r = call(&gms_b, "GET", "/seal-x1/v1/groups/fed-g/keys", None);
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["versions"][1]["revoked"], true, "{:?}", r.json);
+    assert!(r.json["current_version"].is_null(), "{:?}", r.json);
+
+    // B's subscriber got B's usual events: v1 revoked, v2 expiry set, v2 revoked; once each.
+    let events = common::cluster::poll(|| {
+        let mut seen = std::collections::BTreeSet::new();
+        let events: Vec<(String, u64)> = receiver
+            .events("st")
+            .into_iter()
+            .filter(|e| seen.insert(e["id"].as_u64()))
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap_or_default().to_owned(),
+                    e["subject"]["version"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        (events.len() >= 3).then_some(events)
+    });
+    assert_eq!(
+        events,
+        [
+            ("group-key-revoked".to_owned(), 1),
+            ("group-key-expiry-set".to_owned(), 2),
+            ("group-key-revoked".to_owned(), 2),
+        ]
+    );
+}
+
 /// Waits until `receiver` got a `federated-key-imported` event of subscription `fed` for each
 /// of the versions 1..=`gmk_ids.len()` of `fed-g` (redeliveries counted once, by event id),
 /// then checks them: in version order, each once, with its GMK-ID and A's KMS URI, and no

@@ -23,9 +23,11 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::progress::{self, Progress};
+use crate::api::km_e::StatusBatch;
 use crate::config::{FederationConfig, PartnerConfig};
 use crate::kms::xml::{parse_certificate_document, KmsCertificateDoc};
 use crate::node::core::Actor as Who;
+use crate::node::federated_status::FederatedKeyStatus;
 use crate::node::federation::OfferTaken;
 use crate::node::KmsNode;
 use crate::store::StoreProgress;
@@ -97,6 +99,9 @@ pub struct Federator {
     timer: Option<SpawnHandle>,
     /// The pending delivery pass after a commit.
     delivery: Option<SpawnHandle>,
+    /// The status of each delivered version the partner last acknowledged, while this node
+    /// leads (not replicated: a new leader reports every status once again, idempotent).
+    reported: Reported,
     restarts: u32,
 }
 
@@ -131,6 +136,7 @@ pub fn start(
         status: BTreeMap::new(),
         timer: None,
         delivery: None,
+        reported: Reported::default(),
         restarts: 0,
     })
 }
@@ -154,6 +160,7 @@ impl Supervised for Federator {
         self.progress = None;
         self.timer = None;
         self.delivery = None;
+        self.reported = Reported::default();
         self.clients = std::rc::Rc::new(clients_for(&self.tls));
     }
 }
@@ -239,6 +246,59 @@ async fn deliver(
     Ok(sent)
 }
 
+/// Statuses acknowledged by each partner, keyed by (partner, group, version).
+type Reported =
+    std::rc::Rc<std::cell::RefCell<BTreeMap<(String, String, u32), FederatedKeyStatus>>>;
+
+/// Reports to `partner` the status (revoked, expiry) of every delivered version whose status
+/// changed since it last acknowledged one (all of them after a restart or a new leader), in
+/// one `POST /km-e/v1/group-key-status`. Returns how many were reported.
+async fn report_status(
+    node: &KmsNode,
+    partner: &PartnerConfig,
+    client: &awc::Client,
+    reported: &Reported,
+) -> Result<u64, String> {
+    let now = node
+        .federation
+        .delivered_status(partner)
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = |s: &FederatedKeyStatus| (partner.kms_uri.clone(), s.group_id.clone(), s.version);
+    let changed: Vec<FederatedKeyStatus> = {
+        let seen = reported.borrow();
+        now.into_iter()
+            .filter(|s| seen.get(&key(s)) != Some(s))
+            .collect()
+    };
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    let url = format!(
+        "{}/km-e/v1/group-key-status",
+        partner.url.trim_end_matches('/')
+    );
+    let body = StatusBatch { statuses: changed };
+    let mut resp = client
+        .post(&url)
+        .send_json(&body)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        let text = resp.body().limit(4096).await.unwrap_or_default();
+        return Err(format!(
+            "status: HTTP {}: {}",
+            resp.status(),
+            String::from_utf8_lossy(&text)
+        ));
+    }
+    let mut seen = reported.borrow_mut();
+    for s in body.statuses.iter() {
+        seen.insert(key(s), s.clone());
+    }
+    Ok(body.statuses.len() as u64)
+}
+
 /// Fetches and parses `partner`'s offer.
 async fn fetch(
     partner: &PartnerConfig,
@@ -280,6 +340,7 @@ impl Federator {
         let was = self.progress.replace(p);
         if !p.role.is_leader() {
             self.cancel_timer(ctx);
+            self.reported.borrow_mut().clear();
             return;
         }
         let same_term = was.is_some_and(|w| w.role.is_leader() && w.term == p.term);
@@ -311,6 +372,7 @@ impl Federator {
         let node = self.node.clone();
         let clients = self.clients.clone();
         let community = self.cfg.community.clone();
+        let reported = self.reported.clone();
         let work = async move {
             let who = Who("km-e federator".into());
             let mut out = Vec::new();
@@ -318,7 +380,12 @@ impl Federator {
                 if partner.share_groups.is_empty() {
                     continue;
                 }
-                let res = deliver(&node, community.as_deref(), partner, client, &who).await;
+                let res = match deliver(&node, community.as_deref(), partner, client, &who).await {
+                    Ok(n) => report_status(&node, partner, client, &reported)
+                        .await
+                        .map(|_| n),
+                    Err(e) => Err(e),
+                };
                 out.push((partner.kms_uri.clone(), res));
             }
             out
@@ -348,6 +415,7 @@ impl Federator {
         let node = self.node.clone();
         let clients = self.clients.clone();
         let community = self.cfg.community.clone();
+        let reported = self.reported.clone();
         let work = async move {
             let who = Who("km-e federator".into());
             let mut out: Vec<(String, Result<OfferTaken, String>)> = Vec::new();
@@ -365,7 +433,10 @@ impl Federator {
                         match deliver(&node, community.as_deref(), partner, client, &who).await {
                             Ok(n) => {
                                 taken.delivered = n;
-                                Ok(taken)
+                                match report_status(&node, partner, client, &reported).await {
+                                    Ok(_) => Ok(taken),
+                                    Err(e) => Err(format!("group key status: {e}")),
+                                }
                             }
                             Err(e) => Err(format!("group key delivery: {e}")),
                         }

@@ -11,6 +11,10 @@
 //!   between the two KMSs' federation identities): imported if we accept that group from that
 //!   partner (200 `{"imported": true|false}`; false: already here), 403 otherwise, 409 out of
 //!   order or before its certificate is approved here.
+//! - `POST /km-e/v1/group-key-status` — `{"statuses": [FederatedKeyStatus]}`: the current
+//!   revoked flag and expiry of versions the partner already gave us
+//!   ([`crate::node::federated_status`]), applied idempotently (200 `{"applied": [..]}`),
+//!   403 for a group not accepted from it, 409 for a version not imported here.
 //!
 //! No key in clear, no user key set, no Raft state crosses here.
 
@@ -26,13 +30,18 @@ use super::AppState;
 use crate::actors::federator::Offer;
 use crate::config::PartnerConfig;
 use crate::kms::xml::render_certificate_document;
+use crate::node::federated_status::FederatedKeyStatus;
 use crate::node::federation::FederatedGroupKey;
 use crate::tls::{certificate_names, chains_to, PeerCert};
 
 /// Registers the KM-E routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/km-e/v1/certificates", web::get().to(certificates))
-        .route("/km-e/v1/group-keys", web::post().to(group_key));
+        .route("/km-e/v1/group-keys", web::post().to(group_key))
+        .route(
+            "/km-e/v1/group-key-status",
+            web::post().to(group_key_status),
+        );
 }
 
 /// Largest federated group key body (an I_MESSAGE is about 1 KiB).
@@ -113,6 +122,38 @@ async fn group_key(
         .import_version(community.as_deref(), &partner.0, &key, &who)
         .await?;
     Ok(web::Json(serde_json::json!({ "imported": imported })))
+}
+
+/// Largest status batch.
+const MAX_STATUS_BODY: usize = 256 * 1024;
+
+/// A batch of delivered versions' statuses (`POST /km-e/v1/group-key-status`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBatch {
+    pub statuses: Vec<FederatedKeyStatus>,
+}
+
+async fn group_key_status(
+    partner: PartnerPeer,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let batch: StatusBatch =
+        read_json(&req, payload, state.body.with_limit(MAX_STATUS_BODY)).await?;
+    let who = crate::node::core::Actor(format!("km-e:{}", partner.0.kms_uri));
+    let mut applied = Vec::with_capacity(batch.statuses.len());
+    for s in &batch.statuses {
+        applied.push(
+            state
+                .node
+                .federation
+                .apply_status(&partner.0, s, &who)
+                .await?,
+        );
+    }
+    Ok(web::Json(serde_json::json!({ "applied": applied })))
 }
 
 /// Binds and starts the KM-E listener; prints `sealkm: KM-E listening on https://ADDR`.

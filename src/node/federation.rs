@@ -54,6 +54,11 @@ pub struct FederatedGroupKey {
     pub gmk_id: u32,
     pub created_unix: u64,
     pub expires_unix: Option<u64>,
+    /// Revoked here before its first delivery: imported revoked (absent: false). Carried on
+    /// the mutually authenticated KM-E channel, like later status changes
+    /// ([`super::federated_status`]).
+    #[serde(default)]
+    pub revoked: bool,
     /// The I_MESSAGE, base64.
     pub i_message: String,
 }
@@ -181,6 +186,7 @@ impl Federation {
                     gmk_id: v.gmk_id,
                     created_unix: v.created_unix,
                     expires_unix: v.expires_unix,
+                    revoked: v.revoked,
                     i_message: base64::engine::general_purpose::STANDARD.encode(msg),
                 })
             })
@@ -298,6 +304,16 @@ impl Federation {
         {
             Outcome::Applied => {}
             Outcome::Rejected(r) => return Err(NodeError::Conflict(r)),
+        }
+        if key.revoked {
+            // A new version cannot be created revoked: revoked right after, as the partner
+            // would have (a crash in between is repaired by its next status report).
+            self.propose_ok(Command::RevokeGroupKey {
+                group_id: key.group_id.clone(),
+                version: key.version,
+                at_unix: now,
+            })
+            .await?;
         }
         self.audit_admin(
             AuditKind::FederatedKeyImported,

@@ -8,7 +8,7 @@
 //! | [`Groups`] | `groups` | KMS-managed group keys (GMK generation, rotation, expiry, hand-out) |
 //! | [`Parties`] | `parties`, `acl`, `key_provisioning`, `subscriptions` | the ACL, SEAL key provisioning, key event subscriptions |
 //! | [`Admin`] | `admin`, `admin_checks` | communities' certificates, revocations, the checks before proposing |
-//! | [`Federation`] | `federation` | partner KMS certificates (import, export, CertCache), the domain lookup |
+//! | [`Federation`] | `federation`, `federated_status` | partner KMS certificates (import, export, CertCache), the domain lookup, KM-E group keys and their status |
 //!
 //! Handlers call a service; they never touch sled or the crypto directly.
 
@@ -19,6 +19,7 @@ pub mod admission;
 pub mod bootstrap;
 pub mod cache;
 pub mod core;
+pub mod federated_status;
 pub mod federation;
 pub mod groups;
 pub mod key_provisioning;
