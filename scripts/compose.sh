@@ -86,6 +86,9 @@ status)
 down)
     compose down -v
     ;;
+containerise) # one generated node config, rewritten in place (also used by scripts/chaos/run.sh)
+    containerise "$2"
+    ;;
 *)
     echo "usage: $0 up|status|down" >&2
     exit 2

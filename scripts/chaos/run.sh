@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# A chaos run: a local 3-node cluster (`sealkm dev --nodes 3` in a folder of its own), the
-# recorded workload (`sealkm chaos workload`) against every node, faults injected on a seeded
-# schedule, every fault healed, then `sealkm chaos check` (history + every node's state).
+# A chaos run: a 3-node cluster (local: `sealkm dev --nodes 3` in a folder of its own;
+# compose: deploy/compose/cluster under a project name of its own), the recorded workload
+# (`sealkm chaos workload`) against every node, faults injected on a seeded schedule, every fault
+# healed, then `sealkm chaos check` (history + every node's state).
 #
-#   scripts/chaos/run.sh [--target local] [--faults kill,kill-leader,pause,kill-all,restart]
+#   scripts/chaos/run.sh [--target local|compose] [--faults kill,kill-leader,pause,...]
 #                        [--duration S] [--seed N] [--dir D] [--keep]
 #
 # Faults (taken in a seeded rotation so that each listed kind comes up in turn):
@@ -12,7 +13,15 @@
 #   kill-all     kill -9 of every node, then all restarted
 #   pause        SIGSTOP of the leader, SIGCONT after a few seconds (time to a new leader)
 #   restart      rolling restart: each node in turn SIGTERM, restarted, back in the cluster
-# (Network partitions are not implemented yet.)
+# Compose only (iptables rules in the containers' network namespaces, entered from the host with
+# nsenter; every rule is deleted at heal and on exit):
+#   partition-leader  the leader cut from both peers (time to a new leader recorded)
+#   partition-split   a seeded node cut from the other two (minority 1, majority 2)
+#   partition-oneway  the leader hears nothing from its peers; what it sends still goes out
+#   partition-bridge  two seeded nodes cut from each other; the third sees both
+# On compose, kill is `docker kill -s KILL` then `docker start`, pause `docker pause`, restart
+# `docker stop` then `docker start`. The image (SEALKM_IMAGE, default sealkm:dev) is built by
+# scripts/image.sh from the binary if missing; secrets are generated into the run's folder.
 #
 # The run's folder holds the node logs, history.jsonl, faults.jsonl, report.json and
 # summary.txt. It is removed after a passing run unless --keep; kept (and named) on failure.
@@ -22,6 +31,7 @@
 # and its binary),
 # PORT (node 1's client port; nodes use PORT..PORT+2, peers PORT+1000.., services PORT+2000..;
 # fixed so a restarted node comes back where cluster.json says; default from the seed and pid).
+# Compose needs docker, docker-compose (or compose v2), nsenter and iptables, and root.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -31,7 +41,7 @@ DURATION=60
 SEED=1
 DIR=
 KEEP=0
-usage() { sed -n '2,9p' "$0" >&2; exit 2; }
+usage() { sed -n '2,8p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) TARGET=$2; shift 2 ;;
@@ -43,12 +53,19 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
-[ "$TARGET" = local ] || { echo "chaos: only --target local is implemented" >&2; exit 2; }
+case "$TARGET" in local|compose) ;; *) echo "chaos: --target is local or compose" >&2; exit 2 ;; esac
 IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
-  case "$k" in kill|kill-leader|kill-all|pause|restart) ;; *) echo "chaos: unknown fault $k" >&2; exit 2 ;; esac
+  case "$k" in
+    kill|kill-leader|kill-all|pause|restart) ;;
+    partition-leader|partition-split|partition-oneway|partition-bridge)
+      [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
+    *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
+  esac
 done
-for tool in jq curl; do
+TOOLS=(jq curl)
+[ "$TARGET" = local ] || TOOLS+=(docker nsenter iptables)
+for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
 done
 [ "$DURATION" -ge 20 ] || { echo "chaos: --duration must be at least 20" >&2; exit 2; }
@@ -69,19 +86,28 @@ PORT=${PORT:-$((21000 + ((SEED * 7 + $$) % 2000) * 3))}
 PIDS=()      # processes this shell started
 DEV=
 WORKLOAD=
+# The folder with cluster.json, ca.pem, admin-token and the parties' credentials (the workload's
+# and the checker's --dir): the run's folder (local) or its secrets (compose).
+CDIR=$DIR
+[ "$TARGET" = local ] || CDIR=$DIR/secrets
+PROJECT=sealkm-chaos-$$   # compose project
+UP=0                      # compose: `up` was run
+CTR=()                    # compose: container of node ID
+RULES=()                  # compose: iptables rules in force, "ID CHAIN MATCH IP"
 
 now_ms() { date +%s%3N; }
 log() { echo "chaos: $*" >&2; }
 alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
-pid_of() { jq -r --argjson id "$1" '.nodes[] | select(.id == $id) | .pid' "$DIR/cluster.json"; }
-url_of() { jq -r --argjson id "$1" '.nodes[] | select(.id == $id) | .km_uu' "$DIR/cluster.json"; }
-node_ids() { jq -r '.nodes[].id' "$DIR/cluster.json"; }
+pid_of() { jq -r --argjson id "$1" '.nodes[] | select(.id == $id) | .pid' "$CDIR/cluster.json"; }
+url_of() { jq -r --argjson id "$1" '.nodes[] | select(.id == $id) | .km_uu' "$CDIR/cluster.json"; }
+node_ids() { jq -r '.nodes[].id' "$CDIR/cluster.json"; }
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ "$TARGET" = compose ]; then compose_down; fi
   local all=("${PIDS[@]}")
-  if [ -f "$DIR/cluster.json" ]; then
+  if [ "$TARGET" = local ] && [ -f "$CDIR/cluster.json" ]; then
     for id in $(node_ids); do all+=("$(pid_of "$id")"); done
   fi
   [ -n "$WORKLOAD" ] && all+=("$WORKLOAD")
@@ -108,7 +134,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 status_of() { # status_of ID: that node's cluster status (its own view), or nothing
-  curl -s --max-time 5 --cacert "$DIR/ca.pem" -H "Authorization: Bearer $TOKEN" \
+  curl -s --max-time 5 --cacert "$CDIR/ca.pem" -H "Authorization: Bearer $TOKEN" \
     "$(url_of "$1")/admin/v1/cluster/status" 2>/dev/null || true
 }
 leader_seen_by() { # the leader among the reports node ID gathers (highest term), or 0
@@ -141,18 +167,35 @@ has_leader_except() { [ "$(leader "$1")" != 0 ]; }
 
 start_node() { # start_node ID: its restart command from cluster.json; records the new pid
   local id=$1 argv
-  mapfile -t argv < <(jq -r --argjson id "$id" '.nodes[] | select(.id == $id) | .restart[]' "$DIR/cluster.json")
+  if [ "$TARGET" = compose ]; then docker start "${CTR[$id]}" > /dev/null; return; fi
+  mapfile -t argv < <(jq -r --argjson id "$id" '.nodes[] | select(.id == $id) | .restart[]' "$CDIR/cluster.json")
   SEALKM_LOG_FORMAT=text "${argv[@]}" >> "$DIR/node$id.out" 2>> "$DIR/node$id.log" &
   local pid=$!
   disown "$pid"  # its kill -9 is ours: no job-control notice
   PIDS+=("$pid")
   jq --argjson id "$id" --argjson pid "$pid" '(.nodes[] | select(.id == $id) | .pid) = $pid' \
-    "$DIR/cluster.json" > "$DIR/cluster.json.tmp"
-  mv "$DIR/cluster.json.tmp" "$DIR/cluster.json"
+    "$CDIR/cluster.json" > "$CDIR/cluster.json.tmp"
+  mv "$CDIR/cluster.json.tmp" "$CDIR/cluster.json"
 }
-kill9() { local p; p=$(pid_of "$1"); kill -9 "$p" 2>/dev/null || true; wait_until 10 "node $1 to die" dead "$p"; }
+kill9() {
+  if [ "$TARGET" = compose ]; then
+    docker kill -s KILL "${CTR[$1]}" > /dev/null 2>&1 || true
+    wait_until 10 "node $1 to die" ctr_stopped "$1"; return
+  fi
+  local p; p=$(pid_of "$1"); kill -9 "$p" 2>/dev/null || true; wait_until 10 "node $1 to die" dead "$p"
+}
 dead() { ! alive "$1"; }
+ctr_stopped() { [ "$(docker inspect -f '{{.State.Running}}' "${CTR[$1]}" 2>/dev/null)" = false ]; }
+pause_node() {
+  if [ "$TARGET" = compose ]; then docker pause "${CTR[$1]}" > /dev/null; else kill -STOP "$(pid_of "$1")"; fi
+}
+resume_node() {
+  if [ "$TARGET" = compose ]; then docker unpause "${CTR[$1]}" > /dev/null; else kill -CONT "$(pid_of "$1")"; fi
+}
 stop_node() { # SIGTERM, then wait for the exit
+  if [ "$TARGET" = compose ]; then
+    docker stop -t 30 "${CTR[$1]}" > /dev/null; wait_until 10 "node $1 to stop" ctr_stopped "$1"; return
+  fi
   local p; p=$(pid_of "$1")
   kill -TERM "$p" 2>/dev/null || true
   local end=$((SECONDS + 30))
@@ -168,6 +211,112 @@ record() { # record FAULT NODES START_MS HEALED_MS NEW_LEADER_MS
 time_to_leader() { # time_to_leader VICTIM START_MS: ms until another node leads
   wait_until 60 "a leader other than node $1" has_leader_except "$1"
   echo $(( $(now_ms) - $2 ))
+}
+
+# Compose: the cluster under project $PROJECT, and partitions by iptables in the containers'
+# network namespaces (the image has no iptables; the host's runs inside the namespace).
+compose() {
+  local f=(-p "$PROJECT" -f "$ROOT/deploy/compose/cluster/docker-compose.yml" -f "$DIR/chaos.yml"
+    --project-directory "$DIR")
+  if command -v docker-compose > /dev/null; then docker-compose "${f[@]}" "$@"; else docker compose "${f[@]}" "$@"; fi
+}
+in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
+  local pid; pid=$(docker inspect -f '{{.State.Pid}}' "${CTR[$1]}")
+  [ "$pid" -gt 0 ] || return 1
+  shift
+  nsenter --net="/proc/$pid/ns/net" "$@"
+}
+ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
+drop() { # drop ID CHAIN MATCH IP: node ID drops what comes from (-s) / goes to (-d) IP
+  in_ns "$1" iptables -w -I "$2" "$3" "$4" -j DROP
+  RULES+=("$*")
+}
+cut() { # cut A B: nothing between nodes A and B, either way (rules in A's namespace)
+  local ipb; ipb=$(ip_of "$2")
+  drop "$1" INPUT -s "$ipb"; drop "$1" OUTPUT -d "$ipb"
+}
+heal() { # deletes every rule this run added (a restarted container has a fresh namespace)
+  local r
+  for r in "${RULES[@]}"; do
+    # shellcheck disable=SC2086
+    set -- $r
+    in_ns "$1" iptables -w -D "$2" "$3" "$4" -j DROP 2>/dev/null || true
+  done
+  RULES=()
+}
+compose_up() {
+  local id
+  mkdir -p "$CDIR"
+  "$B" config generate --dir "$CDIR" --nodes 3 --addr 127.0.0.1:8443 > /dev/null
+  for id in 1 2 3; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
+  "$B" config check "$CDIR/node1.toml" > /dev/null
+  chown -R 10001:10001 "$CDIR" 2>/dev/null || true
+  # Published ports for the host's workload: KM-UU/admin and the service listener of each node;
+  # no restart policy (this script restarts what it kills).
+  {
+    echo 'version: "2.4"'
+    echo 'services:'
+    for id in 1 2 3; do
+      echo "  node$id:"
+      echo '    restart: "no"'
+      echo "    ports: [\"127.0.0.1:$((PORT + 2000 + id - 1)):10443\"]"
+    done
+  } > "$DIR/chaos.yml"
+  jq -n --argjson p "$PORT" '{nodes: [range(0; 3) | {id: (. + 1),
+      km_uu: "https://127.0.0.1:\($p + .)", service: "https://127.0.0.1:\($p + 2000 + .)"}]}' \
+    > "$CDIR/cluster.json"
+  if ! docker image inspect "${SEALKM_IMAGE:-sealkm:dev}" > /dev/null 2>&1; then
+    TAG=${SEALKM_IMAGE:-sealkm:dev} BIN=$B "$ROOT/scripts/image.sh" >&2
+  fi
+  UP=1
+  SEALKM_UID=10001 SEALKM_GID=10001 SEALKM_PORT_1=$PORT SEALKM_PORT_2=$((PORT + 1)) \
+    SEALKM_PORT_3=$((PORT + 2)) compose up -d > "$DIR/compose.out" 2>&1 \
+    || { cat "$DIR/compose.out" >&2; exit 1; }
+  for id in 1 2 3; do CTR[$id]=$(compose ps -q "node$id"); done
+}
+grant_gms() {
+  curl -sf --max-time 5 --cacert "$CDIR/ca.pem" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -X POST "$(url_of "$(leader)")/admin/v1/acl" \
+    -d '{"principal": "gms.sealkm.test", "role": "gms", "groups": ["*"]}' > /dev/null 2>&1
+}
+compose_down() {
+  [ "$UP" = 1 ] || return 0
+  local id
+  heal
+  for id in 1 2 3; do
+    [ -n "${CTR[$id]:-}" ] || continue
+    docker unpause "${CTR[$id]}" > /dev/null 2>&1 || true
+    docker logs "${CTR[$id]}" > "$DIR/node$id.log" 2>&1 || true
+  done
+  compose down -v --remove-orphans > "$DIR/compose-down.out" 2>&1 || log "compose down failed"
+  UP=0
+}
+
+partition() { # partition KIND HOLD_S T0: cuts, waits, heals; prints the fault's record fields
+  local kind=$1 hold=$2 t0=$3 victim nl=null a b c
+  case "$kind" in
+    partition-leader)
+      victim=$(leader); [ "$victim" != 0 ] || victim=1
+      for a in $(node_ids); do [ "$a" = "$victim" ] || cut "$victim" "$a"; done
+      nl=$(time_to_leader "$victim" "$t0"); sleep "$hold"; nodes=$victim ;;
+    partition-split)
+      victim=$(( RANDOM % 3 + 1 ))
+      local was; was=$(leader)
+      for a in $(node_ids); do [ "$a" = "$victim" ] || cut "$victim" "$a"; done
+      if [ "$was" = "$victim" ]; then nl=$(time_to_leader "$victim" "$t0"); fi
+      sleep "$hold"; nodes=$victim ;;
+    partition-oneway)
+      victim=$(leader); [ "$victim" != 0 ] || victim=1
+      for a in $(node_ids); do [ "$a" = "$victim" ] || drop "$victim" INPUT -s "$(ip_of "$a")"; done
+      sleep "$hold"; nodes=$victim ;;
+    partition-bridge)
+      b=$(( RANDOM % 3 + 1 )); a=$(( b % 3 + 1 )); c=$(( a % 3 + 1 ))
+      cut "$a" "$c"; sleep "$hold"; nodes="$a,$c" ;;
+  esac
+  heal
+  for a in $(node_ids); do wait_until 60 "node $a to rejoin" in_cluster "$a"; done
+  wait_until 60 "a leader" has_leader
+  record "$kind" "$nodes" "$t0" "$(now_ms)" "$nl"
 }
 
 fault() { # fault KIND HOLD_S
@@ -193,9 +342,9 @@ fault() { # fault KIND HOLD_S
       record kill-all "1,2,3" "$t0" "$(now_ms)" ;;
     pause)
       victim=$(leader); [ "$victim" != 0 ] || victim=1
-      kill -STOP "$(pid_of "$victim")"
+      pause_node "$victim"
       nl=$(time_to_leader "$victim" "$t0"); sleep "$hold"
-      kill -CONT "$(pid_of "$victim")"
+      resume_node "$victim"
       wait_until 60 "node $victim to rejoin" in_cluster "$victim"
       record pause "$victim" "$t0" "$(now_ms)" "$nl" ;;
     restart)
@@ -205,22 +354,32 @@ fault() { # fault KIND HOLD_S
         wait_until 60 "a leader" has_leader
       done
       record restart "1,2,3" "$t0" "$(now_ms)" ;;
+    partition-*)
+      local nodes; partition "$kind" "$hold" "$t0" ;;
   esac
   log "$kind done ($(( $(now_ms) - t0 )) ms)"
 }
 
 log "cluster in $DIR (ports $PORT..), faults $FAULTS, ${DURATION} s, seed $SEED"
-"$B" dev --dir "$DIR" --nodes 3 --addr "127.0.0.1:$PORT" > "$DIR/dev.out" 2>&1 &
-DEV=$!
-until grep -q '^files in ' "$DIR/dev.out" 2>/dev/null; do
-  alive "$DEV" || { cat "$DIR/dev.out" >&2; exit 1; }
-  sleep 0.2
-done
-TOKEN=$(cat "$DIR/admin-token")
+if [ "$TARGET" = compose ]; then
+  compose_up
+else
+  "$B" dev --dir "$DIR" --nodes 3 --addr "127.0.0.1:$PORT" > "$DIR/dev.out" 2>&1 &
+  DEV=$!
+  until grep -q '^files in ' "$DIR/dev.out" 2>/dev/null; do
+    alive "$DEV" || { cat "$DIR/dev.out" >&2; exit 1; }
+    sleep 0.2
+  done
+fi
+TOKEN=$(cat "$CDIR/admin-token")
 : > "$DIR/faults.jsonl"
 wait_until 60 "a leader" has_leader
+if [ "$TARGET" = compose ]; then
+  # What `sealkm dev` does for its parties: the GMS may manage every group (replicated).
+  wait_until 60 "the GMS's ACL entry" grant_gms
+fi
 
-"$B" chaos workload --dir "$DIR" --duration "$DURATION" --seed "$SEED" \
+"$B" chaos workload --dir "$CDIR" --duration "$DURATION" --seed "$SEED" \
   --history "$DIR/history.jsonl" > "$DIR/workload.out" 2>&1 &
 WORKLOAD=$!
 RANDOM=$SEED
@@ -238,7 +397,7 @@ WORKLOAD=
 for id in $(node_ids); do wait_until 60 "node $id to answer" in_cluster "$id"; done
 
 set +e
-"$B" chaos check --history "$DIR/history.jsonl" --dir "$DIR" --faults "$DIR/faults.jsonl" \
+"$B" chaos check --history "$DIR/history.jsonl" --dir "$CDIR" --faults "$DIR/faults.jsonl" \
   --report "$DIR/report.json" > "$DIR/summary.txt" 2>&1
 rc=$?
 set -e
