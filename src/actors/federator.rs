@@ -23,11 +23,10 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::progress::{self, Progress};
-use crate::api::km_e::StatusBatch;
 use crate::config::{FederationConfig, PartnerConfig};
 use crate::kms::xml::{parse_certificate_document, KmsCertificateDoc};
 use crate::node::core::Actor as Who;
-use crate::node::federated_status::FederatedKeyStatus;
+use crate::node::federated_status::{FederatedKeyStatus, StatusBatch};
 use crate::node::federation::OfferTaken;
 use crate::node::KmsNode;
 use crate::store::StoreProgress;

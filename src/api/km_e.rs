@@ -30,7 +30,7 @@ use super::AppState;
 use crate::actors::federator::Offer;
 use crate::config::PartnerConfig;
 use crate::kms::xml::render_certificate_document;
-use crate::node::federated_status::FederatedKeyStatus;
+use crate::node::federated_status::StatusBatch;
 use crate::node::federation::FederatedGroupKey;
 use crate::tls::{certificate_names, chains_to, PeerCert};
 
@@ -126,13 +126,6 @@ async fn group_key(
 
 /// Largest status batch.
 const MAX_STATUS_BODY: usize = 256 * 1024;
-
-/// A batch of delivered versions' statuses (`POST /km-e/v1/group-key-status`).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatusBatch {
-    pub statuses: Vec<FederatedKeyStatus>,
-}
 
 async fn group_key_status(
     partner: PartnerPeer,

@@ -20,6 +20,14 @@ use crate::audit::AuditKind;
 use crate::config::PartnerConfig;
 use crate::state::Command;
 
+/// A batch of delivered versions' statuses, the body of KM-E's
+/// `POST /km-e/v1/group-key-status`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBatch {
+    pub statuses: Vec<FederatedKeyStatus>,
+}
+
 /// A delivered version's current status, as KM-E carries it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
