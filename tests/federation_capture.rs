@@ -111,12 +111,12 @@ fn assert_shapes(exchanges: &[Exchange]) {
                 );
             }
             ("POST", "/km-e/v1/group-key-status") if unreachable => {
-                let _: sealkm::api::km_e::StatusBatch =
+                let _: sealkm::node::federated_status::StatusBatch =
                     serde_json::from_slice(&x.request).expect("a status batch, no more");
             }
             ("POST", "/km-e/v1/group-key-status") => {
                 // Statuses only: group, version, GMK-ID, revoked, expiry; no key material.
-                let _: sealkm::api::km_e::StatusBatch =
+                let _: sealkm::node::federated_status::StatusBatch =
                     serde_json::from_slice(&x.request).expect("a status batch, no more");
                 let answer: serde_json::Value = serde_json::from_slice(&x.response).unwrap();
                 assert_eq!(
