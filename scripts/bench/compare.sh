@@ -12,8 +12,8 @@
 # figures of every run and, per figure, the median over the rounds. Logs stay in OUT.
 #
 # Environment: ROUNDS (default 3), DURATION (s per measurement, default 5), BENCHES (default
-# "keyprov write"), OUT (default: a new temp dir), TREES (default: a temp dir; reuse one to
-# keep the REVs' builds between invocations).
+# "keyprov write"), OUT (default: a new temp dir), TREES (default: a temp dir, removed at the
+# end; name one to keep the REVs' worktrees and builds between invocations).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=$PWD
@@ -22,7 +22,8 @@ DURATION=${DURATION:-5}
 BENCHES=${BENCHES:-"keyprov write"}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
-TREES=${TREES:-$(mktemp -d)}
+OWN_TREES=0
+if [[ -z "${TREES:-}" ]]; then TREES=$(mktemp -d); OWN_TREES=1; fi
 command -v jq >/dev/null || apt-get install -y jq >/dev/null
 [[ $# -ge 1 ]] || { echo "usage: $0 REV [REV ...]" >&2; exit 2; }
 
@@ -38,9 +39,10 @@ for rev in "$@"; do
     dirs+=("$tree")
 done
 cleanup() {
-    # Worktrees under a temp TREES are removed; a TREES given by the caller is kept.
-    if [[ -z "${KEEP_TREES:-}" && "$TREES" == /tmp/* ]]; then
+    # Worktrees this run made a folder for are removed; a TREES given by the caller is kept.
+    if [[ $OWN_TREES == 1 ]]; then
         for d in "${dirs[@]:1}"; do git worktree remove --force "$d" 2>/dev/null || true; done
+        rm -rf "$TREES"
     fi
 }
 trap cleanup EXIT

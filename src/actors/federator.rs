@@ -218,24 +218,11 @@ async fn deliver(
         .wrap_due(community, partner)
         .await
         .map_err(|e| e.to_string())?;
-    let url = format!("{}/km-e/v1/group-keys", partner.url.trim_end_matches('/'));
     let mut sent = 0;
     for body in due {
-        let mut resp = client
-            .post(&url)
-            .send_json(&body)
+        post_json(client, partner, "/km-e/v1/group-keys", &body)
             .await
-            .map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            let text = resp.body().limit(4096).await.unwrap_or_default();
-            return Err(format!(
-                "{} version {}: HTTP {}: {}",
-                body.group_id,
-                body.version,
-                resp.status(),
-                String::from_utf8_lossy(&text)
-            ));
-        }
+            .map_err(|e| format!("{} version {}: {e}", body.group_id, body.version))?;
         node.federation
             .note_delivered(&partner.kms_uri, &body.group_id, body.version, who)
             .await
@@ -243,6 +230,31 @@ async fn deliver(
         sent += 1;
     }
     Ok(sent)
+}
+
+/// POSTs `body` as JSON to `path` of `partner`'s KM-E; a non-2xx answer is an error with its
+/// status and the start of its body.
+async fn post_json<T: serde::Serialize>(
+    client: &awc::Client,
+    partner: &PartnerConfig,
+    path: &str,
+    body: &T,
+) -> Result<(), String> {
+    let url = format!("{}{path}", partner.url.trim_end_matches('/'));
+    let mut resp = client
+        .post(&url)
+        .send_json(body)
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        return Ok(());
+    }
+    let text = resp.body().limit(4096).await.unwrap_or_default();
+    Err(format!(
+        "HTTP {}: {}",
+        resp.status(),
+        String::from_utf8_lossy(&text)
+    ))
 }
 
 /// Statuses acknowledged by each partner, keyed by (partner, group, version).
@@ -273,24 +285,10 @@ async fn report_status(
     if changed.is_empty() {
         return Ok(0);
     }
-    let url = format!(
-        "{}/km-e/v1/group-key-status",
-        partner.url.trim_end_matches('/')
-    );
     let body = StatusBatch { statuses: changed };
-    let mut resp = client
-        .post(&url)
-        .send_json(&body)
+    post_json(client, partner, "/km-e/v1/group-key-status", &body)
         .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        let text = resp.body().limit(4096).await.unwrap_or_default();
-        return Err(format!(
-            "status: HTTP {}: {}",
-            resp.status(),
-            String::from_utf8_lossy(&text)
-        ));
-    }
+        .map_err(|e| format!("status: {e}"))?;
     let mut seen = reported.borrow_mut();
     for s in body.statuses.iter() {
         seen.insert(key(s), s.clone());
