@@ -14,7 +14,7 @@ use thiserror::Error;
 
 mod federation;
 
-pub use federation::{FederationConfig, KmEListenerConfig, PartnerConfig};
+pub use federation::{FederationConfig, KmEListenerConfig, PartnerConfig, RotationPolicy};
 
 use crate::auth::jwt::TokenPolicy;
 use crate::auth::party::PartyPolicy;

@@ -88,15 +88,24 @@ fn assert_shapes(exchanges: &[Exchange]) {
             }
             ("GET", "/km-e/v1/certificates") => {
                 assert!(x.request.is_empty());
-                let offer: serde_json::Value = serde_json::from_slice(&x.response).unwrap();
-                let obj = offer.as_object().expect("an object");
-                let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-                keys.sort_unstable();
-                assert_eq!(keys, ["certificates", "kms_uri"]);
-                for c in offer["certificates"].as_array().expect("certificates") {
-                    let doc = c.as_str().expect("a document");
-                    sealkm::kms::xml::parse_certificate_document(doc.as_bytes())
-                        .expect("a KmsCertificate document");
+                // Public certificates and rotation signatures over them, nothing else.
+                let offer: sealkm::kms::partner::rotation::Offer =
+                    serde_json::from_slice(&x.response).expect("an offer, no more");
+                let ids: Vec<String> = offer
+                    .certificates
+                    .iter()
+                    .map(|doc| {
+                        let d = sealkm::kms::xml::parse_certificate_document(doc.as_bytes())
+                            .expect("a KmsCertificate document");
+                        sealkm::kms::partner::certificate_id(&d)
+                    })
+                    .collect();
+                for r in &offer.rotations {
+                    assert!(
+                        ids.contains(&r.certificate) && ids.contains(&r.previous),
+                        "{r:?}"
+                    );
+                    assert_eq!(r.signature.len(), 2 * sealkm::crypto::eccsi::SIGNATURE_LEN);
                 }
             }
             ("POST", "/km-e/v1/group-keys") => {
@@ -116,15 +125,11 @@ fn assert_shapes(exchanges: &[Exchange]) {
             }
             ("POST", "/km-e/v1/group-key-status") => {
                 // Statuses only: group, version, GMK-ID, revoked, expiry; no key material.
-                let _: sealkm::node::federated_status::StatusBatch =
+                let batch: sealkm::node::federated_status::StatusBatch =
                     serde_json::from_slice(&x.request).expect("a status batch, no more");
-                let answer: serde_json::Value = serde_json::from_slice(&x.response).unwrap();
-                assert_eq!(
-                    answer
-                        .as_object()
-                        .map(|o| o.keys().cloned().collect::<Vec<_>>()),
-                    Some(vec!["applied".to_owned()])
-                );
+                let answer: sealkm::node::federated_status::StatusAnswer =
+                    serde_json::from_slice(&x.response).expect("a status answer, no more");
+                assert_eq!(answer.results.len(), batch.statuses.len());
             }
             other => panic!("unexpected KM-E request {other:?}"),
         }

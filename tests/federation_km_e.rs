@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::km_e::{issue, two_domains, Domain, B_KMS, B_NAME, NOT_B};
+use common::km_e::{issue, two_domains, two_domains_signed_rotation, Domain, B_KMS, B_NAME, NOT_B};
 use common::parties::block;
 use common::Node;
 use sealkm::dev::DEV_KMS_URI;
@@ -18,6 +18,18 @@ use sealkm::tls::DevCa;
 
 /// GET the KM-E offer of `d` with the client certificate `stem` in `dir`, trusting `d`'s CA.
 fn km_e_get(d: &Domain, dir: &Path, stem: &str) -> Result<(u16, Vec<u8>), String> {
+    km_e_call(d, dir, stem, "/km-e/v1/certificates", None)
+}
+
+/// GET (no body) or POST `body` to `path` of `d`'s KM-E listener with the client certificate
+/// `stem` in `dir`, trusting `d`'s CA.
+fn km_e_call(
+    d: &Domain,
+    dir: &Path,
+    stem: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(u16, Vec<u8>), String> {
     let ca = dir.join("kme-target-ca.pem");
     std::fs::write(&ca, &d.ca.cert_pem).unwrap();
     let tls = sealkm::tls::peer_client_config(
@@ -26,10 +38,14 @@ fn km_e_get(d: &Domain, dir: &Path, stem: &str) -> Result<(u16, Vec<u8>), String
         &ca,
     )
     .unwrap();
-    let url = format!("https://127.0.0.1:{}/km-e/v1/certificates", d.port);
+    let url = format!("https://127.0.0.1:{}{path}", d.port);
     block(async move {
         let client = sealkm::client::http_client(tls);
-        let mut r = client.get(url).send().await.map_err(|e| e.to_string())?;
+        let sent = match body {
+            None => client.get(url).send().await,
+            Some(b) => client.post(url).send_json(&b).await,
+        };
+        let mut r = sent.map_err(|e| e.to_string())?;
         let body = r.body().await.map_err(|e| e.to_string())?;
         Ok((r.status().as_u16(), body.to_vec()))
     })
@@ -109,6 +125,77 @@ fn km_e_stages_approves_rotates_and_revokes_between_two_clusters() {
         status["partners"][B_KMS]["last_sync_unix"].is_u64(),
         "{status}"
     );
+}
+
+#[test]
+fn km_e_takes_a_rotation_signed_under_an_approved_certificate_without_an_operator() {
+    let (a, b) = two_domains_signed_rotation();
+    let cert = |n: u32| format!("{B_KMS}/cert/{n}");
+    // The first certificate has nothing to be vouched for by: staged, approved by hand.
+    a.refresh();
+    assert_eq!(a.pending(), vec![cert(1)]);
+    let (s, v) = a.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": cert(1)}),
+    );
+    assert_eq!(s, 200, "{v}");
+
+    // B rotates: its KM-E identity signs the new certificate under the first, which A
+    // approved, so A takes it within one refresh and serves it.
+    let (s, v) = b.post(
+        &format!("communities/{B_KMS}/certificates"),
+        serde_json::json!({"validity_days": 30}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let v = a.refresh();
+    assert_eq!(
+        v["partners"][B_KMS]["approved"],
+        serde_json::json!([cert(2)]),
+        "{v}"
+    );
+    assert_eq!(v["partners"][B_KMS]["staged"], serde_json::json!([]), "{v}");
+    assert!(a.pending().is_empty());
+    let mut ext = a.external();
+    ext.sort();
+    assert_eq!(ext, vec![(cert(1), Some(false)), (cert(2), Some(false))]);
+    // Nothing new: nothing approved again.
+    let v = a.refresh();
+    assert_eq!(
+        v["partners"][B_KMS]["approved"],
+        serde_json::json!([]),
+        "{v}"
+    );
+
+    // B rotates again and revokes both earlier certificates before A looks: no valid
+    // certificate is left to sign under, so the third waits for A's operator, as without the
+    // policy.
+    let (s, v) = b.post(
+        &format!("communities/{B_KMS}/certificates"),
+        serde_json::json!({"validity_days": 30}),
+    );
+    assert_eq!(s, 200, "{v}");
+    for n in [1, 2] {
+        let (s, v) = b.post(
+            &format!("communities/{B_KMS}/certificates/{n}/revoke"),
+            serde_json::json!({}),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    let v = a.refresh();
+    assert_eq!(
+        v["partners"][B_KMS]["approved"],
+        serde_json::json!([]),
+        "{v}"
+    );
+    assert_eq!(
+        v["partners"][B_KMS]["staged"],
+        serde_json::json!([cert(3)]),
+        "{v}"
+    );
+    assert_eq!(a.pending(), vec![cert(3)]);
+    let mut ext = a.external();
+    ext.sort();
+    assert_eq!(ext, vec![(cert(1), Some(true)), (cert(2), Some(true))]);
 }
 
 #[test]
@@ -482,6 +569,93 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
             ("group-key-revoked".to_owned(), 2),
         ]
     );
+}
+
+#[test]
+fn km_e_a_status_refused_for_good_does_not_hold_up_the_rest_of_its_batch() {
+    use common::parties::{call, client, grant, token};
+    use sealkm::dev::{DEV_GMS, DEV_VAL};
+    let (a, b) = two_domains();
+    a.refresh();
+    let (s, v) = a.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
+    );
+    assert_eq!(s, 200, "{v}");
+    b.refresh();
+    let (s, v) = b.post(
+        "federation/pending/approve",
+        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let a_svc = a.node.service_url.clone().unwrap();
+    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
+    let gms_a = client(
+        a.env.dir(),
+        &a_svc,
+        Some("gms"),
+        Some(token(a.env.dir(), DEV_GMS, &[])),
+    );
+    let r = call(
+        &gms_a,
+        "POST",
+        "/seal-x1/v1/groups/fed-g/keys",
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let gmk_id = u32::from_str_radix(r.json["gmk_id"].as_str().expect("gmk_id"), 16).unwrap();
+    let v = a.refresh();
+    assert_eq!(v["partners"][B_KMS]["delivered"], 1, "{v}");
+
+    // A batch from A (its KM-E client certificate) whose first two statuses B refuses for
+    // good (a group B does not accept from A; a GMK-ID B never imported) and whose third
+    // revokes the imported version: answered per status, and the third applied.
+    let status = |group: &str, gmk_id: u32| {
+        serde_json::json!({"group_id": group, "version": 1, "gmk_id": gmk_id,
+            "revoked": true, "expires_unix": null})
+    };
+    let batch = serde_json::json!({"statuses": [
+        status("not-shared", gmk_id), status("fed-g", gmk_id ^ 1), status("fed-g", gmk_id)]});
+    let (s, body) = km_e_call(
+        &b,
+        a.env.dir(),
+        "kme-client",
+        "/km-e/v1/group-key-status",
+        Some(batch),
+    )
+    .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s, 200, "{answer}");
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "{answer}");
+    assert!(
+        results[0]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not accepted"),
+        "{answer}"
+    );
+    assert!(
+        results[1]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not imported"),
+        "{answer}"
+    );
+    assert_eq!(
+        results[2],
+        serde_json::json!({"applied": "revoked"}),
+        "{answer}"
+    );
+    let b_svc = b.node.service_url.clone().unwrap();
+    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
+    let val_b = client(
+        b.env.dir(),
+        &b_svc,
+        Some("val"),
+        Some(token(b.env.dir(), DEV_VAL, &[])),
+    );
+    assert!(status_in(&val_b, 1).0, "revoked in B");
 }
 
 /// Waits until `receiver` got a `federated-key-imported` event of subscription `fed` for each

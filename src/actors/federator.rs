@@ -24,9 +24,8 @@ use tokio::sync::watch;
 
 use super::progress::{self, Progress};
 use crate::config::{FederationConfig, PartnerConfig};
-use crate::kms::xml::{parse_certificate_document, KmsCertificateDoc};
 use crate::node::core::Actor as Who;
-use crate::node::federated_status::{FederatedKeyStatus, StatusBatch};
+use crate::node::federated_status::{FederatedKeyStatus, StatusAnswer, StatusBatch, StatusResult};
 use crate::node::federation::OfferTaken;
 use crate::node::KmsNode;
 use crate::store::StoreProgress;
@@ -40,14 +39,7 @@ pub const DELIVERY_GAP: Duration = Duration::from_millis(20);
 /// How long a restarted Federator waits before it acts again.
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
 
-/// What KM-E serves at `/km-e/v1/certificates` (our extension).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Offer {
-    /// The offering KMS.
-    pub kms_uri: String,
-    /// Its live `KmsCertificate` documents (revoked ones included, `Revoked=true`).
-    pub certificates: Vec<String>,
-}
+pub use crate::kms::partner::rotation::Offer;
 
 /// The Federator's view of one partner.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -62,6 +54,7 @@ pub struct PartnerStatus {
     pub delivered: u64,
     /// What the last successful refresh did.
     pub staged: Vec<String>,
+    pub approved: Vec<String>,
     pub revoked: Vec<String>,
     pub refused: Vec<String>,
 }
@@ -232,14 +225,15 @@ async fn deliver(
     Ok(sent)
 }
 
-/// POSTs `body` as JSON to `path` of `partner`'s KM-E; a non-2xx answer is an error with its
-/// status and the start of its body.
+/// POSTs `body` as JSON to `path` of `partner`'s KM-E and reads its answer (at most
+/// [`MAX_OFFER_BYTES`]); a non-2xx answer is an error with its status and the start of its
+/// body.
 async fn post_json<T: serde::Serialize>(
     client: &awc::Client,
     partner: &PartnerConfig,
     path: &str,
     body: &T,
-) -> Result<(), String> {
+) -> Result<actix_web::web::Bytes, String> {
     let url = format!("{}{path}", partner.url.trim_end_matches('/'));
     let mut resp = client
         .post(&url)
@@ -247,7 +241,11 @@ async fn post_json<T: serde::Serialize>(
         .await
         .map_err(|e| e.to_string())?;
     if resp.status().is_success() {
-        return Ok(());
+        return resp
+            .body()
+            .limit(MAX_OFFER_BYTES)
+            .await
+            .map_err(|e| e.to_string());
     }
     let text = resp.body().limit(4096).await.unwrap_or_default();
     Err(format!(
@@ -263,13 +261,14 @@ type Reported =
 
 /// Reports to `partner` the status (revoked, expiry) of every delivered version whose status
 /// changed since it last acknowledged one (all of them after a restart or a new leader), in
-/// one `POST /km-e/v1/group-key-status`. Returns how many were reported.
+/// one `POST /km-e/v1/group-key-status`. A status the partner refuses for good is not sent
+/// again (until a restart or a new leader): returns those refusals.
 async fn report_status(
     node: &KmsNode,
     partner: &PartnerConfig,
     client: &awc::Client,
     reported: &Reported,
-) -> Result<u64, String> {
+) -> Result<Vec<String>, String> {
     let now = node
         .federation
         .delivered_status(partner)
@@ -283,24 +282,34 @@ async fn report_status(
             .collect()
     };
     if changed.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let body = StatusBatch { statuses: changed };
-    post_json(client, partner, "/km-e/v1/group-key-status", &body)
+    let answer = post_json(client, partner, "/km-e/v1/group-key-status", &body)
         .await
         .map_err(|e| format!("status: {e}"))?;
-    let mut seen = reported.borrow_mut();
-    for s in body.statuses.iter() {
-        seen.insert(key(s), s.clone());
+    let answer: StatusAnswer =
+        serde_json::from_slice(&answer).map_err(|e| format!("status answer: {e}"))?;
+    if answer.results.len() != body.statuses.len() {
+        return Err(format!(
+            "status answer: {} results for {} statuses",
+            answer.results.len(),
+            body.statuses.len()
+        ));
     }
-    Ok(body.statuses.len() as u64)
+    let mut seen = reported.borrow_mut();
+    let mut refused = Vec::new();
+    for (s, r) in body.statuses.iter().zip(answer.results) {
+        seen.insert(key(s), s.clone());
+        if let StatusResult::Refused(why) = r {
+            refused.push(format!("status of {}", why));
+        }
+    }
+    Ok(refused)
 }
 
-/// Fetches and parses `partner`'s offer.
-async fn fetch(
-    partner: &PartnerConfig,
-    client: &awc::Client,
-) -> Result<Vec<KmsCertificateDoc>, String> {
+/// Fetches `partner`'s offer.
+async fn fetch(partner: &PartnerConfig, client: &awc::Client) -> Result<Offer, String> {
     let url = format!("{}/km-e/v1/certificates", partner.url.trim_end_matches('/'));
     let mut resp = client.get(url).send().await.map_err(|e| e.to_string())?;
     let body = resp
@@ -318,11 +327,7 @@ async fn fetch(
             offer.kms_uri, partner.kms_uri
         ));
     }
-    offer
-        .certificates
-        .iter()
-        .map(|x| parse_certificate_document(x.as_bytes()).map_err(|e| format!("certificate: {e}")))
-        .collect()
+    Ok(offer)
 }
 
 impl Federator {
@@ -380,7 +385,12 @@ impl Federator {
                 let res = match deliver(&node, community.as_deref(), partner, client, &who).await {
                     Ok(n) => report_status(&node, partner, client, &reported)
                         .await
-                        .map(|_| n),
+                        .map(|refused| {
+                            if !refused.is_empty() {
+                                tracing::warn!(partner = %partner.kms_uri, ?refused, "KM-E: statuses refused by the partner");
+                            }
+                            n
+                        }),
                     Err(e) => Err(e),
                 };
                 out.push((partner.kms_uri.clone(), res));
@@ -418,9 +428,9 @@ impl Federator {
             let mut out: Vec<(String, Result<OfferTaken, String>)> = Vec::new();
             for (partner, client) in clients.iter() {
                 let res = match fetch(partner, client).await {
-                    Ok(docs) => node
+                    Ok(offer) => node
                         .federation
-                        .take_offer(partner, &docs, &who)
+                        .take_offer(partner, &offer, &who)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
@@ -431,7 +441,10 @@ impl Federator {
                             Ok(n) => {
                                 taken.delivered = n;
                                 match report_status(&node, partner, client, &reported).await {
-                                    Ok(_) => Ok(taken),
+                                    Ok(refused) => {
+                                        taken.refused.extend(refused);
+                                        Ok(taken)
+                                    }
                                     Err(e) => Err(format!("group key status: {e}")),
                                 }
                             }
@@ -460,6 +473,7 @@ impl Federator {
                         s.last_error = None;
                         s.delivered = s.delivered.saturating_add(t.delivered);
                         s.staged = t.staged;
+                        s.approved = t.approved;
                         s.revoked = t.revoked;
                         s.refused = t.refused;
                     }

@@ -5,7 +5,9 @@
 //! name that partner (403 otherwise), before anything is read.
 //!
 //! - `GET /km-e/v1/certificates` — our live KMS certificates (public only) as
-//!   [`crate::actors::federator::Offer`]: the partner's Federator stages them for its operator.
+//!   [`crate::kms::partner::rotation::Offer`], each newer one signed as a rotation under each
+//!   older one still valid: the partner's Federator stages them for its operator, or takes a
+//!   signed rotation at once if its policy for us says so.
 //! - `POST /km-e/v1/group-keys` — a version of a federated group the partner shares with us
 //!   ([`crate::node::federation::FederatedGroupKey`]: the GMK inside a MIKEY-SAKKE I_MESSAGE
 //!   between the two KMSs' federation identities): imported if we accept that group from that
@@ -13,8 +15,10 @@
 //!   order or before its certificate is approved here.
 //! - `POST /km-e/v1/group-key-status` — `{"statuses": [FederatedKeyStatus]}`: the current
 //!   revoked flag and expiry of versions the partner already gave us
-//!   ([`crate::node::federated_status`]), applied idempotently (200 `{"applied": [..]}`),
-//!   403 for a group not accepted from it, 409 for a version not imported here.
+//!   ([`crate::node::federated_status`]), applied idempotently; 200
+//!   `{"results": [{"applied": ..} | {"refused": reason}]}` in the batch's order: a status
+//!   refused for good (a group not accepted from it, a version not imported here) does not
+//!   hold up the others; 503 when the cluster cannot apply now (the partner sends again).
 //!
 //! No key in clear, no user key set, no Raft state crosses here.
 
@@ -29,8 +33,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::actors::federator::Offer;
 use crate::config::PartnerConfig;
-use crate::kms::xml::render_certificate_document;
-use crate::node::federated_status::StatusBatch;
+use crate::node::federated_status::{StatusAnswer, StatusBatch};
 use crate::node::federation::FederatedGroupKey;
 use crate::tls::{certificate_names, chains_to, PeerCert};
 
@@ -92,18 +95,14 @@ async fn certificates(
     state: web::Data<AppState>,
 ) -> Result<web::Json<Offer>, ApiError> {
     let community = state.federation.as_ref().and_then(|f| f.community.clone());
-    let docs = state.node.federation.offer(community.as_deref()).await?;
-    let kms_uri = docs.first().map(|d| d.kms_uri.clone()).unwrap_or_default();
-    let certificates = docs
-        .iter()
-        .map(|d| render_certificate_document(d).map(|x| x.as_str().to_owned()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::Internal(format!("render: {e}")))?;
-    tracing::debug!(partner = %partner.0.kms_uri, n = certificates.len(), "KM-E: certificates served");
-    Ok(web::Json(Offer {
-        kms_uri,
-        certificates,
-    }))
+    let offer = state.node.federation.offer(community.as_deref()).await?;
+    tracing::debug!(
+        partner = %partner.0.kms_uri,
+        certificates = offer.certificates.len(),
+        rotations = offer.rotations.len(),
+        "KM-E: certificates served"
+    );
+    Ok(web::Json(offer))
 }
 
 async fn group_key(
@@ -132,21 +131,16 @@ async fn group_key_status(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> Result<web::Json<serde_json::Value>, ApiError> {
+) -> Result<web::Json<StatusAnswer>, ApiError> {
     let batch: StatusBatch =
         read_json(&req, payload, state.body.with_limit(MAX_STATUS_BODY)).await?;
     let who = crate::node::core::Actor(format!("km-e:{}", partner.0.kms_uri));
-    let mut applied = Vec::with_capacity(batch.statuses.len());
-    for s in &batch.statuses {
-        applied.push(
-            state
-                .node
-                .federation
-                .apply_status(&partner.0, s, &who)
-                .await?,
-        );
-    }
-    Ok(web::Json(serde_json::json!({ "applied": applied })))
+    let answer = state
+        .node
+        .federation
+        .apply_batch(&partner.0, &batch, &who)
+        .await?;
+    Ok(web::Json(answer))
 }
 
 /// Binds and starts the KM-E listener; prints `sealkm: KM-E listening on https://ADDR`.

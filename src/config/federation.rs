@@ -65,6 +65,21 @@ pub struct PartnerConfig {
     /// servers read like our own; read-only here.
     #[serde(default)]
     pub accept_groups: Vec<String>,
+    /// How a new certificate of this partner (a key change) is taken.
+    #[serde(default)]
+    pub rotation: RotationPolicy,
+}
+
+/// `rotation` of a `[[federation.partner]]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RotationPolicy {
+    /// Staged until an operator approves it (`sealkm federation approve`).
+    #[default]
+    Manual,
+    /// Taken at once when the partner's KM-E identity signed it under a previous certificate
+    /// approved here (`kms::partner::rotation`); staged otherwise.
+    Signed,
 }
 
 impl FederationConfig {

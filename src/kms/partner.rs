@@ -388,5 +388,7 @@ pub fn partner_doc(cert: &PartnerCertificate) -> KmsCertificateDoc {
     }
 }
 
+pub mod rotation;
+
 #[cfg(test)]
 mod tests;

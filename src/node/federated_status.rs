@@ -40,7 +40,7 @@ pub struct FederatedKeyStatus {
 }
 
 /// What applying one status changed here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusApplied {
     /// Nothing to change.
@@ -49,7 +49,51 @@ pub enum StatusApplied {
     ExpirySet,
 }
 
+/// One status's outcome, in the order of the batch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StatusResult {
+    Applied(StatusApplied),
+    /// Refused for good (a group not accepted from the partner, a version not imported here,
+    /// a change the group refuses): the reason. The partner does not send it again.
+    Refused(String),
+}
+
+/// The answer of `POST /km-e/v1/group-key-status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusAnswer {
+    pub results: Vec<StatusResult>,
+}
+
 impl Federation {
+    /// Applies every status of `batch` from `partner` ([`Federation::apply_status`]): a status
+    /// refused for good is answered as refused and does not hold up the others; an error that
+    /// may pass (no leader, a timeout) fails the whole batch, which the partner sends again
+    /// (each status is idempotent).
+    pub async fn apply_batch(
+        &self,
+        partner: &PartnerConfig,
+        batch: &StatusBatch,
+        actor: &Actor,
+    ) -> Result<StatusAnswer, NodeError> {
+        let mut results = Vec::with_capacity(batch.statuses.len());
+        for s in &batch.statuses {
+            results.push(match self.apply_status(partner, s, actor).await {
+                Ok(a) => StatusResult::Applied(a),
+                Err(
+                    e @ (NodeError::Forbidden(_)
+                    | NodeError::Conflict(_)
+                    | NodeError::Invalid(_)
+                    | NodeError::NotFound(_)
+                    | NodeError::Rejected(_)),
+                ) => StatusResult::Refused(format!("{} version {}: {e}", s.group_id, s.version)),
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(StatusAnswer { results })
+    }
+
     /// The current status of every version of the groups shared with `partner` that it has
     /// acknowledged (read linearizably), in order per group.
     pub async fn delivered_status(

@@ -25,8 +25,7 @@ use crate::kms::domains::{self, Match};
 use crate::kms::gmk_message::{build_gmk_message_to, km_e_identity, open_gmk_message_from};
 use crate::kms::group::{gmk_aad, open_gmk, GroupKeyVersion};
 use crate::kms::partner::{
-    certificate_id, check_approval, check_import, partner_doc, reconcile, ImportPlan, Ours,
-    PartnerCertificate, Reconcile,
+    check_approval, check_import, partner_doc, ImportPlan, Ours, PartnerCertificate,
 };
 use crate::kms::period::unix_to_ntp64;
 use crate::kms::xml::KmsKeySetDoc;
@@ -37,9 +36,9 @@ use crate::state::Outcome;
 
 /// The federation service of a node.
 pub struct Federation {
-    core: Arc<NodeCore>,
-    /// For this KMS's own federation identity's key set (KM-E group keys).
-    key_sets: Arc<KeySets>,
+    pub(super) core: Arc<NodeCore>,
+    /// For this KMS's own federation identity's key set (KM-E group keys and rotations).
+    pub(super) key_sets: Arc<KeySets>,
 }
 
 /// A federated group key version as KM-E carries it (`POST /km-e/v1/group-keys`): metadata
@@ -75,6 +74,9 @@ impl Deref for Federation {
 pub struct OfferTaken {
     /// Certificate ids staged for approval.
     pub staged: Vec<String>,
+    /// Certificate ids approved because the partner signed them under a previous certificate
+    /// approved here (its policy `rotation = "signed"`).
+    pub approved: Vec<String>,
     /// Certificate ids revoked because the partner revoked them.
     pub revoked: Vec<String>,
     /// Why offered certificates were refused (nothing was written for them).
@@ -327,7 +329,7 @@ impl Federation {
 
     /// What a partner must not claim (read linearizably): our communities' KMS URIs and the
     /// user URI domains they serve.
-    async fn ours(&self) -> Result<(Vec<String>, Vec<String>), NodeError> {
+    pub(super) async fn ours(&self) -> Result<(Vec<String>, Vec<String>), NodeError> {
         let kms_uris = self
             .communities()
             .await?
@@ -424,98 +426,18 @@ impl Federation {
         Ok(cert)
     }
 
-    /// Our certificates as KM-E offers them to partners: the live ones of `kms_uri` (default:
-    /// the default community), revoked ones included so partners learn of the revocation.
-    pub async fn offer(&self, kms_uri: Option<&str>) -> Result<Vec<KmsCertificateDoc>, NodeError> {
-        let community = match kms_uri {
-            Some(k) => self.community(k).await?,
-            None => self.community_for_host(None).await?,
-        };
-        let domains = self.kms_domains(&community.kms_uri);
-        Ok(community
-            .live_certificates(self.now())
-            .map(|c| root_certificate_doc(&community, c, domains))
-            .collect())
-    }
-
-    /// Takes what `partner` offers over KM-E: each certificate must be for its KMS URI and
-    /// pass the import checks; new or changed ones are staged for an operator's approval, the
-    /// ones it revoked are revoked here. Refusals write nothing.
-    pub async fn take_offer(
-        &self,
-        partner: &PartnerConfig,
-        docs: &[KmsCertificateDoc],
-        actor: &Actor,
-    ) -> Result<OfferTaken, NodeError> {
-        let (kms_uris, our_domains) = self.ours().await?;
-        let now = self.now();
-        let mut taken = OfferTaken::default();
-        let (mut offered, mut revoked_ids) = (Vec::new(), Vec::new());
-        for doc in docs {
-            if doc.kms_uri != partner.kms_uri {
-                taken.refused.push(format!(
-                    "a certificate for {} offered by partner {}",
-                    doc.kms_uri, partner.kms_uri
-                ));
-                continue;
-            }
-            if doc.revoked == Some(true) {
-                revoked_ids.push(certificate_id(doc));
-                continue;
-            }
-            let checked = PartnerCertificate::from_document(
-                doc,
-                &Ours {
-                    kms_uris: &kms_uris,
-                    domains: &our_domains,
-                },
-                partner.communities.clone(),
-                now,
-            );
-            match checked {
-                Ok(c) => offered.push(c),
-                Err(e) => taken.refused.push(format!("{}: {e}", certificate_id(doc))),
-            }
-        }
-        let set = self.state().partners()?;
-        let (actions, refused) = reconcile(&set.certificates, &set.pending, &offered, &revoked_ids);
-        taken
-            .refused
-            .extend(refused.iter().map(ToString::to_string));
-        for action in actions {
-            match action {
-                Reconcile::Stage(cert) => {
-                    let id = cert.id.clone();
-                    self.propose_ok(Command::StagePartnerCertificate { certificate: *cert })
-                        .await?;
-                    self.audit_admin(
-                        AuditKind::PartnerCertificateStaged,
-                        actor,
-                        None,
-                        &partner.kms_uri,
-                        Some(id.clone()),
-                    );
-                    taken.staged.push(id);
-                }
-                Reconcile::Revoke(id) => {
-                    self.propose_ok(Command::RevokePartnerCertificate { id: id.clone() })
-                        .await?;
-                    self.audit_admin(
-                        AuditKind::PartnerCertificateRevoked,
-                        actor,
-                        None,
-                        &partner.kms_uri,
-                        Some(format!("{id} (revoked by the partner)")),
-                    );
-                    taken.revoked.push(id);
-                }
-            }
-        }
-        Ok(taken)
-    }
-
     /// An operator approves a staged certificate: imported (a key change allowed).
     pub async fn approve(&self, id: &str, actor: &Actor) -> Result<PartnerCertificate, NodeError> {
+        self.approve_as(id, actor, format!("{id} (approved)")).await
+    }
+
+    /// Approves the staged certificate `id`, audited with `detail`.
+    pub(super) async fn approve_as(
+        &self,
+        id: &str,
+        actor: &Actor,
+        detail: String,
+    ) -> Result<PartnerCertificate, NodeError> {
         let set = self.partners().await?;
         let Some(cert) = set.pending.iter().find(|c| c.id == id).cloned() else {
             return Err(NodeError::NotFound(format!(
@@ -535,7 +457,7 @@ impl Federation {
             actor,
             None,
             &cert.kms_uri,
-            Some(format!("{id} (approved)")),
+            Some(detail),
         );
         Ok(cert)
     }

@@ -109,6 +109,47 @@ impl KeySets {
             .into());
         }
         let cert = community.issuing_certificate(now_unix)?.clone();
+        self.issued(community, cert, identity, requested).await
+    }
+
+    /// The key set of `identity` for the key period current at `now_unix` under `cert`, one of
+    /// `community`'s certificates valid then, whether or not it is the issuing one (KM-E signs
+    /// a rotation with its federation identity under the previous certificate). Checks
+    /// revocation like [`KeySets::key_set`].
+    pub async fn key_set_under(
+        self: &Arc<Self>,
+        community: &Community,
+        cert: &Certificate,
+        identity: &str,
+        now_unix: u64,
+    ) -> Result<Arc<KeySet>, NodeError> {
+        if self
+            .state()
+            .revocation(&community.kms_uri, identity)?
+            .is_some()
+        {
+            return Err(KmsError::IdentityRevoked.into());
+        }
+        if !cert.is_valid_at(now_unix) {
+            return Err(KmsError::NoValidCertificate(cert.cert_uri.clone()).into());
+        }
+        let current = community
+            .period
+            .period_at_unix(now_unix)
+            .ok_or(KmsError::BadTime)?;
+        self.issued(community, cert.clone(), identity, current)
+            .await
+    }
+
+    /// `identity`'s key set of `requested` under `cert`: from the cache, or issued through
+    /// admission control off the async workers.
+    async fn issued(
+        self: &Arc<Self>,
+        community: &Community,
+        cert: Certificate,
+        identity: &str,
+        requested: u64,
+    ) -> Result<Arc<KeySet>, NodeError> {
         let cached = self.cache.get(&cert.cert_uri, identity, requested);
         self.metrics.cache(cached.is_some());
         let set = match cached {

@@ -21,6 +21,7 @@ pub mod cache;
 pub mod core;
 pub mod federated_status;
 pub mod federation;
+pub mod federation_offer;
 pub mod groups;
 pub mod key_provisioning;
 pub mod key_sets;

@@ -110,7 +110,14 @@ impl Domain {
 
 /// Two domains, each with a KM-E CA, listener and client certificates, partners of each other.
 pub fn two_domains() -> (Domain, Domain) {
-    let (a, b, _) = two_domains_with(false);
+    let (a, b, _) = two_domains_with(false, "");
+    (a, b)
+}
+
+/// [`two_domains`] where A takes B's rotations signed under a certificate it approved
+/// (`rotation = "signed"`) without an operator.
+pub fn two_domains_signed_rotation() -> (Domain, Domain) {
+    let (a, b, _) = two_domains_with(false, "rotation = \"signed\"");
     (a, b)
 }
 
@@ -126,11 +133,11 @@ pub struct Relays {
 /// configured client certificate towards the partner's listener), so every KM-E request and
 /// response body is captured.
 pub fn two_domains_relayed() -> (Domain, Domain, Relays) {
-    let (a, b, relays) = two_domains_with(true);
+    let (a, b, relays) = two_domains_with(true, "");
     (a, b, relays.expect("relays"))
 }
 
-fn two_domains_with(relayed: bool) -> (Domain, Domain, Option<Relays>) {
+fn two_domains_with(relayed: bool, a_to_b: &str) -> (Domain, Domain, Option<Relays>) {
     let (pa, pb) = (
         sealkm::dev::free_port("127.0.0.1").unwrap(),
         sealkm::dev::free_port("127.0.0.1").unwrap(),
@@ -185,7 +192,12 @@ fn two_domains_with(relayed: bool) -> (Domain, Domain, Option<Relays>) {
         &ca_b,
         pa,
         &[
-            (B_KMS, to_b, B_NAME, "share_groups = [\"fed-g\"]"),
+            (
+                B_KMS,
+                to_b,
+                B_NAME,
+                &format!("share_groups = [\"fed-g\"]\n{a_to_b}"),
+            ),
             (NOT_B, to_b, B_NAME, ""),
         ],
         A_NAME,
