@@ -18,7 +18,14 @@
 //!   inversion mod p);
 //! * `probe-fpmul`, `probe-add`, `probe-table4`: F_p products, mixed additions and a 4-bit
 //!   table on fixed vs random values (what localised the leak below);
-//! * `eccsi-id`, `eccsi-ksak`: ECCSI issue with a fixed vs random identity / KSAK.
+//! * `eccsi-id`, `eccsi-ksak`: ECCSI issue with a fixed vs random identity / KSAK;
+//! * `eccsi-sign-ssk`: ECCSI signing (RFC 6507 §5.2.1) of one message with a fixed vs random
+//!   signer (SSK, PVT), j drawn fresh each time as in service; `eccsi-sign-j`: one signer,
+//!   j fixed vs random (`sign_with_j`);
+//! * `sakke-decap`: SAKKE decapsulation (RFC 6508 §6.2.2) with a fixed vs random RSK (each
+//!   with an encapsulation made to its identity, so both classes succeed);
+//! * `seal-key`, `seal-data`, `open-key`: the barrier's AES-256-GCM sealing with a fixed vs
+//!   random barrier key or plaintext, and opening with a fixed vs random key.
 //!
 //! Finding (issue 10, item 5): the table scans' `acc |= entry & mask` was compiled into a
 //! branch that skipped every entry but the selected one, so fixed scalars ran ~5 % faster
@@ -37,9 +44,10 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use sealkm::crypto::curve::table::FixedBaseTable;
 use sealkm::crypto::curve::{AffinePoint, JacobianPoint};
-use sealkm::crypto::eccsi::{self, EccsiMasterSecret};
+use sealkm::crypto::eccsi::{self, EccsiMasterSecret, EccsiSigner};
 use sealkm::crypto::fp::Fq;
-use sealkm::crypto::sakke::{issue_rsk, SakkeMasterSecret};
+use sealkm::crypto::sakke::{self, issue_rsk, Rsk, SakkeMasterSecret};
+use sealkm::crypto::seal::{self, BarrierKey};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -125,6 +133,14 @@ fn classes(rng: &SystemRandom, n: usize) -> Vec<u8> {
     c
 }
 
+/// A random ECCSI ephemeral j below 2^255 (so inside [1, q) but for a negligible chance).
+fn random_j(rng: &SystemRandom) -> [u8; 32] {
+    let mut j: [u8; 32] = random_bytes(rng);
+    j[0] &= 0x7F;
+    j[31] |= 1;
+    j
+}
+
 /// A uniformly random z_T (via the KMS's own generator).
 fn random_z(rng: &SystemRandom) -> SakkeMasterSecret {
     SakkeMasterSecret::generate(rng).expect("z")
@@ -152,6 +168,12 @@ fn main() {
         "probe-fpmul",
         "probe-add",
         "probe-table4",
+        "eccsi-sign-ssk",
+        "eccsi-sign-j",
+        "sakke-decap",
+        "seal-key",
+        "seal-data",
+        "open-key",
     ];
     let chosen: Vec<&str> = if args.is_empty() {
         vec!["rsk-id", "rsk-z", "rsk-control"]
@@ -310,6 +332,97 @@ fn main() {
                 measure(name, &cls, &ksaks, |k| {
                     black_box(eccsi::issue(k, &id_fixed).ok());
                 });
+            }
+            "eccsi-sign-ssk" | "eccsi-sign-j" => {
+                let signer_of = |ksak: &EccsiMasterSecret, id: &[u8]| {
+                    let (ssk, pvt) = eccsi::issue(ksak, id).expect("issue");
+                    EccsiSigner::new(&ksak.kpak(), id, &ssk, &pvt).expect("signer")
+                };
+                let ksak = EccsiMasterSecret::generate(&rng).expect("ksak");
+                let msg = [0x5Au8; 64];
+                if name == "eccsi-sign-ssk" {
+                    let signers: Vec<EccsiSigner> = cls
+                        .iter()
+                        .map(|&c| {
+                            let id = if c == 0 { id_fixed } else { random_bytes(&rng) };
+                            signer_of(&ksak, &id)
+                        })
+                        .collect();
+                    measure(name, &cls, &signers, |s| {
+                        black_box(s.sign(&msg, &rng).ok());
+                    });
+                } else {
+                    let signer = signer_of(&ksak, &id_fixed);
+                    let j_fixed = random_j(&rng);
+                    let js: Vec<[u8; 32]> = cls
+                        .iter()
+                        .map(|&c| if c == 0 { j_fixed } else { random_j(&rng) })
+                        .collect();
+                    measure(name, &cls, &js, |j| {
+                        black_box(signer.sign_with_j(&msg, j).ok());
+                    });
+                }
+            }
+            "sakke-decap" => {
+                let master = z_of(&z_fixed);
+                let z = master.public_key();
+                let pair = |id: [u8; 32]| {
+                    let rsk = issue_rsk(&master, &id).expect("rsk");
+                    let (_, data) = sakke::encapsulate_random(&z, &id, &rng).expect("encapsulate");
+                    (id, rsk, data)
+                };
+                let fixed = pair(id_fixed);
+                let inputs: Vec<(_, Rsk, Vec<u8>)> = cls
+                    .iter()
+                    .map(|&c| {
+                        if c == 0 {
+                            let rsk = Rsk::from_bytes(fixed.1.to_bytes().expose()).expect("rsk");
+                            (fixed.0, rsk, fixed.2.clone())
+                        } else {
+                            pair(random_bytes(&rng))
+                        }
+                    })
+                    .collect();
+                measure(name, &cls, &inputs, |(id, rsk, data)| {
+                    black_box(sakke::decapsulate(&z, id, rsk, data).expect("decapsulate"));
+                });
+            }
+            "seal-key" | "seal-data" | "open-key" => {
+                let key_fixed: [u8; 32] = random_bytes(&rng);
+                let data_fixed: [u8; 64] = random_bytes(&rng);
+                let inputs: Vec<(BarrierKey, [u8; 64])> = cls
+                    .iter()
+                    .map(|&c| {
+                        let vary = c == 1;
+                        let key = if vary && name != "seal-data" {
+                            random_bytes(&rng)
+                        } else {
+                            key_fixed
+                        };
+                        let data = if vary && name == "seal-data" {
+                            random_bytes(&rng)
+                        } else {
+                            data_fixed
+                        };
+                        (BarrierKey::from_bytes(&key).expect("key"), data)
+                    })
+                    .collect();
+                if name == "open-key" {
+                    let sealed: Vec<(BarrierKey, Vec<u8>)> = inputs
+                        .into_iter()
+                        .map(|(k, d)| {
+                            let blob = seal::seal(&k, b"ct", &d, &rng).expect("seal");
+                            (k, blob)
+                        })
+                        .collect();
+                    measure(name, &cls, &sealed, |(k, blob)| {
+                        black_box(seal::open(k, b"ct", blob).expect("open"));
+                    });
+                } else {
+                    measure(name, &cls, &inputs, |(k, d)| {
+                        black_box(seal::seal(k, b"ct", d, &rng).expect("seal"));
+                    });
+                }
             }
             _ => {}
         }
