@@ -157,6 +157,14 @@ pub struct ChangeMembers {
 #[rtype(result = "()")]
 pub struct SnapshotFetched(pub Box<Message>, pub Result<(), String>);
 
+/// A snapshot build the key store started off its thread is done (from the build thread).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct SnapshotBuilt {
+    pub index: u64,
+    pub result: Result<Vec<u8>, String>,
+}
+
 /// Finish the current round, close the Raft log, then answer.
 #[derive(actix::Message)]
 #[rtype(result = "()")]

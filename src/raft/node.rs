@@ -127,6 +127,16 @@ pub trait Applier {
     /// descriptor that travels in the Raft snapshot message.
     fn build_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<Vec<u8>, Self::Error>;
 
+    /// The same work as [`Applier::build_snapshot`] as a job the caller runs off the driver's
+    /// thread, if this applier can build one; `None` (the default): the driver builds in
+    /// place. Until the job's result is handed to [`RaftDriver::finish_snapshot`] the driver
+    /// applies nothing (committed entries wait), so the state the job reads stays at
+    /// `meta.index`, while ticks, heartbeats, votes and log appends go on.
+    fn snapshot_job(&self, meta: &SnapshotMetadata) -> Option<SnapshotJob> {
+        let _ = meta;
+        None
+    }
+
     /// Replaces the whole state with a snapshot's.
     fn restore(&mut self, snap: &Snapshot) -> Result<(), Self::Error>;
 }
@@ -155,6 +165,21 @@ impl ConfChangeContext {
             .map(|(v, _)| v)
             .map_err(|e| e.to_string())
     }
+}
+
+/// A snapshot build to run off the driver's thread ([`Applier::snapshot_job`]): returns the
+/// descriptor for the Raft snapshot message, or why it failed.
+pub type SnapshotJob = Box<dyn FnOnce() -> Result<Vec<u8>, String> + Send>;
+
+/// What [`RaftDriver::start_snapshot`] did.
+pub enum SnapshotStart {
+    /// Nothing to build (the newest snapshot is current, or nothing is applied yet).
+    Current,
+    /// Built in place: the snapshot's index.
+    Built(u64),
+    /// Run `job`, then hand its result to [`RaftDriver::finish_snapshot`] with `index`;
+    /// applying waits until then.
+    Job { index: u64, job: SnapshotJob },
 }
 
 /// What one [`RaftDriver::handle_ready`] produced for the caller (`O`: the applier's
@@ -219,6 +244,10 @@ pub struct RaftDriver<S: LogStore, A: Applier> {
     /// Set while a disk of this node is below its free-space reserve, with why (see
     /// [`RaftDriver::set_low_space`]).
     low_space: Option<String>,
+    /// A snapshot being built off this thread ([`RaftDriver::start_snapshot`]): its metadata.
+    building: Option<SnapshotMetadata>,
+    /// Committed entries handed over while `building`, applied once it is done, in order.
+    deferred: Vec<raft::eraftpb::Entry>,
 }
 
 impl<S: LogStore, A: Applier> RaftDriver<S, A> {
@@ -268,6 +297,8 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             snapshot_for_new_member: false,
             stalled: None,
             low_space: None,
+            building: None,
+            deferred: Vec::new(),
         })
     }
 
@@ -490,6 +521,77 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// peers, then compacts the log up to `keep_entries` before it (the snapshot covers it).
     /// Returns the snapshot's index, or `None` when the newest snapshot is already current.
     pub fn build_snapshot(&mut self, keep_entries: u64) -> Result<Option<u64>, DriverError> {
+        let Some(meta) = self.snapshot_due(keep_entries)? else {
+            return Ok(None);
+        };
+        let index = meta.index;
+        let data = self
+            .applier
+            .build_snapshot(&meta)
+            .map_err(|e| apply_err(index, e))?;
+        self.install_built(meta, data, keep_entries)?;
+        Ok(Some(index))
+    }
+
+    /// [`RaftDriver::build_snapshot`], with the serialisation as a job for another thread
+    /// when the applier offers one ([`Applier::snapshot_job`]); meanwhile committed entries
+    /// wait unapplied. At most one build at a time (`Current` while one runs).
+    pub fn start_snapshot(&mut self, keep_entries: u64) -> Result<SnapshotStart, DriverError> {
+        if self.building.is_some() {
+            return Ok(SnapshotStart::Current);
+        }
+        let Some(meta) = self.snapshot_due(keep_entries)? else {
+            return Ok(SnapshotStart::Current);
+        };
+        let index = meta.index;
+        match self.applier.snapshot_job(&meta) {
+            Some(job) => {
+                self.building = Some(meta);
+                Ok(SnapshotStart::Job { index, job })
+            }
+            None => {
+                let data = self
+                    .applier
+                    .build_snapshot(&meta)
+                    .map_err(|e| apply_err(index, e))?;
+                self.install_built(meta, data, keep_entries)?;
+                Ok(SnapshotStart::Built(index))
+            }
+        }
+    }
+
+    /// Takes the result of the job [`RaftDriver::start_snapshot`] handed out for `index`:
+    /// offers the snapshot to raft-rs and compacts the log (`Ok(true)`), or drops a failed
+    /// one (`Ok(false)`); either way the entries that waited are applied in the next round.
+    /// A result for a build that is no longer current (a leader's snapshot was installed
+    /// meanwhile) is dropped.
+    pub fn finish_snapshot(
+        &mut self,
+        index: u64,
+        result: Option<Vec<u8>>,
+        keep_entries: u64,
+    ) -> Result<bool, DriverError> {
+        let Some(meta) = self.building.take_if(|m| m.index == index) else {
+            return Ok(false);
+        };
+        self.check()?;
+        match result {
+            Some(data) => {
+                self.install_built(meta, data, keep_entries)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether a snapshot build runs off this thread (applying waits for it).
+    pub fn snapshot_building(&self) -> bool {
+        self.building.is_some()
+    }
+
+    /// The metadata of a snapshot at the applied index, if one is due (after compacting
+    /// behind the current one when it already covers the applied index).
+    fn snapshot_due(&mut self, keep_entries: u64) -> Result<Option<SnapshotMetadata>, DriverError> {
         self.check()?;
         self.check_disk()?;
         let index = self.applied_index;
@@ -512,10 +614,17 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             ..Default::default()
         };
         meta.set_conf_state(self.conf_state());
-        let data = self
-            .applier
-            .build_snapshot(&meta)
-            .map_err(|e| apply_err(index, e))?;
+        Ok(Some(meta))
+    }
+
+    /// Offers a built snapshot to raft-rs and compacts the log behind it.
+    fn install_built(
+        &mut self,
+        meta: SnapshotMetadata,
+        data: Vec<u8>,
+        keep_entries: u64,
+    ) -> Result<(), DriverError> {
+        let index = meta.index;
         let mut snap = Snapshot::default();
         snap.set_metadata(meta);
         snap.data = data.into();
@@ -525,7 +634,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         if compact_to > 0 {
             store.compact(compact_to)?;
         }
-        Ok(Some(index))
+        Ok(())
     }
 
     /// Offers a snapshot that already exists on disk (after a restart) to raft-rs.
@@ -591,6 +700,13 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             applied_index: self.applied_index,
             ..Output::default()
         };
+        // Entries that waited for a snapshot build, before anything newer.
+        if self.building.is_none() && !self.deferred.is_empty() {
+            let waited = std::mem::take(&mut self.deferred);
+            self.apply_entries(waited, &mut out)?;
+            self.node.advance_apply_to(self.applied_index);
+            out.applied_index = self.applied_index;
+        }
         let ready = match self.stalled.take() {
             // Steps 1 and 2 of this Ready ran in the round that stalled.
             Some((ready, _)) => ready,
@@ -647,6 +763,10 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         if !ready.snapshot().is_empty() {
             let snap = ready.snapshot().clone();
             let (index, term) = (snap.get_metadata().index, snap.get_metadata().term);
+            // A build of our own in progress is superseded (its result is dropped), and the
+            // entries that waited for it are inside the leader's snapshot.
+            self.building = None;
+            self.deferred.retain(|e| e.index > index);
             self.applier
                 .restore(&snap)
                 .map_err(|e| apply_err(index, e))?;
@@ -675,8 +795,8 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         let committed = ready.take_committed_entries();
         self.apply_entries(committed, &mut out)?;
 
-        // 6. Tell raft-rs this Ready is persisted and applied.
-        let mut light = self.node.advance(ready);
+        // 6. Tell raft-rs this Ready is persisted (how far it is applied: step 8).
+        let mut light = self.node.advance_append(ready);
 
         // 7. The LightReady: a newer commit index, messages it unlocked (a follower's
         //    commit can advance now that its log is persisted) and the entries that became
@@ -691,8 +811,8 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         out.messages.extend(light.take_messages());
         self.apply_entries(light.take_committed_entries(), &mut out)?;
 
-        // 8. Everything handed over is applied.
-        self.node.advance_apply();
+        // 8. Everything handed over is applied, unless it waits for a snapshot build.
+        self.node.advance_apply_to(self.applied_index);
         out.applied_index = self.applied_index;
 
         // 9. A new member must start from a snapshot: the initial configuration is in no

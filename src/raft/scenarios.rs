@@ -4,6 +4,7 @@
 mod disk_full;
 mod membership_crash;
 mod proposals;
+mod snapshot_build;
 
 use std::path::Path;
 

@@ -22,6 +22,8 @@ const MAX_SETTLE_ROUNDS: usize = 10_000;
 pub struct Recorder {
     /// (index, request id) per applied entry; `None` for an empty entry.
     pub applied: Vec<(u64, Option<u64>)>,
+    /// Offer snapshot builds as jobs ([`Applier::snapshot_job`]) instead of in place.
+    pub jobs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,19 @@ impl Recorder {
         }
         self.applied.push((index, rid));
         Ok(true)
+    }
+
+    /// The whole record (16 bytes per entry), as of `meta.index`.
+    fn encode(&self, meta: &SnapshotMetadata) -> Result<Vec<u8>, RecorderError> {
+        if meta.index != self.last() {
+            return Err(RecorderError::Restore);
+        }
+        let mut out = Vec::with_capacity(self.applied.len() * 16);
+        for (index, rid) in &self.applied {
+            out.extend_from_slice(&index.to_be_bytes());
+            out.extend_from_slice(&rid.unwrap_or(u64::MAX).to_be_bytes());
+        }
+        Ok(out)
     }
 
     /// Request ids in apply order.
@@ -83,15 +98,15 @@ impl Applier for Recorder {
     /// The whole record travels in the snapshot (16 bytes per entry; the real state machine
     /// writes a file instead).
     fn build_snapshot(&mut self, meta: &SnapshotMetadata) -> Result<Vec<u8>, RecorderError> {
-        if meta.index != self.last() {
-            return Err(RecorderError::Restore);
+        self.encode(meta)
+    }
+    /// A job carrying the record as it is now, if `jobs`.
+    fn snapshot_job(&self, meta: &SnapshotMetadata) -> Option<super::node::SnapshotJob> {
+        if !self.jobs {
+            return None;
         }
-        let mut out = Vec::with_capacity(self.applied.len() * 16);
-        for (index, rid) in &self.applied {
-            out.extend_from_slice(&index.to_be_bytes());
-            out.extend_from_slice(&rid.unwrap_or(u64::MAX).to_be_bytes());
-        }
-        Ok(out)
+        let data = self.encode(meta).map_err(|e| e.to_string());
+        Some(Box::new(move || data))
     }
     fn restore(&mut self, snap: &Snapshot) -> Result<(), RecorderError> {
         let data = &snap.data;

@@ -20,11 +20,12 @@ use tokio::sync::{oneshot, watch};
 use super::applier::StateApplier;
 use super::waiters::{ReadReply, Waiters, WriteReply};
 use super::{
-    membership, space, status, ChangeMembers, MemberChange, Propose, ReadBarrier, SnapshotFetched,
-    Stop, StoreError, StoreOptions, StoreProgress, StoreStatus, REQUEST_QUEUE_LEN,
+    membership, space, status, ChangeMembers, MemberChange, Propose, ReadBarrier, SnapshotBuilt,
+    SnapshotFetched, Stop, StoreError, StoreOptions, StoreProgress, StoreStatus, REQUEST_QUEUE_LEN,
     REQUEST_TIMEOUT_TICKS, SNAPSHOT_RETRY_TICKS,
 };
 use crate::net::transport::PeerTransport;
+use crate::raft::node::SnapshotStart;
 use crate::raft::{DriverError, EngineLogStore, LogStore, RaftDriver};
 use crate::state::command;
 use crate::state::{Command, Envelope, StateMachine};
@@ -43,6 +44,8 @@ pub struct KeyStore {
     status: Arc<Mutex<StoreStatus>>,
     /// This actor's own address: snapshot fetch tasks report back through it.
     me: Option<Recipient<SnapshotFetched>>,
+    /// Where the snapshot build thread reports.
+    built_to: Option<Recipient<SnapshotBuilt>>,
     net: actix_rt::ArbiterHandle,
     peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// Addresses from the config, used when the state has none for a member.
@@ -137,6 +140,7 @@ impl KeyStore {
             waiters: Waiters::new(opts.id, u64::from_be_bytes(nonce)),
             status,
             me: None,
+            built_to: None,
             net,
             peer_tls: opts.peer_tls,
             static_peers,
@@ -392,14 +396,52 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Every `snapshot_interval` applied entries: a snapshot, built on a thread of its own
+    /// so that ticks, heartbeats and votes go on however large the state is (applying waits
+    /// for it: the driver defers committed entries until [`SnapshotBuilt`]).
     fn maybe_snapshot(&mut self, applied: u64) {
         let last = self.driver.store().snapshot_metadata().index;
-        if applied >= last + self.snapshot_interval {
-            match self.driver.build_snapshot(self.snapshot_keep_entries) {
-                Ok(Some(index)) => tracing::info!(index, "snapshot built, log compacted"),
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "snapshot failed"),
+        if applied < last + self.snapshot_interval {
+            return;
+        }
+        match self.driver.start_snapshot(self.snapshot_keep_entries) {
+            Ok(SnapshotStart::Job { index, job }) => {
+                let to = self.built_to.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("sealkm-snapshot".into())
+                    .spawn(move || {
+                        let result = job();
+                        if let Some(to) = to {
+                            to.do_send(SnapshotBuilt { index, result });
+                        }
+                    });
+                match spawned {
+                    Ok(_) => tracing::debug!(index, "building a snapshot"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "snapshot failed: no thread to build it");
+                        self.snapshot_built(index, Err(e.to_string()));
+                    }
+                }
             }
+            Ok(SnapshotStart::Built(index)) => {
+                tracing::info!(index, "snapshot built, log compacted")
+            }
+            Ok(SnapshotStart::Current) => {}
+            Err(e) => tracing::error!(error = %e, "snapshot failed"),
+        }
+    }
+
+    fn snapshot_built(&mut self, index: u64, result: Result<Vec<u8>, String>) {
+        let data = result
+            .map_err(|e| tracing::error!(index, error = %e, "snapshot failed"))
+            .ok();
+        match self
+            .driver
+            .finish_snapshot(index, data, self.snapshot_keep_entries)
+        {
+            Ok(true) => tracing::info!(index, "snapshot built, log compacted"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(index, error = %e, "snapshot failed"),
         }
     }
 
@@ -481,6 +523,7 @@ impl Actor for KeyStore {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(REQUEST_QUEUE_LEN);
         self.me = Some(ctx.address().recipient());
+        self.built_to = Some(ctx.address().recipient());
         ctx.run_interval(self.tick, |store, ctx| {
             store.tick();
             store.schedule_round(ctx);
@@ -534,6 +577,15 @@ impl Handler<SnapshotFetched> for KeyStore {
 
     fn handle(&mut self, msg: SnapshotFetched, ctx: &mut Context<Self>) {
         self.snapshot_fetched(*msg.0, msg.1);
+        self.schedule_round(ctx);
+    }
+}
+
+impl Handler<SnapshotBuilt> for KeyStore {
+    type Result = ();
+
+    fn handle(&mut self, msg: SnapshotBuilt, ctx: &mut Context<Self>) {
+        self.snapshot_built(msg.index, msg.result);
         self.schedule_round(ctx);
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use raft::eraftpb::{Snapshot, SnapshotMetadata};
 
-use crate::raft::node::{Applied, Applier};
+use crate::raft::node::{Applied, Applier, SnapshotJob};
 use crate::raft::storage::{LogStore, StoreError};
 use crate::state::command::{self, DecodeError};
 use crate::state::snapshot::{self, SnapshotDescriptor, SnapshotError};
@@ -201,6 +201,18 @@ impl Applier for StateApplier {
         self.state.flush()?;
         let desc = snapshot::write_snapshot(&self.state, &self.snap_dir, meta)?;
         Ok(desc.encode())
+    }
+
+    /// The same build on another thread: the state is shared (sled and the tree generation
+    /// behind an `Arc`), and the driver applies nothing until the job is done.
+    fn snapshot_job(&self, meta: &SnapshotMetadata) -> Option<SnapshotJob> {
+        let (state, dir, meta) = (self.state.clone(), self.snap_dir.clone(), meta.clone());
+        Some(Box::new(move || {
+            state.flush().map_err(|e| e.to_string())?;
+            snapshot::write_snapshot(&state, &dir, &meta)
+                .map(|desc| desc.encode())
+                .map_err(|e| e.to_string())
+        }))
     }
 
     fn restore(&mut self, snap: &Snapshot) -> Result<(), StateApplierError> {

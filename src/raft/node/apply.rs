@@ -20,6 +20,11 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         entries: Vec<Entry>,
         out: &mut Output<A::Outcome>,
     ) -> Result<(), DriverError> {
+        // While a snapshot is built off this thread the state must stay at its index.
+        if self.building.is_some() {
+            self.deferred.extend(entries);
+            return Ok(());
+        }
         // Consecutive normal entries are applied as one batch (one state-store transaction);
         // a conf change ends a batch.
         let mut batch: Vec<BatchItem> = Vec::new();

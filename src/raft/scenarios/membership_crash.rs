@@ -123,8 +123,15 @@ fn run(crash: Crash) {
                 store.set_conf_state(before_index, &before).unwrap();
             }
         }
-        let restarted = RaftDriver::new(2, store, Recorder { applied })
-            .unwrap_or_else(|e| panic!("{what} ({crash:?}): node 2 does not restart: {e}"));
+        let restarted = RaftDriver::new(
+            2,
+            store,
+            Recorder {
+                applied,
+                jobs: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{what} ({crash:?}): node 2 does not restart: {e}"));
         net.restart(restarted);
         net.tick_heartbeat();
         assert!(
