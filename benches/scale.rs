@@ -19,7 +19,9 @@
 //! - `write_bare`: the median time to apply one more `RevokeIdentity` before any subscription
 //!   exists (1,000 of them; sled's own work, without the Raft log's fsync); `write`: the same
 //!   once the subscriptions exist (each revocation is a key event every subscription visits);
-//! - `peak_rss`: the process's peak resident memory (each scale runs in its own process).
+//! - `rss_built`: the resident memory once the state is built (one state open, as on a node);
+//!   `peak_rss`: the process's peak (each scale runs in its own process; it includes the
+//!   second state the install fills, so it is about two nodes' worth).
 //!
 //! Run: `cargo bench --bench scale` (scales 0.01 0.03 0.1 0.3 1; `-- 0.01 0.1` for others). Prints
 //! one CSV line per scale; `scripts/bench/scale_plot.py` draws docs/scale.png from them.
@@ -39,7 +41,7 @@ use sealkm::state::{Command, Envelope, Outcome, StateMachine};
 
 const KMS: &str = "kms.scale.test";
 const HEADER: &str = "scale,revoked,groups,versions,subscriptions,applied,snapshot_bytes,\
-snapshot_build_s,transfer_s,install_s,reopen_s,read_us,write_bare_us,write_us,peak_rss_mib";
+snapshot_build_s,transfer_s,install_s,reopen_s,read_us,write_bare_us,write_us,rss_built_mib,peak_rss_mib";
 
 struct Log {
     s: StateMachine,
@@ -63,11 +65,12 @@ fn open(path: &Path) -> StateMachine {
     StateMachine::open(sled::open(path).expect("sled")).expect("state")
 }
 
-fn peak_rss_mib() -> f64 {
+/// `VmHWM` (peak) or `VmRSS` (now) of this process, in MiB.
+fn rss_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -150,6 +153,8 @@ fn run(scale: f64) {
     }
     log.s.flush().expect("flush");
     let applied = log.next - 1;
+    // One state open, as on a node that has applied it all.
+    let rss_built = rss_mib("VmRSS:");
 
     let snaps = dir.path().join("snaps");
     let mut meta = SnapshotMetadata {
@@ -220,13 +225,13 @@ fn run(scale: f64) {
 
     println!(
         "{scale},{revoked},{groups},{},{subscriptions},{applied},{},{snapshot_build:.3},\
-         {transfer:.3},{install:.3},{reopen:.3},{:.2},{:.2},{:.2},{:.0}",
+         {transfer:.3},{install:.3},{reopen:.3},{:.2},{:.2},{:.2},{rss_built:.0},{:.0}",
         groups * u64::from(versions),
         desc.size,
         median(reads),
         median(bare_writes),
         median(writes),
-        peak_rss_mib()
+        rss_mib("VmHWM:")
     );
 }
 
