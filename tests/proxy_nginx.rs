@@ -4,6 +4,9 @@
 //! (`client_listener.trusted_proxies`), so the forwarded host selects the community and builds
 //! the `ClientReqUrl`; a node killed behind the proxy does not stop the service.
 //!
+//! The mutual-TLS service listener sits behind nginx's TCP pass-through (its `stream` module):
+//! TLS runs end to end, so the node sees the party's own certificate, in either HTTP version.
+//!
 //! nginx runs unprivileged-style on a loopback port with its own prefix in the test's temp dir
 //! (`-p dir -c conf -e log`, `daemon off`, `master_process off`: one process), and is killed
 //! when the test ends, failed or not (the [`Nginx`] guard). Without an nginx binary the test
@@ -77,23 +80,13 @@ impl Nginx {
     /// `ca.pem` checks the nodes) in front of the KM-UU listeners on `upstream_ports`, and
     /// waits until it accepts connections.
     fn start(dir: &Path, upstream_ports: &[u16]) -> Nginx {
-        let bin = nginx_binary();
-        let prefix = dir.join("nginx");
-        std::fs::create_dir_all(prefix.join("logs")).expect("nginx dir");
         let port = free_port();
+        let prefix = dir.join("nginx");
         let d = dir.display();
         let p = prefix.display();
-        let servers: String = upstream_ports
-            .iter()
-            .map(|u| format!("    server 127.0.0.1:{u};\n"))
-            .collect();
-        let conf = format!(
-            r#"daemon off;
-master_process off;
-pid {p}/nginx.pid;
-error_log {p}/logs/error.log info;
-events {{ worker_connections 64; }}
-http {{
+        let servers = upstream_servers(upstream_ports);
+        let http = format!(
+            r#"http {{
   access_log {p}/logs/access.log;
   client_body_temp_path {p}/client_body;
   proxy_temp_path {p}/proxy;
@@ -122,11 +115,52 @@ http {{
 }}
 "#
         );
+        Self::run(&prefix, port, "", &http)
+    }
+
+    /// Starts nginx in `dir` as a TCP pass-through (its `stream` module) in front of the
+    /// mutual-TLS service listeners on `upstream_ports`: TLS runs end to end between the
+    /// party and a node, which sees the party's own certificate.
+    fn start_stream(dir: &Path, upstream_ports: &[u16]) -> Nginx {
+        let port = free_port();
+        let prefix = dir.join("nginx-stream");
+        let servers = upstream_servers(upstream_ports);
+        let stream = format!(
+            r#"stream {{
+  upstream svc {{
+{servers}  }}
+  server {{
+    listen 127.0.0.1:{port};
+    proxy_pass svc;
+    proxy_connect_timeout 5s;
+  }}
+}}
+"#
+        );
+        // Debian ships the stream module as a dynamic module (libnginx-mod-stream); a build
+        // with it compiled in needs no load_module.
+        let module = Path::new(STREAM_MODULE)
+            .exists()
+            .then(|| format!("load_module {STREAM_MODULE};\n"))
+            .unwrap_or_default();
+        Self::run(&prefix, port, &module, &stream)
+    }
+
+    /// Writes the configuration (`head` before the common part, `body` after it) into
+    /// `prefix`, starts nginx there and waits until it accepts connections on `port`.
+    fn run(prefix: &Path, port: u16, head: &str, body: &str) -> Nginx {
+        let bin = nginx_binary();
+        std::fs::create_dir_all(prefix.join("logs")).expect("nginx dir");
+        let p = prefix.display();
+        let conf = format!(
+            "{head}daemon off;\nmaster_process off;\npid {p}/nginx.pid;\n\
+             error_log {p}/logs/error.log info;\nevents {{ worker_connections 64; }}\n{body}"
+        );
         let conf_path = prefix.join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("nginx.conf");
         let child = Command::new(&bin)
             .arg("-p")
-            .arg(&prefix)
+            .arg(prefix)
             .arg("-c")
             .arg(&conf_path)
             .arg("-e")
@@ -138,7 +172,7 @@ http {{
         let mut n = Nginx {
             child,
             port,
-            dir: prefix,
+            dir: prefix.to_owned(),
         };
         poll(|| {
             if let Ok(Some(status)) = n.child.try_wait() {
@@ -152,6 +186,16 @@ http {{
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
     }
+}
+
+/// Where Debian installs the stream module (`libnginx-mod-stream`).
+const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+fn upstream_servers(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|u| format!("    server 127.0.0.1:{u};\n"))
+        .collect()
 }
 
 fn token(c: &Cluster) -> String {
@@ -303,4 +347,61 @@ fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
         "{}",
         reply.doc.client_req_url
     );
+}
+
+/// The version and status of `method url` by the GMS (its certificate and `token`), offering
+/// only `alpn`.
+fn gms_call(c: &Cluster, url: &str, method: &str, alpn: &[u8], token: &str) -> (Version, u16) {
+    let (cert, key) = common::parties::identity(c.dir(), "gms");
+    let mut tls = sealkm::tls::peer_client_config(&cert, &key, &c.ca()).expect("client config");
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .timeout(std::time::Duration::from_secs(30))
+        .finish();
+    let (url, method, token) = (url.to_owned(), method.to_owned(), token.to_owned());
+    actix_rt::System::new().block_on(async move {
+        let req = match method.as_str() {
+            "POST" => client.post(url),
+            _ => client.get(url),
+        };
+        let resp = req
+            .bearer_auth(token)
+            .send_json(&serde_json::json!({}))
+            .await
+            .expect("request through nginx");
+        (resp.version(), resp.status().as_u16())
+    })
+}
+
+#[test]
+fn the_service_listener_behind_a_tcp_pass_through_keeps_mutual_tls_in_both_versions() {
+    let mut c = Cluster::start(3, |_, t| t);
+    let ports: Vec<u16> = (1..=3).map(|id| port_of(&c.service_urls[&id])).collect();
+    let nginx = Nginx::start_stream(c.dir(), &ports);
+    common::parties::grant(c.dir(), c.url(1), sealkm::dev::DEV_GMS, "gms", &["*"]);
+    let token = common::parties::token(c.dir(), sealkm::dev::DEV_GMS, &[]);
+    let base = format!("https://localhost:{}/seal-x1/v1/groups/px/keys", nginx.port);
+    // The GMS's own certificate reaches the node through the proxy (nginx holds no key): its
+    // group key writes and reads are answered, in the HTTP version it offered.
+    for (alpn, version) in [
+        (b"h2".as_slice(), Version::HTTP_2),
+        (b"http/1.1".as_slice(), Version::HTTP_11),
+    ] {
+        let created = gms_call(&c, &base, "POST", alpn, &token);
+        assert_eq!(created, (version, 201), "{}", nginx.log());
+        let read = gms_call(&c, &base, "GET", alpn, &token);
+        assert_eq!(read, (version, 200), "{}", nginx.log());
+    }
+    // The node behind it still checks the token: a wrong one is refused through the proxy.
+    let refused = gms_call(&c, &base, "GET", b"h2", "not-a-token");
+    assert_eq!(refused.1, 401);
+    // The leader dies: the proxy's next upstream answers, writes included.
+    let leader = c.leader();
+    c.kill(leader);
+    c.leader();
+    for alpn in [b"h2".as_slice(), b"http/1.1"] {
+        let created = gms_call(&c, &base, "POST", alpn, &token);
+        assert_eq!(created.1, 201, "after node {leader} died: {}", nginx.log());
+    }
 }
