@@ -139,10 +139,11 @@ impl Nginx {
         );
         // Debian ships the stream module as a dynamic module (libnginx-mod-stream); a build
         // with it compiled in needs no load_module.
-        let module = Path::new(STREAM_MODULE)
-            .exists()
-            .then(|| format!("load_module {STREAM_MODULE};\n"))
-            .unwrap_or_default();
+        let module = if Path::new(STREAM_MODULE).exists() {
+            format!("load_module {STREAM_MODULE};\n")
+        } else {
+            String::new()
+        };
         Self::run(&prefix, port, &module, &stream)
     }
 
