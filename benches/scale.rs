@@ -61,8 +61,20 @@ fn identity(i: u64) -> String {
     format!("sip:user{i}@scale.test")
 }
 
+/// Opens a state as a node does (`sled::open`: sled's default cache), or with a cache of
+/// `SCALE_CACHE_MB` MiB (an experiment: does a cost come from cache misses?).
 fn open(path: &Path) -> StateMachine {
-    StateMachine::open(sled::open(path).expect("sled")).expect("state")
+    let db = match std::env::var("SCALE_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(mb) => sled::Config::new()
+            .path(path)
+            .cache_capacity(mb << 20)
+            .open(),
+        None => sled::open(path),
+    };
+    StateMachine::open(db.expect("sled")).expect("state")
 }
 
 /// `VmHWM` (peak) or `VmRSS` (now) of this process, in MiB.
