@@ -10,7 +10,7 @@
 mod common;
 
 use base64::Engine;
-use common::km_e::{two_domains_relayed, B_KMS};
+use common::km_e::{approve_both, two_domains_relayed, B_KMS};
 use common::parties::{call, client, grant, token};
 use common::relay::Exchange;
 use sealkm::dev::{DEV_GMS, DEV_KMS_URI, DEV_VAL};
@@ -208,18 +208,7 @@ fn secrets_of(env: &common::Env, kms_uri: &str, identities: &[String]) -> Vec<Se
 fn no_km_e_body_carries_a_gmk_master_secret_key_set_or_replicated_state() {
     let (a, b, relays) = two_domains_relayed();
     // Both certificates approved both ways: every fetch goes through the relays.
-    a.refresh();
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
-    b.refresh();
-    let (s, v) = b.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    approve_both(&a, &b);
 
     // A's GMS makes three versions of the federated group; A delivers them to B.
     let a_svc = a.node.service_url.clone().unwrap();

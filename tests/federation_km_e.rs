@@ -10,7 +10,9 @@ mod common;
 
 use std::path::Path;
 
-use common::km_e::{issue, two_domains, two_domains_signed_rotation, Domain, B_KMS, B_NAME, NOT_B};
+use common::km_e::{
+    approve_both, issue, two_domains, two_domains_signed_rotation, Domain, B_KMS, B_NAME, NOT_B,
+};
 use common::parties::block;
 use common::Node;
 use sealkm::dev::DEV_KMS_URI;
@@ -66,11 +68,7 @@ fn km_e_stages_approves_rotates_and_revokes_between_two_clusters() {
         "{list}"
     );
     assert!(a.external().is_empty(), "not served before approval");
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    a.approve(&format!("{B_KMS}/cert/1"));
     assert!(a.pending().is_empty());
     assert_eq!(a.external(), vec![(format!("{B_KMS}/cert/1"), Some(false))]);
     // Nothing new: a refresh stages nothing.
@@ -93,11 +91,7 @@ fn km_e_stages_approves_rotates_and_revokes_between_two_clusters() {
         serde_json::json!([format!("{B_KMS}/cert/2")]),
         "{v}"
     );
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{B_KMS}/cert/2")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    a.approve(&format!("{B_KMS}/cert/2"));
 
     // B revokes its first certificate: A revokes it within one refresh.
     let (s, v) = b.post(
@@ -134,11 +128,7 @@ fn km_e_takes_a_rotation_signed_under_an_approved_certificate_without_an_operato
     // The first certificate has nothing to be vouched for by: staged, approved by hand.
     a.refresh();
     assert_eq!(a.pending(), vec![cert(1)]);
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": cert(1)}),
-    );
-    assert_eq!(s, 200, "{v}");
+    a.approve(&cert(1));
 
     // B rotates: its KM-E identity signs the new certificate under the first, which A
     // approved, so A takes it within one refresh and serves it.
@@ -293,18 +283,7 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
     use sealkm::dev::{DEV_GMS, DEV_VAL};
     let (a, mut b) = two_domains();
     // Both certificates approved both ways (the sender encrypts under B's, B verifies A's).
-    a.refresh();
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
-    b.refresh();
-    let (s, v) = b.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    approve_both(&a, &b);
 
     // B's VAL server subscribes to federated imports before any version exists.
     let b_svc = b.node.service_url.clone().unwrap();
@@ -442,11 +421,7 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
     // A approves B's certificate (it can wrap for B); B does not approve A's yet, so nothing
     // A makes can be imported in B before that.
     a.refresh();
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    a.approve(&format!("{B_KMS}/cert/1"));
     b.refresh();
 
     let b_svc = b.node.service_url.clone().unwrap();
@@ -482,11 +457,7 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
     assert_eq!(post("/seal-x1/v1/groups/fed-g/keys").status, 201);
     let r = post("/seal-x1/v1/groups/fed-g/keys/1/revoke");
     assert_eq!(r.status, 200, "{:?}", r.json);
-    let (s, v) = b.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    b.approve(&format!("{DEV_KMS_URI}/cert/1"));
     let v = a.refresh();
     assert_eq!(v["partners"][B_KMS]["delivered"], 1, "{v}");
     assert!(status_in(&val_b, 1).0, "arrives revoked");
@@ -576,18 +547,7 @@ fn km_e_a_status_refused_for_good_does_not_hold_up_the_rest_of_its_batch() {
     use common::parties::{call, client, grant, token};
     use sealkm::dev::{DEV_GMS, DEV_VAL};
     let (a, b) = two_domains();
-    a.refresh();
-    let (s, v) = a.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{B_KMS}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
-    b.refresh();
-    let (s, v) = b.post(
-        "federation/pending/approve",
-        serde_json::json!({"id": format!("{DEV_KMS_URI}/cert/1")}),
-    );
-    assert_eq!(s, 200, "{v}");
+    approve_both(&a, &b);
     let a_svc = a.node.service_url.clone().unwrap();
     grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
     let gms_a = client(

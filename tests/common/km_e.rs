@@ -73,6 +73,15 @@ impl Domain {
             .unwrap()
     }
 
+    /// Approves the staged partner certificate `id` (200 expected).
+    pub fn approve(&self, id: &str) {
+        let (s, v) = self.post(
+            "federation/pending/approve",
+            serde_json::json!({ "id": id }),
+        );
+        assert_eq!(s, 200, "approve {id}: {v}");
+    }
+
     pub fn refresh(&self) -> serde_json::Value {
         let (s, v) = self.post("federation/refresh", serde_json::json!({}));
         assert_eq!(s, 200, "{v}");
@@ -106,6 +115,14 @@ impl Domain {
             .map(|c| (c.cert_uri.unwrap_or_default(), c.revoked))
             .collect()
     }
+}
+
+/// Each domain fetches the other's first certificate and approves it: both trust each other.
+pub fn approve_both(a: &Domain, b: &Domain) {
+    a.refresh();
+    a.approve(&format!("{B_KMS}/cert/1"));
+    b.refresh();
+    b.approve(&format!("{DEV_KMS_URI}/cert/1"));
 }
 
 /// Two domains, each with a KM-E CA, listener and client certificates, partners of each other.
