@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod capif;
 mod federation;
 
+pub use capif::CapifConfig;
 pub use federation::{FederationConfig, KmEListenerConfig, PartnerConfig};
 
 use crate::auth::jwt::TokenPolicy;
@@ -71,6 +73,9 @@ pub struct NodeConfig {
     /// KM-E, our link between partner clusters (off unless present).
     #[serde(default)]
     pub federation: Option<FederationConfig>,
+    /// CAPIF: this KMS as the AEF and APF of `ss-kir` (off unless present).
+    #[serde(default)]
+    pub capif: Option<CapifConfig>,
     /// TEST ONLY (cargo feature `test-clock`; a build without it refuses the key): seconds
     /// added to the system clock (may be negative), so end-to-end tests can exercise key-period
     /// windows and roll-over without waiting.
@@ -443,6 +448,9 @@ impl NodeConfig {
         if let Some(f) = self.federation.as_mut() {
             f.resolve(base);
         }
+        if let Some(c) = self.capif.as_mut() {
+            c.resolve(base);
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -542,6 +550,14 @@ impl NodeConfig {
         if let Some(f) = &self.federation {
             f.validate()?;
         }
+        if let Some(c) = &self.capif {
+            c.validate()?;
+            if self.service_listener.is_none() {
+                return Err(ConfigError::Invalid(
+                    "[capif] needs the [service_listener] (ss-kir is served there)".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -559,6 +575,9 @@ impl NodeConfig {
                 .chain(self.service_listener.iter().map(|s| s.client_ca.as_path()))
                 .collect();
             f.check_cas(&others)?;
+        }
+        if let (Some(c), Some(s)) = (&self.capif, &self.service_listener) {
+            c.check_ca(&s.client_ca)?;
         }
         let (Some(r), Some(s)) = (&self.raft, &self.service_listener) else {
             return Ok(());
