@@ -321,6 +321,16 @@ impl DevCa {
     }
 }
 
+impl DevCa {
+    /// Signs a PKCS#10 request (PEM) as it asks: the development CA standing in for a CAPIF
+    /// core function's in tests. Returns the certificate (PEM).
+    pub fn sign_request(&self, csr_pem: &str) -> Result<String, TlsError> {
+        let e = |e: rcgen::Error| TlsError::Config(e.to_string());
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(e)?;
+        Ok(csr.signed_by(&self.issuer).map_err(e)?.pem())
+    }
+}
+
 /// The client certificate (leaf) of a mutual-TLS connection, put into the connection's data
 /// by `on_connect` ([`peer_certificate`]) on the peer and service listeners: what node and
 /// party identities are read from.

@@ -32,6 +32,25 @@ use crate::kms::capif::{service_api_description, trusted_for_pki, API_NAME};
 use crate::node::core::Actor;
 use crate::node::{KmsNode, NodeError};
 
+/// What is escaped in an id put into a path segment (RFC 3986 `pchar` keeps the rest).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
 /// How long one call to the CCF may take.
 pub const CCF_TIMEOUT: Duration = Duration::from_secs(5);
 
