@@ -229,9 +229,7 @@ impl Capif {
                 None => {}
             }
         }
-        let id: String =
-            percent_encoding::utf8_percent_encode(invoker, percent_encoding::NON_ALPHANUMERIC)
-                .collect();
+        let id: String = percent_encoding::utf8_percent_encode(invoker, PATH_SEGMENT).collect();
         let path = format!(
             "/capif-security/v1/trustedInvokers/{id}?authenticationInfo=true&authorizationInfo=true"
         );
