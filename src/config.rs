@@ -340,6 +340,19 @@ pub struct AdmissionConfig {
     pub per_identity_burst: u32,
     #[serde(default = "default_window")]
     pub identity_window_s: u64,
+    /// TS 29.549 `ss-kir` retrievals one caller may make per `identity_window_s`, and how many
+    /// may run at once; beyond either, 429 with `Retry-After`.
+    #[serde(default = "default_retrieval_burst")]
+    pub retrieval_burst: u32,
+    #[serde(default = "default_retrieval_inflight")]
+    pub max_inflight_retrieval: usize,
+}
+
+fn default_retrieval_burst() -> u32 {
+    600
+}
+fn default_retrieval_inflight() -> usize {
+    256
 }
 
 fn default_inflight() -> usize {
@@ -358,6 +371,8 @@ impl Default for AdmissionConfig {
             max_inflight_issuance: default_inflight(),
             per_identity_burst: default_per_identity(),
             identity_window_s: default_window(),
+            retrieval_burst: default_retrieval_burst(),
+            max_inflight_retrieval: default_retrieval_inflight(),
         }
     }
 }

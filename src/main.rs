@@ -445,6 +445,12 @@ fn run_serve(config: &Path) -> Result<(), String> {
             trusted_proxies: sealkm::config::trusted_proxies::parse_all(
                 &cfg.client_listener.trusted_proxies,
             )?,
+            retrieval: sealkm::node::admission::Admission::new(
+                cfg.admission.max_inflight_retrieval,
+                cfg.admission.retrieval_burst,
+                cfg.admission.identity_window_s,
+            ),
+            started: std::time::Instant::now(),
             capif: capif.clone(),
         };
         let data = actix_web::web::Data::new(state);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::ccf::Ccf;
 use common::cluster::ureq_like::Agent;
+use common::cluster::Cluster;
 use common::parties::{block, call, client, grant, token};
 use common::{Env, Node};
 use sealkm::dev::{self, DEV_VAL};
@@ -453,4 +454,102 @@ fn provider_registration_stores_keys_certificates_and_ids() {
     ]);
     assert!(!out.status.success());
     assert!(!again.join("registration.json").exists());
+}
+
+#[test]
+fn three_nodes_share_the_publication_and_refuse_a_revoked_invoker_at_once() {
+    let ccf_dir = tempfile::tempdir().unwrap();
+    let ccf = Ccf::start(ccf_dir.path());
+    let section = format!("{}publish_at_start = false\n", ccf.config_section(AEF, 100));
+    let c = Cluster::start(3, |_, text| format!("{text}{section}"));
+    let dir = c.dir();
+    grant(dir, c.url(1), DEV_VAL, "val-server", &[]);
+    grant(dir, c.url(1), "capif:INV-P", "val-server", &["*"]);
+    let push = client(
+        dir,
+        c.service_url(2),
+        Some("val"),
+        Some(token(dir, DEV_VAL, &[("SKeyProv", json!(true))])),
+    );
+    let r = call(
+        &push,
+        "POST",
+        "/km-s/v1/key-provisioning",
+        Some(json!({"key_id": "k1", "key_info": b64(SECRET), "val_service_id": "svc-1"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.json);
+    // Published through node 3; every node shows the same apiId.
+    let out = common::run_sealkm([
+        "capif",
+        "publish",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--url",
+        c.url(3),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let api_id = ccf
+        .state
+        .lock()
+        .unwrap()
+        .apis
+        .keys()
+        .next()
+        .cloned()
+        .expect("published");
+    for id in 1..=3 {
+        let (st, v) = c
+            .agent()
+            .get(&format!("{}/admin/v1/capif", c.url(id)))
+            .unwrap();
+        assert_eq!(
+            (st, v["apiId"].as_str()),
+            (200, Some(api_id.as_str())),
+            "node {id}"
+        );
+    }
+    // A PKI invoker is served by every node, then revoked through one of them.
+    ccf.trust("INV-P", AEF);
+    let (pc, pk) = ccf.invoker_cert("INV-P");
+    let (cc, ck) = ccf.client_cert();
+    let get = |id: u32, cert: (&Path, &Path)| {
+        let tls = sealkm::client::party_tls(&c.ca(), Some(cert)).unwrap();
+        let http = sealkm::client::http_client(tls);
+        let url = format!(
+            "{}/ss-kir/v1/key-records?val-service-id=svc-1",
+            c.service_url(id)
+        );
+        block(async move {
+            http.get(url)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        })
+    };
+    for id in 1..=3 {
+        assert_eq!(get(id, (&pc, &pk)), 200, "node {id}");
+    }
+    let tls = sealkm::client::party_tls(&c.ca(), Some((&cc, &ck))).unwrap();
+    let http = sealkm::client::http_client(tls);
+    let url = format!("{}/aef-security/v1/revoke-authorization", c.service_url(2));
+    let body = json!({"revokeInfo": {"apiInvokerId": "INV-P", "aefId": AEF}});
+    let status = block(async move {
+        http.post(url)
+            .send_json(&body)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 204);
+    // Refused at once on every node (each request reads after its barrier; no waiting).
+    for id in 1..=3 {
+        assert_eq!(get(id, (&pc, &pk)), 403, "node {id}");
+    }
 }

@@ -81,6 +81,10 @@ pub struct AppState {
     pub federator: Option<actix::Addr<crate::actors::federator::Federator>>,
     /// The HTTP proxies in front of KM-UU whose forwarding headers count ([`forwarded`]).
     pub trusted_proxies: Vec<crate::config::trusted_proxies::IpCidr>,
+    /// Admission of TS 29.549 `ss-kir` retrievals (per caller, and in flight): 429 beyond.
+    pub retrieval: crate::node::admission::Admission,
+    /// The origin of the monotonic time `retrieval` runs on.
+    pub started: std::time::Instant,
     /// The CAPIF links (`[capif]`), if configured.
     pub capif: Option<Arc<crate::actors::capif::Capif>>,
 }

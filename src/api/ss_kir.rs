@@ -16,6 +16,9 @@
 //! [`super::capif`]): authorised by the CCF, then by the ACL entry of `capif:<apiInvokerId>`;
 //! each of its invocations is spooled as a CAPIF invocation log (no key material).
 //!
+//! Each authenticated caller passes admission first (`[admission] retrieval_burst` per
+//! `identity_window_s`, `max_inflight_retrieval` at once): beyond, 429 with `Retry-After`.
+//!
 //! Every error is a [`Problem`] (`application/problem+json`), mapped from [`ApiError`] once at
 //! this edge: 400 (with `invalidParams`), 401, 403, 404, 406, 429, 500, 503.
 
@@ -182,7 +185,7 @@ pub fn parse_query(query: &str) -> Result<ValTarget, Problem> {
         (status = 403, description = "certificate and token name different parties, no val-server grant, or the caller is neither granted the service nor pushed for this (service, target)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "the caller may read the service but nothing it may see was pushed for this (service, target)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 406, description = "the Accept header excludes application/json", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 429, description = "too many requests (listed by TS 29.549; an overload refusal)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "too many requests: the caller used its `[admission] retrieval_burst` per `identity_window_s`, or `max_inflight_retrieval` retrievals are running (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "internal error", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 503, description = "no leader, or the read barrier failed, or (CAPIF PKI invoker not yet authorised here) the CCF cannot be reached (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
     )
@@ -198,7 +201,15 @@ pub async fn key_records(
         SsKirCaller::Invoker(i) => Some(i.clone()),
         SsKirCaller::Party(_) => None,
     };
-    let res = answer(&req, caller, &state).await;
+    let name = match &caller {
+        SsKirCaller::Invoker(i) => crate::kms::capif::invoker_principal(&i.id),
+        SsKirCaller::Party(p) => p.name.clone(),
+    };
+    // Admission (per authenticated caller, and in flight): 429 with Retry-After beyond.
+    let res = match state.retrieval.try_admit(&name, state.started.elapsed()) {
+        Ok(_permit) => answer(&req, caller, &state).await,
+        Err(shed) => Err(ApiError::from(crate::node::NodeError::Shed(shed)).into()),
+    };
     // A CAPIF invocation is logged for the CCF (spooled; never waited on).
     if let (Some(inv), Some(capif)) = (invoker, &state.capif) {
         let status = match &res {

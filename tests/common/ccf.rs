@@ -147,14 +147,17 @@ impl Ccf {
         format!("https://localhost:{}", self.port)
     }
 
-    /// The `[capif]` section for a node of this CCF (files in the node's config dir).
+    /// The `[capif]` section for a node of this CCF (absolute paths to the files in `dir`).
     pub fn config_section(&self, aef: &str, flush_ms: u64) -> String {
+        let f = |name: &str| self.dir.join(name).display().to_string();
         format!(
-            "\n[capif]\nccf_url = \"{}\"\nccf_ca = \"ccf-ca.pem\"\nccf_names = [\"{CCF_NAME}\"]\n\
-             ccf_token_keys = \"ccf-keys.pem\"\naef_id = \"{aef}\"\napf_id = \"apf-1\"\n\
+            "\n[capif]\nccf_url = \"{}\"\nccf_ca = \"{}\"\nccf_names = [\"{CCF_NAME}\"]\n\
+             ccf_token_keys = \"{}\"\naef_id = \"{aef}\"\napf_id = \"apf-1\"\n\
              publish_host = \"127.0.0.1\"\npublish_port = 8443\ntrusted_invoker_ttl_s = 600\n\
              log_batch = 2\nlog_flush_ms = {flush_ms}\n",
-            self.url()
+            self.url(),
+            f("ccf-ca.pem"),
+            f("ccf-keys.pem"),
         )
     }
 
