@@ -272,14 +272,63 @@ fn publishes_serves_without_the_ccf_and_delivers_spooled_logs() {
 }
 
 #[test]
+fn a_node_starts_and_serves_while_the_ccf_is_away_and_publishes_when_it_returns() {
+    let env = Env::new(|t| t);
+    let mut ccf = Ccf::start(env.dir());
+    let mut text = std::fs::read_to_string(env.config()).unwrap();
+    text.push_str(&ccf.config_section(AEF, 100));
+    std::fs::write(env.config(), text).unwrap();
+    ccf.stop();
+    // The node starts (its listeners announce themselves) with the CCF gone.
+    let node = env.start();
+    let s = Setup { ccf, env, node };
+    grant(s.env.dir(), &s.node.url, DEV_VAL, "val-server", &[]);
+    s.grant_invoker("INV-S");
+    let c = client(
+        s.env.dir(),
+        s.service(),
+        Some("val"),
+        Some(token(s.env.dir(), DEV_VAL, &[("SKeyProv", json!(true))])),
+    );
+    let body = json!({"key_id": "k1", "key_info": b64(SECRET), "val_service_id": "svc-1"});
+    assert_eq!(
+        call(&c, "POST", "/km-s/v1/key-provisioning", Some(body)).status,
+        201
+    );
+    assert_eq!(s.oauth("INV-S").status, 200);
+    assert_eq!(s.status()["apiId"], Value::Null);
+    // An admin publication while the CCF is away: 503, nothing stored.
+    let out = s.sealkm(&["capif", "publish"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("503"),
+        "{out:?}"
+    );
+    let mut s = s;
+    s.ccf.restart();
+    let api_id = wait_for(90, "the background publication", || {
+        s.status()["apiId"].as_str().map(str::to_owned)
+    });
+    assert!(s.ccf.state.lock().unwrap().apis.contains_key(&api_id));
+    // The invocation made while the CCF was away reaches it, with the apiId.
+    let logs = wait_for(60, "the spooled record", || {
+        let l = s.ccf.log_records("INV-S");
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(logs[0]["apiId"], api_id.as_str());
+}
+
+#[test]
 fn oauth_tokens_are_checked_against_the_ccf_keys_scope_and_time() {
     let s = Setup::new(false);
     s.grant_invoker("INV-O");
     let claims = Ccf::claims("INV-O", AEF);
     assert_eq!(s.get(None, Some(s.ccf.token("ES256", &claims))).status, 200);
-    if s.ccf.has_rs256() {
-        assert_eq!(s.get(None, Some(s.ccf.token("RS256", &claims))).status, 200);
-    }
+    assert!(
+        s.ccf.has_rs256(),
+        "openssl makes the RS256 key (.ci/run installs it)"
+    );
+    assert_eq!(s.get(None, Some(s.ccf.token("RS256", &claims))).status, 200);
     // The invoker id from client_id when present.
     let mut cid = claims.clone();
     cid["sub"] = json!("someone-else");
