@@ -443,65 +443,43 @@ fn pki_invokers_need_the_ccf_and_revocation_is_immediate() {
     assert_eq!(s.get(Some((&qc, &qk)), None).status, 200);
 }
 
+/// `sealkm capif register` against `ccf` writing to `out_dir`.
+fn register(env: &Env, ccf: &Ccf, out_dir: &Path, secret: &str) -> std::process::Output {
+    let ca = env.dir().join("ccf-ca.pem");
+    let args = [
+        "capif", "register", "--ccf-url", &ccf.url(), "--ccf-ca", ca.to_str().unwrap(),
+        "--reg-sec", secret, "--out-dir", out_dir.to_str().unwrap(),
+    ];
+    common::run_sealkm(args)
+}
+
 #[test]
 fn provider_registration_stores_keys_certificates_and_ids() {
     let env = Env::new(|t| t);
     let ccf = Ccf::start(env.dir());
     let out_dir = env.dir().join("capif-provider");
-    let out = common::run_sealkm([
-        "capif",
-        "register",
-        "--ccf-url",
-        &ccf.url(),
-        "--ccf-ca",
-        env.dir().join("ccf-ca.pem").to_str().unwrap(),
-        "--reg-sec",
-        "onboarding-secret",
-        "--out-dir",
-        out_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = register(&env, &ccf, &out_dir, "onboarding-secret");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("aef_id = \"AEF-"), "{stdout}");
-    let st = ccf.state.lock().unwrap();
-    assert_eq!(st.registrations.len(), 1);
+    assert_eq!(ccf.state.lock().unwrap().registrations.len(), 1);
     for role in ["aef", "apf", "amf"] {
-        let cert = std::fs::read_to_string(out_dir.join(format!("{role}.crt"))).expect("cert");
-        let key = out_dir.join(format!("{role}.key"));
-        // The certificate the CCF issued is for our key: a TLS identity can be built of them.
-        sealkm::tls::peer_client_config(
-            &out_dir.join(format!("{role}.crt")),
-            &key,
-            &env.dir().join("ccf-ca.pem"),
-        )
-        .unwrap_or_else(|e| panic!("{role}: {e} {cert}"));
+        let cert_pem = std::fs::read_to_string(out_dir.join(format!("{role}.crt"))).unwrap();
+        let key_path = out_dir.join(format!("{role}.key"));
+        let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+        // The certificate the CCF issued is for our key.
+        let der = rustls_pemfile::certs(&mut cert_pem.as_bytes()).next().unwrap().unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        assert_eq!(cert.public_key().raw, key.public_key_der().as_slice(), "{role}");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{role}");
     }
-    // The CCF answering 500: registration fails with a message, writes no registration.
-    drop(st);
+    // The CCF answering 500: registration fails and writes no registration.
     ccf.set_fail(true);
     let again = env.dir().join("again");
-    let out = common::run_sealkm([
-        "capif",
-        "register",
-        "--ccf-url",
-        &ccf.url(),
-        "--ccf-ca",
-        env.dir().join("ccf-ca.pem").to_str().unwrap(),
-        "--reg-sec",
-        "x",
-        "--out-dir",
-        again.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
+    assert!(!register(&env, &ccf, &again, "x").status.success());
     assert!(!again.join("registration.json").exists());
 }
 

@@ -14,7 +14,7 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::admin::{admin_call, show};
-use super::client::Conn;
+use super::client::{save_private, Conn};
 
 #[derive(Subcommand)]
 pub enum CapifOp {
@@ -71,20 +71,6 @@ pub async fn run(op: CapifOp) -> Result<(), String> {
 
 const ROLES: [&str; 3] = ["AEF", "APF", "AMF"];
 
-fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 async fn register(
     ccf_url: &str,
     ccf_ca: &std::path::Path,
@@ -105,9 +91,9 @@ async fn register(
             .serialize_request(&key)
             .and_then(|c| c.pem())
             .map_err(|e| e.to_string())?;
-        write_private(
+        save_private(
             &out_dir.join(format!("{}.key", role.to_lowercase())),
-            &key.serialize_pem(),
+            key.serialize_pem().as_bytes(),
         )?;
         funcs.push(json!({
             "apiProvFuncRole": role,

@@ -24,7 +24,9 @@ pub const API_VERSION: &str = "v1";
 pub const RESOURCE_NAME: &str = "key-records";
 /// The security methods this AEF serves (TLS-PSK is not served, so never advertised).
 pub const SECURITY_METHODS: [&str; 2] = ["PKI", "OAUTH"];
-/// The protocol the service listener serves (its ALPN offers `http/1.1` only).
+/// The protocol published. The service listener serves HTTP/1.1 and HTTP/2 (by ALPN,
+/// `tests/http_versions.rs`); an `AefProfile` names one protocol, and HTTP/1.1 is the one every
+/// invoker can use.
 pub const PROTOCOL: &str = "HTTP_1_1";
 
 /// The ACL principal of a CAPIF invoker.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -257,32 +257,14 @@ impl Ccf {
 
     fn run(&mut self) {
         let state = self.state.clone();
-        let tls = self.tls.clone();
-        let port = self.port;
         let ca = sealkm::tls::DevCa::load(&self.ca.cert_pem, self.ca.key_pem()).unwrap();
         let ca = Arc::new(Mutex::new(ca));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(web::Data::new(state.clone()))
-                        .app_data(web::Data::new(ca.clone()))
-                        .default_service(web::to(handle))
-                })
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(1)
-                .bind_rustls_0_23(("127.0.0.1", port), tls)
-                .expect("bind ccf");
-                let bound = server.addrs()[0].port();
-                let server = server.run();
-                tx.send((bound, server.handle())).expect("report");
-                let _ = server.await;
-            });
+        let (port, handle, thread) = super::receiver::serve_tls(self.port, self.tls.clone(), move |cfg| {
+            cfg.app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(ca.clone()))
+                .default_service(web::to(answer));
         });
-        let (bound, handle) = rx.recv().expect("ccf started");
-        self.port = bound;
+        self.port = port;
         self.running = Some((handle, thread));
     }
 
@@ -309,7 +291,7 @@ impl Drop for Ccf {
 
 type Shared = web::Data<Arc<Mutex<CcfState>>>;
 
-async fn handle(
+async fn answer(
     req: HttpRequest,
     body: web::Bytes,
     state: Shared,
