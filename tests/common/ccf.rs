@@ -259,11 +259,12 @@ impl Ccf {
         let state = self.state.clone();
         let ca = sealkm::tls::DevCa::load(&self.ca.cert_pem, self.ca.key_pem()).unwrap();
         let ca = Arc::new(Mutex::new(ca));
-        let (port, handle, thread) = super::receiver::serve_tls(self.port, self.tls.clone(), move |cfg| {
-            cfg.app_data(web::Data::new(state.clone()))
-                .app_data(web::Data::new(ca.clone()))
-                .default_service(web::to(answer));
-        });
+        let (port, handle, thread) =
+            super::receiver::serve_tls(self.port, self.tls.clone(), move |cfg| {
+                cfg.app_data(web::Data::new(state.clone()))
+                    .app_data(web::Data::new(ca.clone()))
+                    .default_service(web::to(answer));
+            });
         self.port = port;
         self.running = Some((handle, thread));
     }

@@ -59,7 +59,11 @@ pub fn serve_tls(
     port: u16,
     tls: rustls::ServerConfig,
     configure: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
-) -> (u16, actix_web::dev::ServerHandle, std::thread::JoinHandle<()>) {
+) -> (
+    u16,
+    actix_web::dev::ServerHandle,
+    std::thread::JoinHandle<()>,
+) {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
