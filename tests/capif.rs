@@ -56,11 +56,16 @@ impl Setup {
     /// A node with `[capif]` towards a fresh stand-in CCF; `svc-1` has key information pushed
     /// by the dev VAL server.
     fn new(publish_at_start: bool) -> Self {
+        Self::with(&format!("publish_at_start = {publish_at_start}\n"))
+    }
+
+    /// [`Setup::new`] with `extra` lines in `[capif]`.
+    fn with(extra: &str) -> Self {
         let env = Env::new(|t| t);
         let ccf = Ccf::start(env.dir());
         let mut text = std::fs::read_to_string(env.config()).unwrap();
         text.push_str(&ccf.config_section(AEF, 100));
-        text.push_str(&format!("publish_at_start = {publish_at_start}\n"));
+        text.push_str(extra);
         std::fs::write(env.config(), text).unwrap();
         let node = env.start();
         let s = Setup { ccf, env, node };
@@ -316,6 +321,55 @@ fn a_node_starts_and_serves_while_the_ccf_is_away_and_publishes_when_it_returns(
         (!l.is_empty()).then_some(l)
     });
     assert_eq!(logs[0]["apiId"], api_id.as_str());
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_records_and_counts_them() {
+    let mut s = Setup::with("publish_at_start = true\nlog_spool_max = 2\n");
+    wait_for(30, "the background publication", || {
+        s.status()["apiId"].as_str().map(str::to_owned)
+    });
+    s.grant_invoker("INV-F");
+    s.ccf.stop();
+    let bearer = || Some(s.ccf.token("ES256", &Ccf::claims("INV-F", AEF)));
+    // Three found (200), then two for a service nothing was pushed for (404): the spool keeps
+    // the newest two.
+    for _ in 0..3 {
+        assert_eq!(s.get(None, bearer()).status, 200);
+    }
+    let missing = "/ss-kir/v1/key-records?val-service-id=svc-none";
+    for _ in 0..2 {
+        assert_eq!(s.request("GET", missing, None, bearer(), None).status, 404);
+    }
+    let logs = s.status()["logs"].clone();
+    assert_eq!(
+        (logs["dropped"].as_u64(), logs["spooled"].as_u64()),
+        (Some(3), Some(2)),
+        "{logs}"
+    );
+    let metrics = block({
+        let tls = sealkm::client::party_tls(&s.env.ca(), None).unwrap();
+        let http = sealkm::client::http_client(tls);
+        let url = format!("{}/metrics", s.node.url);
+        async move {
+            let mut r = http.get(url).send().await.expect("metrics");
+            String::from_utf8_lossy(&r.body().await.expect("body")).into_owned()
+        }
+    });
+    assert!(
+        metrics.contains("sealkm_capif_logs_dropped_total 3"),
+        "{metrics}"
+    );
+    s.ccf.restart();
+    let delivered = wait_for(60, "the two kept records", || {
+        let l = s.ccf.log_records("INV-F");
+        (l.len() >= 2).then_some(l)
+    });
+    let results: Vec<&str> = delivered
+        .iter()
+        .map(|l| l["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["404", "404"]);
 }
 
 #[test]
