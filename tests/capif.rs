@@ -458,6 +458,16 @@ fn pki_invokers_need_the_ccf_and_revocation_is_immediate() {
     s.ccf.set_fail(true);
     assert_problem(&s.get(Some((&qc, &qk)), None), 503);
     s.ccf.set_fail(false);
+    // A CCF slower than the node's CCF timeout counts as away too; the cached invoker is not
+    // held up by it.
+    let (rc, rk) = s.ccf.invoker_cert("INV-R");
+    s.grant_invoker("INV-R");
+    s.ccf.trust("INV-R", AEF);
+    s.ccf.set_delay(Some(Duration::from_secs(30)));
+    assert_problem(&s.get(Some((&rc, &rk)), None), 503);
+    assert_eq!(s.get(Some((&pc, &pk)), None).status, 200);
+    s.ccf.set_delay(None);
+    assert_eq!(s.get(Some((&rc, &rk)), None).status, 200);
     assert_eq!(s.get(Some((&qc, &qk)), None).status, 200);
 
     // revoke-authorization: the CCF's certificate only.
