@@ -505,6 +505,18 @@ fn pki_invokers_need_the_ccf_and_revocation_is_immediate() {
     assert_problem(&s.get(Some((&pc, &pk)), None), 403);
     assert_problem(&s.oauth("INV-P"), 403);
     assert_eq!(s.get(Some((&qc, &qk)), None).status, 200);
+    // The operator lifts it; the CCF's authorisation is fetched anew.
+    let lookups = s.ccf.state.lock().unwrap().trusted_lookups;
+    let out = s.sealkm(&["capif", "reinstate", "--invoker", "INV-P"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.get(Some((&pc, &pk)), None).status, 200);
+    assert_eq!(s.ccf.state.lock().unwrap().trusted_lookups, lookups + 1);
+    let again = s.sealkm(&["capif", "reinstate", "--invoker", "INV-P"]);
+    assert!(!again.status.success(), "not revoked: 404");
 }
 
 /// `sealkm capif register` against `ccf` writing to `out_dir`.

@@ -18,7 +18,7 @@
 //! `POST /aef-security/v1/revoke-authorization` (TS 29.222 `AEF_Security_API`) is served only
 //! to a client certificate of the CCF's CA that carries one of `[capif] ccf_names`.
 //! Admin: `GET /admin/v1/capif` (status), `POST /admin/v1/capif/publish`, `POST
-//! /admin/v1/capif/unpublish`.
+//! /admin/v1/capif/unpublish`, `POST /admin/v1/capif/reinstate` (lift a revocation).
 
 use std::future::{ready, Ready};
 use std::sync::Arc;
@@ -172,7 +172,8 @@ pub fn configure_service(cfg: &mut web::ServiceConfig) {
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     cfg.route("/capif", web::get().to(status))
         .route("/capif/publish", web::post().to(publish))
-        .route("/capif/unpublish", web::post().to(unpublish));
+        .route("/capif/unpublish", web::post().to(unpublish))
+        .route("/capif/reinstate", web::post().to(reinstate));
 }
 
 fn capif_of(state: &AppState) -> Result<&Arc<Capif>, ApiError> {
@@ -318,4 +319,42 @@ pub(super) async fn unpublish(
 ) -> Result<web::Json<Value>, ApiError> {
     let id = capif_of(&state)?.unpublish(&admin.0).await?;
     Ok(web::Json(serde_json::json!({ "apiId": id })))
+}
+
+/// `POST /admin/v1/capif/reinstate` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReinstateBody {
+    pub api_invoker_id: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/v1/capif/reinstate",
+    tag = "admin",
+    security(("admin_credential" = [])),
+    request_body = ReinstateBody,
+    responses(
+        (status = 200, description = "the revocation is lifted on every node: {apiInvokerId}", content_type = "application/json"),
+        (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
+        (status = 404, description = "CAPIF is not configured, or the invoker is not revoked", body = ErrorBody),
+        (status = 503, description = "no quorum", body = ErrorBody),
+    )
+)]
+pub(super) async fn reinstate(
+    req: HttpRequest,
+    payload: web::Payload,
+    admin: AdminAuth,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Value>, ApiError> {
+    capif_of(&state)?;
+    let body: ReinstateBody = super::body::admin_json(&req, payload, state.body).await?;
+    state
+        .node
+        .parties
+        .capif_reinstate(&body.api_invoker_id, &admin.0)
+        .await?;
+    Ok(web::Json(
+        serde_json::json!({ "apiInvokerId": body.api_invoker_id }),
+    ))
 }

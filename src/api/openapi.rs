@@ -117,6 +117,7 @@ impl Modify for Security {
         capif::status,
         capif::publish,
         capif::unpublish,
+        capif::reinstate,
     ),
     components(schemas(
         group_keys::VersionInfo,
@@ -143,6 +144,7 @@ impl Modify for Security {
         ss_kir::ValKeyInfo,
         capif::RevokeBody,
         capif::RevokeInfo,
+        capif::ReinstateBody,
         ProblemDetails,
         InvalidParam,
     )),

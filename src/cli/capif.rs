@@ -4,7 +4,8 @@
 //!   and a CSR for each of the AEF, APF and AMF roles, POSTs the registration with the
 //!   onboarding secret, and writes the keys (mode 0600), the certificates the CCF issued and
 //!   `registration.json` to `--out-dir`, then prints the `[capif]` lines to add;
-//! - `publish`, `unpublish` and `status` ask a node over the admin API: the node speaks to the
+//! - `publish`, `unpublish`, `status` and `reinstate` (lift a revocation) ask a node over the
+//!   admin API: the node speaks to the
 //!   CCF with its `[capif]` settings and keeps the CCF's `apiId` in the replicated state, so
 //!   any node answers for the cluster.
 
@@ -46,6 +47,13 @@ pub enum CapifOp {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Lift the CCF's revocation of an invoker (once the CCF authorised it again).
+    Reinstate {
+        #[arg(long)]
+        invoker: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// CCF, ids, the apiId of ss-kir and the node's invocation log spool.
     Status {
         #[command(flatten)]
@@ -65,6 +73,10 @@ pub async fn run(op: CapifOp) -> Result<(), String> {
         CapifOp::Publish { conn } => admin_call(&conn, true, "capif/publish", None).await?,
         CapifOp::Unpublish { conn } => admin_call(&conn, true, "capif/unpublish", None).await?,
         CapifOp::Status { conn } => admin_call(&conn, false, "capif", None).await?,
+        CapifOp::Reinstate { invoker, conn } => {
+            let body = json!({ "apiInvokerId": invoker });
+            admin_call(&conn, true, "capif/reinstate", Some(body)).await?
+        }
     };
     show(status, &bytes)
 }

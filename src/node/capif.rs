@@ -65,4 +65,26 @@ impl Parties {
         );
         Ok(())
     }
+
+    /// An operator lifts the revocation of `invoker` (404 when it is not revoked).
+    pub async fn capif_reinstate(&self, invoker: &str, actor: &Actor) -> Result<(), NodeError> {
+        self.read_barrier().await?;
+        if !self.capif_revoked_local(invoker)? {
+            return Err(NodeError::NotFound(format!(
+                "invoker {invoker} is not revoked"
+            )));
+        }
+        self.propose_ok(Command::ReinstateCapifInvoker {
+            api_invoker_id: invoker.to_owned(),
+        })
+        .await?;
+        self.audit_admin(
+            AuditKind::AdminConfigChanged,
+            actor,
+            Some(invoker),
+            "capif-reinstatement",
+            None,
+        );
+        Ok(())
+    }
 }

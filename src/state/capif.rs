@@ -31,6 +31,12 @@ pub(super) fn revoke_invoker(tx: &Tx, invoker: &str, at_unix: u64) -> TxResult<(
     Ok(())
 }
 
+/// Apply of `ReinstateCapifInvoker`.
+pub(super) fn reinstate_invoker(tx: &Tx, invoker: &str) -> TxResult<()> {
+    tx.capif.remove(revoked_key(invoker))?;
+    Ok(())
+}
+
 impl StateMachine {
     /// The CCF's `apiId` of our publication of `api_name`, as applied here.
     pub fn capif_api_id(&self, api_name: &str) -> Result<Option<String>, StateError> {
@@ -75,5 +81,9 @@ mod tests {
         }
         assert_eq!(log.s.capif_revoked("INV").unwrap(), Some(100));
         assert_eq!(log.s.capif_revoked("other").unwrap(), None);
+        log.apply(Command::ReinstateCapifInvoker {
+            api_invoker_id: "INV".into(),
+        });
+        assert_eq!(log.s.capif_revoked("INV").unwrap(), None);
     }
 }

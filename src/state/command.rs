@@ -9,7 +9,8 @@
 //! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`; 4 =
 //! `Idempotent` (a command with a client's idempotency key); 5 = the partner certificate commands,
 //! `NoteFederatedDelivery` and `PutServiceKeyProvisioning`; 6 = `ImportFederatedGroupKey`; 7 =
-//! the CAPIF commands (`SetCapifPublication`, `RevokeCapifInvoker`). An envelope carries the smallest
+//! the CAPIF commands (`SetCapifPublication`, `RevokeCapifInvoker`,
+//! `ReinstateCapifInvoker`). An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -219,6 +220,11 @@ pub enum Command {
         api_invoker_id: String,
         at_unix: u64,
     },
+    /// CAPIF: an operator lifts the revocation of `api_invoker_id` (the CCF authorised it
+    /// again).
+    ReinstateCapifInvoker {
+        api_invoker_id: String,
+    },
 }
 
 impl Command {
@@ -258,7 +264,9 @@ impl Command {
             | Command::NoteFederatedDelivery { .. }
             | Command::PutServiceKeyProvisioning { .. } => 4,
             Command::ImportFederatedGroupKey { .. } => 5,
-            Command::SetCapifPublication { .. } | Command::RevokeCapifInvoker { .. } => 6,
+            Command::SetCapifPublication { .. }
+            | Command::RevokeCapifInvoker { .. }
+            | Command::ReinstateCapifInvoker { .. } => 6,
         };
         BY_KIND[kind]
     }

@@ -623,6 +623,9 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             api_invoker_id,
             at_unix,
         } => capif::revoke_invoker(tx, api_invoker_id, *at_unix),
+        Command::ReinstateCapifInvoker { api_invoker_id } => {
+            capif::reinstate_invoker(tx, api_invoker_id)
+        }
     }
 }
 
