@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod capif;
 mod federation;
 
+pub use capif::CapifConfig;
 pub use federation::{FederationConfig, KmEListenerConfig, PartnerConfig, RotationPolicy};
 
 use crate::auth::jwt::TokenPolicy;
@@ -71,6 +73,9 @@ pub struct NodeConfig {
     /// KM-E, our link between partner clusters (off unless present).
     #[serde(default)]
     pub federation: Option<FederationConfig>,
+    /// CAPIF: this KMS as the AEF and APF of `ss-kir` (off unless present).
+    #[serde(default)]
+    pub capif: Option<CapifConfig>,
     /// TEST ONLY (cargo feature `test-clock`; a build without it refuses the key): seconds
     /// added to the system clock (may be negative), so end-to-end tests can exercise key-period
     /// windows and roll-over without waiting.
@@ -335,6 +340,19 @@ pub struct AdmissionConfig {
     pub per_identity_burst: u32,
     #[serde(default = "default_window")]
     pub identity_window_s: u64,
+    /// TS 29.549 `ss-kir` retrievals one caller may make per `identity_window_s`, and how many
+    /// may run at once; beyond either, 429 with `Retry-After`.
+    #[serde(default = "default_retrieval_burst")]
+    pub retrieval_burst: u32,
+    #[serde(default = "default_retrieval_inflight")]
+    pub max_inflight_retrieval: usize,
+}
+
+fn default_retrieval_burst() -> u32 {
+    600
+}
+fn default_retrieval_inflight() -> usize {
+    256
 }
 
 fn default_inflight() -> usize {
@@ -353,6 +371,8 @@ impl Default for AdmissionConfig {
             max_inflight_issuance: default_inflight(),
             per_identity_burst: default_per_identity(),
             identity_window_s: default_window(),
+            retrieval_burst: default_retrieval_burst(),
+            max_inflight_retrieval: default_retrieval_inflight(),
         }
     }
 }
@@ -442,6 +462,9 @@ impl NodeConfig {
         }
         if let Some(f) = self.federation.as_mut() {
             f.resolve(base);
+        }
+        if let Some(c) = self.capif.as_mut() {
+            c.resolve(base);
         }
     }
 
@@ -542,6 +565,14 @@ impl NodeConfig {
         if let Some(f) = &self.federation {
             f.validate()?;
         }
+        if let Some(c) = &self.capif {
+            c.validate()?;
+            if self.service_listener.is_none() {
+                return Err(ConfigError::Invalid(
+                    "[capif] needs the [service_listener] (ss-kir is served there)".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -559,6 +590,9 @@ impl NodeConfig {
                 .chain(self.service_listener.iter().map(|s| s.client_ca.as_path()))
                 .collect();
             f.check_cas(&others)?;
+        }
+        if let (Some(c), Some(s)) = (&self.capif, &self.service_listener) {
+            c.check_ca(&s.client_ca)?;
         }
         let (Some(r), Some(s)) = (&self.raft, &self.service_listener) else {
             return Ok(());

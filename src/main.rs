@@ -84,6 +84,11 @@ enum Cmd {
         #[command(subcommand)]
         op: sealkm::cli::federation::FederationOp,
     },
+    /// CAPIF provider: register at the CCF, publish / unpublish ss-kir, status.
+    Capif {
+        #[command(subcommand)]
+        op: sealkm::cli::capif::CapifOp,
+    },
     /// The replicated ACL of the service interfaces (same as `sealkm admin acl`).
     Acl {
         #[command(flatten)]
@@ -247,6 +252,7 @@ fn main() -> ExitCode {
         Cmd::Federation { conn, op } => {
             actix_rt::System::new().block_on(sealkm::cli::federation::run(conn, op))
         }
+        Cmd::Capif { op } => actix_rt::System::new().block_on(sealkm::cli::capif::run(op)),
         Cmd::Acl { conn, op } => actix_rt::System::new().block_on(sealkm::cli::admin::run_admin(
             conn,
             sealkm::cli::admin::AdminOp::Acl { op },
@@ -409,6 +415,21 @@ fn run_serve(config: &Path) -> Result<(), String> {
             }
             None => None,
         };
+        // CAPIF (`[capif]`): the CCF links; the log shipper runs on every node, the background
+        // publication on the leader. Neither waits for the CCF before the listeners start.
+        let capif = match &cfg.capif {
+            Some(c) => Some(Arc::new(
+                sealkm::actors::capif::Capif::new(c.clone(), node.clone(), &cfg.data_dir)
+                    .map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
+        if let Some(c) = &capif {
+            actix_rt::spawn(sealkm::actors::capif::logs::run_shipper(c.clone()));
+            if c.cfg.publish_at_start {
+                actix_rt::spawn(sealkm::actors::capif::publish_at_start(c.clone()));
+            }
+        }
         let state = AppState {
             node,
             auth,
@@ -424,12 +445,24 @@ fn run_serve(config: &Path) -> Result<(), String> {
             trusted_proxies: sealkm::config::trusted_proxies::parse_all(
                 &cfg.client_listener.trusted_proxies,
             )?,
+            retrieval: sealkm::node::admission::Admission::new(
+                cfg.admission.max_inflight_retrieval,
+                cfg.admission.retrieval_burst,
+                cfg.admission.identity_window_s,
+            ),
+            started: std::time::Instant::now(),
+            capif: capif.clone(),
         };
         let data = actix_web::web::Data::new(state);
         let service_tls = match &cfg.service_listener {
             Some(s) => Some(
-                sealkm::tls::service_server_config(&s.tls_cert, &s.tls_key, &s.client_ca)
-                    .map_err(|e| e.to_string())?,
+                sealkm::tls::service_server_config(
+                    &s.tls_cert,
+                    &s.tls_key,
+                    &s.client_ca,
+                    cfg.capif.as_ref().map(|c| c.ccf_ca.as_path()),
+                )
+                .map_err(|e| e.to_string())?,
             ),
             None => None,
         };

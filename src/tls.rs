@@ -113,23 +113,27 @@ pub fn peer_server_config(
     key: &Path,
     cluster_ca: &Path,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    client_verifying_server_config(cert, key, cluster_ca, false)
+    client_verifying_server_config(cert, key, &[Some(cluster_ca)], false)
 }
 
-/// A server config that verifies client certificates against the CA(s) in `ca`; with
+/// A server config that verifies client certificates against the CA(s) in `cas`; with
 /// `optional`, a client may present none (the application decides what that means).
 fn client_verifying_server_config(
     cert: &Path,
     key: &Path,
-    ca: &Path,
+    cas: &[Option<&Path>],
     optional: bool,
 ) -> Result<rustls::ServerConfig, TlsError> {
     let certs = load_certs(cert)?;
     let key = load_key(key)?;
-    let mut builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots(ca)?),
-        provider(),
-    );
+    let mut all = rustls::RootCertStore::empty();
+    for ca in cas.iter().flatten() {
+        for c in load_certs(ca)? {
+            all.add(c).map_err(|e| TlsError::Config(e.to_string()))?;
+        }
+    }
+    let mut builder =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(all), provider());
     if optional {
         builder = builder.allow_unauthenticated();
     }
@@ -166,13 +170,16 @@ pub fn peer_client_config(
 /// Server config for the service listener (KM-S, SEAL-X1): its chain and key; a client
 /// certificate signed by a CA in `client_ca` (PEM) is checked when presented. A connection
 /// without one is let through so the handler can refuse it with a clear reason (401); a
-/// certificate that does not chain to `client_ca` fails the handshake.
+/// certificate that does not chain to `client_ca` fails the handshake. With `ccf_ca` (CAPIF),
+/// certificates of the CAPIF core function's CA are accepted too (PKI invokers, the CCF):
+/// which CA a certificate chains to is decided per request.
 pub fn service_server_config(
     cert: &Path,
     key: &Path,
     client_ca: &Path,
+    ccf_ca: Option<&Path>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    client_verifying_server_config(cert, key, client_ca, true)
+    client_verifying_server_config(cert, key, &[Some(client_ca), ccf_ca], true)
 }
 
 /// Server config for the KM-E listener: its chain and key; a client certificate signed by one
@@ -311,6 +318,16 @@ impl DevCa {
         let key = rcgen::KeyPair::generate().map_err(e)?;
         let cert = params.signed_by(&key, &self.issuer).map_err(e)?;
         Ok((cert.pem(), zeroize::Zeroizing::new(key.serialize_pem())))
+    }
+}
+
+impl DevCa {
+    /// Signs a PKCS#10 request (PEM) as it asks: the development CA standing in for a CAPIF
+    /// core function's in tests. Returns the certificate (PEM).
+    pub fn sign_request(&self, csr_pem: &str) -> Result<String, TlsError> {
+        let e = |e: rcgen::Error| TlsError::Config(e.to_string());
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(e)?;
+        Ok(csr.signed_by(&self.issuer).map_err(e)?.pem())
     }
 }
 

@@ -24,13 +24,19 @@ struct Reply {
     status: u16,
     content_type: String,
     json: Value,
+    retry_after: Option<String>,
 }
 
 impl Setup {
     /// `val` may push (no service granted); `val2` is a VAL server granted nothing; `val3` is
     /// granted every service (`*`).
     fn new() -> Self {
-        let env = Env::new(|t| t);
+        Self::with(|t| t)
+    }
+
+    /// [`Setup::new`] with the node's config edited by `tweak`.
+    fn with(tweak: impl FnOnce(String) -> String) -> Self {
+        let env = Env::new(tweak);
         let node = env.start();
         for (stem, name) in [("val2", VAL2), ("val3", VAL3)] {
             dev::issue_party(env.dir(), stem, &[name.to_owned()]).expect("issue party");
@@ -90,9 +96,15 @@ impl Setup {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = resp.body().await.expect("body");
             Reply {
                 status: resp.status().as_u16(),
+                retry_after,
                 content_type,
                 json: serde_json::from_slice(&body).unwrap_or(Value::Null),
             }
@@ -255,6 +267,26 @@ fn refusals_are_problem_details() {
         Some(json!({"key_id": "k", "key_info": "AAAA", "val_tgt_ue": "u"})),
     );
     assert_eq!(r.status, 400, "{}", r.json);
+}
+
+#[test]
+fn a_caller_beyond_its_retrieval_burst_gets_429_problem_details() {
+    let s = Setup::with(|t| t.replace("[admission]\n", "[admission]\nretrieval_burst = 3\n"));
+    s.push(json!({"key_id": "k1", "key_info": b64(b"x"), "val_service_id": "svc-a"}));
+    for _ in 0..3 {
+        assert_eq!(s.get_as("val", "?val-service-id=svc-a").status, 200);
+    }
+    let r = s.get_as("val", "?val-service-id=svc-a");
+    assert_problem(&r, 429);
+    let wait: u64 = r
+        .retry_after
+        .as_deref()
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "{wait}");
+    // Admission is per caller: another VAL server is still served.
+    assert_eq!(s.get_as("val3", "?val-service-id=svc-a").status, 200);
 }
 
 #[test]

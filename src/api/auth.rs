@@ -183,12 +183,12 @@ pub fn spawn_jwks_reloader(
     })
 }
 
-fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+pub(super) fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))
 }
 
-fn authorization(req: &HttpRequest) -> Option<&str> {
+pub(super) fn authorization(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -261,7 +261,7 @@ pub fn names_match(names: &[String], identity: &str) -> bool {
 }
 
 impl PartyAuth {
-    fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
+    pub(super) fn extract(req: &HttpRequest) -> Result<Self, ApiError> {
         let state = app_state(req)?;
         let cert = req.conn_data::<PeerCert>().ok_or_else(|| {
             ApiError::Unauthorized("a client certificate is required on this interface".into())

@@ -38,12 +38,44 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         state.node.key_sets.admission_inflight(),
         state.node.request_barriers(),
     ) {
-        Ok(body) => HttpResponse::Ok()
-            .content_type(crate::node::metrics::CONTENT_TYPE)
-            .body(body),
+        Ok(mut body) => {
+            if let Some(c) = &state.capif {
+                body.push_str(&capif_metrics(c.logs.counters()));
+            }
+            HttpResponse::Ok()
+                .content_type(crate::node::metrics::CONTENT_TYPE)
+                .body(body)
+        }
         Err(e) => {
             tracing::error!(error = %e, "metrics could not be encoded");
             HttpResponse::InternalServerError().finish()
         }
     }
+}
+
+/// The CAPIF invocation log counters (`[capif]` only) in the Prometheus text format.
+fn capif_metrics((delivered, dropped, failed): (u64, u64, u64)) -> String {
+    let mut out = String::new();
+    for (name, help, v) in [
+        (
+            "sealkm_capif_logs_delivered_total",
+            "CAPIF invocation log records the CCF accepted.",
+            delivered,
+        ),
+        (
+            "sealkm_capif_logs_dropped_total",
+            "CAPIF invocation log records dropped (spool full, or refused by the CCF).",
+            dropped,
+        ),
+        (
+            "sealkm_capif_log_send_failures_total",
+            "Failed sends of invocation log batches to the CCF.",
+            failed,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        ));
+    }
+    out
 }

@@ -19,6 +19,7 @@
 //! | [`federation`] | partner KMS certificates under `/admin/v1/federation`, the domain lookup for parties |
 //! | [`cluster`] | cluster status and membership under `/admin/v1/cluster` |
 //! | [`health`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`capif`] | CAPIF on the service listener: who invokes `ss-kir` (a party, or a CAPIF invoker by PKI or OAUTH), `revoke-authorization` for the CCF, and the CAPIF admin routes |
 //! | [`service`] | the service listener: mTLS + token authentication of parties |
 //! | [`seal_x1`] | SEAL-X1 for the group management server under `/seal-x1/v1` |
 //! | [`km_s`] | KM-S for VAL servers under `/km-s/v1` (our SEAL KM-S JSON interface) |
@@ -33,6 +34,7 @@ pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod capif;
 pub mod cluster;
 pub mod documents;
 pub mod error;
@@ -79,6 +81,12 @@ pub struct AppState {
     pub federator: Option<actix::Addr<crate::actors::federator::Federator>>,
     /// The HTTP proxies in front of KM-UU whose forwarding headers count ([`forwarded`]).
     pub trusted_proxies: Vec<crate::config::trusted_proxies::IpCidr>,
+    /// Admission of TS 29.549 `ss-kir` retrievals (per caller, and in flight): 429 beyond.
+    pub retrieval: crate::node::admission::Admission,
+    /// The origin of the monotonic time `retrieval` runs on.
+    pub started: std::time::Instant,
+    /// The CAPIF links (`[capif]`), if configured.
+    pub capif: Option<Arc<crate::actors::capif::Capif>>,
 }
 
 /// The peer client TLS config of `cfg`, if it has a `[raft]` section.
@@ -116,6 +124,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(federation::configure)
                 .configure(cluster::configure)
                 .configure(acl::configure)
+                .configure(capif::configure_admin)
                 .configure(revocation_query::configure),
         )
         .configure(health::configure);
@@ -137,6 +146,7 @@ pub fn service_routes(cfg: &mut web::ServiceConfig) {
             .configure(federation::configure_lookup_for(Role::ValServer)),
     )
     .service(web::scope(ss_kir::ROOT).configure(ss_kir::configure))
+    .configure(capif::configure_service)
     .configure(openapi::configure)
     .configure(health::configure);
 }

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::problem::{InvalidParam, ProblemDetails};
 use super::{
-    acl, admin, cluster, federation, group_keys, km_s, revocation_query, seal_x1, ss_kir,
+    acl, admin, capif, cluster, federation, group_keys, km_s, revocation_query, seal_x1, ss_kir,
     subscriptions,
 };
 use crate::actors::distribution;
@@ -83,6 +83,7 @@ impl Modify for Security {
         km_s::get_key,
         km_s::key_provisioning,
         ss_kir::key_records,
+        capif::revoke_authorization,
         subscriptions::seal_x1_subscribe,
         subscriptions::seal_x1_subscriptions,
         subscriptions::seal_x1_unsubscribe,
@@ -113,6 +114,10 @@ impl Modify for Security {
         federation::approve,
         federation::refresh,
         federation::status,
+        capif::status,
+        capif::publish,
+        capif::unpublish,
+        capif::reinstate,
     ),
     components(schemas(
         group_keys::VersionInfo,
@@ -137,6 +142,9 @@ impl Modify for Security {
         federation::LookupAnswer,
         ErrorBody,
         ss_kir::ValKeyInfo,
+        capif::RevokeBody,
+        capif::RevokeInfo,
+        capif::ReinstateBody,
         ProblemDetails,
         InvalidParam,
     )),
@@ -145,6 +153,7 @@ impl Modify for Security {
         (name = "SEAL-X1 (extension)", description = "Our extension: KMS-managed group keys"),
         (name = "KM-S", description = "TS 33.434 5.3, 5.8: VAL servers' key material and SEAL key provisioning. The /km-s/v1 JSON and document routes are our interface for these procedures (an extension in form: TS 29.549 defines only ss-kir); errors are {\"error\": reason}"),
         (name = "ss-kir", description = "TS 29.549 7.6.1 SS_KeyInfoRetrieval v1: key information pushed by SEAL key provisioning, for VAL servers; errors are TS 29.122 ProblemDetails (application/problem+json)"),
+        (name = "capif", description = "TS 29.222 AEF_Security_API revoke-authorization, for the CAPIF core function only (its client certificate); served with [capif]. With [capif], ss-kir also accepts CAPIF invokers: a client certificate of the CCF's CA (PKI, authorised by the CCF's trustedInvokers) or, without a certificate, a CCF bearer token (OAUTH) whose scope names this AEF and ss-kir"),
         (name = "KM-S (extension)", description = "Our extension: group keys for entitled VAL servers"),
         (name = "Subscriptions (extension)", description = "Our extension: subscriptions to key events; the leader POSTs a Notification (metadata and event ids only) to the callback URL over mutual TLS, at least once, in id order"),
         (name = "Federation", description = "Partner KMS certificates (TS 33.180 Annex L.3.2 manual exchange; admin API) and the domain lookup (our extension)"),

@@ -4,13 +4,20 @@
 //!
 //! `GET /ss-kir/v1/key-records?val-service-id=S[&val-tgt-ue=U]` → `200 ValKeyInfo`.
 //! Authentication is the service listener's (TS 29.549 9.2: mutual TLS, then the VAL server's
-//! access token; [`PartyAuth`] runs before anything else), then the `Accept` check, the query,
+//! access token; [`super::auth::PartyAuth`] runs before anything else), then the `Accept` check, the query,
 //! [`authorize`] (the request's one read barrier; role `val-server`), and the retrieval rule of
 //! [`crate::kms::key_provisioning::choose`]: the VAL server's ACL group list grants the service
 //! (`*` or its id), or it pushed for that (service, target) itself and sees only its own
 //! pushes; the newest visible push answers. `userUri` is the target when the query names one,
 //! else the pushing VAL server's principal (the push's owner). `keyInfo` is the base64
 //! (standard, padded) of the pushed bytes.
+//!
+//! With `[capif]`, a CAPIF API invoker may call it too (TS 29.549 clause 8; PKI or OAUTH, see
+//! [`super::capif`]): authorised by the CCF, then by the ACL entry of `capif:<apiInvokerId>`;
+//! each of its invocations is spooled as a CAPIF invocation log (no key material).
+//!
+//! Each authenticated caller passes admission first (`[admission] retrieval_burst` per
+//! `identity_window_s`, `max_inflight_retrieval` at once): beyond, 429 with `Retry-After`.
 //!
 //! Every error is a [`Problem`] (`application/problem+json`), mapped from [`ApiError`] once at
 //! this edge: 400 (with `invalidParams`), 401, 403, 404, 406, 429, 500, 503.
@@ -21,14 +28,16 @@ use base64::Engine;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::PartyAuth;
 use super::body::ZeroizingBody;
+use super::capif::{authorize_invoker, SsKirCaller};
 use super::error::ApiError;
 use super::problem::{InvalidParam, Problem};
 use super::service::authorize;
 use super::AppState;
 use crate::kms::acl::Role;
+use crate::kms::capif::Invocation;
 use crate::kms::key_provisioning::validate_val_id;
+use crate::node::core::Actor;
 use crate::node::key_provisioning::ValTarget;
 
 pub const ROOT: &str = "/ss-kir/v1";
@@ -172,21 +181,78 @@ pub fn parse_query(query: &str) -> Result<ValTarget, Problem> {
     responses(
         (status = 200, description = "The newest key information the caller may read for (service, target). Readable: pushes for a service the caller's ACL group list grants (`*` or the id), else only the caller's own pushes for that (service, target). `keyInfo` is base64 of the pushed bytes; `userUri` is the target if the query names one, else the VAL server that pushed it.", body = ValKeyInfo, content_type = "application/json"),
         (status = 400, description = "val-service-id missing or invalid, or val-tgt-ue invalid (invalidParams names it)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 401, description = "no client certificate or no valid access token", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "no client certificate or no valid access token (with CAPIF: nor a valid CCF token)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "certificate and token name different parties, no val-server grant, or the caller is neither granted the service nor pushed for this (service, target)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "the caller may read the service but nothing it may see was pushed for this (service, target)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 406, description = "the Accept header excludes application/json", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 429, description = "too many requests (listed by TS 29.549; an overload refusal)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "too many requests: the caller used its `[admission] retrieval_burst` per `identity_window_s`, or `max_inflight_retrieval` retrievals are running (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "internal error", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "no leader, or the read barrier failed (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "no leader, or the read barrier failed, or (CAPIF PKI invoker not yet authorised here) the CCF cannot be reached (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
     )
 )]
 pub async fn key_records(
     req: HttpRequest,
-    party: Result<PartyAuth, ApiError>,
+    caller: Result<SsKirCaller, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let party = party?;
+    let started = std::time::Instant::now();
+    let caller = caller?;
+    let invoker = match &caller {
+        SsKirCaller::Invoker(i) => Some(i.clone()),
+        SsKirCaller::Party(_) => None,
+    };
+    let name = match &caller {
+        SsKirCaller::Invoker(i) => crate::kms::capif::invoker_principal(&i.id),
+        SsKirCaller::Party(p) => p.name.clone(),
+    };
+    // Admission (per authenticated caller, and in flight): 429 with Retry-After beyond.
+    let res = match state.retrieval.try_admit(&name, state.started.elapsed()) {
+        Ok(_permit) => answer(&req, caller, &state).await,
+        Err(shed) => Err(ApiError::from(crate::node::NodeError::Shed(shed)).into()),
+    };
+    // A CAPIF invocation is logged for the CCF (spooled; never waited on).
+    if let (Some(inv), Some(capif)) = (invoker, &state.capif) {
+        let status = match &res {
+            Ok(r) => r.status().as_u16(),
+            Err(p) => p.error.status().as_u16(),
+        };
+        capif.logs.record(Invocation {
+            api_invoker_id: inv.id,
+            method: inv.method.to_owned(),
+            result: status,
+            invocation_time: rfc3339(state.node.now()),
+            latency_ms: started.elapsed().as_millis() as u64,
+            src_ip: inv.src.map(|a| a.ip().to_string()),
+            src_port: inv.src.map(|a| a.port()),
+        });
+    }
+    res
+}
+
+fn rfc3339(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The retrieval after authentication: the invoker's CAPIF authorisation, the `Accept`
+/// check, the query, the ACL, the key record.
+async fn answer(
+    req: &HttpRequest,
+    caller: SsKirCaller,
+    state: &web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    // An invoker's CCF authorisation (PKI: trustedInvokers) is part of its authentication.
+    let invoker_acl = match (&caller, &state.capif) {
+        (SsKirCaller::Invoker(inv), Some(capif)) => {
+            Some(authorize_invoker(state, capif, inv).await?)
+        }
+        _ => None,
+    };
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -197,11 +263,24 @@ pub async fn key_records(
         );
     }
     let target = parse_query(req.query_string())?;
-    let p = authorize(&state, party, Role::ValServer).await?;
+    let (acl, actor) = match (caller, invoker_acl) {
+        (SsKirCaller::Party(party), _) => {
+            let p = authorize(state, party, Role::ValServer).await?;
+            let actor = p.actor();
+            (p.acl, actor)
+        }
+        (SsKirCaller::Invoker(_), Some(acl)) => {
+            let actor = Actor(acl.principal.clone());
+            (acl, actor)
+        }
+        (SsKirCaller::Invoker(_), None) => {
+            return Err(ApiError::Internal("CAPIF invoker without [capif]".into()).into())
+        }
+    };
     let info = state
         .node
         .parties
-        .key_info_for(&p.acl, &target, &p.actor())
+        .key_info_for(&acl, &target, &actor)
         .await
         .map_err(ApiError::from)?;
     let mut body = ValKeyInfo {

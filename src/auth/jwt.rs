@@ -249,53 +249,7 @@ impl TokenVerifier {
 
     /// Steps 1–4: structure, algorithm, key, signature. Returns the decoded claims set.
     fn verify_signature(&self, token: &str) -> Result<Map<String, Value>, AuthError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::TokenTooLarge {
-                max_bytes: MAX_TOKEN_BYTES,
-            });
-        }
-        if token.is_empty() {
-            return Err(AuthError::MissingToken);
-        }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthError::MalformedToken("not a three-part compact JWS"));
-        };
-        let header = decode_object(header_b64, "header is not base64url JSON object")?;
-        if header.contains_key("crit") {
-            return Err(AuthError::MalformedToken(
-                "critical header extensions are not supported",
-            ));
-        }
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) => {
-                JwkAlg::from_name(name).ok_or(AuthError::UnsupportedAlgorithm)?
-            }
-            Some(_) => return Err(AuthError::MalformedToken("alg is not a string")),
-            None => return Err(AuthError::MalformedToken("alg is missing")),
-        };
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err(AuthError::MalformedToken("kid is not a string")),
-        };
-        let keys = self.jwks.candidates(kid, alg)?;
-        let signature = base64url_decode(sig_b64)
-            .ok_or(AuthError::MalformedToken("signature is not base64url"))?;
-        if signature.is_empty() {
-            return Err(AuthError::MalformedToken("signature is empty"));
-        }
-        // RFC 7515 §5.2 step 8: the signing input is ASCII(header_b64 '.' payload_b64).
-        let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        if !keys
-            .iter()
-            .any(|key| key.verify(alg, signing_input, &signature))
-        {
-            return Err(AuthError::BadSignature);
-        }
-        decode_object(payload_b64, "claims set is not base64url JSON object")
+        verify_jws(&self.jwks, token)
     }
 
     /// Step 5: registered claims, identity and scope.
@@ -369,6 +323,58 @@ impl TokenVerifier {
     }
 }
 
+/// Steps 1–4 of the module docs over `jwks`: structure, algorithm, key, signature. Returns the
+/// decoded claims set, not yet checked (the CAPIF token verifier shares this).
+pub(crate) fn verify_jws(jwks: &Jwks, token: &str) -> Result<Map<String, Value>, AuthError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TokenTooLarge {
+            max_bytes: MAX_TOKEN_BYTES,
+        });
+    }
+    if token.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::MalformedToken("not a three-part compact JWS"));
+    };
+    let header = decode_object(header_b64, "header is not base64url JSON object")?;
+    if header.contains_key("crit") {
+        return Err(AuthError::MalformedToken(
+            "critical header extensions are not supported",
+        ));
+    }
+    let alg = match header.get("alg") {
+        Some(Value::String(name)) => {
+            JwkAlg::from_name(name).ok_or(AuthError::UnsupportedAlgorithm)?
+        }
+        Some(_) => return Err(AuthError::MalformedToken("alg is not a string")),
+        None => return Err(AuthError::MalformedToken("alg is missing")),
+    };
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.as_str()),
+        Some(_) => return Err(AuthError::MalformedToken("kid is not a string")),
+    };
+    let keys = jwks.candidates(kid, alg)?;
+    let signature =
+        base64url_decode(sig_b64).ok_or(AuthError::MalformedToken("signature is not base64url"))?;
+    if signature.is_empty() {
+        return Err(AuthError::MalformedToken("signature is empty"));
+    }
+    // RFC 7515 §5.2 step 8: the signing input is ASCII(header_b64 '.' payload_b64).
+    let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+    if !keys
+        .iter()
+        .any(|key| key.verify(alg, signing_input, &signature))
+    {
+        return Err(AuthError::BadSignature);
+    }
+    decode_object(payload_b64, "claims set is not base64url JSON object")
+}
+
 /// What [`TokenVerifier::check_claims`] requires of one interface's tokens.
 struct Expect<'a> {
     audience: &'a str,
@@ -387,7 +393,10 @@ fn decode_object(part: &str, reason: &'static str) -> Result<Map<String, Value>,
 
 /// RFC 7519 §2 NumericDate: seconds since the epoch, possibly fractional; the fraction is
 /// dropped. Negative or non-numeric values are invalid.
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, AuthError> {
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<u64>, AuthError> {
     let invalid = match name {
         "exp" => "exp is not a NumericDate",
         "nbf" => "nbf is not a NumericDate",
@@ -413,7 +422,7 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 
 /// The scope claim: a space-separated string (RFC 8693 §4.2, RFC 6749 §3.3) or an array of
 /// strings. A missing claim grants nothing.
-fn scopes(value: Option<&Value>) -> Result<Vec<String>, AuthError> {
+pub(crate) fn scopes(value: Option<&Value>) -> Result<Vec<String>, AuthError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s

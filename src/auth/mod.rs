@@ -19,6 +19,7 @@
 //!
 //! A token is a credential: it never appears in an error, a log line or a `Debug` output.
 
+pub mod capif;
 pub mod devidp;
 pub mod jwks;
 pub mod jwt;

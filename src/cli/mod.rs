@@ -1,6 +1,7 @@
 //! Command-line operations that talk to running nodes (the binary's subcommands call these).
 
 pub mod admin;
+pub mod capif;
 pub mod client;
 pub mod cluster;
 pub mod federation;

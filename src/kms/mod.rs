@@ -4,6 +4,7 @@
 //! (TS 33.434 5.8). No I/O, no clock reads: callers pass the time.
 
 pub mod acl;
+pub mod capif;
 pub mod community;
 pub mod domains;
 pub mod events;

@@ -6,7 +6,7 @@
 //! |---------|--------|------|
 //! | [`KeySets`] | `key_sets` | KM-UU key sets: unsealed master secrets, cache, admission, delivery audit |
 //! | [`Groups`] | `groups` | KMS-managed group keys (GMK generation, rotation, expiry, hand-out) |
-//! | [`Parties`] | `parties`, `acl`, `key_provisioning`, `subscriptions` | the ACL, SEAL key provisioning, key event subscriptions |
+//! | [`Parties`] | `parties`, `acl`, `key_provisioning`, `subscriptions`, `capif` | the ACL, SEAL key provisioning, key event subscriptions, the CAPIF publication id and revoked invokers |
 //! | [`Admin`] | `admin`, `admin_checks` | communities' certificates, revocations, the checks before proposing |
 //! | [`Federation`] | `federation`, `federated_status` | partner KMS certificates (import, export, CertCache), the domain lookup, KM-E group keys and their status |
 //!
@@ -18,6 +18,7 @@ mod admin_checks;
 pub mod admission;
 pub mod bootstrap;
 pub mod cache;
+pub mod capif;
 pub mod core;
 pub mod federated_status;
 pub mod federation;

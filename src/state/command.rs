@@ -8,7 +8,9 @@
 //! Versions: 1 = the community commands (`CreateCommunity` … `SetBarrierCheck`); 2 = ACL, group
 //! keys, key provisioning, subscriptions and acknowledgements; 3 = `NoteGroupKeyExpired`; 4 =
 //! `Idempotent` (a command with a client's idempotency key); 5 = the partner certificate commands,
-//! `NoteFederatedDelivery` and `PutServiceKeyProvisioning`; 6 = `ImportFederatedGroupKey`. An envelope carries the smallest
+//! `NoteFederatedDelivery` and `PutServiceKeyProvisioning`; 6 = `ImportFederatedGroupKey`; 7 =
+//! the CAPIF commands (`SetCapifPublication`, `RevokeCapifInvoker`,
+//! `ReinstateCapifInvoker`). An envelope carries the smallest
 //! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
 //! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
 //! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
@@ -28,7 +30,7 @@ use crate::kms::partner::PartnerCertificate;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 6;
+pub const COMMAND_VERSION: u16 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -205,6 +207,24 @@ pub enum Command {
         group_id: String,
         version: GroupKeyVersion,
     },
+    // ---- version 7 (append only below this line) ----
+    /// CAPIF (TS 29.222 `Publish_Service_API`): the CCF's `apiId` of our publication of
+    /// `api_name`; `None`: not published (unpublished).
+    SetCapifPublication {
+        api_name: String,
+        api_id: Option<String>,
+    },
+    /// CAPIF (TS 29.222 `AEF_Security_API` revoke-authorization): the CCF revoked
+    /// `api_invoker_id` at `at_unix` (the proposer's time); it is refused from then on.
+    RevokeCapifInvoker {
+        api_invoker_id: String,
+        at_unix: u64,
+    },
+    /// CAPIF: an operator lifts the revocation of `api_invoker_id` (the CCF authorised it
+    /// again).
+    ReinstateCapifInvoker {
+        api_invoker_id: String,
+    },
 }
 
 impl Command {
@@ -215,7 +235,7 @@ impl Command {
     /// miscompiled that form (a result that printed as 1 compared unequal to 1), see the
     /// `min_version_is_exact_for_every_variant` test.
     pub fn min_version(&self) -> u16 {
-        const BY_KIND: [u16; 6] = [1, 2, 3, 4, 5, 6];
+        const BY_KIND: [u16; 7] = [1, 2, 3, 4, 5, 6, 7];
         let kind: usize = match self {
             Command::CreateCommunity { .. }
             | Command::AddCertificate { .. }
@@ -244,6 +264,9 @@ impl Command {
             | Command::NoteFederatedDelivery { .. }
             | Command::PutServiceKeyProvisioning { .. } => 4,
             Command::ImportFederatedGroupKey { .. } => 5,
+            Command::SetCapifPublication { .. }
+            | Command::RevokeCapifInvoker { .. }
+            | Command::ReinstateCapifInvoker { .. } => 6,
         };
         BY_KIND[kind]
     }
@@ -566,6 +589,13 @@ mod tests {
                     },
                 },
                 6,
+            ),
+            (
+                Command::RevokeCapifInvoker {
+                    api_invoker_id: "i".into(),
+                    at_unix: 1,
+                },
+                7,
             ),
         ];
         for (command, want) in cases {

@@ -16,7 +16,8 @@
 //! changes); version-2 trees `acl`, `groups`, `key_provisioning` (see [`super::groups`]) and
 //! `outbox`, `subscriptions`, `sub_offsets` (see [`super::outbox`]); version-4 tree
 //! `idempotency` (see [`super::idempotency`]); version-5 tree `partners` (see
-//! [`super::partners`]) and index keys in `key_provisioning` (see [`super::key_records`]).
+//! [`super::partners`]) and index keys in `key_provisioning` (see [`super::key_records`]);
+//! version-7 tree `capif` (see [`super::capif`]).
 //! Key events of the
 //! community commands (certificate rotated or revoked, identity revoked) go to the outbox too.
 //! These are the trees of the current generation (`trees`): a snapshot restore fills the next
@@ -33,7 +34,7 @@ use sled::Transactional;
 use thiserror::Error;
 
 use super::command::{Command, Envelope, Outcome, COMMAND_VERSION};
-use super::{groups, idempotency, key_records, outbox, partners};
+use super::{capif, groups, idempotency, key_records, outbox, partners};
 use crate::kms::community::Community;
 use crate::kms::events::{EventKind, EventSubject};
 
@@ -116,6 +117,7 @@ pub(super) struct Tx<'a> {
     pub sub_offsets: &'a TransactionalTree,
     pub idempotency: &'a TransactionalTree,
     pub partners: &'a TransactionalTree,
+    pub capif: &'a TransactionalTree,
 }
 
 /// Applies one command inside a transaction, refusing an envelope older than the command.
@@ -333,6 +335,7 @@ impl StateMachine {
             ("sub_offsets", &t.sub_offsets, false),
             ("idempotency", &t.idempotency, false),
             ("partners", &t.partners, false),
+            ("capif", &t.capif, false),
         ] {
             if !always && tree.is_empty() {
                 continue;
@@ -385,8 +388,9 @@ impl Trees {
             &t.sub_offsets,
             &t.idempotency,
             &t.partners,
+            &t.capif,
         );
-        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id, pa)| {
+        trees.transaction(|(c, r, m, a, g, kp, s, o, so, id, pa, ca)| {
             f(&Tx {
                 communities: c,
                 revocations: r,
@@ -399,6 +403,7 @@ impl Trees {
                 sub_offsets: so,
                 idempotency: id,
                 partners: pa,
+                capif: ca,
             })
         })
     }
@@ -611,6 +616,16 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             val_service_id,
             val_tgt_ue.as_deref(),
         ),
+        Command::SetCapifPublication { api_name, api_id } => {
+            capif::set_publication(tx, api_name, api_id.as_deref())
+        }
+        Command::RevokeCapifInvoker {
+            api_invoker_id,
+            at_unix,
+        } => capif::revoke_invoker(tx, api_invoker_id, *at_unix),
+        Command::ReinstateCapifInvoker { api_invoker_id } => {
+            capif::reinstate_invoker(tx, api_invoker_id)
+        }
     }
 }
 

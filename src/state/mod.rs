@@ -1,8 +1,9 @@
 //! The replicated state machine: versioned commands ([`command`]) and their deterministic
 //! application to the sled store ([`machine`]; ACL, group keys and key provisioning in
 //! [`groups`], pushes for a VAL service indexed for TS 29.549 retrieval in [`key_records`], the key-event outbox and subscriptions in [`outbox`]), and snapshots of that
-//! store as files ([`snapshot`]).
+//! store as files ([`snapshot`]); CAPIF publication ids and revoked invokers in [`capif`].
 
+pub mod capif;
 pub mod command;
 pub mod groups;
 pub mod idempotency;

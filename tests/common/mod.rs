@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use sealkm::client::{KmClient, KmReply};
+pub mod ccf;
 pub mod cluster;
 pub mod km_e;
 pub mod parties;

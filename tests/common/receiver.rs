@@ -53,6 +53,36 @@ fn server_tls(dir: &Path) -> rustls::ServerConfig {
     cfg
 }
 
+/// Serves the routes `configure` registers over `tls` on 127.0.0.1:`port` (0: a free one), one
+/// worker, on a thread of its own: (the bound port, the server's handle, the thread).
+pub fn serve_tls(
+    port: u16,
+    tls: rustls::ServerConfig,
+    configure: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> (
+    u16,
+    actix_web::dev::ServerHandle,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || App::new().configure(configure.clone()))
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .bind_rustls_0_23(("127.0.0.1", port), tls)
+                .expect("bind test server");
+            let bound = server.addrs()[0].port();
+            let server = server.run();
+            tx.send((bound, server.handle())).expect("report");
+            let _ = server.await;
+        });
+    });
+    let (bound, handle) = rx.recv().expect("test server started");
+    (bound, handle, thread)
+}
+
 impl Receiver {
     /// Starts a receiver on a free port with a certificate from `dir`'s dev CA.
     pub fn start(dir: &Path) -> Self {
@@ -73,42 +103,25 @@ impl Receiver {
 
     fn run(&mut self) {
         let got = self.got.clone();
-        let tls = self.tls.clone();
-        let port = self.port;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
+        let (port, handle, thread) = serve_tls(self.port, self.tls.clone(), move |cfg| {
+            let got = got.clone();
+            cfg.route(
+                "/events",
+                web::post().to(move |body: web::Bytes| {
                     let got = got.clone();
-                    App::new().route(
-                        "/events",
-                        web::post().to(move |body: web::Bytes| {
-                            let got = got.clone();
-                            async move {
-                                match serde_json::from_slice::<serde_json::Value>(&body) {
-                                    Ok(v) => {
-                                        got.lock().unwrap().push(v);
-                                        HttpResponse::NoContent().finish()
-                                    }
-                                    Err(_) => HttpResponse::BadRequest().finish(),
-                                }
+                    async move {
+                        match serde_json::from_slice::<serde_json::Value>(&body) {
+                            Ok(v) => {
+                                got.lock().unwrap().push(v);
+                                HttpResponse::NoContent().finish()
                             }
-                        }),
-                    )
-                })
-                .workers(1)
-                .disable_signals()
-                .shutdown_timeout(1)
-                .bind_rustls_0_23(("127.0.0.1", port), tls)
-                .expect("bind receiver");
-                let bound = server.addrs()[0].port();
-                let server = server.run();
-                tx.send((bound, server.handle())).expect("report");
-                let _ = server.await;
-            });
+                            Err(_) => HttpResponse::BadRequest().finish(),
+                        }
+                    }
+                }),
+            );
         });
-        let (bound, handle) = rx.recv().expect("receiver started");
-        self.port = bound;
+        self.port = port;
         self.running = Some((handle, thread));
     }
 

@@ -221,6 +221,7 @@ fn version_1_commands_without_subscribers_write_no_new_state() {
         &a_trees.sub_offsets,
         &a_trees.idempotency,
         &a_trees.partners,
+        &a_trees.capif,
     ] {
         assert!(t.is_empty());
     }

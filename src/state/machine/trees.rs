@@ -108,6 +108,7 @@ pub(crate) struct Trees {
     pub sub_offsets: sled::Tree,
     pub idempotency: sled::Tree,
     pub partners: sled::Tree,
+    pub capif: sled::Tree,
 }
 
 impl Trees {
@@ -128,6 +129,7 @@ impl Trees {
             sub_offsets: t("sub_offsets")?,
             idempotency: t("idempotency")?,
             partners: t("partners")?,
+            capif: t("capif")?,
         })
     }
 

@@ -1,0 +1,277 @@
+//! CAPIF invocation logs (TS 29.222 `Logging_API_Invocation_API`, TS 23.222 8.19): every
+//! `ss-kir` invocation by a CAPIF invoker is spooled on this node and sent to the CCF as
+//! `POST {ccf}/api-invocation-logs/v1/{aefId}/logs`, one `InvocationLog` per invoker and batch.
+//!
+//! - The request path only pushes the record into memory ([`LogSpool::record`]) and wakes the
+//!   shipper: KM-S never waits on the CCF, nor on this file.
+//! - The shipper ([`run_shipper`], a task on every node) appends new records to the spool
+//!   file `capif-log-spool.jsonl` in the data directory and fsyncs it, in batches; a record
+//!   is on disk within one shipper round of its invocation (not before the answer). The file
+//!   is rewritten (temporary file, fsync, rename) after a delivery or a drop.
+//! - The spool is bounded (`log_spool_max`): a full spool drops the oldest record and counts
+//!   it (`sealkm_capif_logs_dropped_total`).
+//! - A batch goes when an invoker has `log_batch` records or every `log_flush_ms`; a failed
+//!   send (transport, timeout, 5xx) is retried with backoff doubling up to 60 s. A batch the
+//!   CCF refuses with a 4xx is dropped and counted (it would never be accepted).
+//! - Records hold the invoker id, the security method, status, time, latency and source
+//!   address: never a query string, a body or key material.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::Capif;
+use crate::kms::capif::spool::{Spool, SpoolEntry};
+use crate::kms::capif::{invocation_log, Invocation};
+
+/// The spool file's name in the data directory.
+pub const SPOOL_FILE: &str = "capif-log-spool.jsonl";
+
+/// Longest wait between two attempts after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+struct Inner {
+    spool: Spool,
+    /// Pushed but not yet appended to the file.
+    unsynced: VecDeque<SpoolEntry>,
+    /// The file must be rewritten from `spool` (after a delivery or a drop).
+    rewrite: bool,
+}
+
+/// The spool of one node (see module docs).
+pub struct LogSpool {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+    wake: tokio::sync::Notify,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    failures: AtomicU64,
+}
+
+fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LogSpool {
+    /// Opens the spool file at `path` (missing: empty; unreadable lines are skipped).
+    pub fn open(path: &Path, max: usize) -> std::io::Result<Self> {
+        let mut entries = Vec::new();
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                for line in std::io::BufReader::new(f).lines() {
+                    if let Ok(e) = serde_json::from_str::<SpoolEntry>(&line?) {
+                        entries.push(e);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let spool = Spool::new(max, entries);
+        let dropped = spool.dropped();
+        Ok(Self {
+            path: path.to_owned(),
+            inner: Mutex::new(Inner {
+                spool,
+                unsynced: VecDeque::new(),
+                rewrite: dropped > 0,
+            }),
+            wake: tokio::sync::Notify::new(),
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(dropped),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Spools one invocation (no I/O; the shipper writes it).
+    pub fn record(&self, invocation: Invocation) {
+        let dropped = {
+            let mut g = lock(&self.inner);
+            let (entry, dropped) = g.spool.push(invocation);
+            if dropped > 0 {
+                g.rewrite = true;
+                g.unsynced.clear();
+            } else {
+                g.unsynced.push_back(entry);
+            }
+            dropped
+        };
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Records spooled, delivered and dropped, and failed sends, for status and metrics.
+    pub fn status(&self) -> Value {
+        json!({
+            "spooled": lock(&self.inner).spool.len(),
+            "delivered": self.delivered.load(Ordering::Relaxed),
+            "dropped": self.dropped.load(Ordering::Relaxed),
+            "failedSends": self.failures.load(Ordering::Relaxed),
+        })
+    }
+
+    /// (delivered, dropped, failed sends) since start.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        (
+            self.delivered.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Writes what changed to the file and fsyncs it (blocking: call off the runtime).
+    fn persist(&self) -> std::io::Result<()> {
+        let (rewrite, lines) = {
+            let mut g = lock(&self.inner);
+            if g.rewrite {
+                g.rewrite = false;
+                g.unsynced.clear();
+                (true, g.spool.entries().cloned().collect::<Vec<_>>())
+            } else {
+                (false, g.unsynced.drain(..).collect())
+            }
+        };
+        if !rewrite && lines.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for e in &lines {
+            text.push_str(&serde_json::to_string(e).unwrap_or_default());
+            text.push('\n');
+        }
+        let res = if rewrite {
+            let tmp = self.path.with_extension("jsonl.tmp");
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            match self.path.parent() {
+                Some(dir) => std::fs::File::open(dir)?.sync_all(),
+                None => Ok(()),
+            }
+        } else {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_data()
+        };
+        if res.is_err() {
+            // Not written: try the whole file again next round.
+            lock(&self.inner).rewrite = true;
+        }
+        res
+    }
+}
+
+/// Persists the spool off the runtime.
+async fn persist(capif: &Arc<Capif>) {
+    let c = capif.clone();
+    match actix_rt::task::spawn_blocking(move || c.logs.persist()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "writing the CAPIF log spool failed"),
+        Err(e) => tracing::error!(error = %e, "the CAPIF log spool writer stopped"),
+    }
+}
+
+/// What one delivery attempt did.
+enum Sent {
+    Delivered,
+    Refused,
+    Failed,
+    NotPublished,
+}
+
+/// Sends the next batch, if any.
+async fn send_batch(capif: &Arc<Capif>) -> Option<Sent> {
+    let cfg = &capif.cfg;
+    let (invoker, batch) = lock(&capif.logs.inner).spool.next_batch(cfg.log_batch)?;
+    let Ok(Some(api_id)) = capif.api_id() else {
+        return Some(Sent::NotPublished);
+    };
+    let list: Vec<Invocation> = batch.iter().map(|e| e.invocation.clone()).collect();
+    let body = invocation_log(&cfg.aef_id, &api_id, &invoker, &list);
+    let path = format!("/api-invocation-logs/v1/{}/logs", cfg.aef_id);
+    let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+    let outcome = match capif.send("POST", &path, Some(&body)).await {
+        Ok((200..=204, _)) => Sent::Delivered,
+        Ok((status, _)) => {
+            tracing::warn!(
+                status,
+                records = seqs.len(),
+                "the CCF refused an invocation log batch; dropped"
+            );
+            Sent::Refused
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sending invocation logs to the CCF failed; kept for retry");
+            Sent::Failed
+        }
+    };
+    let logs = &capif.logs;
+    match outcome {
+        Sent::Delivered | Sent::Refused => {
+            let mut g = lock(&logs.inner);
+            g.spool.remove(&seqs);
+            g.rewrite = true;
+            let counter = match outcome {
+                Sent::Delivered => &logs.delivered,
+                _ => &logs.dropped,
+            };
+            counter.fetch_add(seqs.len() as u64, Ordering::Relaxed);
+        }
+        _ => {
+            logs.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(outcome)
+}
+
+/// The shipper of this node's spool (see module docs). Spawn on the node's runtime.
+pub async fn run_shipper(capif: Arc<Capif>) {
+    let period = Duration::from_millis(capif.cfg.log_flush_ms);
+    let mut backoff = period;
+    let mut next_try = Instant::now();
+    let mut last_flush = Instant::now();
+    loop {
+        tokio::select! {
+            _ = capif.logs.wake.notified() => {}
+            _ = tokio::time::sleep(period) => {}
+        }
+        persist(&capif).await;
+        let (empty, full) = {
+            let g = lock(&capif.logs.inner);
+            (
+                g.spool.is_empty(),
+                g.spool.has_full_batch(capif.cfg.log_batch),
+            )
+        };
+        let now = Instant::now();
+        if empty || now < next_try || !(full || now >= last_flush + period) {
+            continue;
+        }
+        last_flush = now;
+        // Send batches until the spool is empty or a send fails (bounded per round).
+        for _ in 0..64 {
+            match send_batch(&capif).await {
+                None => break,
+                Some(Sent::Delivered | Sent::Refused) => backoff = period,
+                Some(Sent::Failed) => {
+                    next_try = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    break;
+                }
+                Some(Sent::NotPublished) => break,
+            }
+        }
+        persist(&capif).await;
+    }
+}
