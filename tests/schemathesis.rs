@@ -1,9 +1,11 @@
-//! Schema conformance of TS 29.549 `ss-kir` on the service listener: schemathesis (PyPI, run as
+//! Schema conformance of the service listener (TS 29.549 `ss-kir`, KM-S, SEAL-X1 and their
+//! subscriptions): schemathesis (PyPI, run as
 //! `python3 -m schemathesis.cli`; `.ci/run` installs it when missing, and this test fails
 //! without it) reads the
 //! node's own `/openapi.json` and sends generated requests (examples, coverage and fuzzing
-//! phases) over mutual TLS with a granted VAL server's certificate and token. Every answer
-//! must be documented (status, content type, body schema) and none may be a 5xx.
+//! phases) to every operation under `/ss-kir/`, `/km-s/` and `/seal-x1/` over mutual TLS with
+//! a granted VAL server's certificate and token (so SEAL-X1 answers 403, also documented).
+//! Every answer must be documented (status, content type, body schema) and none may be a 5xx.
 
 mod common;
 
@@ -14,7 +16,7 @@ use sealkm::dev::{self, DEV_VAL};
 use serde_json::json;
 
 #[test]
-fn ss_kir_answers_match_the_openapi_document() {
+fn service_listener_answers_match_the_openapi_document() {
     let env = Env::new(|t| t);
     let node = env.start();
     let service = node.service_url.clone().expect("service listener");
@@ -45,7 +47,8 @@ fn ss_kir_answers_match_the_openapi_document() {
         .arg("--request-cert-key")
         .arg(&key)
         .args(["-H", &bearer])
-        .args(["--include-path-regex", "^/ss-kir/"])
+        .args(["--include-path-regex", "^/(ss-kir|km-s|seal-x1)/"])
+
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
@@ -66,8 +69,11 @@ fn ss_kir_answers_match_the_openapi_document() {
         "schemathesis found failures:\n{stdout}\n{stderr}"
     );
     // It really tested the operation (a run that selected nothing would also exit 0).
-    assert!(
-        stdout.contains("GET /ss-kir/v1/key-records"),
-        "operation not exercised:\n{stdout}"
-    );
+    for op in [
+        "GET /ss-kir/v1/key-records",
+        "POST /km-s/v1/key-provisioning",
+        "POST /seal-x1/v1/groups/{group_id}/keys",
+    ] {
+        assert!(stdout.contains(op), "{op} not exercised:\n{stdout}");
+    }
 }

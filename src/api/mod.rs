@@ -181,6 +181,17 @@ pub(crate) fn listener(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            // A query or path segment that does not parse is a 400 with our JSON error body,
+            // like every other refusal (not actix's plain text).
+            .app_data(
+                web::QueryConfig::default().error_handler(|e, _| {
+                    error::ApiError::BadRequest(format!("query: {e}")).into()
+                }),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| error::ApiError::BadRequest(format!("path: {e}")).into()),
+            )
             // Every request makes at most one read barrier (`NodeCore::read_barrier`).
             .wrap(actix_web::middleware::from_fn(one_barrier_per_request))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))

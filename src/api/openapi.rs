@@ -60,6 +60,83 @@ impl Modify for Security {
     }
 }
 
+/// Statuses any operation of the service listener's JSON interfaces (KM-S, SEAL-X1 and their
+/// subscriptions) may answer before or besides its own, with the `{"error": reason}` body:
+/// added where an operation does not list them itself (ss-kir and the CAPIF route list their
+/// ProblemDetails statuses themselves).
+const SERVICE_ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "Malformed request: a path segment, query or body that does not parse",
+    ),
+    (
+        "401",
+        "No client certificate or no valid access token, or the two name different parties",
+    ),
+    ("403", "The party's role or grant does not allow this"),
+    ("404", "Unknown resource"),
+    (
+        "408",
+        "The body did not arrive within [limits] body_read_timeout_s",
+    ),
+    ("413", "Body over the limit"),
+    (
+        "429",
+        "Admission control or a per-principal quota (Retry-After when waiting helps)",
+    ),
+    ("503", "No leader or no quorum reachable (Retry-After)"),
+];
+
+/// Added to the writes (POST, PUT, DELETE) of those interfaces.
+const WRITE_ERRORS: &[(&str, &str)] = &[(
+    "507",
+    "This node is below its free-space reserve or its Raft log disk is full: nothing was written",
+)];
+
+struct ServiceErrors;
+
+impl Modify for ServiceErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if !(path.starts_with("/km-s/") || path.starts_with("/seal-x1/")) {
+                continue;
+            }
+            // The TS 33.180 document routes answer errors as a KmsResponse with KmsError.
+            let xml = path.contains("/keymanagement/");
+            let error = || {
+                let content = if xml {
+                    ("application/xml", ContentBuilder::new().build())
+                } else {
+                    (
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                };
+                ResponseBuilder::new().content(content.0, content.1)
+            };
+            let ops = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.delete, true),
+            ];
+            for (op, write) in ops {
+                let Some(op) = op.as_mut() else { continue };
+                let extra = if write { WRITE_ERRORS } else { &[] };
+                for (status, why) in SERVICE_ERRORS.iter().chain(extra) {
+                    op.responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| error().description(*why).build().into());
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -69,7 +146,7 @@ impl Modify for Security {
                        subscriptions) marked as such, and the admin API.",
         license(name = "Apache-2.0")
     ),
-    modifiers(&Security),
+    modifiers(&Security, &ServiceErrors),
     security(("mutual_tls" = [], "access_token" = [])),
     paths(
         seal_x1::key_management,
