@@ -62,7 +62,8 @@ pub const REQUEST_TIMEOUT_TICKS: u64 = 30;
 const SNAPSHOT_RETRY_TICKS: u64 = 100;
 
 /// Why the key store could not serve a request. All of them are "try again" for a client
-/// (HTTP 503 with `Retry-After`), except [`StoreError::Invalid`].
+/// (HTTP 503 with `Retry-After`), except [`StoreError::Invalid`]; the API tells the ones
+/// refused before they were proposed ([`StoreError::not_proposed`]) from the others.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("no leader is known (election in progress or no quorum)")]
@@ -81,6 +82,19 @@ pub enum StoreError {
     Invalid(String),
     #[error("the key store has stopped: {0}")]
     Stopped(String),
+}
+
+impl StoreError {
+    /// Whether the request was refused before it was proposed to Raft, so it can never
+    /// commit: no leader known (raft-rs dropped the proposal, or a read found no leader), the
+    /// mailbox full, or no space for new data. [`StoreError::Timeout`] is not: a proposal
+    /// that timed out may still commit.
+    pub fn not_proposed(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NoLeader | StoreError::Busy | StoreError::DiskFull(_)
+        )
+    }
 }
 
 /// How to open a key store.

@@ -171,7 +171,8 @@ pub(crate) fn listener(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            // Every request makes at most one read barrier (`NodeCore::read_barrier`).
+            // Every request makes at most one read barrier (`NodeCore::read_barrier`) and
+            // knows whether it proposed anything (`NodeCore::propose`).
             .wrap(actix_web::middleware::from_fn(one_barrier_per_request))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
             .configure(routes)
