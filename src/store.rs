@@ -52,6 +52,7 @@ use actix::{Actor, Addr};
 use raft::eraftpb::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::clock::{Clock, PeerClocks, SystemClock};
 use crate::state::{Command, Outcome, StateMachine};
 
 /// Requests waiting for the key store; beyond this, callers get [`StoreError::Busy`].
@@ -122,6 +123,9 @@ pub struct StoreOptions {
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// The free-space reserve of the node's disks (default: none).
     pub space: space::SpaceGuard,
+    /// The node's clock: stamped on every Raft batch to peers and measured against theirs
+    /// ([`crate::clock::PeerClocks`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl StoreOptions {
@@ -140,6 +144,7 @@ impl StoreOptions {
             snapshot_keep_entries: crate::config::default_snapshot_keep(),
             peer_tls: None,
             space: space::SpaceGuard::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -185,6 +190,7 @@ pub struct KeyStoreHandle {
     progress: watch::Receiver<StoreProgress>,
     state: StateMachine,
     snap_dir: PathBuf,
+    peer_clocks: Arc<PeerClocks>,
 }
 
 impl KeyStoreHandle {
@@ -280,6 +286,11 @@ impl KeyStoreHandle {
     pub fn snap_dir(&self) -> &std::path::Path {
         &self.snap_dir
     }
+
+    /// How far each peer's clock was from this node's on the last batch it sent here.
+    pub fn peer_clocks(&self) -> &Arc<PeerClocks> {
+        &self.peer_clocks
+    }
 }
 
 /// Starts the key store actor on its own arbiter (the peer transport gets another).
@@ -293,6 +304,7 @@ pub fn start(
     let (fatal_tx, fatal_rx) = watch::channel(None);
     let (progress_tx, progress) = watch::channel(StoreProgress::default());
     let snap_dir = opts.snap_dir.clone();
+    let peer_clocks = Arc::new(PeerClocks::new(opts.clock.clone()));
     let net = actix_rt::Arbiter::new();
     let store = KeyStore::open(
         opts,
@@ -317,6 +329,7 @@ pub fn start(
         progress,
         state,
         snap_dir,
+        peer_clocks,
     })
 }
 

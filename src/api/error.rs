@@ -219,6 +219,10 @@ impl From<NodeError> for ApiError {
                 tracing::warn!(reason = %s, "request refused: cluster unavailable");
                 ApiError::from(s)
             }
+            NodeError::ClockSkew(why) => {
+                tracing::warn!(reason = %why, "key service refused: clock skew");
+                ApiError::Unavailable { retry_after_s: 1 }
+            }
             NodeError::AfterProposal(s) => {
                 tracing::warn!(reason = %s, "request refused after an earlier write of it");
                 ApiError::after_proposal(s)

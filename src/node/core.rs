@@ -54,6 +54,10 @@ pub enum NodeError {
     Quota(String),
     #[error("cluster unavailable: {0}")]
     Unavailable(#[from] StoreError),
+    /// This node's clock is too far from the leader's, or unknown (the clock-skew rule,
+    /// [`NodeCore::check_clock`]): time-dependent keys are not issued here (503).
+    #[error("this node's clock is {0}")]
+    ClockSkew(String),
     /// The key store refused a step of a request after an earlier step of the same request
     /// was proposed (and may have committed): unlike [`NodeError::Unavailable`] with a
     /// refusal before proposal ([`StoreError::not_proposed`]), the request's effect is unknown.
@@ -70,6 +74,9 @@ impl From<CryptoError> for NodeError {
         NodeError::Kms(KmsError::Crypto(e))
     }
 }
+
+/// How recent the leader's clock stamp must be for [`NodeCore::check_clock`].
+pub const CLOCK_STAMP_MAX_AGE_MS: u64 = 5_000;
 
 tokio::task_local! {
     /// Whether the current HTTP request already made its read barrier.
@@ -138,6 +145,8 @@ pub struct NodeCore {
     pub metrics: super::metrics::Metrics,
     /// ReadIndex rounds made for HTTP requests ([`NodeCore::read_barrier`]).
     request_barriers: AtomicU64,
+    /// `[raft] max_clock_skew_ms` (the clock-skew rule; `None`: a cluster of one).
+    max_clock_skew_ms: Option<u64>,
 }
 
 impl NodeCore {
@@ -183,6 +192,7 @@ impl NodeCore {
                 .collect(),
             metrics: Default::default(),
             request_barriers: AtomicU64::new(0),
+            max_clock_skew_ms: cfg.raft.as_ref().map(|r| r.max_clock_skew_ms),
         }
     }
 
@@ -266,6 +276,39 @@ impl NodeCore {
                 Ok(())
             }
             Err(_) => Ok(self.store.read_barrier().await.map_err(refused)?),
+        }
+    }
+
+    /// The clock-skew rule: the leader's clock is the cluster's; a follower serves
+    /// time-dependent keys only while the leader's last Raft batch (within
+    /// [`CLOCK_STAMP_MAX_AGE_MS`]) showed the two clocks within `[raft] max_clock_skew_ms`.
+    /// So no two nodes hand out different "current" key sets for one request time beyond the
+    /// bound. A leader, a cluster of one and a node that knows no leader pass (the latter is
+    /// refused by its read barrier).
+    pub fn check_clock(&self) -> Result<(), NodeError> {
+        let Some(bound) = self.max_clock_skew_ms else {
+            return Ok(());
+        };
+        let s = self.store.status();
+        if s.leader_id == 0 || s.leader_id == s.id {
+            return Ok(());
+        }
+        match self
+            .store
+            .peer_clocks()
+            .offset(s.leader_id, CLOCK_STAMP_MAX_AGE_MS)
+        {
+            Some(o) if o.unsigned_abs() <= bound => Ok(()),
+            Some(o) => Err(NodeError::ClockSkew(format!(
+                "{} ms {} the leader's (node {}), beyond the {bound} ms bound",
+                o.unsigned_abs(),
+                if o > 0 { "behind" } else { "ahead of" },
+                s.leader_id
+            ))),
+            None => Err(NodeError::ClockSkew(format!(
+                "not compared with the leader's (node {}) in the last {CLOCK_STAMP_MAX_AGE_MS} ms",
+                s.leader_id
+            ))),
         }
     }
 
