@@ -15,6 +15,7 @@
 #   restart      rolling restart: each node in turn SIGTERM, restarted, back in the cluster
 #   clock-skew   a node restarted with its clock minutes off, then with the right time
 #                (scripts/chaos/clock.sh; needs a binary built with the test-clock feature)
+#   membership   local only: a spare node joins, serves, leaves (scripts/chaos/members.sh)
 # Compose only (iptables rules in the containers' network namespaces, entered from the host with
 # nsenter; every rule is deleted at heal and on exit):
 #   partition-leader  the leader cut from both peers (time to a new leader recorded)
@@ -41,6 +42,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/chaos/clock.sh"
 # shellcheck source=scripts/chaos/disk.sh
 . "$ROOT/scripts/chaos/disk.sh"
+# shellcheck source=scripts/chaos/members.sh
+. "$ROOT/scripts/chaos/members.sh"
 
 TARGET=local
 FAULTS=kill,kill-leader,pause
@@ -65,6 +68,8 @@ IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
   case "$k" in
     kill|kill-leader|kill-all|pause|restart|clock-skew) ;;
+    membership)
+      [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
     partition-leader|partition-split|partition-oneway|partition-bridge|disk-full)
       [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
     *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
@@ -371,6 +376,8 @@ fault() { # fault KIND HOLD_S
       clock_skew "$hold" "$t0" ;;
     disk-full)
       disk_full "$hold" "$t0" ;;
+    membership)
+      membership "$hold" "$t0" ;;
   esac
   log "$kind done ($(( $(now_ms) - t0 )) ms)"
 }
