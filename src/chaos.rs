@@ -10,7 +10,9 @@
 //! - [`check`] (pure) finds the violations: lost acknowledged writes, values nobody wrote,
 //!   gaps or two GMK-IDs in a group's versions, non-linearizable reads ([`linear`], the
 //!   Wing–Gong search per key), differing digests, halted nodes;
-//! - [`summary`] (pure): operations ok / failed / unknown, availability, faults.
+//! - [`summary`] (pure): operations ok / failed / unknown, availability, faults;
+//! - [`timeline`] (pure): the run as a picture (per-second outcomes, fault bands), written as
+//!   PNG by [`png`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +21,9 @@ pub mod check;
 pub mod gather;
 pub mod history;
 pub mod linear;
+pub mod png;
 pub mod summary;
+pub mod timeline;
 pub mod workload;
 
 #[derive(clap::Subcommand, Debug)]
@@ -43,6 +47,9 @@ pub struct CheckArgs {
     /// Also write the report (summary and violations) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Also draw the timeline (operations per second by outcome, fault bands) as PNG here.
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
     /// Seconds to wait for every node to reach the same digest before reading their states.
     #[arg(long, default_value_t = 60)]
     pub converge: u64,
@@ -66,6 +73,11 @@ async fn run_check(a: CheckArgs) -> Result<(), String> {
     };
     let nodes = gather::gather(&a.dir, &meta, Duration::from_secs(a.converge)).await?;
     let findings = check::check(&meta, &ops, &nodes);
+    if let Some(p) = &a.timeline {
+        let c = timeline::draw(&ops, &faults, meta.start_unix_ms);
+        let bytes = png::encode(c.width, c.height, &c.pixels, &timeline::PALETTE);
+        std::fs::write(p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
     let summary = summary::summarize(&ops, faults);
     println!("{}", summary::render(&meta, &summary));
     println!(

@@ -184,6 +184,12 @@ pub struct RaftConfig {
     /// Entries kept behind a snapshot for followers that lag a little.
     #[serde(default = "default_snapshot_keep")]
     pub snapshot_keep_entries: u64,
+    /// The clock-skew rule: a follower issues KM-UU key sets only while its clock is within
+    /// this many ms of the leader's, as measured on the leader's last Raft batch (within the
+    /// last 5 s); otherwise it answers 503 and the client goes to another node. The leader's
+    /// clock is the cluster's. The measurement includes the one-way delay.
+    #[serde(default = "default_max_clock_skew_ms")]
+    pub max_clock_skew_ms: u64,
 }
 
 /// Another node of the initial cluster.
@@ -197,6 +203,9 @@ pub struct PeerConfig {
 
 pub(crate) fn default_tick_ms() -> u64 {
     100
+}
+pub(crate) fn default_max_clock_skew_ms() -> u64 {
+    2_000
 }
 pub(crate) fn default_snapshot_interval() -> u64 {
     10_000

@@ -52,6 +52,7 @@ use actix::{Actor, Addr};
 use raft::eraftpb::Message;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::clock::{Clock, PeerClocks, SystemClock};
 use crate::state::{Command, Outcome, StateMachine};
 
 /// Requests waiting for the key store; beyond this, callers get [`StoreError::Busy`].
@@ -62,7 +63,8 @@ pub const REQUEST_TIMEOUT_TICKS: u64 = 30;
 const SNAPSHOT_RETRY_TICKS: u64 = 100;
 
 /// Why the key store could not serve a request. All of them are "try again" for a client
-/// (HTTP 503 with `Retry-After`), except [`StoreError::Invalid`].
+/// (HTTP 503 with `Retry-After`), except [`StoreError::Invalid`]; the API tells the ones
+/// refused before they were proposed ([`StoreError::not_proposed`]) from the others.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("no leader is known (election in progress or no quorum)")]
@@ -81,6 +83,19 @@ pub enum StoreError {
     Invalid(String),
     #[error("the key store has stopped: {0}")]
     Stopped(String),
+}
+
+impl StoreError {
+    /// Whether the request was refused before it was proposed to Raft, so it can never
+    /// commit: no leader known (raft-rs dropped the proposal, or a read found no leader), the
+    /// mailbox full, or no space for new data. [`StoreError::Timeout`] is not: a proposal
+    /// that timed out may still commit.
+    pub fn not_proposed(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NoLeader | StoreError::Busy | StoreError::DiskFull(_)
+        )
+    }
 }
 
 /// How to open a key store.
@@ -108,6 +123,9 @@ pub struct StoreOptions {
     pub peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// The free-space reserve of the node's disks (default: none).
     pub space: space::SpaceGuard,
+    /// The node's clock: stamped on every Raft batch to peers and measured against theirs
+    /// ([`crate::clock::PeerClocks`]).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl StoreOptions {
@@ -126,6 +144,7 @@ impl StoreOptions {
             snapshot_keep_entries: crate::config::default_snapshot_keep(),
             peer_tls: None,
             space: space::SpaceGuard::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -179,6 +198,7 @@ pub struct KeyStoreHandle {
     progress: watch::Receiver<StoreProgress>,
     state: StateMachine,
     snap_dir: PathBuf,
+    peer_clocks: Arc<PeerClocks>,
 }
 
 impl KeyStoreHandle {
@@ -274,6 +294,11 @@ impl KeyStoreHandle {
     pub fn snap_dir(&self) -> &std::path::Path {
         &self.snap_dir
     }
+
+    /// How far each peer's clock was from this node's on the last batch it sent here.
+    pub fn peer_clocks(&self) -> &Arc<PeerClocks> {
+        &self.peer_clocks
+    }
 }
 
 /// Starts the key store actor on its own arbiter (the peer transport gets another).
@@ -287,6 +312,7 @@ pub fn start(
     let (fatal_tx, fatal_rx) = watch::channel(None);
     let (progress_tx, progress) = watch::channel(StoreProgress::default());
     let snap_dir = opts.snap_dir.clone();
+    let peer_clocks = Arc::new(PeerClocks::new(opts.clock.clone()));
     let net = actix_rt::Arbiter::new();
     let store = KeyStore::open(
         opts,
@@ -311,6 +337,7 @@ pub fn start(
         progress,
         state,
         snap_dir,
+        peer_clocks,
     })
 }
 

@@ -5,7 +5,8 @@
 //! - a node restarted after the log was compacted catches up by snapshot;
 //! - a fourth node joins and a node leaves under load;
 //! - a minority partition (a fault-injecting proxy between peers) neither commits nor issues
-//!   keys, and catches up when healed.
+//!   keys (once it knows no leader a write is refused with `"proposed": false`, and never
+//!   appears), and catches up when healed.
 //!
 //! Every test ends with all running nodes at the same state digest.
 
@@ -229,9 +230,18 @@ fn a_minority_partition_neither_commits_nor_issues_keys() {
             p.cut();
         }
     }
-    // The cut-off old leader can neither commit a write nor issue a key set.
+    // The cut-off old leader can neither commit a write nor issue a key set (while it still
+    // takes itself for the leader the write is proposed and times out: a plain 503).
     assert_eq!(c.revoke(old, "sip:minority@sealkm.test"), 503);
     assert_eq!(keyprov(&c, old, "sip:carol@sealkm.test").status, 503);
+    // Once it has stepped down (check-quorum) it knows no leader: a write is refused before
+    // it is proposed, and says so.
+    c.wait_for("the cut-off node to know no leader", |c| {
+        (c.report(old)?["leader_id"].as_u64()? == 0).then_some(())
+    });
+    let (status, body) = revoke_answer(&c, old, "sip:refused@sealkm.test");
+    assert_eq!(status, 503);
+    assert_eq!(body["proposed"], false, "{body}");
     // The majority elects a leader and goes on.
     let other = (1..=3).find(|&id| id != old).expect("majority node");
     let new = c.wait_for("a leader in the majority", |c| {
@@ -245,8 +255,21 @@ fn a_minority_partition_neither_commits_nor_issues_keys() {
     c.converged();
     assert!(is_revoked_everywhere(&c, "sip:majority@sealkm.test"));
     assert!(is_revoked_everywhere(&c, "sip:before@sealkm.test"));
-    // The write the partitioned leader took was never committed, so it is gone everywhere.
+    // The write the partitioned leader took was never committed, so it is gone everywhere,
+    // and the one refused before proposal never existed.
     for id in 1..=3 {
         assert_eq!(keyprov(&c, id, "sip:minority@sealkm.test").status, 200);
+        assert_eq!(keyprov(&c, id, "sip:refused@sealkm.test").status, 200);
     }
+}
+
+/// [`Cluster::revoke`] with the answer's body.
+fn revoke_answer(c: &Cluster, id: u32, identity: &str) -> (u16, serde_json::Value) {
+    let url = format!(
+        "{}/admin/v1/communities/{}/revocations",
+        c.url(id),
+        sealkm::dev::DEV_KMS_URI
+    );
+    let body = serde_json::json!({ "identity": identity, "reason": "cluster test" });
+    c.agent().post(&url, &body).expect("an answer")
 }

@@ -13,18 +13,22 @@
 #   kill-all     kill -9 of every node, then all restarted
 #   pause        SIGSTOP of the leader, SIGCONT after a few seconds (time to a new leader)
 #   restart      rolling restart: each node in turn SIGTERM, restarted, back in the cluster
+#   clock-skew   a node restarted with its clock minutes off, then with the right time
+#                (scripts/chaos/clock.sh; needs a binary built with the test-clock feature)
+#   membership   local only: a spare node joins, serves, leaves (scripts/chaos/members.sh)
 # Compose only (iptables rules in the containers' network namespaces, entered from the host with
 # nsenter; every rule is deleted at heal and on exit):
 #   partition-leader  the leader cut from both peers (time to a new leader recorded)
 #   partition-split   a seeded node cut from the other two (minority 1, majority 2)
 #   partition-oneway  the leader hears nothing from its peers; what it sends still goes out
 #   partition-bridge  two seeded nodes cut from each other; the third sees both
+#   disk-full         node 3's own small filesystem filled, then emptied (scripts/chaos/disk.sh)
 # On compose, kill is `docker kill -s KILL` then `docker start`, pause `docker pause`, restart
 # `docker stop` then `docker start`. The image (SEALKM_IMAGE, default sealkm:dev) is built by
 # scripts/image.sh from the binary if missing; secrets are generated into the run's folder.
 #
-# The run's folder holds the node logs, history.jsonl, faults.jsonl, report.json and
-# summary.txt. It is removed after a passing run unless --keep; kept (and named) on failure.
+# The run's folder holds the node logs, history.jsonl, faults.jsonl, report.json,
+# summary.txt and timeline.png. It is removed after a passing run unless --keep; kept (and named) on failure.
 # Every process this script started is stopped on exit, also on Ctrl-C.
 #
 # Needs jq and curl. Environment: SEALKM_BIN (a built sealkm; default: `cargo build --release`
@@ -34,6 +38,12 @@
 # Compose needs docker, docker-compose (or compose v2), nsenter and iptables, and root.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/chaos/clock.sh
+. "$ROOT/scripts/chaos/clock.sh"
+# shellcheck source=scripts/chaos/disk.sh
+. "$ROOT/scripts/chaos/disk.sh"
+# shellcheck source=scripts/chaos/members.sh
+. "$ROOT/scripts/chaos/members.sh"
 
 TARGET=local
 FAULTS=kill,kill-leader,pause
@@ -57,14 +67,17 @@ case "$TARGET" in local|compose) ;; *) echo "chaos: --target is local or compose
 IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
   case "$k" in
-    kill|kill-leader|kill-all|pause|restart) ;;
-    partition-leader|partition-split|partition-oneway|partition-bridge)
+    kill|kill-leader|kill-all|pause|restart|clock-skew) ;;
+    membership)
+      [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
+    partition-leader|partition-split|partition-oneway|partition-bridge|disk-full)
       [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
     *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
   esac
 done
 TOOLS=(jq curl)
 [ "$TARGET" = local ] || TOOLS+=(docker nsenter iptables)
+[[ ",$FAULTS," != *,disk-full,* ]] || TOOLS+=(mkfs.ext4 fallocate mount)
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
 done
@@ -105,7 +118,7 @@ node_ids() { jq -r '.nodes[].id' "$CDIR/cluster.json"; }
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [ "$TARGET" = compose ]; then compose_down; fi
+  if [ "$TARGET" = compose ]; then compose_down; disk_remove; fi
   local all=("${PIDS[@]}")
   if [ "$TARGET" = local ] && [ -f "$CDIR/cluster.json" ]; then
     for id in $(node_ids); do all+=("$(pid_of "$id")"); done
@@ -251,6 +264,7 @@ compose_up() {
   for id in 1 2 3; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
   "$B" config check "$CDIR/node1.toml" > /dev/null
   chown -R 10001:10001 "$CDIR" 2>/dev/null || true
+  [[ ",$FAULTS," != *,disk-full,* ]] || disk_make
   # Published ports for the host's workload: KM-UU/admin and the service listener of each node;
   # no restart policy (this script restarts what it kills).
   {
@@ -260,6 +274,7 @@ compose_up() {
       echo "  node$id:"
       echo '    restart: "no"'
       echo "    ports: [\"127.0.0.1:$((PORT + 2000 + id - 1)):10443\"]"
+      if [ -n "$DISK_MNT" ] && [ "$id" = "$DISK_NODE" ]; then disk_override; fi
     done
   } > "$DIR/chaos.yml"
   jq -n --argjson p "$PORT" '{nodes: [range(0; 3) | {id: (. + 1),
@@ -290,6 +305,7 @@ compose_down() {
   done
   compose down -v --remove-orphans > "$DIR/compose-down.out" 2>&1 || log "compose down failed"
   UP=0
+  disk_remove
 }
 
 partition() { # partition KIND HOLD_S T0: cuts, waits, heals; prints the fault's record fields
@@ -356,6 +372,12 @@ fault() { # fault KIND HOLD_S
       record restart "1,2,3" "$t0" "$(now_ms)" ;;
     partition-*)
       local nodes; partition "$kind" "$hold" "$t0" ;;
+    clock-skew)
+      clock_skew "$hold" "$t0" ;;
+    disk-full)
+      disk_full "$hold" "$t0" ;;
+    membership)
+      membership "$hold" "$t0" ;;
   esac
   log "$kind done ($(( $(now_ms) - t0 )) ms)"
 }
@@ -398,7 +420,7 @@ for id in $(node_ids); do wait_until 60 "node $id to answer" in_cluster "$id"; d
 
 set +e
 "$B" chaos check --history "$DIR/history.jsonl" --dir "$CDIR" --faults "$DIR/faults.jsonl" \
-  --report "$DIR/report.json" > "$DIR/summary.txt" 2>&1
+  --report "$DIR/report.json" --timeline "$DIR/timeline.png" > "$DIR/summary.txt" 2>&1
 rc=$?
 set -e
 cat "$DIR/summary.txt"

@@ -182,7 +182,7 @@ impl ExpirySweeper {
                     let sleep = sleep_after_sweep(s.next_expiry, act.node.clock.now_unix_ms());
                     act.wake_at(Instant::now() + sleep, ctx);
                 }
-                Err(e @ NodeError::Unavailable(_)) => {
+                Err(e @ (NodeError::Unavailable(_) | NodeError::AfterProposal(_))) => {
                     tracing::warn!(error = %e, retry_in_ms = RETRY.as_millis() as u64,
                         "group key expiry sweep failed");
                     act.wake_at(Instant::now() + RETRY, ctx);

@@ -29,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "every ACL entry {principal, role, groups}", content_type = "application/json"),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn list(
@@ -59,7 +59,7 @@ pub(super) struct SetBody {
         (status = 200, description = "sets one principal's role and groups", content_type = "application/json"),
         (status = 400, description = "bad principal, role or group", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn set(
@@ -93,7 +93,7 @@ pub(super) struct RemoveBody {
         (status = 200, description = "removes one principal's entry", content_type = "application/json"),
         (status = 400, description = "no such entry", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn remove(

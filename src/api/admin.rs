@@ -44,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "this node's applied index and state digest", content_type = "application/json"),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn status(
@@ -74,7 +74,7 @@ pub(super) async fn status(
     responses(
         (status = 200, description = "the communities and their KMS certificates", content_type = "application/json"),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn communities(
@@ -120,7 +120,7 @@ pub(super) struct RotateBody {
         (status = 400, description = "bad validity", body = ErrorBody),
         (status = 404, description = "unknown community", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn rotate(
@@ -155,7 +155,7 @@ pub(super) async fn rotate(
         (status = 200, description = "revokes a KMS certificate", content_type = "application/json"),
         (status = 404, description = "unknown community or certificate", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn revoke_cert(
@@ -211,7 +211,7 @@ impl IdentityBody {
         (status = 200, description = "revokes an identity (no key sets are issued for it)", content_type = "application/json"),
         (status = 400, description = "bad identity or reason", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn revoke_identity(
@@ -243,7 +243,7 @@ pub(super) async fn revoke_identity(
         (status = 200, description = "reinstates a revoked identity", content_type = "application/json"),
         (status = 400, description = "bad identity, or not revoked", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn reinstate_identity(

@@ -98,7 +98,8 @@ pub async fn optional_json<T: DeserializeOwned + Default>(
 }
 
 /// The header of an idempotent write: a repeat with the same value answers the first
-/// result. A 503 on a write means "unknown outcome; retry with the same Idempotency-Key".
+/// result. A 503 on a write means "unknown outcome; retry with the same Idempotency-Key",
+/// unless its body says `"proposed": false` (refused before proposal: no effect).
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Longest accepted `Idempotency-Key` value.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;

@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "every member's report (role, term, commit, applied, digest, voters, learners)", content_type = "application/json"),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn status(
@@ -130,7 +130,7 @@ fn leader_only(s: &StoreStatus) -> Result<(), ApiError> {
         (status = 200, description = "adds a node (learner, then voter by joint consensus)", content_type = "application/json"),
         (status = 409, description = "not the leader, or a change in progress", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn join(
@@ -173,8 +173,15 @@ pub(super) async fn join(
         }
         tokio::time::sleep(CATCH_UP_POLL).await;
     }
-    store.change_members(MemberChange::Promote { id }).await?;
-    store.change_members(MemberChange::LeaveJoint).await?;
+    // The learner was added: a refusal of a later step is not "not proposed".
+    store
+        .change_members(MemberChange::Promote { id })
+        .await
+        .map_err(ApiError::after_proposal)?;
+    store
+        .change_members(MemberChange::LeaveJoint)
+        .await
+        .map_err(ApiError::after_proposal)?;
     let s = store.status();
     Ok(web::Json(
         serde_json::json!({ "joined": id, "voters": s.voters, "learners": s.learners }),
@@ -191,7 +198,7 @@ pub(super) async fn join(
         (status = 200, description = "removes a node by joint consensus", content_type = "application/json"),
         (status = 409, description = "not the leader, or a change in progress", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn leave(
@@ -213,7 +220,10 @@ pub(super) async fn leave(
         .change_members(MemberChange::Remove { id: body.id })
         .await?;
     if !store.status().voters_outgoing.is_empty() {
-        store.change_members(MemberChange::LeaveJoint).await?;
+        store
+            .change_members(MemberChange::LeaveJoint)
+            .await
+            .map_err(ApiError::after_proposal)?;
     }
     let s = store.status();
     Ok(web::Json(

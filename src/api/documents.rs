@@ -385,9 +385,9 @@ fn error_code(e: &ApiError) -> KmsErrorCode {
         ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
             KmsErrorCode::TooManyRequests
         }
-        ApiError::Unavailable { .. } | ApiError::InsufficientStorage(_) => {
-            KmsErrorCode::Unavailable
-        }
+        ApiError::Unavailable { .. }
+        | ApiError::NotProposed { .. }
+        | ApiError::InsufficientStorage(_) => KmsErrorCode::Unavailable,
         ApiError::Internal(_) => KmsErrorCode::Internal,
     }
 }

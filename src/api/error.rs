@@ -57,10 +57,17 @@ pub enum ApiError {
     /// A per-principal quota is used up (429 without Retry-After: waiting does not help).
     #[error("{0}")]
     QuotaExceeded(String),
+    /// Try again later; the request may have taken effect (a write whose commit is unknown).
     #[error("service unavailable")]
     Unavailable { retry_after_s: u64 },
+    /// Try again later; the request was refused before anything of it was proposed to the
+    /// cluster (no leader known, the key store overloaded), so it took no effect: 503 with
+    /// `Retry-After` and `"proposed": false`.
+    #[error("service unavailable; the request was not proposed and took no effect")]
+    NotProposed { retry_after_s: u64 },
     /// This node has no space for new data (507, RFC 4918 §11.5): the reason says which disk;
-    /// reads go on, writes resume by themselves when space returns.
+    /// reads go on, writes resume by themselves when space returns. Always refused before
+    /// proposal (`"proposed": false`).
     #[error("{0}")]
     InsufficientStorage(String),
     /// Details go to the log (without secrets), never to the client.
@@ -83,7 +90,9 @@ impl ApiError {
             ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::NotProposed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,8 +109,27 @@ impl ApiError {
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
             ApiError::TooManyRequests { retry_after_s }
-            | ApiError::Unavailable { retry_after_s } => Some(*retry_after_s),
+            | ApiError::Unavailable { retry_after_s }
+            | ApiError::NotProposed { retry_after_s } => Some(*retry_after_s),
             _ => None,
+        }
+    }
+
+    /// `Some(false)` when the request was refused before anything of it was proposed to the
+    /// cluster (it took no effect; the body's `proposed` field), `None` otherwise (no claim).
+    pub fn proposed(&self) -> Option<bool> {
+        match self {
+            ApiError::NotProposed { .. } | ApiError::InsufficientStorage(_) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A key store refusal of a step after an earlier step of the same request was proposed:
+    /// never "not proposed" (the earlier step may have committed).
+    pub fn after_proposal(e: StoreError) -> Self {
+        match e {
+            e if e.not_proposed() => ApiError::Unavailable { retry_after_s: 1 },
+            e => ApiError::from(e),
         }
     }
 }
@@ -120,21 +148,28 @@ pub struct ErrorBody {
     /// Only on a membership change refused by a node that is not the leader (409): the
     /// leader's id (0 when unknown).
     pub leader_id: Option<u64>,
+    /// Only `false`, and only on a 503 or 507 refused before anything of the request was
+    /// proposed to the cluster: the request took no effect and may be sent again as it is. A
+    /// 503 without it may have taken effect (its commit is unknown).
+    pub proposed: Option<bool>,
 }
 
 /// `e` as the JSON interfaces answer it: its status, `{"error": reason}` (plus `leader_id` for
-/// [`ApiError::NotLeader`]) and `Retry-After` when [`ApiError::retry_after_s`] gives one.
+/// [`ApiError::NotLeader`], `"proposed": false` when [`ApiError::proposed`] says so) and
+/// `Retry-After` when [`ApiError::retry_after_s`] gives one.
 pub fn json_error(e: &ApiError) -> HttpResponse {
     let mut b = HttpResponse::build(e.status());
     if let Some(s) = e.retry_after_s() {
         b.insert_header(("Retry-After", s.to_string()));
     }
-    match e {
-        ApiError::NotLeader { leader_id } => {
-            b.json(serde_json::json!({ "error": e.reason(), "leader_id": leader_id }))
-        }
-        _ => b.json(serde_json::json!({ "error": e.reason() })),
+    let mut body = serde_json::json!({ "error": e.reason() });
+    if let ApiError::NotLeader { leader_id } = e {
+        body["leader_id"] = (*leader_id).into();
     }
+    if let Some(p) = e.proposed() {
+        body["proposed"] = p.into();
+    }
+    b.json(body)
 }
 
 /// A JSON handler's error (and an extractor's refusal, [`super::auth`]) answered as
@@ -156,9 +191,8 @@ impl From<StoreError> for ApiError {
             StoreError::ConfChangeInProgress => ApiError::Conflict(e.to_string()),
             StoreError::Stopped(r) => ApiError::Internal(r),
             StoreError::DiskFull(r) => ApiError::InsufficientStorage(r),
-            StoreError::NoLeader | StoreError::Timeout | StoreError::Busy => {
-                ApiError::Unavailable { retry_after_s: 1 }
-            }
+            StoreError::NoLeader | StoreError::Busy => ApiError::NotProposed { retry_after_s: 1 },
+            StoreError::Timeout => ApiError::Unavailable { retry_after_s: 1 },
         }
     }
 }
@@ -184,6 +218,14 @@ impl From<NodeError> for ApiError {
             NodeError::Unavailable(s) => {
                 tracing::warn!(reason = %s, "request refused: cluster unavailable");
                 ApiError::from(s)
+            }
+            NodeError::ClockSkew(why) => {
+                tracing::warn!(reason = %why, "key service refused: clock skew");
+                ApiError::Unavailable { retry_after_s: 1 }
+            }
+            NodeError::AfterProposal(s) => {
+                tracing::warn!(reason = %s, "request refused after an earlier write of it");
+                ApiError::after_proposal(s)
             }
             NodeError::Shed(s @ Shed::Throttled { .. })
             | NodeError::Shed(s @ Shed::Busy { .. }) => ApiError::TooManyRequests {
@@ -215,6 +257,36 @@ mod tests {
             .block_on(actix_web::body::to_bytes(resp.into_body()))
             .expect("body");
         serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[test]
+    fn a_refusal_before_proposal_says_so_and_an_unknown_commit_does_not() {
+        for s in [StoreError::NoLeader, StoreError::Busy] {
+            let e = ApiError::from(NodeError::Unavailable(s));
+            let resp = json_error(&e);
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(resp.headers().get("Retry-After").expect("Retry-After"), "1");
+            assert_eq!(body_of(resp)["proposed"], false);
+        }
+        let full = ApiError::from(NodeError::Unavailable(StoreError::DiskFull("full".into())));
+        assert_eq!(body_of(json_error(&full))["proposed"], false);
+        // A proposal whose commit is unknown, and any refusal after an earlier proposal of
+        // the same request: a 503 that claims nothing.
+        let unknown = [
+            ApiError::from(NodeError::Unavailable(StoreError::Timeout)),
+            ApiError::from(NodeError::AfterProposal(StoreError::NoLeader)),
+            ApiError::from(NodeError::AfterProposal(StoreError::DiskFull(
+                "full".into(),
+            ))),
+            ApiError::after_proposal(StoreError::Busy),
+        ];
+        for e in unknown {
+            let resp = json_error(&e);
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(resp.headers().contains_key("Retry-After"));
+            let v = body_of(resp);
+            assert!(v.get("proposed").is_none(), "{v}");
+        }
     }
 
     #[test]

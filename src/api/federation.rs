@@ -75,7 +75,7 @@ pub(super) struct ExportQuery {
         (status = 200, description = "our issuing KmsCertificate (Role Root, with KmsDomainList) as an XML document", content_type = "application/xml"),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
         (status = 404, description = "unknown community, or no valid certificate", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn export(
@@ -149,7 +149,7 @@ pub struct PartnerList {
     responses(
         (status = 200, body = PartnerList),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn list(
@@ -231,7 +231,7 @@ pub(super) struct IdBody {
         (status = 400, description = "already revoked", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
         (status = 404, description = "unknown partner certificate", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn revoke(
@@ -259,7 +259,7 @@ pub(super) async fn revoke(
         (status = 200, description = "removed"),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
         (status = 404, description = "unknown partner certificate", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn remove(
@@ -383,7 +383,7 @@ pub(super) async fn km_s_lookup(
         (status = 400, description = "the import checks refuse it now", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
         (status = 404, description = "no such pending certificate", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn approve(

@@ -192,7 +192,8 @@ pub(crate) fn listener(
                 web::PathConfig::default()
                     .error_handler(|e, _| error::ApiError::BadRequest(format!("path: {e}")).into()),
             )
-            // Every request makes at most one read barrier (`NodeCore::read_barrier`).
+            // Every request makes at most one read barrier (`NodeCore::read_barrier`) and
+            // knows whether it proposed anything (`NodeCore::propose`).
             .wrap(actix_web::middleware::from_fn(one_barrier_per_request))
             .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
             .configure(routes)

@@ -72,7 +72,7 @@ impl RevocationQuery {
         (status = 400, description = "no identities, too many, or a bad one", body = ErrorBody),
         (status = 401, description = "missing or invalid admin credential", body = ErrorBody),
         (status = 404, description = "unknown community", body = ErrorBody),
-        (status = 503, description = "no quorum; retry after Retry-After", body = ErrorBody),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a write may have taken effect)", body = ErrorBody),
     )
 )]
 pub(super) async fn query(

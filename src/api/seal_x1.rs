@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 use super::auth::PartyAuth;
 use super::body::{idempotency_key, optional_json, read_json};
 use super::documents::{documents_scope, handle_for, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::group_keys::{self, entitled, key_response, parse_version, GroupInfo};
 use super::AppState;
 use crate::kms::acl::Role;
@@ -96,6 +96,8 @@ pub struct CreateKey {
         (status = 403, description = "the ACL does not name this group"),
         (status = 409, description = "concurrent rotation; retry"),
         (status = 413, description = "body too large"),
+        (status = 503, description = "no quorum; retry after Retry-After (`proposed: false`: refused before it was proposed, no effect; without it a version may have been created: retry with the same Idempotency-Key)", body = ErrorBody),
+        (status = 507, description = "no space for new data on this node (`proposed: false`)", body = ErrorBody),
     )
 )]
 pub async fn create_key(

@@ -8,8 +8,9 @@
 //! (admin API), or a KM-UU `keyprov` (TS 33.180 Annex D) as a possibly revoked identity.
 //!
 //! Outcomes: a 2xx answer is `ok`; a request that could not be sent (connection refused, TLS
-//! handshake) or a definite refusal (4xx) is `fail`; a timeout, a cut connection or a 5xx on a
-//! write is `unknown` (a 503 on a write may still commit). Reads are `fail` on any error. After
+//! handshake), a definite refusal (4xx) or a refusal before proposal (503 or 507 with
+//! `"proposed": false`) is `fail`; a timeout, a cut connection or any other 5xx on a write is
+//! `unknown` (such a 503 on a write may still commit). Reads are `fail` on any error. After
 //! an operation that did not succeed a worker pauses 100 ms, as a client backing off would.
 
 use std::cell::{Cell, RefCell};
@@ -462,7 +463,9 @@ pub fn classify(f: Func, key: &str, reply: Reply) -> (Kind, Value, Option<String
         Reply::Answer(s, b, t) => (s, b, t),
     };
     let refused = |why: &str| {
-        let kind = if f.is_write() && status >= 500 {
+        // Refused before it was proposed: it can never commit.
+        let not_proposed = body["proposed"] == json!(false);
+        let kind = if f.is_write() && status >= 500 && !not_proposed {
             Kind::Unknown
         } else {
             Kind::Fail
@@ -526,6 +529,13 @@ mod tests {
         let answer = |s: u16| Reply::Answer(s, Value::Null, String::new());
         assert_eq!(classify(Func::Revoke, "u", lost()).0, Kind::Unknown);
         assert_eq!(classify(Func::Revoke, "u", answer(503)).0, Kind::Unknown);
+        let refused =
+            |s: u16| Reply::Answer(s, json!({"error": "x", "proposed": false}), "".into());
+        assert_eq!(classify(Func::Revoke, "u", refused(503)).0, Kind::Fail);
+        assert_eq!(classify(Func::GkRotate, "g", refused(503)).0, Kind::Fail);
+        assert_eq!(classify(Func::AclSet, "p", refused(507)).0, Kind::Fail);
+        let other = Reply::Answer(503, json!({"error": "x", "proposed": true}), "".into());
+        assert_eq!(classify(Func::AclSet, "p", other).0, Kind::Unknown);
         assert_eq!(classify(Func::Revoke, "u", answer(400)).0, Kind::Fail);
         assert_eq!(classify(Func::Revoke, "u", answer(200)).0, Kind::Ok);
         assert_eq!(

@@ -9,6 +9,9 @@
 //!   or dead peer only delays its own queue; a full queue drops (Raft retransmits);
 //! - the receiver side ([`configure`]): `POST /raft/v1/messages` on the peer listener.
 //!
+//! Every POST carries the sender's clock ([`CLOCK_HEADER`]); a receiver given a
+//! [`PeerClocks`] as app data records it (the clock-skew rule, [`crate::clock`]).
+//!
 //! The peer listener and the client both use mutual TLS with the cluster CA
 //! ([`crate::tls::peer_server_config`], [`crate::tls::peer_client_config`]): protobuf 2.28
 //! has a recursion advisory, so only authenticated peers reach the decoder.
@@ -28,6 +31,7 @@ use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
 
+use crate::clock::{Clock, PeerClocks, SystemClock, CLOCK_HEADER};
 use crate::tls::PeerCert;
 
 /// The path peers POST message batches to.
@@ -257,6 +261,7 @@ async fn receive(
     req: actix_web::HttpRequest,
     inbox: web::Data<mpsc::Sender<Message>>,
     names: web::Data<PeerNames>,
+    clocks: Option<web::Data<PeerClocks>>,
     payload: web::Payload,
 ) -> HttpResponse {
     let names = names.get_ref();
@@ -286,6 +291,15 @@ async fn receive(
             return HttpResponse::Forbidden()
                 .body("the client certificate does not name the sending node");
         }
+    }
+    // The sender's clock, for the clock-skew rule (a batch holds one sender's messages).
+    let stamp = req
+        .headers()
+        .get(CLOCK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(clocks), Some(sent), Some(m)) = (&clocks, stamp, msgs.first()) {
+        clocks.record(m.from, sent);
     }
     // Reserve room for the whole batch first, so a batch is never half delivered.
     match inbox.try_reserve_many(msgs.len()) {
@@ -363,6 +377,8 @@ pub struct PeerTransport {
     timeout: Duration,
     /// Where the sender tasks run (`None`: the current arbiter).
     arbiter: Option<actix_rt::ArbiterHandle>,
+    /// The clock each POST is stamped with ([`CLOCK_HEADER`]).
+    clock: Arc<dyn Clock>,
 }
 
 impl PeerTransport {
@@ -410,6 +426,7 @@ impl PeerTransport {
             unreachable: Arc::new(Mutex::new(BTreeSet::new())),
             timeout,
             arbiter: None,
+            clock: Arc::new(SystemClock),
         };
         for (id, addr) in peers {
             t.add_peer(id, addr);
@@ -417,11 +434,16 @@ impl PeerTransport {
         t
     }
 
+    /// Stamps POSTs to peers added from now on with `clock` (default: the system clock).
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
     /// Starts (or restarts, with a new address) the queue and task of peer `id`.
     pub fn add_peer(&mut self, id: u64, addr: String) {
         let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
         let counters = Arc::new(Counters::default());
-        let (tls, timeout) = (self.tls.clone(), self.timeout);
+        let (tls, timeout, clock) = (self.tls.clone(), self.timeout, self.clock.clone());
         let url = format!("https://{addr}{MESSAGES_PATH}");
         let (task_counters, unreachable) = (counters.clone(), self.unreachable.clone());
         let start = move || {
@@ -431,6 +453,7 @@ impl PeerTransport {
                 client: peer_client(tls, timeout),
                 counters: task_counters,
                 unreachable,
+                clock,
             };
             actix_rt::spawn(task.run(rx));
         };
@@ -517,6 +540,7 @@ struct PeerTask {
     client: awc::Client,
     counters: Arc<Counters>,
     unreachable: Arc<Mutex<BTreeSet<u64>>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl PeerTask {
@@ -563,6 +587,7 @@ impl PeerTask {
             .client
             .post(&self.url)
             .content_type("application/octet-stream")
+            .insert_header((CLOCK_HEADER, self.clock.now_unix_ms()))
             .send_body(body)
             .await;
         match res {

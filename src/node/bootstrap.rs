@@ -214,7 +214,7 @@ fn internal(what: &str, path: &Path, e: impl std::fmt::Display) -> NodeError {
 }
 
 /// The key store options of `cfg` (a cluster of one without `[raft]`).
-fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
+fn store_options(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<StoreOptions, NodeError> {
     let raft_dir = cfg.data_dir.join("raft");
     let snap_dir = cfg.data_dir.join("snapshots");
     let space = store::space::SpaceGuard::new(
@@ -228,6 +228,7 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
     let Some(r) = &cfg.raft else {
         return Ok(StoreOptions {
             space,
+            clock,
             ..StoreOptions::single_node(1, raft_dir, snap_dir)
         });
     };
@@ -251,6 +252,7 @@ fn store_options(cfg: &NodeConfig) -> Result<StoreOptions, NodeError> {
         snapshot_keep_entries: r.snapshot_keep_entries,
         peer_tls: Some(Arc::new(tls)),
         space,
+        clock,
     })
 }
 
@@ -277,7 +279,8 @@ pub async fn open_node(cfg: &NodeConfig, clock: Arc<dyn Clock>) -> Result<Arc<Km
     })
     .map_err(|e| internal("cannot open audit file", &cfg.audit_file, e))?;
     let (inbox_tx, inbox_rx) = tokio::sync::mpsc::channel(INBOX_LEN);
-    let store = store::start(store_options(cfg)?, state, inbox_rx).map_err(NodeError::Internal)?;
+    let store = store::start(store_options(cfg, clock.clone())?, state, inbox_rx)
+        .map_err(NodeError::Internal)?;
     if let Some(r) = &cfg.raft {
         let tls = crate::tls::peer_server_config(
             &r.peer_listener.tls_cert,

@@ -54,6 +54,15 @@ pub enum NodeError {
     Quota(String),
     #[error("cluster unavailable: {0}")]
     Unavailable(#[from] StoreError),
+    /// This node's clock is too far from the leader's, or unknown (the clock-skew rule,
+    /// [`NodeCore::check_clock`]): time-dependent keys are not issued here (503).
+    #[error("this node's clock is {0}")]
+    ClockSkew(String),
+    /// The key store refused a step of a request after an earlier step of the same request
+    /// was proposed (and may have committed): unlike [`NodeError::Unavailable`] with a
+    /// refusal before proposal ([`StoreError::not_proposed`]), the request's effect is unknown.
+    #[error("cluster unavailable after an earlier write of this request: {0}")]
+    AfterProposal(StoreError),
     #[error("unseal key does not match this data directory")]
     WrongUnsealKey,
     #[error("internal error: {0}")]
@@ -66,15 +75,50 @@ impl From<CryptoError> for NodeError {
     }
 }
 
+/// How recent the leader's clock stamp must be for [`NodeCore::check_clock`].
+pub const CLOCK_STAMP_MAX_AGE_MS: u64 = 5_000;
+
 tokio::task_local! {
     /// Whether the current HTTP request already made its read barrier.
     static REQUEST_BARRIER: Cell<bool>;
+    /// Whether the current HTTP request has proposed anything yet (see [`NodeCore::refused`]).
+    static REQUEST_PROPOSED: Cell<bool>;
 }
 
-/// Runs `fut` (one HTTP request) so that it makes at most one read barrier; see
-/// [`NodeCore::read_barrier`].
+/// Runs `fut` (one HTTP request) so that it makes at most one read barrier (see
+/// [`NodeCore::read_barrier`]) and so that a refusal says whether the request proposed
+/// anything before it (see [`NodeCore::propose`]).
 pub async fn request_scope<F: std::future::Future>(fut: F) -> F::Output {
-    REQUEST_BARRIER.scope(Cell::new(false), fut).await
+    REQUEST_PROPOSED
+        .scope(
+            Cell::new(false),
+            REQUEST_BARRIER.scope(Cell::new(false), fut),
+        )
+        .await
+}
+
+/// The error for a key store refusal `e` in the current request: a refusal before proposal
+/// ([`StoreError::not_proposed`]) after an earlier proposal of the same request is
+/// [`NodeError::AfterProposal`]; anything else (and anything outside a request: background
+/// tasks answer nobody) is [`NodeError::Unavailable`].
+fn refused(e: StoreError) -> NodeError {
+    let proposed_before = REQUEST_PROPOSED.try_with(Cell::get).unwrap_or(false);
+    if e.not_proposed() && proposed_before {
+        NodeError::AfterProposal(e)
+    } else {
+        NodeError::Unavailable(e)
+    }
+}
+
+/// A proposal's result as [`NodeCore::propose`] returns it; unless it was refused before
+/// proposal, the current request is marked as having proposed.
+fn noted(r: Result<Outcome, StoreError>) -> Result<Outcome, NodeError> {
+    let proposed = !matches!(&r, Err(e) if e.not_proposed());
+    let r = r.map_err(refused);
+    if proposed {
+        let _ = REQUEST_PROPOSED.try_with(|p| p.set(true));
+    }
+    r
 }
 
 /// Who asked (for the audit trail).
@@ -101,6 +145,8 @@ pub struct NodeCore {
     pub metrics: super::metrics::Metrics,
     /// ReadIndex rounds made for HTTP requests ([`NodeCore::read_barrier`]).
     request_barriers: AtomicU64,
+    /// `[raft] max_clock_skew_ms` (the clock-skew rule; `None`: a cluster of one).
+    max_clock_skew_ms: Option<u64>,
 }
 
 impl NodeCore {
@@ -146,6 +192,7 @@ impl NodeCore {
                 .collect(),
             metrics: Default::default(),
             request_barriers: AtomicU64::new(0),
+            max_clock_skew_ms: cfg.raft.as_ref().map(|r| r.max_clock_skew_ms),
         }
     }
 
@@ -154,8 +201,14 @@ impl NodeCore {
     }
 
     /// Proposes a command and waits until it is applied on this node.
+    ///
+    /// Within a request ([`request_scope`]) a refusal before proposal is
+    /// [`NodeError::Unavailable`] (the API answers "not proposed") only while the request has
+    /// proposed nothing yet; after a first proposal, whatever its outcome, it is
+    /// [`NodeError::AfterProposal`], so a request of several writes never claims it wrote
+    /// nothing when an earlier write of it may have committed.
     pub async fn propose(&self, command: Command) -> Result<Outcome, NodeError> {
-        Ok(self.store.propose(command).await?)
+        noted(self.store.propose(command).await)
     }
 
     /// Proposes and turns a deterministic refusal into an error.
@@ -217,12 +270,45 @@ impl NodeCore {
         match in_request {
             Ok(true) => Ok(()),
             Ok(false) => {
-                self.store.read_barrier().await?;
+                self.store.read_barrier().await.map_err(refused)?;
                 self.request_barriers.fetch_add(1, Ordering::Relaxed);
                 let _ = REQUEST_BARRIER.try_with(|done| done.set(true));
                 Ok(())
             }
-            Err(_) => Ok(self.store.read_barrier().await?),
+            Err(_) => Ok(self.store.read_barrier().await.map_err(refused)?),
+        }
+    }
+
+    /// The clock-skew rule: the leader's clock is the cluster's; a follower serves
+    /// time-dependent keys only while the leader's last Raft batch (within
+    /// [`CLOCK_STAMP_MAX_AGE_MS`]) showed the two clocks within `[raft] max_clock_skew_ms`.
+    /// So no two nodes hand out different "current" key sets for one request time beyond the
+    /// bound. A leader, a cluster of one and a node that knows no leader pass (the latter is
+    /// refused by its read barrier).
+    pub fn check_clock(&self) -> Result<(), NodeError> {
+        let Some(bound) = self.max_clock_skew_ms else {
+            return Ok(());
+        };
+        let s = self.store.status();
+        if s.leader_id == 0 || s.leader_id == s.id {
+            return Ok(());
+        }
+        match self
+            .store
+            .peer_clocks()
+            .offset(s.leader_id, CLOCK_STAMP_MAX_AGE_MS)
+        {
+            Some(o) if o.unsigned_abs() <= bound => Ok(()),
+            Some(o) => Err(NodeError::ClockSkew(format!(
+                "{} ms {} the leader's (node {}), beyond the {bound} ms bound",
+                o.unsigned_abs(),
+                if o > 0 { "behind" } else { "ahead of" },
+                s.leader_id
+            ))),
+            None => Err(NodeError::ClockSkew(format!(
+                "not compared with the leader's (node {}) in the last {CLOCK_STAMP_MAX_AGE_MS} ms",
+                s.leader_id
+            ))),
         }
     }
 
@@ -357,5 +443,55 @@ fn strip_port(host: &str) -> &str {
     match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_proposed(e: &NodeError) -> bool {
+        matches!(e, NodeError::Unavailable(s) if s.not_proposed())
+    }
+
+    #[actix_rt::test]
+    async fn a_refusal_is_not_proposed_only_before_the_requests_first_proposal() {
+        request_scope(async {
+            // Refusals before proposal leave the request as it was.
+            let e = noted(Err(StoreError::NoLeader)).expect_err("refused");
+            assert!(not_proposed(&e));
+            let e = noted(Err(StoreError::Busy)).expect_err("refused");
+            assert!(not_proposed(&e));
+            // A proposal whose commit is unknown is never "not proposed", and marks the
+            // request like any other proposal.
+            let e = noted(Err(StoreError::Timeout)).expect_err("timed out");
+            assert!(matches!(e, NodeError::Unavailable(StoreError::Timeout)));
+            let e = noted(Err(StoreError::NoLeader)).expect_err("refused");
+            assert!(matches!(e, NodeError::AfterProposal(StoreError::NoLeader)));
+        })
+        .await;
+        request_scope(async {
+            assert_eq!(
+                noted(Ok(Outcome::Applied)).expect("applied"),
+                Outcome::Applied
+            );
+            let e = refused(StoreError::DiskFull("full".into()));
+            assert!(matches!(e, NodeError::AfterProposal(_)));
+            let e = refused(StoreError::Timeout);
+            assert!(matches!(e, NodeError::Unavailable(StoreError::Timeout)));
+        })
+        .await;
+        // A rejected proposal was proposed too.
+        request_scope(async {
+            let _ = noted(Ok(Outcome::Rejected("no".into())));
+            assert!(matches!(
+                refused(StoreError::Busy),
+                NodeError::AfterProposal(_)
+            ));
+        })
+        .await;
+        // Each request starts afresh; outside a request nothing is tracked.
+        request_scope(async { assert!(not_proposed(&refused(StoreError::NoLeader))) }).await;
+        assert!(not_proposed(&refused(StoreError::NoLeader)));
     }
 }

@@ -84,6 +84,8 @@ impl KeySets {
         period: Option<u64>,
         now_unix: u64,
     ) -> Result<Arc<KeySet>, NodeError> {
+        // Which period is current depends on this node's clock (the clock-skew rule).
+        self.check_clock()?;
         if self
             .state()
             .revocation(&community.kms_uri, identity)?

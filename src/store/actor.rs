@@ -118,7 +118,7 @@ impl KeyStore {
             .into_iter()
             .filter(|(id, _)| *id != opts.id)
             .collect();
-        let transport = match &opts.peer_tls {
+        let mut transport = match &opts.peer_tls {
             Some(tls) => PeerTransport::on_arbiter(tls.clone(), [], net.clone()),
             None => PeerTransport::on_arbiter(
                 Arc::new(crate::tls::empty_client_config().map_err(|e| e.to_string())?),
@@ -126,6 +126,7 @@ impl KeyStore {
                 net.clone(),
             ),
         };
+        transport.set_clock(opts.clock.clone());
         // Random request ids: ids from before a restart never match a new request. A second
         // random word makes this start's ReadIndex contexts unique in the cluster.
         let mut seed = [0u8; 8];

@@ -62,6 +62,7 @@ pub fn bind(
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
     let names = transport::PeerNames(Some(domain));
     let snap_dir = store.snap_dir().to_owned();
+    let clocks = web::Data::from(store.peer_clocks().clone());
     let store = web::Data::new(store);
     let server = HttpServer::new(move || {
         App::new()
@@ -70,6 +71,7 @@ pub fn bind(
             ))
             .app_data(web::Data::new(names.clone()))
             .app_data(store.clone())
+            .app_data(clocks.clone())
             .configure(|c| transport::configure_with_identity(c, inbox.clone(), names.clone()))
             .configure(|c| crate::net::snapshot_fetch::configure(c, snap_dir.clone()))
             .route(STATUS_PATH, web::get().to(status))
