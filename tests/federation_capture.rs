@@ -11,7 +11,7 @@ mod common;
 
 use base64::Engine;
 use common::km_e::{approve_both, two_domains_relayed, B_KMS};
-use common::parties::{call, client, grant, token};
+use common::parties::call;
 use common::relay::Exchange;
 use sealkm::dev::{DEV_GMS, DEV_KMS_URI, DEV_VAL};
 
@@ -211,14 +211,7 @@ fn no_km_e_body_carries_a_gmk_master_secret_key_set_or_replicated_state() {
     approve_both(&a, &b);
 
     // A's GMS makes three versions of the federated group; A delivers them to B.
-    let a_svc = a.node.service_url.clone().unwrap();
-    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
-    let gms_a = client(
-        a.env.dir(),
-        &a_svc,
-        Some("gms"),
-        Some(token(a.env.dir(), DEV_GMS, &[])),
-    );
+    let gms_a = a.party(DEV_GMS, "gms", &["*"], "gms");
     for _ in 0..3 {
         let r = call(
             &gms_a,
@@ -234,14 +227,7 @@ fn no_km_e_body_carries_a_gmk_master_secret_key_set_or_replicated_state() {
 
     // The GMKs, as A's GMS reads them over SEAL-X1, are what B's VAL server reads: the
     // captured bodies are the ones that carried them.
-    let b_svc = b.node.service_url.clone().unwrap();
-    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
-    let val_b = client(
-        b.env.dir(),
-        &b_svc,
-        Some("val"),
-        Some(token(b.env.dir(), DEV_VAL, &[])),
-    );
+    let val_b = b.party(DEV_VAL, "val-server", &["fed-g"], "val");
     let mut secrets = Vec::new();
     for n in 1..=3 {
         let r = call(

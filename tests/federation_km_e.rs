@@ -303,14 +303,7 @@ fn km_e_federated_group_versions_reach_the_partner_in_order_once_even_after_it_w
     assert!(r.status == 200 || r.status == 201, "{:?}", r.json);
 
     // A's GMS makes two versions of the federated group.
-    let a_svc = a.node.service_url.clone().unwrap();
-    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
-    let gms_a = client(
-        a.env.dir(),
-        &a_svc,
-        Some("gms"),
-        Some(token(a.env.dir(), DEV_GMS, &[])),
-    );
+    let gms_a = a.party(DEV_GMS, "gms", &["*"], "gms");
     for _ in 0..2 {
         let r = call(
             &gms_a,
@@ -415,7 +408,7 @@ fn status_in(c: &sealkm::client::party::PartyClient, n: u64) -> (bool, serde_jso
 
 #[test]
 fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
-    use common::parties::{call, client, grant, token};
+    use common::parties::call;
     use sealkm::dev::{DEV_GMS, DEV_VAL};
     let (a, b) = two_domains();
     // A approves B's certificate (it can wrap for B); B does not approve A's yet, so nothing
@@ -424,14 +417,7 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
     a.approve(&format!("{B_KMS}/cert/1"));
     b.refresh();
 
-    let b_svc = b.node.service_url.clone().unwrap();
-    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
-    let val_b = client(
-        b.env.dir(),
-        &b_svc,
-        Some("val"),
-        Some(token(b.env.dir(), DEV_VAL, &[])),
-    );
+    let val_b = b.party(DEV_VAL, "val-server", &["fed-g"], "val");
     let receiver = common::receiver::Receiver::start(b.env.dir());
     let r = call(
         &val_b,
@@ -444,14 +430,7 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
     );
     assert!(r.status == 200 || r.status == 201, "{:?}", r.json);
 
-    let a_svc = a.node.service_url.clone().unwrap();
-    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
-    let gms_a = client(
-        a.env.dir(),
-        &a_svc,
-        Some("gms"),
-        Some(token(a.env.dir(), DEV_GMS, &[])),
-    );
+    let gms_a = a.party(DEV_GMS, "gms", &["*"], "gms");
     let post = |path: &str| call(&gms_a, "POST", path, Some(serde_json::json!({})));
     // Version 1 revoked in A before it could be delivered.
     assert_eq!(post("/seal-x1/v1/groups/fed-g/keys").status, 201);
@@ -484,13 +463,7 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
     assert_eq!(status_in(&val_b, 2), (false, serde_json::json!(expiry)));
 
     // B's own GMS may not revoke or change the imported version.
-    grant(b.env.dir(), &b.node.url, DEV_GMS, "gms", &["*"]);
-    let gms_b = client(
-        b.env.dir(),
-        &b_svc,
-        Some("gms"),
-        Some(token(b.env.dir(), DEV_GMS, &[])),
-    );
+    let gms_b = b.party(DEV_GMS, "gms", &["*"], "gms");
     let r = call(
         &gms_b,
         "POST",
@@ -544,18 +517,11 @@ fn km_e_revocations_and_expiries_of_federated_versions_cross_to_the_partner() {
 
 #[test]
 fn km_e_a_status_refused_for_good_does_not_hold_up_the_rest_of_its_batch() {
-    use common::parties::{call, client, grant, token};
+    use common::parties::call;
     use sealkm::dev::{DEV_GMS, DEV_VAL};
     let (a, b) = two_domains();
     approve_both(&a, &b);
-    let a_svc = a.node.service_url.clone().unwrap();
-    grant(a.env.dir(), &a.node.url, DEV_GMS, "gms", &["*"]);
-    let gms_a = client(
-        a.env.dir(),
-        &a_svc,
-        Some("gms"),
-        Some(token(a.env.dir(), DEV_GMS, &[])),
-    );
+    let gms_a = a.party(DEV_GMS, "gms", &["*"], "gms");
     let r = call(
         &gms_a,
         "POST",
@@ -607,14 +573,7 @@ fn km_e_a_status_refused_for_good_does_not_hold_up_the_rest_of_its_batch() {
         serde_json::json!({"applied": "revoked"}),
         "{answer}"
     );
-    let b_svc = b.node.service_url.clone().unwrap();
-    grant(b.env.dir(), &b.node.url, DEV_VAL, "val-server", &["fed-g"]);
-    let val_b = client(
-        b.env.dir(),
-        &b_svc,
-        Some("val"),
-        Some(token(b.env.dir(), DEV_VAL, &[])),
-    );
+    let val_b = b.party(DEV_VAL, "val-server", &["fed-g"], "val");
     assert!(status_in(&val_b, 1).0, "revoked in B");
 }
 

@@ -73,6 +73,22 @@ impl Domain {
             .unwrap()
     }
 
+    /// Grants `principal` `role` on `groups` and returns its service-listener client (its
+    /// certificate `stem`, a token of this domain).
+    pub fn party(
+        &self,
+        principal: &str,
+        role: &str,
+        groups: &[&str],
+        stem: &str,
+    ) -> sealkm::client::party::PartyClient {
+        let dir = self.env.dir();
+        super::parties::grant(dir, &self.node.url, principal, role, groups);
+        let svc = self.node.service_url.clone().expect("service listener");
+        let token = super::parties::token(dir, principal, &[]);
+        super::parties::client(dir, &svc, Some(stem), Some(token))
+    }
+
     /// Approves the staged partner certificate `id` (200 expected).
     pub fn approve(&self, id: &str) {
         let (s, v) = self.post(
