@@ -1,15 +1,17 @@
 //! ECCSI and KDF timings. Run:
 //! `cargo bench --bench eccsi -- --warm-up-time 1 --measurement-time 3`
-//! The C reference library measures issue 11.4 µs, sign 21 µs, verify 132 µs, pair
-//! validation 46 µs; `p256/mul_by_generator` and `p256/generator_mul` are the crate baselines
-//! for the fixed-base table in `p256ext`.
+//! docs/PERFORMANCE.md has the figures, next to the C reference library's from the same window.
+//! `ec256/*` are the point multiplications under the ECCSI lines (the `mulx`/`adx` field where
+//! the CPU has it; `*_portable` with the `u128` field); `p256/*` are the `p256` crate's, the
+//! baseline they replaced.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use p256::{ProjectivePoint, Scalar};
 use ring::rand::SystemRandom;
+use sealkm::crypto::ec256::{self, Backend};
 use sealkm::crypto::eccsi::{issue, verify, EccsiMasterSecret, EccsiSigner, EccsiVerifier};
 use sealkm::crypto::kdf::{kdf, uid};
-use sealkm::crypto::p256ext::{mul_g, mul_g_vartime, reduce_bytes};
+use sealkm::crypto::p256ext::reduce_bytes;
 
 fn benches(c: &mut Criterion) {
     let rng = SystemRandom::new();
@@ -45,10 +47,23 @@ fn benches(c: &mut Criterion) {
     c.bench_function("eccsi/verifier_new", |b| {
         b.iter(|| EccsiVerifier::new(&kpak, black_box(&id), &pvt))
     });
-    c.bench_function("p256ext/mul_g", |b| b.iter(|| mul_g(black_box(&k))));
-    c.bench_function("p256ext/mul_g_vartime", |b| {
-        b.iter(|| mul_g_vartime(black_box(&k)))
-    });
+    let p = ec256::mul_g(&Scalar::from(3u64));
+    for (name, be) in [("", Backend::Adx), ("_portable", Backend::Portable)] {
+        ec256::set_backend(be);
+        c.bench_function(&format!("ec256/mul_g{name}"), |b| {
+            b.iter(|| ec256::mul_g(black_box(&k)))
+        });
+        c.bench_function(&format!("ec256/mul_g_vartime{name}"), |b| {
+            b.iter(|| ec256::mul_g_vartime(black_box(&k)))
+        });
+        c.bench_function(&format!("ec256/lincomb_g_p_vartime{name}"), |b| {
+            b.iter(|| ec256::lincomb_vartime(Some(black_box(&k)), &[(p, k)]))
+        });
+        c.bench_function(&format!("ec256/to_affine{name}"), |b| {
+            b.iter(|| ec256::to_affine(black_box(&p)))
+        });
+    }
+    ec256::set_backend(ec256::detect());
     c.bench_function("p256/mul_by_generator", |b| {
         b.iter(|| <ProjectivePoint as p256::elliptic_curve::Group>::mul_by_generator(black_box(&k)))
     });

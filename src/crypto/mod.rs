@@ -20,6 +20,7 @@
 
 pub mod ct;
 pub mod curve;
+pub mod ec256;
 pub mod eccsi;
 pub mod error;
 pub mod fp;
