@@ -16,6 +16,7 @@
 //! enter here as 32 big-endian octets. Functions named `*_vartime` take public inputs only.
 
 pub mod field;
+mod jacobian;
 pub mod mul;
 pub mod point;
 
@@ -32,6 +33,7 @@ use super::error::CryptoError;
 #[cfg(target_arch = "x86_64")]
 use field::Adx;
 use field::{Fe, Portable};
+pub use mul::Prepared;
 pub use point::{Affine, Point};
 
 /// Length of an uncompressed SEC1 point, `0x04 ‖ x ‖ y` (RFC 6507 §3.3).
@@ -136,6 +138,26 @@ pub fn lincomb_vartime(g: Option<&Scalar>, terms: &[(Point, Scalar)]) -> Point {
     let t: Vec<(Point, [u8; 32])> = terms.iter().map(|(p, k)| (*p, scalar_bytes(k))).collect();
     let g = g.map(scalar_bytes);
     dispatch!(mul::lincomb_vartime, g.as_ref(), &t)
+}
+
+/// A public point prepared for repeated [`lincomb_prepared_vartime`] (odd multiples, affine);
+/// `None` for the identity.
+pub fn prepare_vartime(p: &Point) -> Option<Prepared> {
+    dispatch!(
+        mul::prepare_vartime,
+        core::slice::from_ref(p),
+        mul::WNAF_CACHED
+    )
+    .pop()
+    .flatten()
+}
+
+/// [g]G + Σ [k_i]P_i over prepared points, variable time: every input public.
+pub fn lincomb_prepared_vartime(g: Option<&Scalar>, terms: &[(&Prepared, Scalar)]) -> Point {
+    let t: Vec<[u8; 32]> = terms.iter().map(|(_, k)| scalar_bytes(k)).collect();
+    let pairs: Vec<(&Prepared, &[u8; 32])> = terms.iter().map(|(p, _)| *p).zip(t.iter()).collect();
+    let g = g.map(scalar_bytes);
+    dispatch!(mul::lincomb_prepared_vartime, g.as_ref(), &pairs)
 }
 
 /// P + Q (constant time).
@@ -311,6 +333,13 @@ mod tests {
                 let pa = mul_g(&a);
                 let lin = lincomb_vartime(Some(&c), &[(pe, b), (pa, b)]);
                 assert_eq!(ours_sec1(&lin), want_lin.clone());
+                // The same through prepared points, and with the identity among the terms.
+                let (qe, qa) = (prepare_vartime(&pe).unwrap(), prepare_vartime(&pa).unwrap());
+                let lin = lincomb_prepared_vartime(Some(&c), &[(&qe, b), (&qa, b)]);
+                assert_eq!(ours_sec1(&lin), want_lin.clone());
+                let lin = lincomb_vartime(Some(&c), &[(pe, b), (Point::IDENTITY, a), (pa, b)]);
+                assert_eq!(ours_sec1(&lin), want_lin.clone());
+                assert!(prepare_vartime(&Point::IDENTITY).is_none());
                 // Decoding what we encode gives the same point.
                 if let Some(aff) = Option::<Affine>::from(to_affine(&pa)) {
                     assert_eq!(Affine::from_sec1(&aff.to_sec1(), "P"), Ok(aff));

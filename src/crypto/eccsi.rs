@@ -470,6 +470,8 @@ pub struct EccsiVerifier {
     pvt_bytes: [u8; POINT_LEN],
     hs: [u8; 32],
     y: Point,
+    /// Y's odd multiples for the wNAF of [s·r]Y.
+    y_table: ec256::Prepared,
 }
 
 impl EccsiVerifier {
@@ -480,11 +482,14 @@ impl EccsiVerifier {
             &ec256::lincomb_vartime(None, &[(pvt.0.to_point(), reduce_bytes(&hs))]),
             &kpak.0.to_point(),
         );
-        if bool::from(y.is_identity()) {
-            // Y = O would make every J depend on HE alone; such a PVT cannot be legitimate.
-            return Err(CryptoError::NotOnCurve { what: "Y" });
-        }
-        Ok(Self { pvt_bytes, hs, y })
+        // Y = O would make every J depend on HE alone; such a PVT cannot be legitimate.
+        let y_table = ec256::prepare_vartime(&y).ok_or(CryptoError::NotOnCurve { what: "Y" })?;
+        Ok(Self {
+            pvt_bytes,
+            hs,
+            y,
+            y_table,
+        })
     }
 
     /// Y = [HS]PVT + KPAK (RFC 6507 §5.2.2 step 4), 0x04 ‖ x ‖ y.
@@ -502,7 +507,7 @@ impl EccsiVerifier {
             return Err(CryptoError::BadSignature);
         }
         let he = he_scalar(&self.hs, &r_bytes, msg);
-        let j = ec256::lincomb_vartime(Some(&(s * he)), &[(self.y, s * r)]);
+        let j = ec256::lincomb_prepared_vartime(Some(&(s * he)), &[(&self.y_table, s * r)]);
         check_j_vartime(j, &r_bytes)
     }
 }

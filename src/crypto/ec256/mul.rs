@@ -9,14 +9,16 @@
 //!   entry a digit names. Public scalars only.
 //! - **Multi-scalar, variable time** ([`lincomb_vartime`]): [g]G + Σ [k_i]P_i for public inputs
 //!   (RFC 6507 §5.2.2 verification, §5.1.2 validation's public half): G from the table, the
-//!   P_i by Straus's interleaving of width-[`WNAF`] NAF digits over one shared chain of
-//!   doublings.
+//!   P_i by Straus's interleaving of wNAF digits over one shared chain of doublings, in
+//!   Jacobian coordinates ([`super::jacobian`]) with affine odd multiples ([`Prepared`]; a
+//!   verifier for one signer keeps Y's).
 
 use std::sync::OnceLock;
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use super::field::{Fe, FieldMul, Portable};
+use super::jacobian::Jacobian;
 use super::point::{batch_to_affine, Affine, Point};
 
 /// Bits per signed digit of the fixed-base table.
@@ -25,8 +27,10 @@ pub const WINDOW: usize = 6;
 const ROW: usize = 1 << (WINDOW - 1);
 /// Rows: ⌈256 / W⌉ digits plus one for the final carry of the signed recoding.
 const ROWS: usize = 256_usize.div_ceil(WINDOW) + 1;
-/// wNAF width for the variable bases of [`lincomb_vartime`].
-const WNAF: usize = 5;
+/// wNAF width for the variable bases of [`lincomb_vartime`] (odd multiples built per call).
+pub const WNAF: usize = 5;
+/// wNAF width for a [`Prepared`] point kept across calls (a verifier's Y).
+pub const WNAF_CACHED: usize = 7;
 
 /// One row, as flat limbs (x then y per entry) so the constant-time scan vectorises.
 type Row = [[u64; 8]; ROW];
@@ -226,39 +230,87 @@ fn shr1(n: &mut [u64; 5]) {
     }
 }
 
+/// Odd multiples P, 3P, …, (2^(w−1) − 1)P of a public point, affine, for [`lincomb_vartime`]:
+/// its wNAF digits of width w index them directly.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    width: usize,
+    odd: Vec<Affine>,
+}
+
+/// The [`Prepared`] forms of several points with one shared inversion; `None` for the
+/// identity (it contributes nothing). Variable time: public points only.
+pub fn prepare_vartime<M: FieldMul>(points: &[Point], width: usize) -> Vec<Option<Prepared>> {
+    let half = 1usize << (width - 2);
+    let live: Vec<&Point> = points
+        .iter()
+        .filter(|p| !bool::from(p.is_identity()))
+        .collect();
+    let mut proj = Vec::with_capacity(live.len() * half);
+    for p in &live {
+        let two = p.double::<M>();
+        let mut acc = **p;
+        for _ in 0..half {
+            proj.push(acc);
+            acc = acc.add::<M>(&two);
+        }
+    }
+    // No odd multiple below the group order of a point other than O is O.
+    let mut affine = batch_to_affine::<M>(&proj).into_iter();
+    points
+        .iter()
+        .map(|p| {
+            if bool::from(p.is_identity()) {
+                None
+            } else {
+                Some(Prepared {
+                    width,
+                    odd: affine.by_ref().take(half).collect(),
+                })
+            }
+        })
+        .collect()
+}
+
 /// [g]G + Σ [k_i]P_i ([g]G left out for `None`), variable time: every input must be public.
 pub fn lincomb_vartime<M: FieldMul>(g: Option<&[u8; 32]>, terms: &[(Point, [u8; 32])]) -> Point {
-    const HALF: usize = 1 << (WNAF - 2);
-    // Odd multiples P, 3P, …, (2^(w−1) − 1)P of each base, and the NAF of each scalar.
-    let prepared: Vec<([Point; HALF], [i8; 257])> = terms
+    let points: Vec<Point> = terms.iter().map(|(p, _)| *p).collect();
+    let prepared = prepare_vartime::<M>(&points, WNAF);
+    let pairs: Vec<(&Prepared, &[u8; 32])> = prepared
         .iter()
-        .map(|(p, k)| {
-            let mut odd = [*p; HALF];
-            let two = p.double::<M>();
-            for j in 1..HALF {
-                odd[j] = odd[j - 1].add::<M>(&two);
-            }
-            (odd, wnaf(k, WNAF))
-        })
+        .zip(terms)
+        .filter_map(|(p, (_, k))| p.as_ref().map(|p| (p, k)))
         .collect();
-    let top = prepared
+    lincomb_prepared_vartime::<M>(g, &pairs)
+}
+
+/// [g]G + Σ [k_i]P_i over prepared points: Straus's interleaving, one chain of Jacobian
+/// doublings shared by all the P_i, mixed additions of their odd multiples; G from the
+/// fixed-base table. Variable time: public inputs only.
+pub fn lincomb_prepared_vartime<M: FieldMul>(
+    g: Option<&[u8; 32]>,
+    terms: &[(&Prepared, &[u8; 32])],
+) -> Point {
+    let digits: Vec<[i8; 257]> = terms.iter().map(|(p, k)| wnaf(k, p.width)).collect();
+    let top = digits
         .iter()
-        .filter_map(|(_, d)| d.iter().rposition(|&x| x != 0))
+        .filter_map(|d| d.iter().rposition(|&x| x != 0))
         .max();
-    let mut acc = Point::IDENTITY;
+    let mut acc = Jacobian::IDENTITY;
     if let Some(top) = top {
         for i in (0..=top).rev() {
-            acc = acc.double::<M>();
-            for (odd, digits) in &prepared {
-                let d = digits[i];
+            acc = acc.double_vartime::<M>();
+            for ((p, _), d) in terms.iter().zip(&digits) {
+                let d = d[i];
                 if d > 0 {
-                    acc = acc.add::<M>(&odd[(d as usize) / 2]);
+                    acc = acc.add_affine_vartime::<M>(&p.odd[(d as usize) / 2]);
                 } else if d < 0 {
-                    acc = acc.add::<M>(&odd[((-d) as usize) / 2].neg());
+                    acc = acc.add_affine_vartime::<M>(&p.odd[((-d) as usize) / 2].neg());
                 }
             }
         }
     }
+    let acc = acc.to_point::<M>();
     match g {
         Some(g) => acc.add::<M>(&mul_g_vartime::<M>(g)),
         None => acc,
