@@ -63,7 +63,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| ec256::to_affine(black_box(&p)))
         });
     }
-    ec256::set_backend(ec256::detect());
+    ec256::set_backend(ec256::default_backend());
     c.bench_function("p256/mul_by_generator", |b| {
         b.iter(|| <ProjectivePoint as p256::elliptic_curve::Group>::mul_by_generator(black_box(&k)))
     });
@@ -87,5 +87,92 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(eccsi, benches);
+/// Takes a result by value so that its drop is timed too.
+fn consume<T>(_: T) {}
+
+/// The median of `n` individually timed calls. On a shared machine a preempted call lands in
+/// the tail, not the median, so this figure is comparable with a C harness that times each
+/// call the same way (criterion's means include the preemption).
+fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[n / 2]
+}
+
+/// `ECCSI_MEDIANS=1 cargo bench --bench eccsi`: per-call medians of the ECCSI lines and of the
+/// point multiplications under them, for each field backend, printed after criterion's.
+fn medians(_: &mut Criterion) {
+    if std::env::var_os("ECCSI_MEDIANS").is_none() {
+        return;
+    }
+    let rng = SystemRandom::new();
+    let master = EccsiMasterSecret::generate(&rng).expect("master");
+    let kpak = master.kpak();
+    let id = b"sip:alice@example.org........................................";
+    let (ssk, pvt) = issue(&master, id).expect("issue");
+    let signer = EccsiSigner::new(&kpak, id, &ssk, &pvt).expect("validate");
+    let msg = [0x42u8; 600];
+    let sig = signer.sign(&msg, &rng).expect("sign");
+    let verifier = EccsiVerifier::new(&kpak, id, &pvt).expect("verifier");
+    let k = reduce_bytes(&[0x5Au8; 32]);
+    let p = ec256::mul_g(&Scalar::from(3u64));
+    let n = 3000;
+    for (name, be) in [("adx", Backend::Adx), ("portable", Backend::Portable)] {
+        ec256::set_backend(be);
+        let lines: [(&str, f64); 9] = [
+            (
+                "eccsi/issue",
+                median_us(n, || consume(black_box(issue(&master, id)))),
+            ),
+            (
+                "eccsi/validate",
+                median_us(n, || {
+                    consume(black_box(EccsiSigner::new(&kpak, id, &ssk, &pvt)))
+                }),
+            ),
+            (
+                "eccsi/sign",
+                median_us(n, || consume(black_box(signer.sign(&msg, &rng)))),
+            ),
+            (
+                "eccsi/verify",
+                median_us(n, || consume(black_box(verify(&kpak, id, &msg, &sig)))),
+            ),
+            (
+                "eccsi/verify_cached",
+                median_us(n, || consume(black_box(verifier.verify(&msg, &sig)))),
+            ),
+            (
+                "ec256/mul_g",
+                median_us(n, || consume(black_box(ec256::mul_g(&k)))),
+            ),
+            (
+                "ec256/mul_g_vartime",
+                median_us(n, || consume(black_box(ec256::mul_g_vartime(&k)))),
+            ),
+            (
+                "ec256/lincomb_g_p",
+                median_us(n, || {
+                    consume(black_box(ec256::lincomb_vartime(Some(&k), &[(p, k)])))
+                }),
+            ),
+            (
+                "ec256/to_affine",
+                median_us(n, || consume(black_box(ec256::to_affine(&p)))),
+            ),
+        ];
+        for (line, us) in lines {
+            println!("median {line} ({name}): {us:.2} µs");
+        }
+    }
+    ec256::set_backend(ec256::default_backend());
+}
+
+criterion_group!(eccsi, benches, medians);
 criterion_main!(eccsi);
