@@ -5,8 +5,7 @@
 //! p ≡ −1 (mod 2^64), the Montgomery constant −p^−1 mod 2^64 is 1: each reduction word u is
 //! simply the low word of the running sum. Two backends compute the same value:
 //!
-//! * [`Portable`]: `u128` products, for every target (also a `const fn`, for the constants),
-//!   with a dedicated squaring (6 cross products instead of 12);
+//! * [`Portable`]: `u128` products, for every target (also a `const fn`, for the constants);
 //! * [`Adx`] (x86-64): `mulx`/`adcx`/`adox` in `core::arch::asm!` (module `adx`), used only
 //!   after the CPU was seen to have BMI2 and ADX (see [`super::backend`]).
 //!
@@ -54,10 +53,6 @@ impl FieldMul for Portable {
     #[inline(always)]
     fn mul(a: &Fe, b: &Fe) -> Fe {
         Fe(mul_portable(&a.0, &b.0))
-    }
-    #[inline(always)]
-    fn square(a: &Fe) -> Fe {
-        Fe(square_portable(&a.0))
     }
 }
 
@@ -152,72 +147,6 @@ pub(crate) const fn mul_portable(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
         i += 1;
     }
     final_sub(t)
-}
-
-/// a²·R^−1 mod p: the 512-bit square from 6 cross products (doubled) and 4 squares, then four
-/// word-by-word Montgomery reductions (u = t_i, −p^−1 ≡ 1). Every loop has a fixed count.
-#[inline(always)]
-pub(crate) const fn square_portable(a: &[u64; 4]) -> [u64; 4] {
-    let mut t = [0u64; 9];
-    // Cross products a_i·a_j, i < j.
-    let mut i = 0;
-    while i < 3 {
-        let mut carry = 0u64;
-        let mut j = i + 1;
-        while j < 4 {
-            let s = mac(a[i], a[j], t[i + j], carry);
-            t[i + j] = s as u64;
-            carry = (s >> 64) as u64;
-            j += 1;
-        }
-        t[i + 4] = carry;
-        i += 1;
-    }
-    // Doubled (the cross sum is below 2^511).
-    let mut k = 7;
-    while k > 0 {
-        t[k] = (t[k] << 1) | (t[k - 1] >> 63);
-        k -= 1;
-    }
-    t[0] <<= 1;
-    // Plus the squares a_i² at word 2i.
-    let mut carry = 0u128;
-    let mut i = 0;
-    while i < 4 {
-        let sq = (a[i] as u128).wrapping_mul(a[i] as u128);
-        let lo = (t[2 * i] as u128)
-            .wrapping_add((sq as u64) as u128)
-            .wrapping_add(carry);
-        t[2 * i] = lo as u64;
-        let hi = (t[2 * i + 1] as u128)
-            .wrapping_add(sq >> 64)
-            .wrapping_add(lo >> 64);
-        t[2 * i + 1] = hi as u64;
-        carry = hi >> 64;
-        i += 1;
-    }
-    // Four reductions: t += u·p·2^(64i) with u = t_i, carries through the top word.
-    let mut i = 0;
-    while i < 4 {
-        let u = t[i];
-        let mut carry = 0u64;
-        let mut j = 0;
-        while j < 4 {
-            let s = mac(P[j], u, t[i + j], carry);
-            t[i + j] = s as u64;
-            carry = (s >> 64) as u64;
-            j += 1;
-        }
-        let mut k = i + 4;
-        while k < 9 {
-            let s = (t[k] as u128).wrapping_add(carry as u128);
-            t[k] = s as u64;
-            carry = (s >> 64) as u64;
-            k += 1;
-        }
-        i += 1;
-    }
-    final_sub([t[4], t[5], t[6], t[7], t[8]])
 }
 
 impl Fe {
@@ -410,7 +339,6 @@ mod tests {
         let (fa, fb) = (fe(&a), fe(&b));
         let want = a.mul_mod(&b, &modulus());
         assert_eq!(value(&Portable::mul(&fa, &fb)), want);
-        assert_eq!(value(&Portable::square(&fa)), a.mul_mod(&a, &modulus()));
         #[cfg(target_arch = "x86_64")]
         if super::super::adx_if_available().is_some() {
             assert_eq!(value(&Adx::mul(&fa, &fb)), want);
