@@ -16,10 +16,12 @@
 //! faster on this project's machine (see [`default_backend`]). Scalars (mod q) stay the `p256`
 //! crate's `Scalar`; they enter here as 32 big-endian octets. Functions named `*_vartime` take public inputs only.
 
-pub mod field;
+// Crate-private: `field::Adx` must not be reachable from outside, where its multiplication
+// could be called on a CPU without BMI2/ADX; the public surface is the functions below.
+pub(crate) mod field;
 mod jacobian;
-pub mod mul;
-pub mod point;
+pub(crate) mod mul;
+pub(crate) mod point;
 
 #[cfg(target_arch = "x86_64")]
 mod adx;

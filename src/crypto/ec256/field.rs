@@ -56,8 +56,9 @@ impl FieldMul for Portable {
     }
 }
 
-/// The `mulx`/`adcx`/`adox` backend. Only [`super::backend`] hands it out, and only when the
-/// CPU has BMI2 and ADX.
+/// The `mulx`/`adcx`/`adox` backend. Crate-private (like this module); the crate uses it only
+/// through `super::backend`, which selects it only when the CPU has BMI2 and ADX (or a test
+/// forced it on a CPU that executes them).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, Debug)]
 pub struct Adx(pub(super) ());
@@ -66,8 +67,9 @@ pub struct Adx(pub(super) ());
 impl FieldMul for Adx {
     #[inline(always)]
     fn mul(a: &Fe, b: &Fe) -> Fe {
-        // SAFETY: a value of `Adx` exists only where `super::backend` found BMI2 and ADX (or a
-        // test forced it on a CPU that executes them): the instructions are available.
+        // SAFETY: `Adx` is crate-private and used only when `super::backend` selected it, which
+        // happens only where the CPU has BMI2 and ADX (or a test forced it on a CPU that
+        // executes them): the instructions are available.
         Fe(unsafe { super::adx::mul(&a.0, &b.0) })
     }
 }
@@ -184,7 +186,7 @@ impl Fe {
     }
 
     /// 32 big-endian octets of the canonical value.
-    pub fn to_be_bytes(&self) -> [u8; 32] {
+    pub fn to_be_bytes(self) -> [u8; 32] {
         let l = mul_portable(&self.0, &[1, 0, 0, 0]);
         let mut out = [0u8; 32];
         for (i, limb) in l.iter().enumerate() {

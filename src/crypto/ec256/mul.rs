@@ -86,11 +86,6 @@ fn g_table() -> &'static GTable {
     })
 }
 
-/// Builds the fixed-base table now (it is otherwise built on first use, ~ms).
-pub fn precompute() {
-    let _ = g_table();
-}
-
 /// Signed base-2^W digits of the 256-bit big-endian integer `k` (little-endian order), each in
 /// [−2^(W−1), 2^(W−1)], computed without secret-dependent branches or indexes.
 fn signed_digits(k: &[u8; 32]) -> [i16; ROWS] {
