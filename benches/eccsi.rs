@@ -1,15 +1,17 @@
 //! ECCSI and KDF timings. Run:
 //! `cargo bench --bench eccsi -- --warm-up-time 1 --measurement-time 3`
-//! The C reference library measures issue 11.4 µs, sign 21 µs, verify 132 µs, pair
-//! validation 46 µs; `p256/mul_by_generator` and `p256/generator_mul` are the crate baselines
-//! for the fixed-base table in `p256ext`.
+//! docs/PERFORMANCE.md has the figures, next to the C reference library's from the same window.
+//! `ec256/*` are the point multiplications under the ECCSI lines (the `mulx`/`adx` field where
+//! the CPU has it; `*_portable` with the `u128` field); `p256/*` are the `p256` crate's, the
+//! baseline they replaced.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use p256::{ProjectivePoint, Scalar};
 use ring::rand::SystemRandom;
+use sealkm::crypto::ec256::{self, Backend};
 use sealkm::crypto::eccsi::{issue, verify, EccsiMasterSecret, EccsiSigner, EccsiVerifier};
 use sealkm::crypto::kdf::{kdf, uid};
-use sealkm::crypto::p256ext::{mul_g, mul_g_vartime, reduce_bytes};
+use sealkm::crypto::p256ext::reduce_bytes;
 
 fn benches(c: &mut Criterion) {
     let rng = SystemRandom::new();
@@ -45,10 +47,23 @@ fn benches(c: &mut Criterion) {
     c.bench_function("eccsi/verifier_new", |b| {
         b.iter(|| EccsiVerifier::new(&kpak, black_box(&id), &pvt))
     });
-    c.bench_function("p256ext/mul_g", |b| b.iter(|| mul_g(black_box(&k))));
-    c.bench_function("p256ext/mul_g_vartime", |b| {
-        b.iter(|| mul_g_vartime(black_box(&k)))
-    });
+    let p = ec256::mul_g(&Scalar::from(3u64));
+    for (name, be) in [("", Backend::Adx), ("_portable", Backend::Portable)] {
+        ec256::set_backend(be);
+        c.bench_function(&format!("ec256/mul_g{name}"), |b| {
+            b.iter(|| ec256::mul_g(black_box(&k)))
+        });
+        c.bench_function(&format!("ec256/mul_g_vartime{name}"), |b| {
+            b.iter(|| ec256::mul_g_vartime(black_box(&k)))
+        });
+        c.bench_function(&format!("ec256/lincomb_g_p_vartime{name}"), |b| {
+            b.iter(|| ec256::lincomb_vartime(Some(black_box(&k)), &[(p, k)]))
+        });
+        c.bench_function(&format!("ec256/to_affine{name}"), |b| {
+            b.iter(|| ec256::to_affine(black_box(&p)))
+        });
+    }
+    ec256::set_backend(ec256::default_backend());
     c.bench_function("p256/mul_by_generator", |b| {
         b.iter(|| <ProjectivePoint as p256::elliptic_curve::Group>::mul_by_generator(black_box(&k)))
     });
@@ -72,5 +87,92 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(eccsi, benches);
+/// Takes a result by value so that its drop is timed too.
+fn consume<T>(_: T) {}
+
+/// The median of `n` individually timed calls. On a shared machine a preempted call lands in
+/// the tail, not the median, so this figure is comparable with a C harness that times each
+/// call the same way (criterion's means include the preemption).
+fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[n / 2]
+}
+
+/// `ECCSI_MEDIANS=1 cargo bench --bench eccsi`: per-call medians of the ECCSI lines and of the
+/// point multiplications under them, for each field backend, printed after criterion's.
+fn medians(_: &mut Criterion) {
+    if std::env::var_os("ECCSI_MEDIANS").is_none() {
+        return;
+    }
+    let rng = SystemRandom::new();
+    let master = EccsiMasterSecret::generate(&rng).expect("master");
+    let kpak = master.kpak();
+    let id = b"sip:alice@example.org........................................";
+    let (ssk, pvt) = issue(&master, id).expect("issue");
+    let signer = EccsiSigner::new(&kpak, id, &ssk, &pvt).expect("validate");
+    let msg = [0x42u8; 600];
+    let sig = signer.sign(&msg, &rng).expect("sign");
+    let verifier = EccsiVerifier::new(&kpak, id, &pvt).expect("verifier");
+    let k = reduce_bytes(&[0x5Au8; 32]);
+    let p = ec256::mul_g(&Scalar::from(3u64));
+    let n = 3000;
+    for (name, be) in [("adx", Backend::Adx), ("portable", Backend::Portable)] {
+        ec256::set_backend(be);
+        let lines: [(&str, f64); 9] = [
+            (
+                "eccsi/issue",
+                median_us(n, || consume(black_box(issue(&master, id)))),
+            ),
+            (
+                "eccsi/validate",
+                median_us(n, || {
+                    consume(black_box(EccsiSigner::new(&kpak, id, &ssk, &pvt)))
+                }),
+            ),
+            (
+                "eccsi/sign",
+                median_us(n, || consume(black_box(signer.sign(&msg, &rng)))),
+            ),
+            (
+                "eccsi/verify",
+                median_us(n, || consume(black_box(verify(&kpak, id, &msg, &sig)))),
+            ),
+            (
+                "eccsi/verify_cached",
+                median_us(n, || consume(black_box(verifier.verify(&msg, &sig)))),
+            ),
+            (
+                "ec256/mul_g",
+                median_us(n, || consume(black_box(ec256::mul_g(&k)))),
+            ),
+            (
+                "ec256/mul_g_vartime",
+                median_us(n, || consume(black_box(ec256::mul_g_vartime(&k)))),
+            ),
+            (
+                "ec256/lincomb_g_p",
+                median_us(n, || {
+                    consume(black_box(ec256::lincomb_vartime(Some(&k), &[(p, k)])))
+                }),
+            ),
+            (
+                "ec256/to_affine",
+                median_us(n, || consume(black_box(ec256::to_affine(&p)))),
+            ),
+        ];
+        for (line, us) in lines {
+            println!("median {line} ({name}): {us:.2} µs");
+        }
+    }
+    ec256::set_backend(ec256::default_backend());
+}
+
+criterion_group!(eccsi, benches, medians);
 criterion_main!(eccsi);

@@ -21,6 +21,7 @@ use std::hint::black_box;
 use std::process::Command;
 
 use sealkm::crypto::ct::{declassify, poison};
+use sealkm::crypto::ec256;
 use sealkm::crypto::eccsi::{self, EccsiMasterSecret, EccsiSigner};
 use sealkm::crypto::fp::mont::{self, Backend};
 use sealkm::crypto::sakke::{self, Rsk, SakkeMasterSecret, SakkePublicKey};
@@ -118,7 +119,14 @@ fn workload() {
         sakke_paths(&[b"bob@example.org"]);
         mont::set_backend(mont::detect());
     }
+    // ECCSI likewise: P-256 products with the announced backend, then with mulx/adcx/adox.
     eccsi_paths();
+    if host_has_adx() && ec256::backend() != ec256::Backend::Adx {
+        // SAFETY: the host CPU executes BMI2 and ADX instructions (and so does valgrind).
+        unsafe { ec256::force_backend(ec256::Backend::Adx) };
+        eccsi_paths();
+        ec256::set_backend(ec256::default_backend());
+    }
     seal_paths();
 }
 

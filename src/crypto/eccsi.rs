@@ -25,27 +25,25 @@
 //! bias below 2^−256. ID is variable-length but is followed by fixed-length fields only, so the
 //! input is unambiguous.
 //!
-//! Secrets (KSAK, v, SSK, j) are only ever multiplied by G through the constant-time table of
-//! [`super::p256ext::mul_g`] and handled with the crate's constant-time scalar arithmetic. The
-//! few branches on secret-derived values are the RFC's retry conditions, which occur with
-//! probability ~2^−256 and whose only observable is "a retry happened".
+//! Point arithmetic is [`super::ec256`] (a Montgomery field with a `mulx`/`adx` backend).
+//! Secrets (KSAK, v, SSK, j) are only ever multiplied by G through its constant-time fixed-base
+//! table ([`ec256::mul_g`]) and handled with the `p256` crate's constant-time scalar arithmetic.
+//! The public halves — [HS]PVT in validation, the whole of verification — are one variable-time
+//! multi-scalar evaluation each ([`ec256::lincomb_vartime`]). The few branches on
+//! secret-derived values are the RFC's retry conditions, which occur with probability ~2^−256
+//! and whose only observable is "a retry happened".
 
-use p256::elliptic_curve::ops::LinearCombination;
-use p256::elliptic_curve::point::AffineCoordinates;
-use p256::elliptic_curve::subtle::ConstantTimeEq;
-use p256::elliptic_curve::{ff::PrimeField, Field, Group};
-use p256::{AffinePoint, ProjectivePoint, Scalar};
+use p256::elliptic_curve::{ff::PrimeField, Field};
+use p256::Scalar;
 use ring::rand::SecureRandom;
 use ring::{digest, hmac};
 use zeroize::Zeroize;
 
 use super::ct::{declassify, public};
+use super::ec256::{self, Affine, Point, POINT_LEN};
 use super::error::CryptoError;
 use super::kdf::kdf;
-use super::p256ext::{
-    generator_bytes, mul_g, mul_g_vartime, point_from_bytes, point_to_bytes, reduce_bytes,
-    reduce_wide, scalar_from_bytes, POINT_LEN,
-};
+use super::p256ext::{reduce_bytes, reduce_wide, scalar_from_bytes};
 use super::secret::SecretBytes;
 
 /// Signature length: r (32) ‖ s (32) ‖ PVT (65).
@@ -71,7 +69,17 @@ fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
 
 /// HS = hash(G ‖ KPAK ‖ ID ‖ PVT) (RFC 6507 §5.1.1 step 3), as octets.
 fn hs_bytes(kpak: &[u8; POINT_LEN], id: &[u8], pvt: &[u8; POINT_LEN]) -> [u8; 32] {
-    sha256_parts(&[&generator_bytes(), kpak, id, pvt])
+    sha256_parts(&[&Affine::GENERATOR.to_sec1(), kpak, id, pvt])
+}
+
+/// The affine form of a point computed from a secret whose result is public (KPAK, PVT), or
+/// `None` for the identity; the value and the outcome are declassified.
+fn public_affine(p: &Point) -> Option<Affine> {
+    let a = ec256::to_affine(p);
+    let some = public(a.is_some());
+    let v = a.unwrap_or(Affine::default());
+    declassify(&v);
+    bool::from(some).then_some(v)
 }
 
 /// HE = hash(HS ‖ r ‖ M) (RFC 6507 §5.2.1 step 3).
@@ -90,7 +98,7 @@ impl EccsiMasterSecret {
     /// A fresh KSAK uniformly in [1, q−1] (rejection sampling on 32 random octets).
     pub fn generate(rng: &dyn SecureRandom) -> Result<Self, CryptoError> {
         let ksak = random_nonzero_scalar(rng)?;
-        Ok(Self::from_scalar(ksak))
+        Self::from_scalar(ksak)
     }
 
     /// From 32 big-endian octets; rejects 0 and values ≥ q.
@@ -100,17 +108,19 @@ impl EccsiMasterSecret {
         if bool::from(public(ksak.is_zero())) {
             return Err(CryptoError::ScalarOutOfRange { what: "KSAK" });
         }
-        Ok(Self::from_scalar(ksak))
+        Self::from_scalar(ksak)
     }
 
-    fn from_scalar(ksak: Scalar) -> Self {
-        let kpak = Kpak(mul_g(&ksak).to_affine());
-        // The KPAK is the public key.
-        declassify(&kpak);
+    fn from_scalar(ksak: Scalar) -> Result<Self, CryptoError> {
+        // The KPAK is the public key; KSAK ≠ 0 (checked by both callers), so it is not O.
+        let kpak = Kpak(
+            public_affine(&ec256::mul_g(&ksak))
+                .ok_or(CryptoError::ScalarOutOfRange { what: "KSAK" })?,
+        );
         let mut ksak_bytes: [u8; 32] = ksak.to_repr().into();
         let v_key = SecretBytes::new(kdf(&ksak_bytes, FC_V_KEY, &[V_KEY_LABEL]));
         ksak_bytes.zeroize();
-        Self { ksak, kpak, v_key }
+        Ok(Self { ksak, kpak, v_key })
     }
 
     /// The KSAK as 32 big-endian octets (for sealing at rest).
@@ -158,15 +168,15 @@ impl core::fmt::Debug for EccsiMasterSecret {
 
 /// KMS Public Authentication Key: a point on P-256, never the identity.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Kpak(AffinePoint);
+pub struct Kpak(Affine);
 
 impl Kpak {
     /// `0x04 ‖ x ‖ y`, on the curve (the identity has no such encoding).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        point_from_bytes(bytes, "KPAK").map(Self)
+        Affine::from_sec1(bytes, "KPAK").map(Self)
     }
     pub fn to_bytes(&self) -> [u8; POINT_LEN] {
-        point_to_bytes(&self.0)
+        self.0.to_sec1()
     }
 }
 
@@ -207,14 +217,14 @@ impl core::fmt::Debug for Ssk {
 
 /// Public Validation Token: a point on P-256.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Pvt(AffinePoint);
+pub struct Pvt(Affine);
 
 impl Pvt {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        point_from_bytes(bytes, "PVT").map(Self)
+        Affine::from_sec1(bytes, "PVT").map(Self)
     }
     pub fn to_bytes(&self) -> [u8; POINT_LEN] {
-        point_to_bytes(&self.0)
+        self.0.to_sec1()
     }
 }
 
@@ -247,10 +257,10 @@ fn issue_attempt(master: &EccsiMasterSecret, id: &[u8], v: &Scalar) -> Option<(S
     if bool::from(public(v.is_zero())) {
         return None;
     }
-    let pvt = mul_g(v).to_affine();
     // The PVT is public (sent with the SSK, in every signature); so is HS, hashed from it.
-    declassify(&pvt);
-    let pvt_bytes = point_to_bytes(&pvt);
+    // v ≠ 0, so [v]G ≠ O.
+    let pvt = public_affine(&ec256::mul_g(v))?;
+    let pvt_bytes = pvt.to_sec1();
     let hs = reduce_bytes(&hs_bytes(&master.kpak.to_bytes(), id, &pvt_bytes));
     if bool::from(hs.is_zero()) {
         return None;
@@ -305,10 +315,14 @@ impl EccsiSigner {
         let pvt_bytes = pvt.to_bytes();
         let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
         let hs_s = reduce_bytes(&hs);
-        // [SSK]G involves the secret: constant-time table. [HS]PVT is public.
-        let lhs = mul_g(&ssk.0) - ProjectivePoint::from(pvt.0).mul_vartime(&hs_s);
+        // [SSK]G involves the secret: constant-time table. KPAK + [HS]PVT is public.
+        let lhs = ec256::mul_g(&ssk.0);
+        let rhs = ec256::add(
+            &ec256::lincomb_vartime(None, &[(pvt.0.to_point(), hs_s)]),
+            &kpak.0.to_point(),
+        );
         // Public outcome: the pair is refused or accepted.
-        if !bool::from(public(lhs.ct_eq(&ProjectivePoint::from(kpak.0)))) {
+        if !bool::from(public(ec256::eq(&lhs, &rhs))) {
             return Err(CryptoError::InvalidEccsiKeyPair);
         }
         Ok(Self {
@@ -350,8 +364,12 @@ impl EccsiSigner {
         if bool::from(public(j.is_zero())) {
             return None;
         }
-        let jp = mul_g(j).to_affine();
-        let r_bytes: [u8; 32] = jp.x().into();
+        let jp = ec256::to_affine(&ec256::mul_g(j));
+        // Public outcome: J = O cannot happen for j ≠ 0; handled like a zero denominator.
+        if !bool::from(public(jp.is_some())) {
+            return None;
+        }
+        let r_bytes = jp.unwrap_or(Affine::default()).x_bytes();
         // r = x(J) is the first half of the signature.
         declassify(&r_bytes);
         // r is x(J) as an integer; verifiers (ours included) require r in [1, q−1], so a J
@@ -399,9 +417,7 @@ impl core::fmt::Debug for EccsiSigner {
 }
 
 /// Splits a signature into (r, s) scalars in [1, q−1], r's octets, and the PVT point.
-fn parse_signature(
-    signature: &[u8],
-) -> Result<(Scalar, Scalar, [u8; 32], AffinePoint), CryptoError> {
+fn parse_signature(signature: &[u8]) -> Result<(Scalar, Scalar, [u8; 32], Affine), CryptoError> {
     if signature.len() != SIGNATURE_LEN {
         return Err(CryptoError::BadSignature);
     }
@@ -417,18 +433,15 @@ fn parse_signature(
     };
     let r = nonzero(&signature[..32])?;
     let s = nonzero(&signature[32..64])?;
-    let pvt = point_from_bytes(&signature[64..], "PVT").map_err(|_| CryptoError::BadSignature)?;
+    let pvt = Affine::from_sec1(&signature[64..], "PVT").map_err(|_| CryptoError::BadSignature)?;
     Ok((r, s, r_bytes, pvt))
 }
 
 /// Final check of RFC 6507 §5.2.2 step 6: J ≠ O and x(J) = r.
-fn check_j_vartime(j: ProjectivePoint, r_bytes: &[u8; 32]) -> Result<(), CryptoError> {
-    let ja = j.to_affine();
-    if bool::from(ja.is_identity()) {
-        return Err(CryptoError::BadSignature);
-    }
-    let x: [u8; 32] = ja.x().into();
-    if x != *r_bytes {
+fn check_j_vartime(j: Point, r_bytes: &[u8; 32]) -> Result<(), CryptoError> {
+    let ja: Option<Affine> = ec256::to_affine(&j).into();
+    let ja = ja.ok_or(CryptoError::BadSignature)?;
+    if ja.x_bytes() != *r_bytes {
         return Err(CryptoError::BadSignature);
     }
     Ok(())
@@ -438,16 +451,15 @@ fn check_j_vartime(j: ProjectivePoint, r_bytes: &[u8; 32]) -> Result<(), CryptoE
 /// multi-scalar evaluation J = [s·HE]G + [s·r]KPAK + [s·r·HS]PVT. All inputs are public.
 pub fn verify(kpak: &Kpak, id: &[u8], msg: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
     let (r, s, r_bytes, pvt) = parse_signature(signature)?;
-    let pvt_bytes = point_to_bytes(&pvt);
+    let pvt_bytes = pvt.to_sec1();
     let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
     let hs_s = reduce_bytes(&hs);
     let he = he_scalar(&hs, &r_bytes, msg);
     let sr = s * r;
-    let j = mul_g_vartime(&(s * he))
-        + ProjectivePoint::lincomb_vartime(&[
-            (ProjectivePoint::from(kpak.0), sr),
-            (ProjectivePoint::from(pvt), sr * hs_s),
-        ]);
+    let j = ec256::lincomb_vartime(
+        Some(&(s * he)),
+        &[(kpak.0.to_point(), sr), (pvt.to_point(), sr * hs_s)],
+    );
     check_j_vartime(j, &r_bytes)
 }
 
@@ -457,25 +469,35 @@ pub fn verify(kpak: &Kpak, id: &[u8], msg: &[u8], signature: &[u8]) -> Result<()
 pub struct EccsiVerifier {
     pvt_bytes: [u8; POINT_LEN],
     hs: [u8; 32],
-    y: ProjectivePoint,
+    y: Point,
+    /// Y's odd multiples for the wNAF of [s·r]Y.
+    y_table: ec256::Prepared,
 }
 
 impl EccsiVerifier {
     pub fn new(kpak: &Kpak, id: &[u8], pvt: &Pvt) -> Result<Self, CryptoError> {
         let pvt_bytes = pvt.to_bytes();
         let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
-        let y = ProjectivePoint::from(pvt.0).mul_vartime(&reduce_bytes(&hs))
-            + ProjectivePoint::from(kpak.0);
-        if bool::from(y.is_identity()) {
-            // Y = O would make every J depend on HE alone; such a PVT cannot be legitimate.
-            return Err(CryptoError::NotOnCurve { what: "Y" });
-        }
-        Ok(Self { pvt_bytes, hs, y })
+        let y = ec256::add(
+            &ec256::lincomb_vartime(None, &[(pvt.0.to_point(), reduce_bytes(&hs))]),
+            &kpak.0.to_point(),
+        );
+        // Y = O would make every J depend on HE alone; such a PVT cannot be legitimate.
+        let y_table = ec256::prepare_vartime(&y).ok_or(CryptoError::NotOnCurve { what: "Y" })?;
+        Ok(Self {
+            pvt_bytes,
+            hs,
+            y,
+            y_table,
+        })
     }
 
     /// Y = [HS]PVT + KPAK (RFC 6507 §5.2.2 step 4), 0x04 ‖ x ‖ y.
     pub fn y_bytes(&self) -> [u8; POINT_LEN] {
-        point_to_bytes(&self.y.to_affine())
+        // Y ≠ O (checked in `new`).
+        Option::<Affine>::from(ec256::to_affine(&self.y))
+            .unwrap_or_default()
+            .to_sec1()
     }
 
     /// Verifies a signature that must carry this verifier's PVT.
@@ -485,7 +507,7 @@ impl EccsiVerifier {
             return Err(CryptoError::BadSignature);
         }
         let he = he_scalar(&self.hs, &r_bytes, msg);
-        let j = mul_g_vartime(&(s * he)) + self.y.mul_vartime(&(s * r));
+        let j = ec256::lincomb_prepared_vartime(Some(&(s * he)), &[(&self.y_table, s * r)]);
         check_j_vartime(j, &r_bytes)
     }
 }

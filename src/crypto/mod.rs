@@ -3,7 +3,8 @@
 //! | module      | implements |
 //! |-------------|------------|
 //! | [`eccsi`]   | RFC 6507 ECCSI on P-256: KMS master pair, deterministic (SSK, PVT) issue, validation, sign, verify |
-//! | [`p256ext`] | fixed-base tables and multi-scalar evaluation on top of the `p256` crate's point arithmetic |
+//! | [`ec256`]   | NIST P-256 field (Montgomery, `mulx`/`adx` or portable) and points: constant-time fixed-base [k]G, variable-time multi-scalar |
+//! | [`p256ext`] | P-256 scalar helpers over the `p256` crate's `Scalar`: wide and hash reductions, strict decoding |
 //! | [`fp`], [`fp2`] | RFC 6508 parameter set 1 (RFC 6509 App. A): 1024-bit F_p and F_p² in Montgomery form |
 //! | [`curve`]   | the supersingular curve y² = x³ − 3x over F_p, constant-time fixed-base tables for P |
 //! | [`pairing`] | the Tate–Lichtenbaum pairing exactly as RFC 6508 §3.2 defines it |
@@ -20,6 +21,7 @@
 
 pub mod ct;
 pub mod curve;
+pub mod ec256;
 pub mod eccsi;
 pub mod error;
 pub mod fp;

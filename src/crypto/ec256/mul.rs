@@ -1,0 +1,371 @@
+//! Scalar multiplication on P-256, generic over the field backend.
+//!
+//! - **Fixed base G, constant time** ([`mul_g`]): signed [`WINDOW`]-bit digits, one row of
+//!   affine multiples `j·2^(W·i)·G` (j = 1..2^(W−1)) per digit, so no doublings at all: one
+//!   complete mixed addition per digit. Each row is read whole with mask-and-OR (no index
+//!   depends on the scalar); the sign is applied by a conditional negation; a zero digit adds
+//!   a dummy entry whose sum is discarded by a select.
+//! - **Fixed base G, variable time** ([`mul_g_vartime`]): the same table, reading only the
+//!   entry a digit names. Public scalars only.
+//! - **Multi-scalar, variable time** ([`lincomb_vartime`]): [g]G + Σ [k_i]P_i for public inputs
+//!   (RFC 6507 §5.2.2 verification, §5.1.2 validation's public half): G from the table, the
+//!   P_i by Straus's interleaving of wNAF digits over one shared chain of doublings, in
+//!   Jacobian coordinates ([`super::jacobian`]) with affine odd multiples ([`Prepared`]; a
+//!   verifier for one signer keeps Y's).
+
+use std::sync::OnceLock;
+
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+
+use super::field::{Fe, FieldMul, Portable};
+use super::jacobian::Jacobian;
+use super::point::{batch_to_affine, Affine, Point};
+
+/// Bits per signed digit of the fixed-base table (6 measured faster than 5 here: 12.6 against
+/// 13.5 µs per [k]G).
+pub const WINDOW: usize = 6;
+/// Entries per row: digits lie in [−2^(W−1), 2^(W−1)].
+const ROW: usize = 1 << (WINDOW - 1);
+/// Rows: ⌈256 / W⌉ digits plus one for the final carry of the signed recoding.
+const ROWS: usize = 256_usize.div_ceil(WINDOW) + 1;
+/// wNAF width for the variable bases of [`lincomb_vartime`] (odd multiples built per call).
+pub const WNAF: usize = 5;
+/// wNAF width for a [`Prepared`] point kept across calls (a verifier's Y).
+pub const WNAF_CACHED: usize = 7;
+
+/// One row, as flat limbs (x then y per entry) so the constant-time scan vectorises.
+type Row = [[u64; 8]; ROW];
+
+struct GTable {
+    rows: Vec<Row>,
+}
+
+fn to_limbs(a: &Affine) -> [u64; 8] {
+    let mut l = [0u64; 8];
+    l[..4].copy_from_slice(&a.x.0);
+    l[4..].copy_from_slice(&a.y.0);
+    l
+}
+
+fn from_limbs(l: &[u64; 8]) -> Affine {
+    let mut x = [0u64; 4];
+    let mut y = [0u64; 4];
+    x.copy_from_slice(&l[..4]);
+    y.copy_from_slice(&l[4..]);
+    Affine { x: Fe(x), y: Fe(y) }
+}
+
+fn g_table() -> &'static GTable {
+    static TABLE: OnceLock<GTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        // Built once, with the portable field (the values do not depend on the backend).
+        let mut proj = Vec::with_capacity(ROWS * ROW);
+        let mut base = Affine::GENERATOR.to_point();
+        for _ in 0..ROWS {
+            let mut acc = base;
+            for _ in 0..ROW {
+                proj.push(acc);
+                acc = acc.add::<Portable>(&base);
+            }
+            for _ in 0..WINDOW {
+                base = base.double::<Portable>();
+            }
+        }
+        let affine = batch_to_affine::<Portable>(&proj);
+        let rows = affine
+            .chunks_exact(ROW)
+            .map(|chunk| {
+                let mut row = [[0u64; 8]; ROW];
+                for (r, a) in row.iter_mut().zip(chunk) {
+                    *r = to_limbs(a);
+                }
+                row
+            })
+            .collect();
+        GTable { rows }
+    })
+}
+
+/// Signed base-2^W digits of the 256-bit big-endian integer `k` (little-endian order), each in
+/// [−2^(W−1), 2^(W−1)], computed without secret-dependent branches or indexes.
+fn signed_digits(k: &[u8; 32]) -> [i16; ROWS] {
+    let mut le = [0u8; 33];
+    for (i, b) in k.iter().rev().enumerate() {
+        le[i] = *b;
+    }
+    let mut digits = [0i16; ROWS];
+    let mut carry: i16 = 0;
+    let half = 1i16 << (WINDOW - 1);
+    for (i, d) in digits.iter_mut().take(ROWS - 1).enumerate() {
+        // The bit position is public; only the value is secret.
+        let bit = i * WINDOW;
+        let (byte, shift) = (bit / 8, bit % 8);
+        let two = u16::from(le[byte]) | (u16::from(le[byte + 1]) << 8);
+        let chunk = ((two >> shift) & ((1u16 << WINDOW) - 1)) as i16;
+        // Wrapping: an overflow check would branch on the secret in checked builds.
+        let v = chunk.wrapping_add(carry);
+        // carry = 1 iff v > 2^(W−1).
+        carry = (half.wrapping_sub(v) >> 15) & 1;
+        *d = v.wrapping_sub(carry << WINDOW);
+    }
+    digits[ROWS - 1] = carry;
+    le.iter_mut().for_each(|b| *b = 0);
+    digits
+}
+
+/// `d`-th multiple of the row base (d in [−2^(W−1), 2^(W−1)], d ≠ 0 for a meaningful result),
+/// read in constant time: every entry of the row is loaded and masked.
+#[inline(always)]
+fn select_ct(row: &Row, d: i16) -> Affine {
+    let neg = (d >> 15) & 1;
+    let abs = ((d ^ neg.wrapping_neg()).wrapping_add(neg)) as u16;
+    let mut acc = [0u64; 8];
+    for (j, entry) in row.iter().enumerate() {
+        let hit = abs.ct_eq(&(j as u16 + 1));
+        let mask = 0u64.wrapping_sub(u64::from(hit.unwrap_u8()));
+        for (a, e) in acc.iter_mut().zip(entry.iter()) {
+            *a |= e & mask;
+        }
+    }
+    let t = from_limbs(&acc);
+    acc.iter_mut().for_each(|w| *w = 0);
+    let negated = t.neg();
+    Affine::conditional_select(&t, &negated, Choice::from(neg as u8))
+}
+
+/// [k]G in constant time, k given as 32 big-endian octets (any 256-bit value).
+pub fn mul_g<M: FieldMul>(k: &[u8; 32]) -> Point {
+    let table = g_table();
+    let mut digits = signed_digits(k);
+    let mut acc = Point::IDENTITY;
+    for (row, d) in table.rows.iter().zip(digits.iter()) {
+        let t = select_ct(row, *d);
+        let sum = acc.add_affine::<M>(&t);
+        acc = Point::conditional_select(&acc, &sum, !d.ct_eq(&0));
+    }
+    digits.iter_mut().for_each(|d| *d = 0);
+    acc
+}
+
+/// [k]G in variable time: public scalars only.
+pub fn mul_g_vartime<M: FieldMul>(k: &[u8; 32]) -> Point {
+    let table = g_table();
+    let digits = signed_digits(k);
+    let mut acc = Point::IDENTITY;
+    for (row, &d) in table.rows.iter().zip(digits.iter()) {
+        if d > 0 {
+            acc = acc.add_affine::<M>(&from_limbs(&row[(d - 1) as usize]));
+        } else if d < 0 {
+            acc = acc.add_affine::<M>(&from_limbs(&row[(-d - 1) as usize]).neg());
+        }
+    }
+    acc
+}
+
+/// Width-w NAF of a 256-bit big-endian integer: digits odd in (−2^(w−1), 2^(w−1)) or zero,
+/// little-endian, 257 positions. Variable time (public scalars).
+fn wnaf(k: &[u8; 32], w: usize) -> [i8; 257] {
+    // Little-endian limbs with one spare for the carry of a negative digit.
+    let mut n = [0u64; 5];
+    for (i, limb) in n.iter_mut().take(4).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&k[32 - 8 * (i + 1)..32 - 8 * i]);
+        *limb = u64::from_be_bytes(b);
+    }
+    let mut out = [0i8; 257];
+    let window = 1i64 << w;
+    let mut i = 0;
+    while i < 257 && n.iter().any(|&l| l != 0) {
+        if n[0] & 1 == 1 {
+            let mut d = (n[0] & (window as u64 - 1)) as i64;
+            if d >= window / 2 {
+                d -= window;
+            }
+            out[i] = d as i8;
+            // n −= d.
+            if d > 0 {
+                sub_small(&mut n, d as u64);
+            } else {
+                add_small(&mut n, (-d) as u64);
+            }
+        }
+        shr1(&mut n);
+        i += 1;
+    }
+    out
+}
+
+fn sub_small(n: &mut [u64; 5], d: u64) {
+    let mut borrow = d;
+    for l in n.iter_mut() {
+        let (v, b) = l.overflowing_sub(borrow);
+        *l = v;
+        borrow = u64::from(b);
+        if borrow == 0 {
+            break;
+        }
+    }
+}
+
+fn add_small(n: &mut [u64; 5], d: u64) {
+    let mut carry = d;
+    for l in n.iter_mut() {
+        let (v, c) = l.overflowing_add(carry);
+        *l = v;
+        carry = u64::from(c);
+        if carry == 0 {
+            break;
+        }
+    }
+}
+
+fn shr1(n: &mut [u64; 5]) {
+    for i in 0..5 {
+        let hi = if i + 1 < 5 { n[i + 1] << 63 } else { 0 };
+        n[i] = (n[i] >> 1) | hi;
+    }
+}
+
+/// Odd multiples P, 3P, …, (2^(w−1) − 1)P of a public point, affine, for [`lincomb_vartime`]:
+/// its wNAF digits of width w index them directly.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    width: usize,
+    odd: Vec<Affine>,
+}
+
+/// The [`Prepared`] forms of several points with one shared inversion; `None` for the
+/// identity (it contributes nothing). Variable time: public points only.
+pub fn prepare_vartime<M: FieldMul>(points: &[Point], width: usize) -> Vec<Option<Prepared>> {
+    let half = 1usize << (width - 2);
+    let live: Vec<&Point> = points
+        .iter()
+        .filter(|p| !bool::from(p.is_identity()))
+        .collect();
+    let mut proj = Vec::with_capacity(live.len() * half);
+    for p in &live {
+        let two = p.double::<M>();
+        let mut acc = **p;
+        for _ in 0..half {
+            proj.push(acc);
+            acc = acc.add::<M>(&two);
+        }
+    }
+    // No odd multiple below the group order of a point other than O is O.
+    let mut affine = batch_to_affine::<M>(&proj).into_iter();
+    points
+        .iter()
+        .map(|p| {
+            if bool::from(p.is_identity()) {
+                None
+            } else {
+                Some(Prepared {
+                    width,
+                    odd: affine.by_ref().take(half).collect(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// [g]G + Σ [k_i]P_i ([g]G left out for `None`), variable time: every input must be public.
+pub fn lincomb_vartime<M: FieldMul>(g: Option<&[u8; 32]>, terms: &[(Point, [u8; 32])]) -> Point {
+    let points: Vec<Point> = terms.iter().map(|(p, _)| *p).collect();
+    let prepared = prepare_vartime::<M>(&points, WNAF);
+    let pairs: Vec<(&Prepared, &[u8; 32])> = prepared
+        .iter()
+        .zip(terms)
+        .filter_map(|(p, (_, k))| p.as_ref().map(|p| (p, k)))
+        .collect();
+    lincomb_prepared_vartime::<M>(g, &pairs)
+}
+
+/// [g]G + Σ [k_i]P_i over prepared points: Straus's interleaving, one chain of Jacobian
+/// doublings shared by all the P_i, mixed additions of their odd multiples; G from the
+/// fixed-base table. Variable time: public inputs only.
+pub fn lincomb_prepared_vartime<M: FieldMul>(
+    g: Option<&[u8; 32]>,
+    terms: &[(&Prepared, &[u8; 32])],
+) -> Point {
+    let digits: Vec<[i8; 257]> = terms.iter().map(|(p, k)| wnaf(k, p.width)).collect();
+    let top = digits
+        .iter()
+        .filter_map(|d| d.iter().rposition(|&x| x != 0))
+        .max();
+    let mut acc = Jacobian::IDENTITY;
+    if let Some(top) = top {
+        for i in (0..=top).rev() {
+            acc = acc.double_vartime::<M>();
+            for ((p, _), d) in terms.iter().zip(&digits) {
+                let d = d[i];
+                if d > 0 {
+                    acc = acc.add_affine_vartime::<M>(&p.odd[(d as usize) / 2]);
+                } else if d < 0 {
+                    acc = acc.add_affine_vartime::<M>(&p.odd[((-d) as usize) / 2].neg());
+                }
+            }
+        }
+    }
+    let acc = acc.to_point::<M>();
+    match g {
+        Some(g) => acc.add::<M>(&mul_g_vartime::<M>(g)),
+        None => acc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_recompose() {
+        for seed in 0u8..40 {
+            let mut k = [seed.wrapping_mul(37); 32];
+            k[0] = seed;
+            k[31] ^= 0xA5;
+            let d = signed_digits(&k);
+            // Σ d_i·2^(W·i) as a 264-bit integer, compared with k.
+            let mut acc = [0i128; 34];
+            for (i, &di) in d.iter().enumerate() {
+                let bit = i * WINDOW;
+                acc[bit / 8] += i128::from(di) << (bit % 8);
+                assert!(di.unsigned_abs() as usize <= ROW);
+            }
+            let mut carry = 0i128;
+            let mut bytes = [0u8; 34];
+            for (b, a) in bytes.iter_mut().zip(acc.iter()) {
+                let v = a + carry;
+                *b = v.rem_euclid(256) as u8;
+                carry = v.div_euclid(256);
+            }
+            let mut le = k;
+            le.reverse();
+            assert_eq!(&bytes[..32], &le[..]);
+            assert_eq!(bytes[32], 0);
+        }
+    }
+
+    #[test]
+    fn wnaf_recomposes() {
+        for seed in 0u8..40 {
+            let mut k = [seed.wrapping_mul(91).wrapping_add(3); 32];
+            k[5] = !seed;
+            let d = wnaf(&k, WNAF);
+            let mut acc = [0i128; 34];
+            for (i, &di) in d.iter().enumerate() {
+                assert!(di == 0 || (di % 2 != 0 && di.unsigned_abs() < 1 << (WNAF - 1)));
+                acc[i / 8] += i128::from(di) << (i % 8);
+            }
+            let mut carry = 0i128;
+            let mut bytes = [0u8; 34];
+            for (b, a) in bytes.iter_mut().zip(acc.iter()) {
+                let v = a + carry;
+                *b = v.rem_euclid(256) as u8;
+                carry = v.div_euclid(256);
+            }
+            let mut le = k;
+            le.reverse();
+            assert_eq!(&bytes[..32], &le[..]);
+        }
+    }
+}
