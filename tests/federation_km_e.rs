@@ -80,11 +80,7 @@ fn km_e_stages_approves_rotates_and_revokes_between_two_clusters() {
     assert_eq!(b.pending(), vec![format!("{DEV_KMS_URI}/cert/1")]);
 
     // B rotates: the new certificate is staged and taken only by approval.
-    let (s, v) = b.post(
-        &format!("communities/{B_KMS}/certificates"),
-        serde_json::json!({"validity_days": 30}),
-    );
-    assert_eq!(s, 200, "{v}");
+    b.add_certificate(B_KMS);
     let v = a.refresh();
     assert_eq!(
         v["partners"][B_KMS]["staged"],
@@ -94,11 +90,7 @@ fn km_e_stages_approves_rotates_and_revokes_between_two_clusters() {
     a.approve(&format!("{B_KMS}/cert/2"));
 
     // B revokes its first certificate: A revokes it within one refresh.
-    let (s, v) = b.post(
-        &format!("communities/{B_KMS}/certificates/1/revoke"),
-        serde_json::json!({}),
-    );
-    assert_eq!(s, 200, "{v}");
+    b.revoke_certificate(B_KMS, 1);
     let v = a.refresh();
     assert_eq!(
         v["partners"][B_KMS]["revoked"],
@@ -132,11 +124,7 @@ fn km_e_takes_a_rotation_signed_under_an_approved_certificate_without_an_operato
 
     // B rotates: its KM-E identity signs the new certificate under the first, which A
     // approved, so A takes it within one refresh and serves it.
-    let (s, v) = b.post(
-        &format!("communities/{B_KMS}/certificates"),
-        serde_json::json!({"validity_days": 30}),
-    );
-    assert_eq!(s, 200, "{v}");
+    b.add_certificate(B_KMS);
     let v = a.refresh();
     assert_eq!(
         v["partners"][B_KMS]["approved"],
@@ -159,17 +147,9 @@ fn km_e_takes_a_rotation_signed_under_an_approved_certificate_without_an_operato
     // B rotates again and revokes both earlier certificates before A looks: no valid
     // certificate is left to sign under, so the third waits for A's operator, as without the
     // policy.
-    let (s, v) = b.post(
-        &format!("communities/{B_KMS}/certificates"),
-        serde_json::json!({"validity_days": 30}),
-    );
-    assert_eq!(s, 200, "{v}");
+    b.add_certificate(B_KMS);
     for n in [1, 2] {
-        let (s, v) = b.post(
-            &format!("communities/{B_KMS}/certificates/{n}/revoke"),
-            serde_json::json!({}),
-        );
-        assert_eq!(s, 200, "{v}");
+        b.revoke_certificate(B_KMS, n);
     }
     let v = a.refresh();
     assert_eq!(

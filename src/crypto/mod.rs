@@ -35,3 +35,16 @@ pub mod seal;
 pub mod secret;
 
 pub use error::CryptoError;
+
+/// Whether this CPU has `mulx` (BMI2) and `adcx`/`adox` (ADX): what the fast Montgomery
+/// multiplications of `fp::mont` and `ec256` need.
+pub fn has_mulx_adx() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("adx")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

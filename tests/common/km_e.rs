@@ -89,6 +89,24 @@ impl Domain {
         super::parties::client(dir, &svc, Some(stem), Some(token))
     }
 
+    /// Adds a certificate to this domain's community `kms` (a rotation; 200 expected).
+    pub fn add_certificate(&self, kms: &str) {
+        let (s, v) = self.post(
+            &format!("communities/{kms}/certificates"),
+            serde_json::json!({"validity_days": 30}),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+
+    /// Revokes certificate `serial` of this domain's community `kms` (200 expected).
+    pub fn revoke_certificate(&self, kms: &str, serial: u32) {
+        let (s, v) = self.post(
+            &format!("communities/{kms}/certificates/{serial}/revoke"),
+            serde_json::json!({}),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+
     /// Approves the staged partner certificate `id` (200 expected).
     pub fn approve(&self, id: &str) {
         let (s, v) = self.post(

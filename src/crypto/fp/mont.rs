@@ -57,11 +57,8 @@ static BACKEND: AtomicU8 = AtomicU8::new(0);
 
 /// The fastest backend this CPU supports.
 pub fn detect() -> Backend {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("adx") {
-            return Backend::Adx;
-        }
+    if crate::crypto::has_mulx_adx() {
+        return Backend::Adx;
     }
     Backend::Portable
 }
