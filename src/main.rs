@@ -425,6 +425,7 @@ fn run_serve(config: &Path) -> Result<(), String> {
             None => None,
         };
         if let Some(c) = &capif {
+            actix_rt::spawn(sealkm::actors::capif::logs::run_writer(c.clone()));
             actix_rt::spawn(sealkm::actors::capif::logs::run_shipper(c.clone()));
             if c.cfg.publish_at_start {
                 actix_rt::spawn(sealkm::actors::capif::publish_at_start(c.clone()));

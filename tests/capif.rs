@@ -122,7 +122,23 @@ impl Setup {
         bearer: Option<String>,
         body: Option<Value>,
     ) -> Reply {
-        let tls = sealkm::client::party_tls(&self.env.ca(), cert).expect("tls");
+        self.request_alpn(method, path, cert, bearer, body, None)
+    }
+
+    /// [`Setup::request`] offering only `alpn` (`h2` or `http/1.1`) if given.
+    fn request_alpn(
+        &self,
+        method: &str,
+        path: &str,
+        cert: Option<(&Path, &Path)>,
+        bearer: Option<String>,
+        body: Option<Value>,
+        alpn: Option<&[u8]>,
+    ) -> Reply {
+        let mut tls = sealkm::client::party_tls(&self.env.ca(), cert).expect("tls");
+        if let Some(a) = alpn {
+            tls.alpn_protocols = vec![a.to_vec()];
+        }
         let http = sealkm::client::http_client(tls);
         let url = format!("{}{path}", self.service());
         let method = method.to_owned();
@@ -199,6 +215,7 @@ fn publishes_serves_without_the_ccf_and_delivers_spooled_logs() {
         assert_eq!(desc["apiName"], "ss-kir");
         let p = &desc["aefProfiles"][0];
         assert_eq!(p["aefId"], AEF);
+        assert_eq!(p["protocol"], "HTTP_1_1");
         assert_eq!(p["securityMethods"], json!(["PKI", "OAUTH"]));
         assert_eq!(p["versions"][0]["apiVersion"], "v1");
         assert_eq!(p["versions"][0]["resources"][0]["uri"], "/key-records");
@@ -321,6 +338,46 @@ fn a_node_starts_and_serves_while_the_ccf_is_away_and_publishes_when_it_returns(
         (!l.is_empty()).then_some(l)
     });
     assert_eq!(logs[0]["apiId"], api_id.as_str());
+}
+
+#[test]
+fn an_answered_invocation_is_logged_even_if_the_node_dies_right_after() {
+    // This node publishes its API as HTTP/2 (it serves both versions).
+    let mut s = Setup::with("publish_at_start = true\npublish_protocol = \"HTTP_2\"\n");
+    let api_id = wait_for(30, "the background publication", || {
+        s.status()["apiId"].as_str().map(str::to_owned)
+    });
+    let published = s.ccf.state.lock().unwrap().apis[&api_id].clone();
+    assert_eq!(published["aefProfiles"][0]["protocol"], "HTTP_2");
+    s.grant_invoker("INV-K");
+    // With the CCF away nothing is delivered: each record lives only in the node's spool.
+    s.ccf.stop();
+    for _ in 0..3 {
+        assert_eq!(s.oauth("INV-K").status, 200);
+    }
+    // Each record names the HTTP version its invocation came in.
+    for alpn in [b"http/1.1".as_slice(), b"h2".as_slice()] {
+        let bearer = Some(s.ccf.token("ES256", &Ccf::claims("INV-K", AEF)));
+        let path = "/ss-kir/v1/key-records?val-service-id=svc-1";
+        let r = s.request_alpn("GET", path, None, bearer, None, Some(alpn));
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    // kill -9 as soon as the last answer is in: no shipper round, no graceful stop.
+    let _ = s.node.child.kill();
+    let _ = s.node.child.wait();
+    s.ccf.restart();
+    s.node = s.env.start();
+    let logs = wait_for(90, "the records answered before the kill", || {
+        let l = s.ccf.log_records("INV-K");
+        (l.len() >= 5).then_some(l)
+    });
+    assert_eq!(logs.len(), 5, "{logs:?}");
+    assert!(logs.iter().all(|l| l["result"] == "200"));
+    let versions: Vec<&str> = logs[3..]
+        .iter()
+        .map(|l| l["protocol"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["HTTP_1_1", "HTTP_2"]);
 }
 
 #[test]

@@ -53,6 +53,29 @@ fn km_e_call(
     })
 }
 
+/// The HTTP version and status of `GET /km-e/v1/certificates` of `d` with the client
+/// certificate `stem` in `dir`, offering only `alpn`.
+fn km_e_version(d: &Domain, dir: &Path, stem: &str, alpn: &[u8]) -> (awc::http::Version, u16) {
+    let ca = dir.join("kme-target-ca.pem");
+    std::fs::write(&ca, &d.ca.cert_pem).unwrap();
+    let mut tls = sealkm::tls::peer_client_config(
+        &dir.join(format!("{stem}-cert.pem")),
+        &dir.join(format!("{stem}-key.pem")),
+        &ca,
+    )
+    .unwrap();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let url = format!("https://127.0.0.1:{}/km-e/v1/certificates", d.port);
+    block(async move {
+        let r = sealkm::client::http_client(tls)
+            .get(url)
+            .send()
+            .await
+            .expect("KM-E");
+        (r.version(), r.status().as_u16())
+    })
+}
+
 #[test]
 fn km_e_stages_approves_rotates_and_revokes_between_two_clusters() {
     let (a, b) = two_domains();
@@ -185,6 +208,13 @@ fn km_e_refuses_strangers_and_changes_nothing_for_a_partner_answering_for_anothe
         dir.join("b-key.pem"),
     )
     .unwrap();
+    // KM-E answers in the HTTP version offered by ALPN, h2 or http/1.1 alone.
+    for (alpn, version) in [
+        (b"h2".as_slice(), awc::http::Version::HTTP_2),
+        (b"http/1.1".as_slice(), awc::http::Version::HTTP_11),
+    ] {
+        assert_eq!(km_e_version(&a, dir, "b", alpn), (version, 200));
+    }
     let (s, body) = km_e_get(&a, dir, "b").unwrap();
     assert_eq!(s, 200);
     let text = String::from_utf8(body).unwrap();

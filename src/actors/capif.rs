@@ -165,7 +165,12 @@ impl Capif {
     pub async fn publish(&self, actor: &Actor) -> Result<String, CapifError> {
         self.node.read_barrier().await?;
         let c = &self.cfg;
-        let mut desc = service_api_description(&c.aef_id, &c.publish_host, c.publish_port);
+        let mut desc = service_api_description(
+            &c.aef_id,
+            &c.publish_host,
+            c.publish_port,
+            &c.publish_protocol,
+        );
         let base = format!("/published-apis/v1/{}/service-apis", c.apf_id);
         if let Some(id) = self.api_id()? {
             desc["apiId"] = Value::String(id.clone());

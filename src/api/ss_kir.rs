@@ -34,6 +34,7 @@ use super::error::ApiError;
 use super::problem::{InvalidParam, Problem};
 use super::service::authorize;
 use super::AppState;
+use crate::actors::capif::logs::DURABLE_WAIT;
 use crate::kms::acl::Role;
 use crate::kms::capif::Invocation;
 use crate::kms::key_provisioning::validate_val_id;
@@ -187,7 +188,7 @@ pub fn parse_query(query: &str) -> Result<ValTarget, Problem> {
         (status = 406, description = "the Accept header excludes application/json", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "too many requests: the caller used its `[admission] retrieval_burst` per `identity_window_s`, or `max_inflight_retrieval` retrievals are running (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 500, description = "internal error", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "no leader, or the read barrier failed, or (CAPIF PKI invoker not yet authorised here) the CCF cannot be reached (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "no leader, or the read barrier failed, or (CAPIF PKI invoker not yet authorised here) the CCF cannot be reached, or (CAPIF invoker) this node could not write the invocation's log record, cause INVOCATION_LOG_UNAVAILABLE (Retry-After)", body = super::problem::ProblemDetails, content_type = "application/problem+json"),
     )
 )]
 pub async fn key_records(
@@ -210,13 +211,14 @@ pub async fn key_records(
         Ok(_permit) => answer(&req, caller, &state).await,
         Err(shed) => Err(ApiError::from(crate::node::NodeError::Shed(shed)).into()),
     };
-    // A CAPIF invocation is logged for the CCF (spooled; never waited on).
+    // A CAPIF invocation is logged for the CCF: on this node's disk before the answer (the
+    // CCF itself is never waited on).
     if let (Some(inv), Some(capif)) = (invoker, &state.capif) {
         let status = match &res {
             Ok(r) => r.status().as_u16(),
             Err(p) => p.error.status().as_u16(),
         };
-        capif.logs.record(Invocation {
+        let seq = capif.logs.record(Invocation {
             api_invoker_id: inv.id,
             method: inv.method.to_owned(),
             result: status,
@@ -224,7 +226,19 @@ pub async fn key_records(
             latency_ms: started.elapsed().as_millis() as u64,
             src_ip: inv.src.map(|a| a.ip().to_string()),
             src_port: inv.src.map(|a| a.port()),
+            protocol: crate::kms::capif::protocol_of(
+                req.version() == actix_web::http::Version::HTTP_2,
+            )
+            .to_owned(),
         });
+        if !capif.logs.durable(seq, DURABLE_WAIT).await {
+            tracing::error!("an invocation's log record could not be written; answered 503");
+            return Err(Problem {
+                error: ApiError::Unavailable { retry_after_s: 1 },
+                cause: Some("INVOCATION_LOG_UNAVAILABLE"),
+                invalid_params: Vec::new(),
+            });
+        }
     }
     res
 }

@@ -25,6 +25,9 @@ fn default_batch() -> usize {
 fn default_flush_ms() -> u64 {
     1_000
 }
+fn default_protocol() -> String {
+    crate::kms::capif::PROTOCOLS[0].to_owned()
+}
 fn default_true() -> bool {
     true
 }
@@ -67,6 +70,10 @@ pub struct CapifConfig {
     /// Where invokers reach `ss-kir` (published in `interfaceDescriptions`).
     pub publish_host: String,
     pub publish_port: u16,
+    /// The one protocol the published `AefProfile` names, `HTTP_1_1` (default) or `HTTP_2`:
+    /// the service listener serves both.
+    #[serde(default = "default_protocol")]
+    pub publish_protocol: String,
     /// Publish (or re-publish) in the background when the node starts (the leader does it).
     #[serde(default = "default_true")]
     pub publish_at_start: bool,
@@ -128,6 +135,9 @@ impl CapifConfig {
         }
         if self.log_spool_max == 0 || self.log_batch == 0 || self.log_flush_ms == 0 {
             return bad("log_spool_max, log_batch and log_flush_ms must be > 0");
+        }
+        if !crate::kms::capif::PROTOCOLS.contains(&self.publish_protocol.as_str()) {
+            return bad("publish_protocol must be HTTP_1_1 or HTTP_2");
         }
         if self.trusted_invoker_ttl_s == 0 {
             return bad("trusted_invoker_ttl_s must be > 0");

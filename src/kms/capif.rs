@@ -24,10 +24,23 @@ pub const API_VERSION: &str = "v1";
 pub const RESOURCE_NAME: &str = "key-records";
 /// The security methods this AEF serves (TLS-PSK is not served, so never advertised).
 pub const SECURITY_METHODS: [&str; 2] = ["PKI", "OAUTH"];
-/// The protocol published. The service listener serves HTTP/1.1 and HTTP/2 (by ALPN,
-/// `tests/http_versions.rs`); an `AefProfile` names one protocol, and HTTP/1.1 is the one every
-/// invoker can use.
-pub const PROTOCOL: &str = "HTTP_1_1";
+/// The TS 29.222 `Protocol` values the service listener serves (both, by ALPN:
+/// `tests/http_versions.rs`). An `AefProfile` names one: `[capif] publish_protocol`, HTTP/1.1
+/// by default (every invoker can use it). Each invocation log names the version it came in.
+pub const PROTOCOLS: [&str; 2] = ["HTTP_1_1", "HTTP_2"];
+
+/// The `Protocol` value of an HTTP version as served (HTTP/2, else HTTP/1.1).
+pub fn protocol_of(http2: bool) -> &'static str {
+    if http2 {
+        PROTOCOLS[1]
+    } else {
+        PROTOCOLS[0]
+    }
+}
+
+fn http_1_1() -> String {
+    PROTOCOLS[0].to_owned()
+}
 
 /// The ACL principal of a CAPIF invoker.
 pub fn invoker_principal(api_invoker_id: &str) -> String {
@@ -35,7 +48,7 @@ pub fn invoker_principal(api_invoker_id: &str) -> String {
 }
 
 /// The `ServiceAPIDescription` of `ss-kir` served by AEF `aef_id` at `host:port`.
-pub fn service_api_description(aef_id: &str, host: &str, port: u16) -> Value {
+pub fn service_api_description(aef_id: &str, host: &str, port: u16, protocol: &str) -> Value {
     let iface = if host.parse::<std::net::Ipv4Addr>().is_ok() {
         json!({"ipv4Addr": host, "port": port, "apiPrefix": "", "securityMethods": SECURITY_METHODS})
     } else {
@@ -56,7 +69,7 @@ pub fn service_api_description(aef_id: &str, host: &str, port: u16) -> Value {
                     "description": "GET ?val-service-id=S[&val-tgt-ue=U] answers ValKeyInfo"
                 }]
             }],
-            "protocol": PROTOCOL,
+            "protocol": protocol,
             "dataFormat": "JSON",
             "securityMethods": SECURITY_METHODS,
             "interfaceDescriptions": [iface]
@@ -114,6 +127,10 @@ pub struct Invocation {
     /// The invoker's address and port.
     pub src_ip: Option<String>,
     pub src_port: Option<u16>,
+    /// The HTTP version it came in: `HTTP_1_1` or `HTTP_2` (records spooled before this field
+    /// existed read as HTTP/1.1).
+    #[serde(default = "http_1_1")]
+    pub protocol: String,
 }
 
 /// The TS 29.222 `InvocationLog` of `invocations` (all of one invoker) for `api_id`.
@@ -132,7 +149,7 @@ pub fn invocation_log(
                 "apiVersion": API_VERSION,
                 "resourceName": RESOURCE_NAME,
                 "uri": format!("/{API_NAME}/{API_VERSION}/{RESOURCE_NAME}"),
-                "protocol": PROTOCOL,
+                "protocol": i.protocol,
                 "operation": "GET",
                 "result": i.result.to_string(),
                 "invocationTime": i.invocation_time,
@@ -196,13 +213,15 @@ mod tests {
 
     #[test]
     fn description_advertises_only_what_is_served() {
-        let d = service_api_description("aef1", "127.0.0.1", 8443);
+        let d = service_api_description("aef1", "127.0.0.1", 8443, "HTTP_1_1");
         let p = &d["aefProfiles"][0];
         assert_eq!(p["securityMethods"], json!(["PKI", "OAUTH"]));
         assert_eq!(p["protocol"], "HTTP_1_1");
+        let d2 = service_api_description("aef1", "127.0.0.1", 8443, protocol_of(true));
+        assert_eq!(d2["aefProfiles"][0]["protocol"], "HTTP_2");
         assert_eq!(p["interfaceDescriptions"][0]["ipv4Addr"], "127.0.0.1");
         assert_eq!(d["apiName"], "ss-kir");
-        let d = service_api_description("aef1", "kms.example.org", 1);
+        let d = service_api_description("aef1", "kms.example.org", 1, "HTTP_1_1");
         assert_eq!(
             d["aefProfiles"][0]["interfaceDescriptions"][0]["fqdn"],
             "kms.example.org"

@@ -2,12 +2,16 @@
 //! `ss-kir` invocation by a CAPIF invoker is spooled on this node and sent to the CCF as
 //! `POST {ccf}/api-invocation-logs/v1/{aefId}/logs`, one `InvocationLog` per invoker and batch.
 //!
-//! - The request path only pushes the record into memory ([`LogSpool::record`]) and wakes the
-//!   shipper: KM-S never waits on the CCF, nor on this file.
-//! - The shipper ([`run_shipper`], a task on every node) appends new records to the spool
-//!   file `capif-log-spool.jsonl` in the data directory and fsyncs it, in batches; a record
-//!   is on disk within one shipper round of its invocation (not before the answer). The file
-//!   is rewritten (temporary file, fsync, rename) after a delivery or a drop.
+//! - The request path pushes the record into memory ([`LogSpool::record`]), wakes the writer
+//!   and waits until the record is on disk ([`LogSpool::durable`]) before it answers: a node
+//!   killed right after an answer still holds that answer's record. KM-S never waits on the
+//!   CCF: the writer is a task of its own, apart from the shipper.
+//! - The writer ([`run_writer`]) appends new records to the spool file
+//!   `capif-log-spool.jsonl` in the data directory and fsyncs it, every record pushed
+//!   meanwhile in one write (group commit). The file is rewritten (temporary file, fsync,
+//!   rename) after a delivery or a drop. A record the writer cannot make durable within
+//!   [`DURABLE_WAIT`] (a failing disk) gets its invocation answered 503.
+//! - The shipper ([`run_shipper`]) sends what is spooled to the CCF.
 //! - The spool is bounded (`log_spool_max`): a full spool drops the oldest record and counts
 //!   it (`sealkm_capif_logs_dropped_total`).
 //! - A batch goes when an invoker has `log_batch` records or every `log_flush_ms`; a failed
@@ -32,6 +36,9 @@ use crate::kms::capif::{invocation_log, Invocation};
 /// The spool file's name in the data directory.
 pub const SPOOL_FILE: &str = "capif-log-spool.jsonl";
 
+/// How long an invocation waits for its record to reach the disk before it is refused.
+pub const DURABLE_WAIT: Duration = Duration::from_secs(2);
+
 /// Longest wait between two attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -47,7 +54,12 @@ struct Inner {
 pub struct LogSpool {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// Wakes the shipper (records to send).
     wake: tokio::sync::Notify,
+    /// Wakes the writer (records to write, or the file to rewrite).
+    write: tokio::sync::Notify,
+    /// Every record with a sequence number below this is on disk (or delivered, or dropped).
+    synced: tokio::sync::watch::Sender<u64>,
     delivered: AtomicU64,
     dropped: AtomicU64,
     failures: AtomicU64,
@@ -74,6 +86,7 @@ impl LogSpool {
         }
         let spool = Spool::new(max, entries);
         let dropped = spool.dropped();
+        let synced = tokio::sync::watch::Sender::new(spool.next_seq());
         Ok(Self {
             path: path.to_owned(),
             inner: Mutex::new(Inner {
@@ -82,29 +95,42 @@ impl LogSpool {
                 rewrite: dropped > 0,
             }),
             wake: tokio::sync::Notify::new(),
+            write: tokio::sync::Notify::new(),
+            synced,
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(dropped),
             failures: AtomicU64::new(0),
         })
     }
 
-    /// Spools one invocation (no I/O; the shipper writes it).
-    pub fn record(&self, invocation: Invocation) {
-        let dropped = {
+    /// Spools one invocation (no I/O; the writer writes it) and returns its sequence number,
+    /// for [`LogSpool::durable`].
+    pub fn record(&self, invocation: Invocation) -> u64 {
+        let (seq, dropped) = {
             let mut g = lock(&self.inner);
             let (entry, dropped) = g.spool.push(invocation);
             if dropped > 0 {
                 g.rewrite = true;
                 g.unsynced.clear();
             } else {
-                g.unsynced.push_back(entry);
+                g.unsynced.push_back(entry.clone());
             }
-            dropped
+            (entry.seq, dropped)
         };
         if dropped > 0 {
             self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
         }
-        self.wake.notify_one();
+        self.write.notify_one();
+        seq
+    }
+
+    /// Waits until record `seq` is on disk; false if that took longer than `wait`.
+    pub async fn durable(&self, seq: u64, wait: Duration) -> bool {
+        let mut rx = self.synced.subscribe();
+        let done = tokio::time::timeout(wait, rx.wait_for(|&next| next > seq))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        done
     }
 
     /// Records spooled, delivered and dropped, and failed sends, for status and metrics.
@@ -126,19 +152,22 @@ impl LogSpool {
         )
     }
 
-    /// Writes what changed to the file and fsyncs it (blocking: call off the runtime).
+    /// Writes what changed to the file and fsyncs it (blocking: call off the runtime); then
+    /// every record pushed before the call is on disk, and `synced` says so.
     fn persist(&self) -> std::io::Result<()> {
-        let (rewrite, lines) = {
+        let (rewrite, lines, next) = {
             let mut g = lock(&self.inner);
+            let next = g.spool.next_seq();
             if g.rewrite {
                 g.rewrite = false;
                 g.unsynced.clear();
-                (true, g.spool.entries().cloned().collect::<Vec<_>>())
+                (true, g.spool.entries().cloned().collect::<Vec<_>>(), next)
             } else {
-                (false, g.unsynced.drain(..).collect())
+                (false, g.unsynced.drain(..).collect(), next)
             }
         };
         if !rewrite && lines.is_empty() {
+            self.mark_synced(next);
             return Ok(());
         }
         let mut text = String::new();
@@ -146,29 +175,44 @@ impl LogSpool {
             text.push_str(&serde_json::to_string(e).unwrap_or_default());
             text.push('\n');
         }
-        let res = if rewrite {
-            let tmp = self.path.with_extension("jsonl.tmp");
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            match self.path.parent() {
-                Some(dir) => std::fs::File::open(dir)?.sync_all(),
-                None => Ok(()),
+        // Every failure, also the first `?`, must reach the `match` below.
+        let write = || -> std::io::Result<()> {
+            if rewrite {
+                let tmp = self.path.with_extension("jsonl.tmp");
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &self.path)?;
+                match self.path.parent() {
+                    Some(dir) => std::fs::File::open(dir)?.sync_all(),
+                    None => Ok(()),
+                }
+            } else {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?;
+                f.write_all(text.as_bytes())?;
+                f.sync_data()
             }
-        } else {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_data()
         };
-        if res.is_err() {
+        let res = write();
+        match res {
+            Ok(()) => self.mark_synced(next),
             // Not written: try the whole file again next round.
-            lock(&self.inner).rewrite = true;
+            Err(_) => lock(&self.inner).rewrite = true,
         }
         res
+    }
+
+    fn mark_synced(&self, next: u64) {
+        self.synced.send_if_modified(|s| {
+            let newer = next > *s;
+            if newer {
+                *s = next;
+            }
+            newer
+        });
     }
 }
 
@@ -235,6 +279,19 @@ async fn send_batch(capif: &Arc<Capif>) -> Option<Sent> {
     Some(outcome)
 }
 
+/// The writer of this node's spool file (see module docs). Spawn on the node's runtime.
+pub async fn run_writer(capif: Arc<Capif>) {
+    let period = Duration::from_millis(capif.cfg.log_flush_ms);
+    loop {
+        tokio::select! {
+            _ = capif.logs.write.notified() => {}
+            _ = tokio::time::sleep(period) => {}
+        }
+        persist(&capif).await;
+        capif.logs.wake.notify_one();
+    }
+}
+
 /// The shipper of this node's spool (see module docs). Spawn on the node's runtime.
 pub async fn run_shipper(capif: Arc<Capif>) {
     let period = Duration::from_millis(capif.cfg.log_flush_ms);
@@ -246,7 +303,6 @@ pub async fn run_shipper(capif: Arc<Capif>) {
             _ = capif.logs.wake.notified() => {}
             _ = tokio::time::sleep(period) => {}
         }
-        persist(&capif).await;
         let (empty, full) = {
             let g = lock(&capif.logs.inner);
             (
@@ -272,6 +328,66 @@ pub async fn run_shipper(capif: Arc<Capif>) {
                 Some(Sent::NotPublished) => break,
             }
         }
-        persist(&capif).await;
+        capif.logs.write.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(who: &str) -> Invocation {
+        Invocation {
+            api_invoker_id: who.into(),
+            method: "OAUTH".into(),
+            result: 200,
+            invocation_time: "2026-01-01T00:00:00Z".into(),
+            latency_ms: 1,
+            src_ip: None,
+            src_port: None,
+            protocol: "HTTP_1_1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_is_durable_only_once_written_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SPOOL_FILE);
+        let logs = LogSpool::open(&path, 10).unwrap();
+        let a = logs.record(inv("a"));
+        let b = logs.record(inv("b"));
+        assert!(!logs.durable(a, Duration::from_millis(20)).await);
+        logs.persist().unwrap();
+        assert!(logs.durable(a, Duration::ZERO).await);
+        assert!(logs.durable(b, Duration::ZERO).await);
+        let c = logs.record(inv("c"));
+        assert!(!logs.durable(c, Duration::from_millis(20)).await);
+        logs.persist().unwrap();
+        assert!(logs.durable(c, Duration::ZERO).await);
+        // What was acknowledged as durable is there after a restart, and numbering goes on.
+        let again = LogSpool::open(&path, 10).unwrap();
+        let who: Vec<String> = lock(&again.inner)
+            .spool
+            .entries()
+            .map(|e| e.invocation.api_invoker_id.clone())
+            .collect();
+        assert_eq!(who, ["a", "b", "c"]);
+        assert_eq!(again.record(inv("d")), 3);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_cannot_be_written_is_never_reported_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        // The spool's folder is gone: every write fails.
+        let path = dir.path().join("gone").join(SPOOL_FILE);
+        let logs = LogSpool::open(&path, 10).unwrap();
+        let a = logs.record(inv("a"));
+        assert!(logs.persist().is_err());
+        assert!(!logs.durable(a, Duration::from_millis(20)).await);
+        // Once the folder is back, the next round rewrites the whole file.
+        std::fs::create_dir(dir.path().join("gone")).unwrap();
+        logs.persist().unwrap();
+        assert!(logs.durable(a, Duration::ZERO).await);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
     }
 }

@@ -69,6 +69,11 @@ impl Spool {
         self.entries.len()
     }
 
+    /// The sequence number the next pushed entry gets: every entry pushed so far is below it.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -125,6 +130,7 @@ mod tests {
             latency_ms: 1,
             src_ip: None,
             src_port: None,
+            protocol: "HTTP_1_1".into(),
         }
     }
 
