@@ -28,8 +28,11 @@ membership() { # membership HOLD_S T0
   if [ "$MEMBERSHIPS" -ge 2 ]; then log "membership: both spares used, skipped"; return; fi
   MEMBERSHIPS=$((MEMBERSHIPS + 1))
   conf="$CDIR/node$id.toml"
-  peer=$(awk '/^\[raft.peer_listener\]/ { p = 1 } p && /^addr = / { gsub(/"/, "", $3); print $3; exit }' "$conf")
-  SEALKM_LOG_FORMAT=text "$B" serve --config "$conf" >> "$DIR/node$id.out" 2>> "$DIR/node$id.log" &
+  # Its peer address: [raft] advertise if set (in a namespace of its own), else the listener's.
+  peer=$(awk '/^\[/ { s = $0 } /^(addr|advertise) = / { gsub(/"/, "", $3) }
+    s == "[raft]" && /^advertise = / { a = $3 } s == "[raft.peer_listener]" && /^addr = / { l = $3 }
+    END { print (a != "" ? a : l) }' "$conf")
+  SEALKM_LOG_FORMAT=text node_cmd "$id" "$B" serve --config "$conf" >> "$DIR/node$id.out" 2>> "$DIR/node$id.log" &
   pid=$!
   disown "$pid"
   PIDS+=("$pid")

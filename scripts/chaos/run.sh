@@ -44,6 +44,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/chaos/disk.sh"
 # shellcheck source=scripts/chaos/members.sh
 . "$ROOT/scripts/chaos/members.sh"
+# shellcheck source=scripts/chaos/netns.sh
+. "$ROOT/scripts/chaos/netns.sh"
 
 TARGET=local
 FAULTS=kill,kill-leader,pause
@@ -70,18 +72,24 @@ for k in "${KINDS[@]}"; do
     kill|kill-leader|kill-all|pause|restart|clock-skew) ;;
     membership)
       [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
-    partition-leader|partition-split|partition-oneway|partition-bridge|disk-full)
-      [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
+    partition-leader|partition-split|partition-oneway|partition-bridge)
+      [ "$TARGET" = compose ] || { NS_ON=1; OWN_START=1; } ;;
+    disk-full)
+      [ "$TARGET" = compose ] || OWN_START=1 ;;
     *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
   esac
 done
 TOOLS=(jq curl)
 [ "$TARGET" = local ] || TOOLS+=(docker nsenter iptables)
+[ "$NS_ON" = 0 ] || TOOLS+=(ip iptables)
 [[ ",$FAULTS," != *,disk-full,* ]] || TOOLS+=(mkfs.ext4 fallocate mount)
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
 done
 [ "$DURATION" -ge 20 ] || { echo "chaos: --duration must be at least 20" >&2; exit 2; }
+if [[ ",$FAULTS," = *,disk-full,* || "$NS_ON" = 1 ]] && [ "$(id -u)" != 0 ]; then
+  echo "chaos: partitions and disk-full need root" >&2; exit 2
+fi
 
 if [ -n "${SEALKM_BIN:-}" ]; then
   B=$SEALKM_BIN
@@ -135,6 +143,7 @@ cleanup() {
     sleep 0.1
   done
   for p in "${all[@]}"; do alive "$p" && kill -9 "$p" 2>/dev/null || true; done
+  if [ "$TARGET" = local ]; then netns_down; disk_remove; fi
   if [ "$rc" -eq 0 ] && [ "$KEEP" = 0 ]; then
     rm -rf "$DIR"
   else
@@ -234,12 +243,13 @@ compose() {
   if command -v docker-compose > /dev/null; then docker-compose "${f[@]}" "$@"; else docker compose "${f[@]}" "$@"; fi
 }
 in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
+  [ "$TARGET" = compose ] || { ns_exec "$@"; return; }
   local pid; pid=$(docker inspect -f '{{.State.Pid}}' "${CTR[$1]}")
   [ "$pid" -gt 0 ] || return 1
   shift
   nsenter --net="/proc/$pid/ns/net" "$@"
 }
-ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
+ip_of() { [ "$TARGET" = compose ] || { ns_ip "$1"; return; }; docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
 drop() { # drop ID CHAIN MATCH IP: node ID drops what comes from (-s) / goes to (-d) IP
   in_ns "$1" iptables -w -I "$2" "$3" "$4" -j DROP
   RULES+=("$*")
@@ -385,6 +395,8 @@ fault() { # fault KIND HOLD_S
 log "cluster in $DIR (ports $PORT..), faults $FAULTS, ${DURATION} s, seed $SEED"
 if [ "$TARGET" = compose ]; then
   compose_up
+elif [ "$OWN_START" = 1 ]; then
+  local_up
 else
   "$B" dev --dir "$DIR" --nodes 3 --addr "127.0.0.1:$PORT" > "$DIR/dev.out" 2>&1 &
   DEV=$!
@@ -396,7 +408,7 @@ fi
 TOKEN=$(cat "$CDIR/admin-token")
 : > "$DIR/faults.jsonl"
 wait_until 60 "a leader" has_leader
-if [ "$TARGET" = compose ]; then
+if [ "$TARGET" = compose ] || [ "$OWN_START" = 1 ]; then
   # What `sealkm dev` does for its parties: the GMS may manage every group (replicated).
   wait_until 60 "the GMS's ACL entry" grant_gms
 fi
