@@ -1,7 +1,8 @@
 # Sourced by scripts/chaos/run.sh (uses its B, CDIR, DIR, TOKEN, PIDS, leader, wait_until, log,
 # record, alive and RANDOM): the membership fault, local only.
 #
-#   membership  a spare node of `sealkm dev` (node 4, the next time node 5) is started and
+#   membership  a spare node of `sealkm dev` or `sealkm config generate` (node 4, the next
+#               time node 5; in its own network namespace when the nodes have one) is started and
 #               joins through the leader's admin API (learner, then voter by joint consensus),
 #               serves for a while, then leaves through the leader and is stopped. Each spare
 #               joins at most once per run (a removed id is not reused); a third membership

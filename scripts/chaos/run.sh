@@ -16,13 +16,19 @@
 #   clock-skew   a node restarted with its clock minutes off, then with the right time
 #                (scripts/chaos/clock.sh; needs a binary built with the test-clock feature)
 #   membership   local only: a spare node joins, serves, leaves (scripts/chaos/members.sh)
-# Compose only (iptables rules in the containers' network namespaces, entered from the host with
-# nsenter; every rule is deleted at heal and on exit):
+# Partitions are iptables DROP rules in a node's network namespace (compose: the container's,
+# entered from the host with nsenter; local: one the script makes for each node,
+# scripts/chaos/netns.sh); every rule is deleted at heal and on exit:
 #   partition-leader  the leader cut from both peers (time to a new leader recorded)
 #   partition-split   a seeded node cut from the other two (minority 1, majority 2)
 #   partition-oneway  the leader hears nothing from its peers; what it sends still goes out
 #   partition-bridge  two seeded nodes cut from each other; the third sees both
 #   disk-full         node 3's own small filesystem filled, then emptied (scripts/chaos/disk.sh)
+# Local with a partition or disk-full fault (root): the script makes the configs with `sealkm
+# config generate` and starts the nodes itself instead of `sealkm dev`; with a partition fault
+# each node (spares too) runs in a network namespace of its own on a bridge, and the host's
+# 127.0.0.1 ports of cluster.json are DNAT'd to them (scripts/chaos/netns.sh); namespaces,
+# bridge, veths, hosts files, rules and the disk image are removed on exit, also on Ctrl-C.
 # On compose, kill is `docker kill -s KILL` then `docker start`, pause `docker pause`, restart
 # `docker stop` then `docker start`. The image (SEALKM_IMAGE, default sealkm:dev) is built by
 # scripts/image.sh from the binary if missing; secrets are generated into the run's folder.
@@ -35,7 +41,8 @@
 # and its binary),
 # PORT (node 1's client port; nodes use PORT..PORT+2, peers PORT+1000.., services PORT+2000..;
 # fixed so a restarted node comes back where cluster.json says; default from the seed and pid).
-# Compose needs docker, docker-compose (or compose v2), nsenter and iptables, and root.
+# Compose needs docker, docker-compose (or compose v2), nsenter and iptables, and root; local
+# partitions need root, ip and iptables; disk-full needs root, mkfs.ext4, fallocate and mount.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/chaos/clock.sh
