@@ -1,9 +1,11 @@
 # Sourced by scripts/chaos/run.sh (uses its record, log, wait_until, has_leader and the
-# compose variables): the full-disk fault, compose only.
+# compose variables): the full-disk fault.
 #
-#   disk-full  node 3's /data is a filesystem of its own (DISK_MB, default 256: an ext4 image
-#              on a loop device, mounted in the run's folder and bind-mounted as the node's
-#              volume, so it survives the node's restarts). The fault fills it with one file
+#   disk-full  node 3's data is a filesystem of its own (DISK_MB, default 256: an ext4 image
+#              on a loop device, mounted in the run's folder at node3-data; compose
+#              bind-mounts it as the node's /data volume, and on --target local it is the
+#              data_dir of node 3's generated config, mounted before the node first starts;
+#              either way it survives the node's restarts). The fault fills it with one file
 #              until less than half the node's free-space reserve (`[limits]
 #              reserve_free_mb`, 64 MiB) is left, holds, and deletes the file. Meanwhile node 3
 #              refuses writes with 507 `"proposed": false` and keeps answering reads; it must
@@ -35,7 +37,13 @@ disk_remove() { # after `down`
   rm -f "$DIR/node$DISK_NODE.img"
   DISK_MNT=
 }
-refused_507() { docker logs "${CTR[$DISK_NODE]}" 2>&1 | grep -c '" 507 ' || true; }
+refused_507() {
+  if [ "$TARGET" = compose ]; then
+    docker logs "${CTR[$DISK_NODE]}" 2>&1 | grep -c '" 507 ' || true
+  else
+    grep -c '" 507 ' "$DIR/node$DISK_NODE.log" 2>/dev/null || true
+  fi
+}
 disk_full() { # disk_full HOLD_S T0
   local avail fill before
   before=$(refused_507)

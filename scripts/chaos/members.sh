@@ -1,7 +1,8 @@
 # Sourced by scripts/chaos/run.sh (uses its B, CDIR, DIR, TOKEN, PIDS, leader, wait_until, log,
 # record, alive and RANDOM): the membership fault, local only.
 #
-#   membership  a spare node of `sealkm dev` (node 4, the next time node 5) is started and
+#   membership  a spare node of `sealkm dev` or `sealkm config generate` (node 4, the next
+#               time node 5; in its own network namespace when the nodes have one) is started and
 #               joins through the leader's admin API (learner, then voter by joint consensus),
 #               serves for a while, then leaves through the leader and is stopped. Each spare
 #               joins at most once per run (a removed id is not reused); a third membership
@@ -28,8 +29,11 @@ membership() { # membership HOLD_S T0
   if [ "$MEMBERSHIPS" -ge 2 ]; then log "membership: both spares used, skipped"; return; fi
   MEMBERSHIPS=$((MEMBERSHIPS + 1))
   conf="$CDIR/node$id.toml"
-  peer=$(awk '/^\[raft.peer_listener\]/ { p = 1 } p && /^addr = / { gsub(/"/, "", $3); print $3; exit }' "$conf")
-  SEALKM_LOG_FORMAT=text "$B" serve --config "$conf" >> "$DIR/node$id.out" 2>> "$DIR/node$id.log" &
+  # Its peer address: [raft] advertise if set (in a namespace of its own), else the listener's.
+  peer=$(awk '/^\[/ { s = $0 } /^(addr|advertise) = / { gsub(/"/, "", $3) }
+    s == "[raft]" && /^advertise = / { a = $3 } s == "[raft.peer_listener]" && /^addr = / { l = $3 }
+    END { print (a != "" ? a : l) }' "$conf")
+  SEALKM_LOG_FORMAT=text node_cmd "$id" "$B" serve --config "$conf" >> "$DIR/node$id.out" 2>> "$DIR/node$id.log" &
   pid=$!
   disown "$pid"
   PIDS+=("$pid")

@@ -16,13 +16,19 @@
 #   clock-skew   a node restarted with its clock minutes off, then with the right time
 #                (scripts/chaos/clock.sh; needs a binary built with the test-clock feature)
 #   membership   local only: a spare node joins, serves, leaves (scripts/chaos/members.sh)
-# Compose only (iptables rules in the containers' network namespaces, entered from the host with
-# nsenter; every rule is deleted at heal and on exit):
+# Partitions are iptables DROP rules in a node's network namespace (compose: the container's,
+# entered from the host with nsenter; local: one the script makes for each node,
+# scripts/chaos/netns.sh); every rule is deleted at heal and on exit:
 #   partition-leader  the leader cut from both peers (time to a new leader recorded)
 #   partition-split   a seeded node cut from the other two (minority 1, majority 2)
 #   partition-oneway  the leader hears nothing from its peers; what it sends still goes out
 #   partition-bridge  two seeded nodes cut from each other; the third sees both
 #   disk-full         node 3's own small filesystem filled, then emptied (scripts/chaos/disk.sh)
+# Local with a partition or disk-full fault (root): the script makes the configs with `sealkm
+# config generate` and starts the nodes itself instead of `sealkm dev`; with a partition fault
+# each node (spares too) runs in a network namespace of its own on a bridge, and the host's
+# 127.0.0.1 ports of cluster.json are DNAT'd to them (scripts/chaos/netns.sh); namespaces,
+# bridge, veths, hosts files, rules and the disk image are removed on exit, also on Ctrl-C.
 # On compose, kill is `docker kill -s KILL` then `docker start`, pause `docker pause`, restart
 # `docker stop` then `docker start`. The image (SEALKM_IMAGE, default sealkm:dev) is built by
 # scripts/image.sh from the binary if missing; secrets are generated into the run's folder.
@@ -35,7 +41,8 @@
 # and its binary),
 # PORT (node 1's client port; nodes use PORT..PORT+2, peers PORT+1000.., services PORT+2000..;
 # fixed so a restarted node comes back where cluster.json says; default from the seed and pid).
-# Compose needs docker, docker-compose (or compose v2), nsenter and iptables, and root.
+# Compose needs docker, docker-compose (or compose v2), nsenter and iptables, and root; local
+# partitions need root, ip and iptables; disk-full needs root, mkfs.ext4, fallocate and mount.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/chaos/clock.sh
@@ -44,6 +51,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/chaos/disk.sh"
 # shellcheck source=scripts/chaos/members.sh
 . "$ROOT/scripts/chaos/members.sh"
+# shellcheck source=scripts/chaos/netns.sh
+. "$ROOT/scripts/chaos/netns.sh"
 
 TARGET=local
 FAULTS=kill,kill-leader,pause
@@ -70,18 +79,24 @@ for k in "${KINDS[@]}"; do
     kill|kill-leader|kill-all|pause|restart|clock-skew) ;;
     membership)
       [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
-    partition-leader|partition-split|partition-oneway|partition-bridge|disk-full)
-      [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
+    partition-leader|partition-split|partition-oneway|partition-bridge)
+      [ "$TARGET" = compose ] || { NS_ON=1; OWN_START=1; } ;;
+    disk-full)
+      [ "$TARGET" = compose ] || OWN_START=1 ;;
     *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
   esac
 done
 TOOLS=(jq curl)
 [ "$TARGET" = local ] || TOOLS+=(docker nsenter iptables)
+[ "$NS_ON" = 0 ] || TOOLS+=(ip iptables)
 [[ ",$FAULTS," != *,disk-full,* ]] || TOOLS+=(mkfs.ext4 fallocate mount)
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
 done
 [ "$DURATION" -ge 20 ] || { echo "chaos: --duration must be at least 20" >&2; exit 2; }
+if [[ ",$FAULTS," = *,disk-full,* || "$NS_ON" = 1 ]] && [ "$(id -u)" != 0 ]; then
+  echo "chaos: partitions and disk-full need root" >&2; exit 2
+fi
 
 if [ -n "${SEALKM_BIN:-}" ]; then
   B=$SEALKM_BIN
@@ -135,6 +150,7 @@ cleanup() {
     sleep 0.1
   done
   for p in "${all[@]}"; do alive "$p" && kill -9 "$p" 2>/dev/null || true; done
+  if [ "$TARGET" = local ]; then netns_down; disk_remove; fi
   if [ "$rc" -eq 0 ] && [ "$KEEP" = 0 ]; then
     rm -rf "$DIR"
   else
@@ -234,12 +250,13 @@ compose() {
   if command -v docker-compose > /dev/null; then docker-compose "${f[@]}" "$@"; else docker compose "${f[@]}" "$@"; fi
 }
 in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
+  [ "$TARGET" = compose ] || { ns_exec "$@"; return; }
   local pid; pid=$(docker inspect -f '{{.State.Pid}}' "${CTR[$1]}")
   [ "$pid" -gt 0 ] || return 1
   shift
   nsenter --net="/proc/$pid/ns/net" "$@"
 }
-ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
+ip_of() { [ "$TARGET" = compose ] || { ns_ip "$1"; return; }; docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
 drop() { # drop ID CHAIN MATCH IP: node ID drops what comes from (-s) / goes to (-d) IP
   in_ns "$1" iptables -w -I "$2" "$3" "$4" -j DROP
   RULES+=("$*")
@@ -385,6 +402,8 @@ fault() { # fault KIND HOLD_S
 log "cluster in $DIR (ports $PORT..), faults $FAULTS, ${DURATION} s, seed $SEED"
 if [ "$TARGET" = compose ]; then
   compose_up
+elif [ "$OWN_START" = 1 ]; then
+  local_up
 else
   "$B" dev --dir "$DIR" --nodes 3 --addr "127.0.0.1:$PORT" > "$DIR/dev.out" 2>&1 &
   DEV=$!
@@ -396,7 +415,7 @@ fi
 TOKEN=$(cat "$CDIR/admin-token")
 : > "$DIR/faults.jsonl"
 wait_until 60 "a leader" has_leader
-if [ "$TARGET" = compose ]; then
+if [ "$TARGET" = compose ] || [ "$OWN_START" = 1 ]; then
   # What `sealkm dev` does for its parties: the GMS may manage every group (replicated).
   wait_until 60 "the GMS's ACL entry" grant_gms
 fi
