@@ -15,7 +15,7 @@ use base64::Engine;
 use common::ccf::Ccf;
 use common::cluster::ureq_like::Agent;
 use common::cluster::Cluster;
-use common::parties::{block, call, client, grant, token};
+use common::parties::{block, call, client, grant, http_call, token};
 use common::{Env, Node};
 use sealkm::dev::{self, DEV_VAL};
 use serde_json::{json, Value};
@@ -139,35 +139,13 @@ impl Setup {
         if let Some(a) = alpn {
             tls.alpn_protocols = vec![a.to_vec()];
         }
-        let http = sealkm::client::http_client(tls);
         let url = format!("{}{path}", self.service());
-        let method = method.to_owned();
-        block(async move {
-            let mut req = match method.as_str() {
-                "POST" => http.post(url),
-                _ => http.get(url),
-            };
-            if let Some(t) = bearer {
-                req = req.bearer_auth(t);
-            }
-            let mut resp = match body {
-                Some(b) => req.send_json(&b).await,
-                None => req.send().await,
-            }
-            .expect("request");
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let bytes = resp.body().await.expect("body");
-            Reply {
-                status: resp.status().as_u16(),
-                content_type,
-                json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            }
-        })
+        let a = block(http_call(tls, method, &url, bearer.as_deref(), body));
+        Reply {
+            status: a.status,
+            content_type: a.content_type,
+            json: serde_json::from_slice(&a.body).unwrap_or(Value::Null),
+        }
     }
 
     fn oauth(&self, invoker: &str) -> Reply {

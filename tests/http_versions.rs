@@ -8,11 +8,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use awc::http::Version;
 use base64::Engine;
-use common::parties::{block, grant, identity, token};
+use common::parties::{block, grant, http_call, identity, token, HttpAnswer};
 use common::Env;
 use serde_json::{json, Value};
 
@@ -28,45 +26,7 @@ fn tls(env: &Env, alpn: &[u8], stem: Option<&str>) -> rustls::ClientConfig {
     cfg
 }
 
-/// What one call answered.
-struct Answer {
-    version: Version,
-    status: u16,
-    body: Vec<u8>,
-}
-
-/// `method url` with an optional bearer token and JSON body, over `cfg`.
-async fn call(
-    cfg: rustls::ClientConfig,
-    method: &str,
-    url: &str,
-    bearer: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(Arc::new(cfg)))
-        .finish();
-    let mut req = match method {
-        "POST" => client.post(url),
-        _ => client.get(url),
-    };
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
-    }
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .expect("request");
-    let body = resp.body().limit(1 << 20).await.expect("body").to_vec();
-    Answer {
-        version: resp.version(),
-        status: resp.status().as_u16(),
-        body,
-    }
-}
-
-fn check(a: &Answer, version: Version, status: u16, what: &str) {
+fn check(a: &HttpAnswer, version: Version, status: u16, what: &str) {
     assert_eq!(
         (a.version, a.status),
         (version, status),
@@ -102,7 +62,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
         let plain = || tls(&env, alpn, None);
         // Client listener: KM-UU documents, admin, health, metrics.
         for doc in ["init", "keyprov"] {
-            let a = block(call(
+            let a = block(http_call(
                 plain(),
                 "POST",
                 &format!("{km}{root}/{doc}"),
@@ -113,7 +73,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
             sealkm::kms::xml::response::parse_kms_response(&a.body)
                 .unwrap_or_else(|e| panic!("{doc} over {version:?}: not a KmsResponse: {e}"));
         }
-        let a = block(call(
+        let a = block(http_call(
             plain(),
             "GET",
             &format!("{km}/admin/v1/cluster/status"),
@@ -124,12 +84,18 @@ fn every_interface_answers_http2_and_http11_as_offered() {
         let status: Value = serde_json::from_slice(&a.body).expect("status JSON");
         assert_eq!(status["nodes"][0]["role"], "leader");
         check(
-            &block(call(plain(), "GET", &format!("{km}/healthz"), None, None)),
+            &block(http_call(
+                plain(),
+                "GET",
+                &format!("{km}/healthz"),
+                None,
+                None,
+            )),
             version,
             200,
             "health",
         );
-        let a = block(call(
+        let a = block(http_call(
             plain(),
             "GET",
             &format!("{km}/metrics"),
@@ -140,7 +106,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
         assert!(String::from_utf8_lossy(&a.body).contains("sealkm_"));
         // Service listener: SEAL-X1 as the GMS, KM-S and ss-kir as the VAL server.
         let group = format!("{svc}/seal-x1/v1/groups/hv-{n}/keys");
-        let a = block(call(
+        let a = block(http_call(
             tls(&env, alpn, Some("gms")),
             "POST",
             &group,
@@ -148,7 +114,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
             None,
         ));
         check(&a, version, 201, "SEAL-X1 write");
-        let a = block(call(
+        let a = block(http_call(
             tls(&env, alpn, Some("gms")),
             "GET",
             &group,
@@ -159,7 +125,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
         let secret = format!("KEY-INFO-{n}");
         let b64 = base64::engine::general_purpose::STANDARD.encode(&secret);
         let body = json!({"key_id": format!("k{n}"), "key_info": b64, "val_service_id": format!("svc-{n}")});
-        let a = block(call(
+        let a = block(http_call(
             tls(&env, alpn, Some("val")),
             "POST",
             &format!("{svc}/km-s/v1/key-provisioning"),
@@ -167,7 +133,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
             Some(body),
         ));
         check(&a, version, 201, "KM-S key provisioning");
-        let a = block(call(
+        let a = block(http_call(
             tls(&env, alpn, Some("val")),
             "GET",
             &format!("{svc}/ss-kir/v1/key-records?val-service-id=svc-{n}"),
@@ -178,7 +144,7 @@ fn every_interface_answers_http2_and_http11_as_offered() {
         let record: Value = serde_json::from_slice(&a.body).expect("ValKeyInfo");
         assert_eq!(record["keyInfo"], b64.as_str());
         check(
-            &block(call(
+            &block(http_call(
                 tls(&env, alpn, Some("gms")),
                 "GET",
                 &format!("{svc}/healthz"),

@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine;
-use common::parties::{block, call, client, grant, identity, token};
+use common::parties::{block, call, client, grant, http_call_with, identity, token};
 use common::Env;
 use sealkm::dev::{self, DEV_VAL};
 use serde_json::{json, Value};
@@ -78,37 +78,23 @@ impl Setup {
             files.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
         )
         .expect("tls");
-        let http = sealkm::client::http_client(tls);
         let url = format!("{}{path}", self.service());
         let tok = name.map(|n| token(dir, n, &[]));
-        block(async move {
-            let mut req = http.get(url);
-            if let Some(t) = tok {
-                req = req.bearer_auth(t);
-            }
-            if let Some(a) = accept {
-                req = req.insert_header(("Accept", a));
-            }
-            let mut resp = req.send().await.expect("request");
-            let content_type = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = resp.body().await.expect("body");
-            Reply {
-                status: resp.status().as_u16(),
-                retry_after,
-                content_type,
-                json: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            }
-        })
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let a = block(http_call_with(
+            tls,
+            "GET",
+            &url,
+            tok.as_deref(),
+            &headers,
+            None,
+        ));
+        Reply {
+            status: a.status,
+            retry_after: a.retry_after,
+            content_type: a.content_type,
+            json: serde_json::from_slice(&a.body).unwrap_or(Value::Null),
+        }
     }
 
     fn get_as(&self, who: &str, query: &str) -> Reply {

@@ -133,6 +133,21 @@ pub struct Invocation {
     pub protocol: String,
 }
 
+/// An invocation of `who` for unit tests.
+#[cfg(test)]
+pub(crate) fn test_invocation(who: &str) -> Invocation {
+    Invocation {
+        api_invoker_id: who.into(),
+        method: "OAUTH".into(),
+        result: 200,
+        invocation_time: "2026-01-01T00:00:00Z".into(),
+        latency_ms: 1,
+        src_ip: None,
+        src_port: None,
+        protocol: "HTTP_1_1".into(),
+    }
+}
+
 /// The TS 29.222 `InvocationLog` of `invocations` (all of one invoker) for `api_id`.
 pub fn invocation_log(
     aef_id: &str,

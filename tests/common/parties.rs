@@ -92,3 +92,66 @@ pub fn digest(dir: &Path, km_uu: &str) -> String {
     assert_eq!(status, 200);
     v["nodes"][0]["digest"].as_str().expect("digest").to_owned()
 }
+
+/// What [`http_call`] got back.
+pub struct HttpAnswer {
+    pub version: awc::http::Version,
+    pub status: u16,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// `method url` (GET or POST) over `tls`, with an optional bearer token and JSON body.
+pub async fn http_call(
+    tls: rustls::ClientConfig,
+    method: &str,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> HttpAnswer {
+    http_call_with(tls, method, url, bearer, &[], body).await
+}
+
+/// [`http_call`] with extra request headers.
+pub async fn http_call_with(
+    tls: rustls::ClientConfig,
+    method: &str,
+    url: &str,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> HttpAnswer {
+    let client = sealkm::client::http_client(tls);
+    let mut req = match method {
+        "POST" => client.post(url),
+        _ => client.get(url),
+    };
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .expect("request");
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let retry_after = header("retry-after");
+    let body = resp.body().limit(1 << 20).await.expect("body").to_vec();
+    HttpAnswer {
+        version: resp.version(),
+        status: resp.status().as_u16(),
+        content_type,
+        retry_after,
+        body,
+    }
+}

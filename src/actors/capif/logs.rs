@@ -336,18 +336,7 @@ pub async fn run_shipper(capif: Arc<Capif>) {
 mod tests {
     use super::*;
 
-    fn inv(who: &str) -> Invocation {
-        Invocation {
-            api_invoker_id: who.into(),
-            method: "OAUTH".into(),
-            result: 200,
-            invocation_time: "2026-01-01T00:00:00Z".into(),
-            latency_ms: 1,
-            src_ip: None,
-            src_port: None,
-            protocol: "HTTP_1_1".into(),
-        }
-    }
+    use crate::kms::capif::test_invocation as inv;
 
     #[tokio::test]
     async fn a_record_is_durable_only_once_written_and_survives_a_reopen() {

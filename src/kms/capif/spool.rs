@@ -121,18 +121,7 @@ impl Spool {
 mod tests {
     use super::*;
 
-    fn inv(who: &str) -> Invocation {
-        Invocation {
-            api_invoker_id: who.into(),
-            method: "OAUTH".into(),
-            result: 200,
-            invocation_time: "2026-01-01T00:00:00Z".into(),
-            latency_ms: 1,
-            src_ip: None,
-            src_port: None,
-            protocol: "HTTP_1_1".into(),
-        }
-    }
+    use crate::kms::capif::test_invocation as inv;
 
     #[test]
     fn bounded_drops_oldest_and_counts() {
