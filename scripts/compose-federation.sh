@@ -29,6 +29,11 @@ FED_A_KMS=kms.sealkm.test
 FED_B_KMS=kms.partner.test
 FED_GMS=gms.sealkm.test
 FED_VAL=val.sealkm.test
+# The domain whose GMS makes the shared group's versions, and the one that receives them over
+# KM-E (`up`: A shares with B, as generated; the chaos run swaps them, see
+# scripts/chaos/federation.sh).
+FED_SRC=${FED_SRC:-a}
+FED_DST=${FED_DST:-b}
 
 # --- secrets -----------------------------------------------------------------------------
 
@@ -149,9 +154,9 @@ fed_approve() { # fed_approve D ID: approve staged ID (true if already approved)
 fed_federate() {
     fed_retry 120 "a leader in A" fed_has_leader a
     fed_retry 120 "a leader in B" fed_has_leader b
-    fed_retry 60 "the GMS's ACL entry in A" fed_post a acl \
+    fed_retry 60 "the GMS's ACL entry in ${FED_SRC^^}" fed_post "$FED_SRC" acl \
         "{\"principal\": \"$FED_GMS\", \"role\": \"gms\", \"groups\": [\"*\"]}"
-    fed_retry 60 "the VAL server's ACL entry in B" fed_post b acl \
+    fed_retry 60 "the VAL server's ACL entry in ${FED_DST^^}" fed_post "$FED_DST" acl \
         "{\"principal\": \"$FED_VAL\", \"role\": \"val-server\", \"groups\": [\"$FED_GROUP\"]}"
     fed_retry 60 "A to stage B's certificate (KM-E)" fed_pending_has a "$FED_B_KMS/cert/1"
     fed_retry 60 "A to approve B's certificate" fed_approve a "$FED_B_KMS/cert/1"
@@ -171,9 +176,9 @@ fed_party() { # fed_party D STEM PRINCIPAL METHOD URL [BODY]: prints "HTTP-CODE 
     echo "$code $(tr -d '\n' <"$out")"
     rm -f "$out"
 }
-fed_versions_in() { # fed_versions_in SERVICE_URL: B's versions of the group, "N revoked" lines
+fed_versions_in() { # fed_versions_in SERVICE_URL: FED_DST's versions of the group, "N revoked" lines
     local r
-    r=$(fed_party b val "$FED_VAL" GET "$1/km-s/v1/groups/$FED_GROUP/keys")
+    r=$(fed_party "$FED_DST" val "$FED_VAL" GET "$1/km-s/v1/groups/$FED_GROUP/keys")
     [[ ${r%% *} == 200 ]] || return 1
     echo "${r#* }" | jq -r '.versions[] | "\(.version) \(.revoked)"'
 }

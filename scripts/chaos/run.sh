@@ -44,6 +44,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/chaos/disk.sh"
 # shellcheck source=scripts/chaos/members.sh
 . "$ROOT/scripts/chaos/members.sh"
+# shellcheck source=scripts/chaos/federation.sh
+. "$ROOT/scripts/chaos/federation.sh"
 
 TARGET=local
 FAULTS=kill,kill-leader,pause
@@ -60,10 +62,12 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --domains) DOMAINS=$2; shift 2 ;;
     *) usage ;;
   esac
 done
 case "$TARGET" in local|compose) ;; *) echo "chaos: --target is local or compose" >&2; exit 2 ;; esac
+case "$DOMAINS,$TARGET" in 1,*|2,compose) ;; *) echo "chaos: --domains 2 needs --target compose" >&2; exit 2 ;; esac
 IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
   case "$k" in
@@ -72,6 +76,8 @@ for k in "${KINDS[@]}"; do
       [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
     partition-leader|partition-split|partition-oneway|partition-bridge|disk-full)
       [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
+    link-cut|kill-src)
+      [ "$DOMAINS" = 2 ] || { echo "chaos: $k needs --domains 2" >&2; exit 2; } ;;
     *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
   esac
 done
@@ -103,6 +109,7 @@ WORKLOAD=
 # and the checker's --dir): the run's folder (local) or its secrets (compose).
 CDIR=$DIR
 [ "$TARGET" = local ] || CDIR=$DIR/secrets
+[ "$DOMAINS" = 1 ] || CDIR=$DIR/secrets/a
 PROJECT=sealkm-chaos-$$   # compose project
 UP=0                      # compose: `up` was run
 CTR=()                    # compose: container of node ID
@@ -231,6 +238,8 @@ time_to_leader() { # time_to_leader VICTIM START_MS: ms until another node leads
 compose() {
   local f=(-p "$PROJECT" -f "$ROOT/deploy/compose/cluster/docker-compose.yml" -f "$DIR/chaos.yml"
     --project-directory "$DIR")
+  # shellcheck disable=SC2207
+  [ "$DOMAINS" = 1 ] || f=($(fed_files) --project-directory "$DIR")
   if command -v docker-compose > /dev/null; then docker-compose "${f[@]}" "$@"; else docker compose "${f[@]}" "$@"; fi
 }
 in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
@@ -239,7 +248,10 @@ in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
   shift
   nsenter --net="/proc/$pid/ns/net" "$@"
 }
-ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
+ip_of() { # on CLUSTER_NET when set (a node on more than one network), else its only network
+  docker inspect -f '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{$v.IPAddress}}{{"\n"}}{{end}}' \
+    "${CTR[$1]}" | awk -v net="${CLUSTER_NET:-}" 'net == "" || $1 == net { print $2; exit }'
+}
 drop() { # drop ID CHAIN MATCH IP: node ID drops what comes from (-s) / goes to (-d) IP
   in_ns "$1" iptables -w -I "$2" "$3" "$4" -j DROP
   RULES+=("$*")
@@ -259,6 +271,7 @@ heal() { # deletes every rule this run added (a restarted container has a fresh 
 }
 compose_up() {
   local id
+  if [ "$DOMAINS" = 2 ]; then fed_chaos_up; return; fi
   mkdir -p "$CDIR"
   "$B" config generate --dir "$CDIR" --nodes 3 --addr 127.0.0.1:8443 > /dev/null
   for id in 1 2 3; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
@@ -303,6 +316,7 @@ compose_down() {
     docker unpause "${CTR[$id]}" > /dev/null 2>&1 || true
     docker logs "${CTR[$id]}" > "$DIR/node$id.log" 2>&1 || true
   done
+  [ "$DOMAINS" = 1 ] || fed_chaos_logs
   compose down -v --remove-orphans > "$DIR/compose-down.out" 2>&1 || log "compose down failed"
   UP=0
   disk_remove
@@ -378,6 +392,8 @@ fault() { # fault KIND HOLD_S
       disk_full "$hold" "$t0" ;;
     membership)
       membership "$hold" "$t0" ;;
+    link-cut|kill-src)
+      fed_fault "$kind" "$hold" "$t0" ;;
   esac
   log "$kind done ($(( $(now_ms) - t0 )) ms)"
 }
@@ -404,6 +420,7 @@ fi
 "$B" chaos workload --dir "$CDIR" --duration "$DURATION" --seed "$SEED" \
   --history "$DIR/history.jsonl" > "$DIR/workload.out" 2>&1 &
 WORKLOAD=$!
+[ "$DOMAINS" = 1 ] || fed_producer_start
 RANDOM=$SEED
 START=$SECONDS
 round=$(( RANDOM % ${#KINDS[@]} ))
@@ -425,4 +442,5 @@ rc=$?
 set -e
 cat "$DIR/summary.txt"
 [ $rc -eq 0 ] || exit $rc
+[ "$DOMAINS" = 1 ] || fed_chaos_check
 log "OK: seed $SEED, faults $FAULTS, ${DURATION} s"
