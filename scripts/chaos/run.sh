@@ -15,7 +15,8 @@
 #   restart      rolling restart: each node in turn SIGTERM, restarted, back in the cluster
 #   clock-skew   a node restarted with its clock minutes off, then with the right time
 #                (scripts/chaos/clock.sh; needs a binary built with the test-clock feature)
-#   membership   local only: a spare node joins, serves, leaves (scripts/chaos/members.sh)
+#   membership   a spare node joins, serves, leaves (scripts/chaos/members.sh; on compose a
+#                container of its own on the cluster's network)
 # Compose only (iptables rules in the containers' network namespaces, entered from the host with
 # nsenter; every rule is deleted at heal and on exit):
 #   partition-leader  the leader cut from both peers (time to a new leader recorded)
@@ -72,8 +73,7 @@ IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
   case "$k" in
     kill|kill-leader|kill-all|pause|restart|clock-skew) ;;
-    membership)
-      [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
+    membership) ;;
     partition-leader|partition-split|partition-oneway|partition-bridge|disk-full)
       [ "$TARGET" = compose ] || { echo "chaos: $k needs --target compose" >&2; exit 2; } ;;
     link-cut|kill-src)
@@ -274,7 +274,7 @@ compose_up() {
   if [ "$DOMAINS" = 2 ]; then fed_chaos_up; return; fi
   mkdir -p "$CDIR"
   "$B" config generate --dir "$CDIR" --nodes 3 --addr 127.0.0.1:8443 > /dev/null
-  for id in 1 2 3; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
+  for id in 1 2 3 4 5; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
   "$B" config check "$CDIR/node1.toml" > /dev/null
   chown -R 10001:10001 "$CDIR" 2>/dev/null || true
   [[ ",$FAULTS," != *,disk-full,* ]] || disk_make
@@ -317,6 +317,7 @@ compose_down() {
     docker logs "${CTR[$id]}" > "$DIR/node$id.log" 2>&1 || true
   done
   [ "$DOMAINS" = 1 ] || fed_chaos_logs
+  spares_remove
   compose down -v --remove-orphans > "$DIR/compose-down.out" 2>&1 || log "compose down failed"
   UP=0
   disk_remove
