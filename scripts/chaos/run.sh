@@ -5,7 +5,12 @@
 # healed, then `sealkm chaos check` (history + every node's state).
 #
 #   scripts/chaos/run.sh [--target local|compose] [--faults kill,kill-leader,pause,...]
-#                        [--duration S] [--seed N] [--dir D] [--keep]
+#                        [--duration S] [--seed N] [--dir D] [--keep] [--domains 1|2]
+#
+# --domains 2 (compose only; scripts/chaos/federation.sh): the two federated domains of
+# deploy/compose/federation; the workload, the faults and the checker hit domain A
+# (kms.sealkm.test) while domain B's GMS keeps making and revoking versions of a group it shares
+# with A over KM-E; at the end every node of A must show exactly B's versions and revocations.
 #
 # Faults (taken in a seeded rotation so that each listed kind comes up in turn):
 #   kill         kill -9 of one node (seeded choice), restarted after a few seconds
@@ -24,6 +29,9 @@
 #   partition-oneway  the leader hears nothing from its peers; what it sends still goes out
 #   partition-bridge  two seeded nodes cut from each other; the third sees both
 #   disk-full         node 3's own small filesystem filled, then emptied (scripts/chaos/disk.sh)
+# With --domains 2 only (scripts/chaos/federation.sh):
+#   link-cut          the km-e link network cut between the two domains, then healed
+#   kill-src          kill -9 of a node of the producing domain B, restarted after a few seconds
 # On compose, kill is `docker kill -s KILL` then `docker start`, pause `docker pause`, restart
 # `docker stop` then `docker start`. The image (SEALKM_IMAGE, default sealkm:dev) is built by
 # scripts/image.sh from the binary if missing; secrets are generated into the run's folder.
