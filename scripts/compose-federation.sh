@@ -3,7 +3,8 @@
 # --federation up|status|down` runs this; scripts/chaos/federation.sh sources it for its
 # functions).
 #   up       build the image (scripts/image.sh) and the secrets if missing, start both domains,
-#            federate them over KM-E, and show a group key of A reaching B through KM-E
+#            federate them over KM-E, and show a group key of A, then its revocation, reaching
+#            B through KM-E
 #   status   `sealkm cluster status` and `sealkm federation status` against each domain
 #   down     stop and remove the containers, networks and volumes
 # Works with docker-compose 1.29 (tried) and should with compose v2 (`docker compose`, not tried).
@@ -233,6 +234,11 @@ fed_main() {
         echo "A: version $v of $FED_GROUP made by A's GMS"
         if ! fed_retry 60 "version $v in B" fed_in_b "$svc_b" "$v"; then exit 1; fi
         echo "B: version $v of $FED_GROUP readable by B's VAL server (delivered over KM-E)"
+        r=$(fed_party a gms "$FED_GMS" POST "$svc_a/seal-x1/v1/groups/$FED_GROUP/keys/$v/revoke" '{}')
+        [[ ${r%% *} == 200 ]] || { echo "A's GMS could not revoke version $v: $r" >&2; exit 1; }
+        echo "A: version $v revoked by A's GMS"
+        if ! fed_retry 60 "the revocation of version $v in B" fed_revoked_in_b "$svc_b" "$v"; then exit 1; fi
+        echo "B: version $v shown revoked to B's VAL server (delivered over KM-E)"
         echo "domain A (kms.sealkm.test) at ${FED_URLS_A[0]}, domain B (kms.partner.test) at" \
             "${FED_URLS_B[0]} (CAs and admin tokens in $dir/secrets/a and b)"
         ;;
@@ -261,6 +267,7 @@ fed_main() {
     esac
 }
 fed_in_b() { fed_versions_in "$1" | grep -q "^$2 "; }
+fed_revoked_in_b() { fed_versions_in "$1" | grep -q "^$2 true$"; }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     fed_main "$@"
