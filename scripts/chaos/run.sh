@@ -91,6 +91,7 @@ for k in "${KINDS[@]}"; do
 done
 TOOLS=(jq curl)
 [ "$TARGET" = local ] || TOOLS+=(docker nsenter iptables)
+[ "$DOMAINS" = 1 ] || TOOLS+=(openssl)
 [[ ",$FAULTS," != *,disk-full,* ]] || TOOLS+=(mkfs.ext4 fallocate mount)
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
