@@ -3,6 +3,9 @@
 #   scripts/compose.sh up       build the image (scripts/image.sh) and the secrets if missing, start
 #   scripts/compose.sh status   `sealkm cluster status` against node 1 (every member, from inside)
 #   scripts/compose.sh down     stop and remove the containers, network and volumes
+#   scripts/compose.sh --federation up|status|down
+#                               the two federated domains of deploy/compose/federation
+#                               (scripts/compose-federation.sh)
 # Works with docker-compose 1.29 and with compose v2 (`docker compose`), whichever is here.
 #
 # Secrets: `sealkm config generate --nodes 3` into deploy/compose/cluster/secrets (git-ignored),
@@ -12,6 +15,10 @@
 # owner of the secrets, or as user 10001 (secrets given to it) when that owner is root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ ${1:-} == --federation ]]; then
+    shift
+    exec scripts/compose-federation.sh "$@"
+fi
 DIR=deploy/compose/cluster
 SECRETS=$DIR/secrets
 PORT=${SEALKM_PORT_1:-18443}

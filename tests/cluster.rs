@@ -186,6 +186,14 @@ fn a_fourth_node_joins_and_a_node_leaves_under_load() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     assert_eq!(voters, expect);
+    // Not left in joint consensus: another change is accepted (node 4 leaves as well).
+    let out = c.cluster_cli(leader, "leave", 4);
+    assert!(
+        out.status.success(),
+        "second leave: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.kill(4);
     // The cluster still commits without the removed node.
     assert_eq!(c.revoke(stay, "sip:after-leave@sealkm.test"), 200);
     c.converged();

@@ -5,7 +5,12 @@
 # healed, then `sealkm chaos check` (history + every node's state).
 #
 #   scripts/chaos/run.sh [--target local|compose] [--faults kill,kill-leader,pause,...]
-#                        [--duration S] [--seed N] [--dir D] [--keep]
+#                        [--duration S] [--seed N] [--dir D] [--keep] [--domains 1|2]
+#
+# --domains 2 (compose only; scripts/chaos/federation.sh): the two federated domains of
+# deploy/compose/federation; the workload, the faults and the checker hit domain A
+# (kms.sealkm.test) while domain B's GMS keeps making and revoking versions of a group it shares
+# with A over KM-E; at the end every node of A must show exactly B's versions and revocations.
 #
 # Faults (taken in a seeded rotation so that each listed kind comes up in turn):
 #   kill         kill -9 of one node (seeded choice), restarted after a few seconds
@@ -15,7 +20,8 @@
 #   restart      rolling restart: each node in turn SIGTERM, restarted, back in the cluster
 #   clock-skew   a node restarted with its clock minutes off, then with the right time
 #                (scripts/chaos/clock.sh; needs a binary built with the test-clock feature)
-#   membership   local only: a spare node joins, serves, leaves (scripts/chaos/members.sh)
+#   membership   a spare node joins, serves, leaves (scripts/chaos/members.sh; on compose a
+#                container of its own on the cluster's network)
 # Partitions are iptables DROP rules in a node's network namespace (compose: the container's,
 # entered from the host with nsenter; local: one the script makes for each node,
 # scripts/chaos/netns.sh); every rule is deleted at heal and on exit:
@@ -29,6 +35,9 @@
 # each node (spares too) runs in a network namespace of its own on a bridge, and the host's
 # 127.0.0.1 ports of cluster.json are DNAT'd to them (scripts/chaos/netns.sh); namespaces,
 # bridge, veths, hosts files, rules and the disk image are removed on exit, also on Ctrl-C.
+# With --domains 2 only (scripts/chaos/federation.sh):
+#   link-cut          the km-e link network cut between the two domains, then healed
+#   kill-src          kill -9 of a node of the producing domain B, restarted after a few seconds
 # On compose, kill is `docker kill -s KILL` then `docker start`, pause `docker pause`, restart
 # `docker stop` then `docker start`. The image (SEALKM_IMAGE, default sealkm:dev) is built by
 # scripts/image.sh from the binary if missing; secrets are generated into the run's folder.
@@ -53,6 +62,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/scripts/chaos/members.sh"
 # shellcheck source=scripts/chaos/netns.sh
 . "$ROOT/scripts/chaos/netns.sh"
+# shellcheck source=scripts/chaos/federation.sh
+. "$ROOT/scripts/chaos/federation.sh"
 
 TARGET=local
 FAULTS=kill,kill-leader,pause
@@ -69,26 +80,30 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --domains) DOMAINS=$2; shift 2 ;;
     *) usage ;;
   esac
 done
 case "$TARGET" in local|compose) ;; *) echo "chaos: --target is local or compose" >&2; exit 2 ;; esac
+case "$DOMAINS,$TARGET" in 1,*|2,compose) ;; *) echo "chaos: --domains 2 needs --target compose" >&2; exit 2 ;; esac
 IFS=, read -r -a KINDS <<< "$FAULTS"
 for k in "${KINDS[@]}"; do
   case "$k" in
     kill|kill-leader|kill-all|pause|restart|clock-skew) ;;
-    membership)
-      [ "$TARGET" = local ] || { echo "chaos: $k needs --target local" >&2; exit 2; } ;;
+    membership) ;;
     partition-leader|partition-split|partition-oneway|partition-bridge)
       [ "$TARGET" = compose ] || { NS_ON=1; OWN_START=1; } ;;
     disk-full)
       [ "$TARGET" = compose ] || OWN_START=1 ;;
+    link-cut|kill-src)
+      [ "$DOMAINS" = 2 ] || { echo "chaos: $k needs --domains 2" >&2; exit 2; } ;;
     *) echo "chaos: unknown fault $k" >&2; exit 2 ;;
   esac
 done
 TOOLS=(jq curl)
 [ "$TARGET" = local ] || TOOLS+=(docker nsenter iptables)
 [ "$NS_ON" = 0 ] || TOOLS+=(ip iptables)
+[ "$DOMAINS" = 1 ] || TOOLS+=(openssl)
 [[ ",$FAULTS," != *,disk-full,* ]] || TOOLS+=(mkfs.ext4 fallocate mount)
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "chaos: $tool is required" >&2; exit 2; }
@@ -118,6 +133,7 @@ WORKLOAD=
 # and the checker's --dir): the run's folder (local) or its secrets (compose).
 CDIR=$DIR
 [ "$TARGET" = local ] || CDIR=$DIR/secrets
+[ "$DOMAINS" = 1 ] || CDIR=$DIR/secrets/a
 PROJECT=sealkm-chaos-$$   # compose project
 UP=0                      # compose: `up` was run
 CTR=()                    # compose: container of node ID
@@ -247,6 +263,8 @@ time_to_leader() { # time_to_leader VICTIM START_MS: ms until another node leads
 compose() {
   local f=(-p "$PROJECT" -f "$ROOT/deploy/compose/cluster/docker-compose.yml" -f "$DIR/chaos.yml"
     --project-directory "$DIR")
+  # shellcheck disable=SC2207
+  [ "$DOMAINS" = 1 ] || f=($(fed_files) --project-directory "$DIR")
   if command -v docker-compose > /dev/null; then docker-compose "${f[@]}" "$@"; else docker compose "${f[@]}" "$@"; fi
 }
 in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
@@ -256,7 +274,12 @@ in_ns() { # in_ns ID COMMAND...: COMMAND in node ID's network namespace
   shift
   nsenter --net="/proc/$pid/ns/net" "$@"
 }
-ip_of() { [ "$TARGET" = compose ] || { ns_ip "$1"; return; }; docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${CTR[$1]}"; }
+ip_of() { # local: the node's namespace address; compose: on CLUSTER_NET when set (a node on
+  # more than one network), else its only network
+  [ "$TARGET" = compose ] || { ns_ip "$1"; return; }
+  docker inspect -f '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{$v.IPAddress}}{{"\n"}}{{end}}' \
+    "${CTR[$1]}" | awk -v net="${CLUSTER_NET:-}" 'net == "" || $1 == net { print $2; exit }'
+}
 drop() { # drop ID CHAIN MATCH IP: node ID drops what comes from (-s) / goes to (-d) IP
   in_ns "$1" iptables -w -I "$2" "$3" "$4" -j DROP
   RULES+=("$*")
@@ -276,9 +299,10 @@ heal() { # deletes every rule this run added (a restarted container has a fresh 
 }
 compose_up() {
   local id
+  if [ "$DOMAINS" = 2 ]; then fed_chaos_up; return; fi
   mkdir -p "$CDIR"
   "$B" config generate --dir "$CDIR" --nodes 3 --addr 127.0.0.1:8443 > /dev/null
-  for id in 1 2 3; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
+  for id in 1 2 3 4 5; do "$ROOT/scripts/compose.sh" containerise "$CDIR/node$id.toml"; done
   "$B" config check "$CDIR/node1.toml" > /dev/null
   chown -R 10001:10001 "$CDIR" 2>/dev/null || true
   [[ ",$FAULTS," != *,disk-full,* ]] || disk_make
@@ -320,6 +344,8 @@ compose_down() {
     docker unpause "${CTR[$id]}" > /dev/null 2>&1 || true
     docker logs "${CTR[$id]}" > "$DIR/node$id.log" 2>&1 || true
   done
+  [ "$DOMAINS" = 1 ] || fed_chaos_logs
+  spares_remove
   compose down -v --remove-orphans > "$DIR/compose-down.out" 2>&1 || log "compose down failed"
   UP=0
   disk_remove
@@ -395,6 +421,8 @@ fault() { # fault KIND HOLD_S
       disk_full "$hold" "$t0" ;;
     membership)
       membership "$hold" "$t0" ;;
+    link-cut|kill-src)
+      fed_fault "$kind" "$hold" "$t0" ;;
   esac
   log "$kind done ($(( $(now_ms) - t0 )) ms)"
 }
@@ -423,6 +451,7 @@ fi
 "$B" chaos workload --dir "$CDIR" --duration "$DURATION" --seed "$SEED" \
   --history "$DIR/history.jsonl" > "$DIR/workload.out" 2>&1 &
 WORKLOAD=$!
+[ "$DOMAINS" = 1 ] || fed_producer_start
 RANDOM=$SEED
 START=$SECONDS
 round=$(( RANDOM % ${#KINDS[@]} ))
@@ -444,4 +473,5 @@ rc=$?
 set -e
 cat "$DIR/summary.txt"
 [ $rc -eq 0 ] || exit $rc
+[ "$DOMAINS" = 1 ] || fed_chaos_check
 log "OK: seed $SEED, faults $FAULTS, ${DURATION} s"
