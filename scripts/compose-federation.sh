@@ -213,13 +213,8 @@ fed_main() {
         docker image inspect "${SEALKM_IMAGE:-sealkm:dev}" >/dev/null 2>&1 ||
             BIN=$FED_BIN "$FED_ROOT/scripts/image.sh"
         fed_secrets "$FED_BIN" "$FED_DIR"
-        if [[ $(stat -c %u "$FED_DIR") == 0 ]]; then
-            chown -R 10001:10001 "$FED_DIR"
-            export SEALKM_UID=10001 SEALKM_GID=10001
-        else
-            SEALKM_UID=$(stat -c %u "$FED_DIR") SEALKM_GID=$(stat -c %g "$FED_DIR")
-            export SEALKM_UID SEALKM_GID
-        fi
+        read -r SEALKM_UID SEALKM_GID < <("$FED_ROOT/scripts/compose.sh" owner "$FED_DIR")
+        export SEALKM_UID SEALKM_GID
         compose up -d
         if ! fed_federate; then
             compose ps

@@ -53,6 +53,17 @@ containerise() {
     ' "$1" >"$1.tmp" && mv "$1.tmp" "$1"
 }
 
+# The user the containers run as: the owner of the secrets folder DIR, or 10001 (DIR given to
+# it) when that owner is root. Prints "UID GID".
+owner() {
+    if [[ $(stat -c %u "$1") == 0 ]]; then
+        chown -R 10001:10001 "$1"
+        echo "10001 10001"
+    else
+        stat -c '%u %g' "$1"
+    fi
+}
+
 secrets() {
     [[ -f $SECRETS/node3.toml ]] && return 0
     "$(bin)" config generate --dir "$SECRETS" --nodes 3 --addr 127.0.0.1:8443 >/dev/null
@@ -64,13 +75,8 @@ case "${1:-}" in
 up)
     docker image inspect "${SEALKM_IMAGE:-sealkm:dev}" >/dev/null 2>&1 || scripts/image.sh
     secrets
-    if [[ $(stat -c %u "$SECRETS") == 0 ]]; then
-        chown -R 10001:10001 "$SECRETS"
-        export SEALKM_UID=10001 SEALKM_GID=10001
-    else
-        SEALKM_UID=$(stat -c %u "$SECRETS") SEALKM_GID=$(stat -c %g "$SECRETS")
-        export SEALKM_UID SEALKM_GID
-    fi
+    read -r SEALKM_UID SEALKM_GID < <(owner "$SECRETS")
+    export SEALKM_UID SEALKM_GID
     compose up -d
     # Ready when node 1 answers its health URL and the cluster has a leader.
     for _ in $(seq 1 120); do
@@ -95,6 +101,9 @@ down)
     ;;
 containerise) # one generated node config, rewritten in place (also used by scripts/chaos/run.sh)
     containerise "$2"
+    ;;
+owner) # the containers' "UID GID" for a secrets folder (also used by scripts/compose-federation.sh)
+    owner "$2"
     ;;
 *)
     echo "usage: $0 up|status|down" >&2
