@@ -52,7 +52,11 @@ fn logged(c: &Cluster, id: u32, what: &str) -> bool {
 
 #[test]
 fn a_follower_with_a_skewed_clock_refuses_key_sets_until_its_clock_is_right() {
-    let mut c = Cluster::start(3, with_offset);
+    // Nodes 1 and 2 form the cluster (and make the community's certificate by the right time);
+    // node 3, five minutes ahead, joins them.
+    let mut c = Cluster::create(3, with_offset);
+    c.start_nodes(&[1, 2]);
+    c.start_nodes(&[3]);
     let leader = c.leader();
     let offset = |id: u32| if id == 3 { AHEAD_S } else { 0 };
     // The leader serves by its own clock; a follower serves only with the leader's time.

@@ -102,6 +102,15 @@ impl Community {
             .ok_or_else(|| KmsError::NoValidCertificate(self.kms_uri.clone()))
     }
 
+    /// Whether some certificate issues at `now` or, unrevoked, will start issuing later: a
+    /// certificate another node made by a clock ahead of this one's. Such a community needs no
+    /// new certificate; this node just cannot issue from it until its clock gets there.
+    pub fn has_issuing_or_future_certificate(&self, now_unix: u64) -> bool {
+        self.certificates
+            .iter()
+            .any(|c| c.is_valid_at(now_unix) || (!c.revoked && now_unix < c.valid_from_unix))
+    }
+
     /// Certificates a client may still need: not expired at `now` (revoked ones included, so
     /// that clients learn of the revocation).
     pub fn live_certificates(&self, now_unix: u64) -> impl Iterator<Item = &Certificate> {
@@ -166,6 +175,25 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_made_by_a_clock_ahead_counts_as_there() {
+        let mut c = Community::new(
+            "kms.example.org".into(),
+            PeriodParams {
+                period_s: 10,
+                offset_s: 0,
+            },
+        );
+        assert!(!c.has_issuing_or_future_certificate(5));
+        c.certificates.push(cert(1, 300, 1000, false));
+        assert!(c.issuing_certificate(5).is_err());
+        assert!(c.has_issuing_or_future_certificate(5));
+        c.certificates[0].revoked = true;
+        assert!(!c.has_issuing_or_future_certificate(5));
+        c.certificates.push(cert(2, 0, 4, false));
+        assert!(!c.has_issuing_or_future_certificate(5), "expired");
+    }
+
+    #[test]
     fn newest_valid_certificate_issues() {
         let mut c = Community::new(
             "kms.example.org".into(),
@@ -181,6 +209,7 @@ mod tests {
         c.certificates.push(cert(1, 0, 100, false));
         c.certificates.push(cert(2, 50, 200, false));
         assert_eq!(c.issuing_certificate(10).unwrap().serial, 1);
+        assert!(c.has_issuing_or_future_certificate(10));
         assert_eq!(c.issuing_certificate(60).unwrap().serial, 2);
         c.certificates[1].revoked = true;
         assert_eq!(c.issuing_certificate(60).unwrap().serial, 1);

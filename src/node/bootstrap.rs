@@ -166,10 +166,19 @@ pub async fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), 
                 .await;
             match created {
                 Ok(_) => {}
-                // Another node created the certificate first.
+                // Another node created the certificate first, perhaps by a clock ahead of ours:
+                // a certificate that starts later is no reason to stop (the clock-skew rule
+                // keeps this node from issuing while its clock is off the leader's).
                 Err(NodeError::Rejected(_)) => {
                     let community = node.community(&c.kms_uri).await?;
-                    community.issuing_certificate(node.now())?;
+                    if !community.has_issuing_or_future_certificate(node.now()) {
+                        community.issuing_certificate(node.now())?;
+                    } else if community.issuing_certificate(node.now()).is_err() {
+                        tracing::warn!(
+                            community = %c.kms_uri,
+                            "the community's certificate starts after this node's clock: is the clock right?"
+                        );
+                    }
                 }
                 Err(e) => return Err(e),
             }
