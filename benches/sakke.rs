@@ -8,6 +8,10 @@
 //! The group "mont" measures F_p multiplication, RSK issue and decapsulation once per
 //! Montgomery multiplication backend (`fp::mont`: crypto-bigint's, the portable CIOS, the
 //! x86-64 ADX one), back to back in one run: `cargo bench --bench sakke -- mont/`.
+//!
+//! `SAKKE_MEDIANS=1 cargo bench --bench sakke -- medians` prints per-call medians instead
+//! (`median sakke/<op> (<backend>): X µs`, for each Montgomery backend), comparable with the
+//! wolfSSL harness in scripts/bench/wolfssl/ (SAKKE_MEDIANS_N calls per line, default 300).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sealkm::crypto::curve::{table::FixedBaseTable, AffinePoint};
@@ -103,5 +107,96 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Takes a result by value so that its drop is timed too.
+fn consume<T>(_: T) {}
+
+/// The median of `n` individually timed calls of `f`, each on the output of `setup` (not
+/// timed). On a shared machine a preempted call lands in the tail, not the median, so this
+/// figure is comparable with a C harness that times each call the same way.
+fn median_us<S>(n: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(S)) -> f64 {
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let s = setup();
+            let start = std::time::Instant::now();
+            f(s);
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[n / 2]
+}
+
+/// `SAKKE_MEDIANS=1 cargo bench --bench sakke -- medians`: per-call medians of the SAKKE lines
+/// for each Montgomery backend. "decapsulate_cached" reuses one `Rsk` (its Miller lines
+/// computed once); "decapsulate_first_use" and "rsk_validate" get an `Rsk` decoded afresh for
+/// every call (the decoding itself is not timed, as the wolfSSL harness gets a decoded point).
+fn medians(_: &mut Criterion) {
+    if std::env::var_os("SAKKE_MEDIANS").is_none() {
+        return;
+    }
+    let n: usize = std::env::var("SAKKE_MEDIANS_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(300);
+    let master = SakkeMasterSecret::from_bytes(&[0x5Au8; 100]).expect("z");
+    let z = master.public_key();
+    let id = b"sip:alice@example.org........................................";
+    let rsk = issue_rsk(&master, id).expect("rsk");
+    let rsk_bytes = rsk.to_bytes();
+    let fresh = || Rsk::from_bytes(rsk_bytes.expose()).expect("rsk");
+    let ssv = SecretBytes::new([7u8; 16]);
+    // Check every line once (and warm the global and per-key tables and the RSK's lines).
+    let data = encapsulate(&z, id, &ssv).expect("enc");
+    validate_rsk(&z, id, &fresh()).expect("valid");
+    let out = decapsulate(&z, id, &rsk, &data).expect("dec");
+    assert_eq!(out.expose(), ssv.expose(), "decapsulated SSV differs");
+    let out = decapsulate(&z, id, &fresh(), &data).expect("dec");
+    assert_eq!(out.expose(), ssv.expose(), "decapsulated SSV differs");
+    println!("# sakke medians: {n} calls per line");
+    for (name, be) in [
+        ("crypto-bigint", Backend::CryptoBigint),
+        ("portable", Backend::Portable),
+        ("adx", Backend::Adx),
+    ] {
+        if be == Backend::Adx && mont::detect() != Backend::Adx {
+            continue;
+        }
+        mont::set_backend(be);
+        let lines: [(&str, f64); 5] = [
+            (
+                "sakke/rsk_issue",
+                median_us(n, || (), |()| consume(black_box(issue_rsk(&master, id)))),
+            ),
+            (
+                "sakke/rsk_validate",
+                median_us(n, fresh, |r| consume(black_box(validate_rsk(&z, id, &r)))),
+            ),
+            (
+                "sakke/encapsulate",
+                median_us(n, || (), |()| consume(black_box(encapsulate(&z, id, &ssv)))),
+            ),
+            (
+                "sakke/decapsulate_cached",
+                median_us(
+                    n,
+                    || (),
+                    |()| consume(black_box(decapsulate(&z, id, &rsk, black_box(&data)))),
+                ),
+            ),
+            (
+                "sakke/decapsulate_first_use",
+                median_us(n, fresh, |r| {
+                    consume(black_box(decapsulate(&z, id, &r, black_box(&data))))
+                }),
+            ),
+        ];
+        for (line, us) in lines {
+            println!("median {line} ({name}): {us:.2} µs");
+        }
+    }
+    mont::set_backend(mont::detect());
+}
+
+criterion_group!(benches, bench, medians);
 criterion_main!(benches);
