@@ -1,5 +1,7 @@
 //! ECCSI and KDF timings. Run:
 //! `cargo bench --bench eccsi -- --warm-up-time 1 --measurement-time 3`
+//! (`eccsi/validate` meets one KPAK again and again, so after its second call it runs with
+//! the KPAK's fixed-base table; `ECCSI_MEDIANS=1` adds `eccsi/validate_first_kpak`, without.)
 //! docs/PERFORMANCE.md has the figures, next to the C reference library's from the same window.
 //! `ec256/*` are the point multiplications under the ECCSI lines (the `mulx`/`adx` field where
 //! the CPU has it; `*_portable` with the `u128` field); `p256/*` are the `p256` crate's, the
@@ -123,9 +125,19 @@ fn medians(_: &mut Criterion) {
     let k = reduce_bytes(&[0x5Au8; 32]);
     let p = ec256::mul_g(&Scalar::from(3u64));
     let n = 3000;
+    // Pairs under KPAKs validated nowhere else: each call meets its KPAK for the first time
+    // (no fixed-base table), as a client validating its first key set does.
+    let fresh: Vec<_> = (0..2 * n)
+        .map(|_| {
+            let m = EccsiMasterSecret::generate(&rng).expect("master");
+            let (ssk, pvt) = issue(&m, id).expect("issue");
+            (m.kpak(), ssk, pvt)
+        })
+        .collect();
+    let mut fresh = fresh.iter();
     for (name, be) in [("adx", Backend::Adx), ("portable", Backend::Portable)] {
         ec256::set_backend(be);
-        let lines: [(&str, f64); 9] = [
+        let lines: [(&str, f64); 11] = [
             (
                 "eccsi/issue",
                 median_us(n, || consume(black_box(issue(&master, id)))),
@@ -134,6 +146,19 @@ fn medians(_: &mut Criterion) {
                 "eccsi/validate",
                 median_us(n, || {
                     consume(black_box(EccsiSigner::new(&kpak, id, &ssk, &pvt)))
+                }),
+            ),
+            (
+                "eccsi/validate_first_kpak",
+                median_us(n, || {
+                    let (kpak, ssk, pvt) = fresh.next().expect("enough fresh pairs");
+                    consume(black_box(EccsiSigner::new(kpak, id, ssk, pvt)))
+                }),
+            ),
+            (
+                "ec256/base_table",
+                median_us(n / 10, || {
+                    consume(black_box(ec256::base_table_vartime(&p)))
                 }),
             ),
             (

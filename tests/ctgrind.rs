@@ -74,6 +74,8 @@ fn eccsi_paths() {
     let id = b"2011-02\0tel:+447700900123\0";
     let (ssk, pvt) = eccsi::issue(&master, id).unwrap();
     let signer = EccsiSigner::new(&kpak, id, &ssk, &pvt).unwrap();
+    // Again: from its second validation on, a KPAK's fixed-base table is used (SSK·HS⁻¹).
+    EccsiSigner::new(&kpak, id, &ssk, &pvt).unwrap();
     for n in 0..2u8 {
         let mut j = [0u8; 32];
         for (i, b) in j.iter_mut().enumerate() {

@@ -15,7 +15,8 @@
 #
 # Environment: DURATION (s per run, default 10), CONCURRENCY (default "1 64"), PORT (sealkm
 # node 1, default 18443; peers at PORT+1000..), ETCD_PORT (default 23790: clients +1..+3,
-# peers +11..+13), FSYNC_RUNS (default 200), KEEP=1 keeps the temp dir.
+# peers +11..+13), FSYNC_RUNS (default 200), KEEP=1 keeps the temp dir, SEALKM_BIN (a built
+# sealkm binary instead of `cargo build --release`, e.g. the test-profile target/debug/sealkm).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,8 +26,12 @@ PORT=${PORT:-18443}
 ETCD_PORT=${ETCD_PORT:-23790}
 FSYNC_RUNS=${FSYNC_RUNS:-200}
 
-cargo build --release --quiet
-BIN=target/release/sealkm
+if [[ -n "${SEALKM_BIN:-}" ]]; then
+    BIN=$SEALKM_BIN
+else
+    cargo build --release --quiet
+    BIN=target/release/sealkm
+fi
 if ! command -v etcd >/dev/null; then
     apt-get install -y etcd-server >/dev/null || { apt-get update >/dev/null && apt-get install -y etcd-server >/dev/null; }
 fi

@@ -9,7 +9,7 @@
 //! | [`field`] | F_p in Montgomery form; portable `u128` multiplication and the `mulx`/`adx` one |
 //! | `adx`     | the x86-64 `mulx`/`adcx`/`adox` Montgomery multiplication (`asm!`) |
 //! | [`point`] | projective points, complete Renes–Costello–Batina formulas (a = −3) |
-//! | [`mul`]   | fixed-base [k]G (constant time and variable time), Straus multi-scalar (variable time) |
+//! | [`mul`]   | fixed-base [k]G (constant time and variable time), fixed-base tables of other public points, Straus multi-scalar (variable time) |
 //!
 //! The backend is chosen at run time ([`backend`], [`set_backend`]): `mulx`/`adx` only where
 //! the CPU has BMI2 and ADX ([`detect`]); the default is the portable field, which measured
@@ -36,7 +36,7 @@ use super::error::CryptoError;
 #[cfg(target_arch = "x86_64")]
 use field::Adx;
 use field::{Fe, Portable};
-pub use mul::Prepared;
+pub use mul::{BaseTable, Prepared};
 pub use point::{Affine, Point};
 
 /// Length of an uncompressed SEC1 point, `0x04 ‖ x ‖ y` (RFC 6507 §3.3).
@@ -147,6 +147,17 @@ pub fn lincomb_vartime(g: Option<&Scalar>, terms: &[(Point, Scalar)]) -> Point {
     let t: Vec<(Point, [u8; 32])> = terms.iter().map(|(p, k)| (*p, scalar_bytes(k))).collect();
     let g = g.map(scalar_bytes);
     dispatch!(mul::lincomb_vartime, g.as_ref(), &t)
+}
+
+/// The fixed-base table of a long-lived public point (`None` for the identity), for
+/// [`mul_table_vartime`]: about 90 KiB, worth building for a point used many times.
+pub fn base_table_vartime(p: &Point) -> Option<BaseTable> {
+    dispatch!(mul::BaseTable::new_vartime, p)
+}
+
+/// [k]B for the base B of `table`, variable time (public k).
+pub fn mul_table_vartime(table: &BaseTable, k: &Scalar) -> Point {
+    dispatch!(mul::mul_table_vartime, table, &scalar_bytes(k))
 }
 
 /// A public point prepared for repeated [`lincomb_prepared_vartime`] (odd multiples, affine);

@@ -4,7 +4,9 @@
 //! - KMS master pair (§4.2, §5.1.1): KSAK secret in [1, q−1], KPAK = [KSAK]G.
 //! - Issue (§5.1.1): v in [1, q−1], PVT = [v]G, HS = hash(G ‖ KPAK ‖ ID ‖ PVT),
 //!   SSK = KSAK + HS·v mod q; retry if SSK = 0 or HS ≡ 0 (mod q).
-//! - Validation (§5.1.2): PVT on the curve, HS recomputed, KPAK = [SSK]G − [HS]PVT.
+//! - Validation (§5.1.2): PVT on the curve, HS recomputed, KPAK = [SSK]G − [HS]PVT; for a
+//!   KPAK met before, the equivalent PVT = [SSK·HS⁻¹]G − [HS⁻¹]KPAK with KPAK's fixed-base
+//!   table ([`kpak_tables`]).
 //! - Sign (§5.2.1): J = [j]G, r = x(J), HE = hash(HS ‖ r ‖ M), s' = (HE + r·SSK)⁻¹·j;
 //!   Signature = r ‖ s ‖ PVT.
 //! - Verify (§5.2.2): Y = [HS]PVT + KPAK, J = [s]([HE]G + [r]Y), accept iff x(J) = r, J ≠ O.
@@ -29,7 +31,8 @@
 //! Secrets (KSAK, v, SSK, j) are only ever multiplied by G through its constant-time fixed-base
 //! table ([`ec256::mul_g`]) and handled with the `p256` crate's constant-time scalar arithmetic.
 //! The public halves — [HS]PVT in validation, the whole of verification — are one variable-time
-//! multi-scalar evaluation each ([`ec256::lincomb_vartime`]). The few branches on
+//! multi-scalar evaluation each ([`ec256::lincomb_vartime`]); validation under a KPAK met
+//! before uses the KPAK's fixed-base table instead ([`ec256::mul_table_vartime`]). The few branches on
 //! secret-derived values are the RFC's retry conditions, which occur with probability ~2^−256
 //! and whose only observable is "a retry happened".
 
@@ -45,6 +48,10 @@ use super::error::CryptoError;
 use super::kdf::kdf;
 use super::p256ext::{reduce_bytes, reduce_wide, scalar_from_bytes};
 use super::secret::SecretBytes;
+
+mod kpak_tables;
+#[cfg(test)]
+mod tests;
 
 /// Signature length: r (32) ‖ s (32) ‖ PVT (65).
 pub const SIGNATURE_LEN: usize = 32 + 32 + POINT_LEN;
@@ -301,6 +308,37 @@ pub fn issue_with_v(
     out.ok_or(CryptoError::ScalarOutOfRange { what: "v" })
 }
 
+/// KPAK = [SSK]G − [HS]PVT, as RFC 6507 §5.1.2 writes it: [SSK]G involves the secret
+/// (constant-time table); KPAK + [HS]PVT is public (variable time).
+fn pair_holds(kpak: &Point, ssk: &Ssk, hs: &Scalar, pvt: &Pvt) -> bool {
+    let lhs = ec256::mul_g(&ssk.0);
+    let rhs = ec256::add(
+        &ec256::lincomb_vartime(None, &[(pvt.0.to_point(), *hs)]),
+        kpak,
+    );
+    bool::from(public(ec256::eq(&lhs, &rhs)))
+}
+
+/// The same check as [`pair_holds`] in the form PVT = [SSK·HS⁻¹]G − [HS⁻¹]KPAK, with KPAK's
+/// fixed-base table. SSK·HS⁻¹ is secret (constant-time scalar product and table); HS⁻¹ is
+/// public.
+fn pair_holds_with_table(
+    table: &ec256::BaseTable,
+    kpak: &Point,
+    ssk: &Ssk,
+    hs: &Scalar,
+    pvt: &Pvt,
+) -> bool {
+    let Some(hs_inv) = Option::<Scalar>::from(hs.invert_vartime()) else {
+        return pair_holds(kpak, ssk, hs, pvt);
+    };
+    let mut a = ssk.0 * hs_inv;
+    let lhs = ec256::mul_g(&a);
+    a.zeroize();
+    let sum = ec256::add(&lhs, &ec256::mul_table_vartime(table, &(-hs_inv)));
+    bool::from(public(ec256::eq(&sum, &pvt.0.to_point())))
+}
+
 /// A validated (SSK, PVT) pair for one identifier, with HS cached for signing.
 pub struct EccsiSigner {
     ssk: Ssk,
@@ -311,18 +349,23 @@ pub struct EccsiSigner {
 impl EccsiSigner {
     /// Validates the pair per RFC 6507 §5.1.2: PVT on the curve (by construction of [`Pvt`]),
     /// HS recomputed, and KPAK = [SSK]G − [HS]PVT. Fails with `InvalidEccsiKeyPair`.
+    ///
+    /// A KPAK validated before has a fixed-base table ([`kpak_tables`]); then the check is the
+    /// equivalent PVT = [SSK·HS⁻¹]G − [HS⁻¹]KPAK (multiply the RFC's equation by HS⁻¹; HS ≢ 0
+    /// mod q, else the RFC's form is used): two table look-ups with no doublings instead of
+    /// the 256 doublings of [HS]PVT for a PVT never seen before.
     pub fn new(kpak: &Kpak, id: &[u8], ssk: &Ssk, pvt: &Pvt) -> Result<Self, CryptoError> {
         let pvt_bytes = pvt.to_bytes();
-        let hs = hs_bytes(&kpak.to_bytes(), id, &pvt_bytes);
+        let kpak_bytes = kpak.to_bytes();
+        let hs = hs_bytes(&kpak_bytes, id, &pvt_bytes);
         let hs_s = reduce_bytes(&hs);
-        // [SSK]G involves the secret: constant-time table. KPAK + [HS]PVT is public.
-        let lhs = ec256::mul_g(&ssk.0);
-        let rhs = ec256::add(
-            &ec256::lincomb_vartime(None, &[(pvt.0.to_point(), hs_s)]),
-            &kpak.0.to_point(),
-        );
+        let kpak_point = kpak.0.to_point();
+        let holds = match kpak_tables::TABLES.table(&kpak_point, &kpak_bytes) {
+            Some(table) => pair_holds_with_table(&table, &kpak_point, ssk, &hs_s, pvt),
+            None => pair_holds(&kpak_point, ssk, &hs_s, pvt),
+        };
         // Public outcome: the pair is refused or accepted.
-        if !bool::from(public(ec256::eq(&lhs, &rhs))) {
+        if !holds {
             return Err(CryptoError::InvalidEccsiKeyPair);
         }
         Ok(Self {

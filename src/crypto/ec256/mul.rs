@@ -5,8 +5,9 @@
 //!   complete mixed addition per digit. Each row is read whole with mask-and-OR (no index
 //!   depends on the scalar); the sign is applied by a conditional negation; a zero digit adds
 //!   a dummy entry whose sum is discarded by a select.
-//! - **Fixed base G, variable time** ([`mul_g_vartime`]): the same table, reading only the
-//!   entry a digit names. Public scalars only.
+//! - **Fixed base, variable time** ([`mul_g_vartime`], [`mul_table_vartime`]): the same kind
+//!   of table, for G or for a long-lived public point ([`BaseTable`]: the KPAK), reading only
+//!   the entry a digit names, with Jacobian mixed additions. Public scalars only.
 //! - **Multi-scalar, variable time** ([`lincomb_vartime`]): [g]G + Σ [k_i]P_i for public inputs
 //!   (RFC 6507 §5.2.2 verification, §5.1.2 validation's public half): G from the table, the
 //!   P_i by Straus's interleaving of wNAF digits over one shared chain of doublings, in
@@ -36,8 +37,51 @@ pub const WNAF_CACHED: usize = 7;
 /// One row, as flat limbs (x then y per entry) so the constant-time scan vectorises.
 type Row = [[u64; 8]; ROW];
 
-struct GTable {
+/// A fixed-base table: for each of [`ROWS`] digit positions i, the affine multiples
+/// `j·2^(W·i)·B` (j = 1..2^(W−1)) of its base B. G's is built once ([`mul_g`]); a long-lived
+/// public point (the KMS's KPAK) gets one through [`BaseTable::new_vartime`].
+pub struct BaseTable {
     rows: Vec<Row>,
+}
+
+impl core::fmt::Debug for BaseTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "BaseTable({} rows)", self.rows.len())
+    }
+}
+
+impl BaseTable {
+    /// The table of a public point other than the identity (`None` for the identity). No
+    /// entry is the identity: j·2^(W·i) < 2^263 has no factor of the prime group order.
+    pub fn new_vartime<M: FieldMul>(base: &Point) -> Option<BaseTable> {
+        if bool::from(base.is_identity()) {
+            return None;
+        }
+        let mut proj = Vec::with_capacity(ROWS * ROW);
+        let mut base = *base;
+        for _ in 0..ROWS {
+            let mut acc = base;
+            for _ in 0..ROW {
+                proj.push(acc);
+                acc = acc.add::<M>(&base);
+            }
+            for _ in 0..WINDOW {
+                base = base.double::<M>();
+            }
+        }
+        let affine = batch_to_affine::<M>(&proj);
+        let rows = affine
+            .chunks_exact(ROW)
+            .map(|chunk| {
+                let mut row = [[0u64; 8]; ROW];
+                for (r, a) in row.iter_mut().zip(chunk) {
+                    *r = to_limbs(a);
+                }
+                row
+            })
+            .collect();
+        Some(BaseTable { rows })
+    }
 }
 
 fn to_limbs(a: &Affine) -> [u64; 8] {
@@ -55,34 +99,13 @@ fn from_limbs(l: &[u64; 8]) -> Affine {
     Affine { x: Fe(x), y: Fe(y) }
 }
 
-fn g_table() -> &'static GTable {
-    static TABLE: OnceLock<GTable> = OnceLock::new();
+fn g_table() -> &'static BaseTable {
+    static TABLE: OnceLock<BaseTable> = OnceLock::new();
+    // Built once, with the portable field (the values do not depend on the backend); G is
+    // not the identity.
     TABLE.get_or_init(|| {
-        // Built once, with the portable field (the values do not depend on the backend).
-        let mut proj = Vec::with_capacity(ROWS * ROW);
-        let mut base = Affine::GENERATOR.to_point();
-        for _ in 0..ROWS {
-            let mut acc = base;
-            for _ in 0..ROW {
-                proj.push(acc);
-                acc = acc.add::<Portable>(&base);
-            }
-            for _ in 0..WINDOW {
-                base = base.double::<Portable>();
-            }
-        }
-        let affine = batch_to_affine::<Portable>(&proj);
-        let rows = affine
-            .chunks_exact(ROW)
-            .map(|chunk| {
-                let mut row = [[0u64; 8]; ROW];
-                for (r, a) in row.iter_mut().zip(chunk) {
-                    *r = to_limbs(a);
-                }
-                row
-            })
-            .collect();
-        GTable { rows }
+        BaseTable::new_vartime::<Portable>(&Affine::GENERATOR.to_point())
+            .unwrap_or(BaseTable { rows: Vec::new() })
     })
 }
 
@@ -149,17 +172,22 @@ pub fn mul_g<M: FieldMul>(k: &[u8; 32]) -> Point {
 
 /// [k]G in variable time: public scalars only.
 pub fn mul_g_vartime<M: FieldMul>(k: &[u8; 32]) -> Point {
-    let table = g_table();
+    mul_table_vartime::<M>(g_table(), k)
+}
+
+/// [k]B for the base B of `table`, variable time (public k): one Jacobian mixed addition per
+/// non-zero digit, no doubling.
+pub fn mul_table_vartime<M: FieldMul>(table: &BaseTable, k: &[u8; 32]) -> Point {
     let digits = signed_digits(k);
-    let mut acc = Point::IDENTITY;
+    let mut acc = Jacobian::IDENTITY;
     for (row, &d) in table.rows.iter().zip(digits.iter()) {
         if d > 0 {
-            acc = acc.add_affine::<M>(&from_limbs(&row[(d - 1) as usize]));
+            acc = acc.add_affine_vartime::<M>(&from_limbs(&row[(d - 1) as usize]));
         } else if d < 0 {
-            acc = acc.add_affine::<M>(&from_limbs(&row[(-d - 1) as usize]).neg());
+            acc = acc.add_affine_vartime::<M>(&from_limbs(&row[(-d - 1) as usize]).neg());
         }
     }
-    acc
+    acc.to_point::<M>()
 }
 
 /// Width-w NAF of a 256-bit big-endian integer: digits odd in (−2^(w−1), 2^(w−1)) or zero,
