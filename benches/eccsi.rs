@@ -157,9 +157,7 @@ fn medians(_: &mut Criterion) {
             ),
             (
                 "ec256/base_table",
-                median_us(n / 10, || {
-                    consume(black_box(ec256::base_table_vartime(&p)))
-                }),
+                median_us(n / 10, || consume(black_box(ec256::base_table_vartime(&p)))),
             ),
             (
                 "eccsi/sign",
