@@ -10,7 +10,9 @@
 //! `outbox_trimmed` (every id up to it is gone), `subscription_count`, `sub_residues` and
 //! `sub_residue` ‖ residue (the trim index, see `index`). Transactions cannot iterate a
 //! tree, so everything apply needs is found by key: nothing it does visits every
-//! subscription, and emit, ack, put and remove cost the same with 1 or [`MAX_SUBSCRIPTIONS`].
+//! subscription, and emit, ack, put and remove read and write a bounded number of records
+//! whether there is 1 subscription or [`MAX_SUBSCRIPTIONS`]. The index is built on
+//! `MAX_BACKLOG + 1`: changing [`MAX_BACKLOG`] needs a migration of the stored state.
 //!
 //! Rules, all deterministic in apply:
 //! - A key event is appended by the command that causes it, in the same transaction, with the
