@@ -2,11 +2,11 @@
 //!
 //! For each scale s, a state is built by applying real commands at consecutive indexes (what
 //! the committed log does): 10^6·s revoked identities, 10^5·s groups of 10 versions each
-//! and 10^4·s subscriptions, at most `MAX_SUBSCRIPTIONS` (1,000: the state refuses more),
-//! each of its own VAL server with its ACL entry. The subscriptions are made last: every
-//! event visits every subscription, so building the state with them first would take hours,
-//! and the outbox they keep is bounded (`MAX_BACKLOG` events) whatever the state's size.
-//! Then, on that state:
+//! and 10^4·s subscriptions (10^4 = `MAX_SUBSCRIPTIONS` at scale 1), each of its own VAL
+//! server with its ACL entry. The subscriptions are made after the rest, so that `write_bare`
+//! can be measured on the full state without any; then `MAX_BACKLOG` more revocations fill
+//! the outbox none of them acknowledges (its bound: from then on every event jumps or trims
+//! something). Then, on that state:
 //! - `snapshot_build`: `write_snapshot` (what a node does every `snapshot_interval` entries,
 //!   today on the key store actor's thread), with the file's size;
 //! - `transfer`: the file read in `read_chunk` pieces into a `SnapshotReceiver` and verified
@@ -18,7 +18,8 @@
 //!   10,000 random identities;
 //! - `write_bare`: the median time to apply one more `RevokeIdentity` before any subscription
 //!   exists (1,000 of them; sled's own work, without the Raft log's fsync); `write`: the same
-//!   once the subscriptions exist (each revocation is a key event every subscription visits);
+//!   once the subscriptions exist and the outbox is full (each revocation is a key event:
+//!   appended, every subscriber's backlog bound, the outbox trimmed);
 //! - `rss_built`: the resident memory once the state is built (one state open, as on a node);
 //!   `peak_rss`: the process's peak (each scale runs in its own process; it includes the
 //!   second state the install fills, so it is about two nodes' worth).
@@ -35,7 +36,7 @@ use sealkm::kms::acl::Role;
 use sealkm::kms::events::EventKind;
 use sealkm::kms::group::GroupKeyVersion;
 use sealkm::kms::period::PeriodParams;
-use sealkm::state::outbox::MAX_SUBSCRIPTIONS;
+use sealkm::state::outbox::{MAX_BACKLOG, MAX_SUBSCRIPTIONS};
 use sealkm::state::snapshot::{read_chunk, write_snapshot, SnapshotReceiver, MAX_CHUNK_BYTES};
 use sealkm::state::{Command, Envelope, Outcome, StateMachine};
 
@@ -96,9 +97,13 @@ fn median(mut v: Vec<Duration>) -> f64 {
 fn run(scale: f64) {
     let revoked = (1e6 * scale) as u64;
     let groups = (1e5 * scale) as u64;
-    // 10^4·s asked for; the state refuses more than MAX_SUBSCRIPTIONS (every event visits
-    // each subscription: see docs/PERFORMANCE.md).
-    let subscriptions = ((1e4 * scale) as u64).min(MAX_SUBSCRIPTIONS as u64);
+    // 10^4·s asked for; the state refuses more than MAX_SUBSCRIPTIONS.
+    // SCALE_SUBS overrides it (an experiment: the cost of an event against subscriptions alone).
+    let subscriptions = std::env::var("SCALE_SUBS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or((1e4 * scale) as u64)
+        .min(MAX_SUBSCRIPTIONS as u64);
     let versions = 10u32;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("state");
@@ -163,6 +168,18 @@ fn run(scale: f64) {
             group_filter: Some(vec![format!("g{}", i % groups.max(1))]),
         });
     }
+    // Fill the outbox: nobody acknowledges, so it holds MAX_BACKLOG events from here on.
+    for i in 0..MAX_BACKLOG {
+        log.apply(Command::RevokeIdentity {
+            kms_uri: KMS.into(),
+            identity: identity(revoked + 1_000 + i),
+            at_unix: 1_800_000_000,
+            reason: "scale".into(),
+        });
+    }
+    if subscriptions > 0 {
+        assert_eq!(log.s.outbox_len().expect("outbox"), MAX_BACKLOG);
+    }
     log.s.flush().expect("flush");
     let applied = log.next - 1;
     // One state open, as on a node that has applied it all.
@@ -219,7 +236,7 @@ fn run(scale: f64) {
             let t = Instant::now();
             log.apply(Command::RevokeIdentity {
                 kms_uri: KMS.into(),
-                identity: identity(revoked + 1_000 + i),
+                identity: identity(revoked + 1_000 + MAX_BACKLOG + i),
                 at_unix: 1_800_000_000,
                 reason: "scale".into(),
             });

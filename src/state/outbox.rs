@@ -5,9 +5,14 @@
 //! module numbers, stores, acknowledges and trims them, inside the apply transaction.
 //!
 //! Trees: `outbox` (event id, u64 big endian → bincode [`Event`]), `subscriptions` (id → bincode
-//! [`Subscription`]), `sub_offsets` (id → bincode offset: acknowledged event id and the
-//! `must_resync` flag). Meta keys: `outbox_last_id` (newest event id), `outbox_trimmed` (every
-//! id up to it is gone), `subscription_ids` (sorted ids: transactions cannot iterate a tree).
+//! [`Subscription`]), `sub_offsets` (id → bincode stored offset: the raw acknowledged event id
+//! and the `must_resync` flag, see below). Meta keys: `outbox_last_id` (newest event id),
+//! `outbox_trimmed` (every id up to it is gone), `subscription_count`, `sub_residues` and
+//! `sub_residue` ‖ residue (the trim index, see `index`). Transactions cannot iterate a
+//! tree, so everything apply needs is found by key: nothing it does visits every
+//! subscription, and emit, ack, put and remove read and write a bounded number of records
+//! whether there is 1 subscription or [`MAX_SUBSCRIPTIONS`]. The index is built on
+//! `MAX_BACKLOG + 1`: changing [`MAX_BACKLOG`] needs a migration of the stored state.
 //!
 //! Rules, all deterministic in apply:
 //! - A key event is appended by the command that causes it, in the same transaction, with the
@@ -18,16 +23,34 @@
 //!   binary that knows it), so replicas never diverge during a rolling upgrade.
 //! - A new subscription starts after the newest event (it reads current state through the
 //!   read APIs, not history).
-//! - `AckEvents` moves a subscriber's offset forward (a stale or duplicate ack changes
-//!   nothing) and clears `must_resync`.
+//! - `AckEvents` moves a subscriber's offset forward (an ack below its effective offset is
+//!   stale or duplicate and changes nothing) and clears `must_resync`.
 //! - Backlog bound: a subscriber's backlog is every event after its offset, matching or not
 //!   (those are what it keeps in the outbox; the distributor acks [`EventPage::next_after`],
 //!   which covers skipped events). When an append makes it exceed [`MAX_BACKLOG`], its offset
 //!   jumps to the newest event and `must_resync` is set: the distributor must tell it to
-//!   resynchronise from the read APIs before delivering anything else.
-//! - Trim: after every ack, removal and append, events up to the smallest offset of all
-//!   subscribers (all of them when there is none) are removed. Hence the outbox never holds
-//!   more than [`MAX_BACKLOG`] events.
+//!   resynchronise from the read APIs before delivering anything else. Applied lazily: the
+//!   stored offset keeps what was acknowledged and every read derives the jumps from it and
+//!   the newest id (`index::effective`), which gives exactly what jumping at each append
+//!   gives.
+//! - Trim: after every ack, removal and append, events up to the smallest effective offset of
+//!   all subscribers (all of them when there is none) are removed. Hence the outbox never
+//!   holds more than [`MAX_BACKLOG`] events.
+//!
+//! Layouts: before `subscription_count`, the state kept the sorted ids in meta key
+//! `subscription_ids` and jumped offsets at each append (every append visited every
+//! subscription, which capped them at 1,000). Such a state (a reopened node, a restored
+//! snapshot) reads the same (its offsets never lag by more than [`MAX_BACKLOG`], so the lazy
+//! rule leaves them as they are) and is migrated by the first transaction that touches the
+//! outbox (`index`). The stored bytes differ from then on, and so do they between an old
+//! and a new binary applying the same subscription commands (offsets no longer jumped, the
+//! list replaced by the count and the index): during a rolling upgrade, nodes that hold
+//! subscriptions show different state digests until all run this binary (what they return
+//! stays the same), and an old node refuses a subscription beyond its 1,000th that a new one
+//! accepts: upgrade every node before making more than 1,000. An old binary would misread a
+//! state of this layout, so a snapshot of one carries snapshot format version 2, which it
+//! refuses (`state::snapshot`): a lagging old node must be upgraded to install it. No
+//! downgrade once migrated.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
@@ -42,13 +65,16 @@ use crate::kms::events::{Event, EventKind, EventSubject, Subscription};
 
 /// Most unacknowledged events one subscriber may have before it is marked `must_resync`.
 pub const MAX_BACKLOG: u64 = 10_000;
-/// Most subscriptions (every append visits each one).
-pub const MAX_SUBSCRIPTIONS: usize = 1_000;
+/// Most subscriptions. Apply costs do not grow with their number (see `index`); what
+/// bounds it is the readers that list them all (the distributor's round, the API's count
+/// per principal).
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 
 const LAST_ID_KEY: &[u8] = b"outbox_last_id";
 const TRIMMED_KEY: &[u8] = b"outbox_trimmed";
-const SUBSCRIPTION_IDS_KEY: &[u8] = b"subscription_ids";
 
+/// A subscriber's stored offset (tree `sub_offsets`): the raw acknowledged event id and flag;
+/// what they stand for is `index::effective` of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Offset {
     acked: u64,
@@ -91,28 +117,11 @@ fn meta_u64_tx(m: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
     }
 }
 
-fn ids_tx(tx: &Tx) -> TxResult<Vec<String>> {
-    match tx.meta.get(SUBSCRIPTION_IDS_KEY)? {
-        None => Ok(Vec::new()),
-        Some(v) => dec_tx("subscription ids", &v),
-    }
-}
-
-fn put_ids(tx: &Tx, ids: &[String]) -> TxResult<()> {
-    if ids.is_empty() {
-        tx.meta.remove(SUBSCRIPTION_IDS_KEY)?;
-    } else {
-        tx.meta.insert(SUBSCRIPTION_IDS_KEY, enc(&ids)?)?;
-    }
-    Ok(())
-}
-
-fn offset_tx(tx: &Tx, id: &str) -> TxResult<Offset> {
+/// The stored offset of subscription `id`, `None` if there is no such subscription.
+fn offset_tx(tx: &Tx, id: &str) -> TxResult<Option<Offset>> {
     match tx.sub_offsets.get(id.as_bytes())? {
-        None => Err(Abort::fail(StateError::Corrupt(format!(
-            "subscription {id} has no offset"
-        )))),
-        Some(v) => dec_tx("subscription offset", &v),
+        None => Ok(None),
+        Some(v) => dec_tx("subscription offset", &v).map(Some),
     }
 }
 
@@ -122,11 +131,8 @@ fn put_offset(tx: &Tx, id: &str, off: Offset) -> TxResult<()> {
 }
 
 /// Removes the events every subscriber has passed (all of them when there is none).
-fn trim(tx: &Tx, ids: &[String], last: u64) -> TxResult<()> {
-    let mut min = last;
-    for id in ids {
-        min = min.min(offset_tx(tx, id)?.acked);
-    }
+fn trim(tx: &Tx, last: u64) -> TxResult<()> {
+    let min = index::min_effective(tx, last)?;
     let trimmed = meta_u64_tx(tx.meta, TRIMMED_KEY)?;
     if min <= trimmed {
         return Ok(());
@@ -138,15 +144,15 @@ fn trim(tx: &Tx, ids: &[String], last: u64) -> TxResult<()> {
     Ok(())
 }
 
-/// Appends a key event (if anyone subscribes), applies the backlog bound, trims.
+/// Appends a key event (if anyone subscribes) and trims; the backlog bound needs no write
+/// (the lazy rule of `index`).
 pub(super) fn emit(
     tx: &Tx,
     kind: EventKind,
     subject: EventSubject,
     at_unix: Option<u64>,
 ) -> TxResult<()> {
-    let ids = ids_tx(tx)?;
-    if ids.is_empty() {
+    if index::count_tx(tx)? == 0 {
         return Ok(());
     }
     let id = meta_u64_tx(tx.meta, LAST_ID_KEY)?.saturating_add(1);
@@ -158,17 +164,7 @@ pub(super) fn emit(
     };
     tx.outbox.insert(&id.to_be_bytes(), enc(&event)?)?;
     tx.meta.insert(LAST_ID_KEY, &id.to_be_bytes())?;
-    for sid in &ids {
-        let off = offset_tx(tx, sid)?;
-        if id - off.acked.min(id) > MAX_BACKLOG {
-            let jumped = Offset {
-                acked: id,
-                must_resync: true,
-            };
-            put_offset(tx, sid, jumped)?;
-        }
-    }
-    trim(tx, &ids, id)
+    trim(tx, id)
 }
 
 /// Creates or updates a subscription. The principal needs an ACL entry, and every group of the
@@ -196,31 +192,24 @@ pub(super) fn put_subscription(
     {
         return reject(format!("{principal} may not read group {g}"));
     }
-    let mut ids = ids_tx(tx)?;
-    match ids.binary_search_by(|x| x.as_str().cmp(id)) {
-        Ok(_) => {
-            let old: Subscription = match tx.subscriptions.get(id.as_bytes())? {
-                Some(v) => dec_tx("subscription", &v)?,
-                None => {
-                    return Err(Abort::fail(StateError::Corrupt(format!(
-                        "subscription {id} is indexed but missing"
-                    ))))
-                }
-            };
+    let count = index::count_tx(tx)?;
+    match tx.subscriptions.get(id.as_bytes())? {
+        Some(v) => {
+            let old: Subscription = dec_tx("subscription", &v)?;
             if old.principal != principal {
                 return reject(format!("subscription {id} belongs to another principal"));
             }
         }
-        Err(pos) => {
-            if ids.len() >= MAX_SUBSCRIPTIONS {
+        None => {
+            if count >= MAX_SUBSCRIPTIONS as u64 {
                 return reject(format!("at most {MAX_SUBSCRIPTIONS} subscriptions"));
             }
-            ids.insert(pos, id.to_owned());
-            put_ids(tx, &ids)?;
+            index::put_count(tx, count + 1)?;
             let start = Offset {
                 acked: meta_u64_tx(tx.meta, LAST_ID_KEY)?,
                 must_resync: false,
             };
+            index::add_offset(tx, start.acked)?;
             put_offset(tx, id, start)?;
         }
     }
@@ -229,28 +218,27 @@ pub(super) fn put_subscription(
 }
 
 pub(super) fn remove_subscription(tx: &Tx, id: &str) -> TxResult<()> {
-    let mut ids = ids_tx(tx)?;
-    let Ok(pos) = ids.binary_search_by(|x| x.as_str().cmp(id)) else {
+    let count = index::count_tx(tx)?;
+    let Some(off) = offset_tx(tx, id)? else {
         return reject(format!("unknown subscription {id}"));
     };
-    ids.remove(pos);
-    put_ids(tx, &ids)?;
+    index::remove_offset(tx, off.acked)?;
+    index::put_count(tx, count.saturating_sub(1))?;
     tx.subscriptions.remove(id.as_bytes())?;
     tx.sub_offsets.remove(id.as_bytes())?;
-    trim(tx, &ids, meta_u64_tx(tx.meta, LAST_ID_KEY)?)
+    trim(tx, meta_u64_tx(tx.meta, LAST_ID_KEY)?)
 }
 
 pub(super) fn ack_events(tx: &Tx, id: &str, up_to: u64) -> TxResult<()> {
-    let ids = ids_tx(tx)?;
-    if ids.binary_search_by(|x| x.as_str().cmp(id)).is_err() {
+    index::count_tx(tx)?;
+    let Some(stored) = offset_tx(tx, id)? else {
         return reject(format!("unknown subscription {id}"));
-    }
+    };
     let last = meta_u64_tx(tx.meta, LAST_ID_KEY)?;
     if up_to > last {
         return reject(format!("event {up_to} does not exist (newest is {last})"));
     }
-    let off = offset_tx(tx, id)?;
-    if up_to < off.acked {
+    if up_to < index::effective(stored, last).acked {
         // A duplicate or late acknowledgement (at-least-once delivery): nothing changes.
         return Ok(());
     }
@@ -258,8 +246,15 @@ pub(super) fn ack_events(tx: &Tx, id: &str, up_to: u64) -> TxResult<()> {
         acked: up_to,
         must_resync: false,
     };
+    index::move_offset(tx, stored.acked, up_to)?;
     put_offset(tx, id, acked)?;
-    trim(tx, &ids, last)
+    trim(tx, last)
+}
+
+/// Whether `meta` holds subscriptions in the layout a binary before `subscription_count`
+/// cannot read (snapshots of such a state carry a newer format version).
+pub(crate) fn has_counted_layout(meta: &sled::Tree) -> Result<bool, StateError> {
+    Ok(meta.contains_key(index::COUNT_KEY)?)
 }
 
 fn meta_u64(t: &Trees, key: &[u8]) -> Result<u64, StateError> {
@@ -269,11 +264,13 @@ fn meta_u64(t: &Trees, key: &[u8]) -> Result<u64, StateError> {
     }
 }
 
-fn status(t: &Trees, sub: Subscription) -> Result<SubscriptionStatus, StateError> {
-    let off: Offset = match t.sub_offsets.get(sub.id.as_bytes())? {
+/// `sub` with its effective offset once the newest event is `last`.
+fn status(t: &Trees, sub: Subscription, last: u64) -> Result<SubscriptionStatus, StateError> {
+    let stored: Offset = match t.sub_offsets.get(sub.id.as_bytes())? {
         Some(v) => dec("subscription offset", &v)?,
         None => return Err(StateError::Corrupt(format!("offset of {}", sub.id))),
     };
+    let off = index::effective(stored, last);
     Ok(SubscriptionStatus {
         subscription: sub,
         acked: off.acked,
@@ -284,7 +281,7 @@ fn status(t: &Trees, sub: Subscription) -> Result<SubscriptionStatus, StateError
 fn subscription(t: &Trees, id: &str) -> Result<Option<SubscriptionStatus>, StateError> {
     match t.subscriptions.get(id.as_bytes())? {
         None => Ok(None),
-        Some(v) => status(t, dec("subscription", &v)?).map(Some),
+        Some(v) => status(t, dec("subscription", &v)?, meta_u64(t, LAST_ID_KEY)?).map(Some),
     }
 }
 
@@ -292,9 +289,10 @@ impl StateMachine {
     /// Every subscription with its delivery state, by id.
     pub fn subscriptions(&self) -> Result<Vec<SubscriptionStatus>, StateError> {
         let t = self.read();
+        let last = meta_u64(&t, LAST_ID_KEY)?;
         let mut out = Vec::new();
         for v in t.subscriptions.iter().values() {
-            out.push(status(&t, dec("subscription", &v?)?)?);
+            out.push(status(&t, dec("subscription", &v?)?, last)?);
         }
         Ok(out)
     }
@@ -360,5 +358,6 @@ impl StateMachine {
     }
 }
 
+mod index;
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,10 @@
 //! trailer  SHA-256(everything before the trailer)           -- == SnapshotDescriptor.sha256
 //! ```
 //!
+//! Format version 1, or 2 for a state whose outbox has the subscription-count layout (the same
+//! file: a binary that knows only 1 refuses it rather than misread the state, see
+//! [`super::outbox`]).
+//!
 //! Every sled tree of the state's current generation is included under its logical name
 //! (sorted, so equal states give equal files); reserved trees (`__sealkm_*`: the restore
 //! marker, other generations) never are. The applied index is a record of the `meta` tree
@@ -49,6 +53,7 @@ use thiserror::Error;
 
 use super::machine::trees::{tree_handle, RESERVED_PREFIX};
 use super::machine::{StateError, StateMachine, APPLIED_KEY, META_TREE};
+use super::outbox;
 
 /// Largest chunk [`read_chunk`] returns and [`SnapshotReceiver::write_chunk`] accepts.
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
@@ -60,6 +65,10 @@ const MAX_TREE_NAME_BYTES: u32 = 1024;
 const MAX_META_BYTES: u32 = 64 * 1024;
 const MAGIC: &[u8; 8] = b"SEALKMSN";
 const FORMAT_VERSION: u32 = 1;
+/// The same format, for a state whose outbox has the subscription-count layout
+/// ([`super::outbox`]): a binary older than that layout would misread such a state, and
+/// refuses the file for its unknown version instead (it must be upgraded to install it).
+const FORMAT_VERSION_COUNTED_SUBSCRIPTIONS: u32 = 2;
 const TAG_RECORD: u8 = 1;
 const TAG_END: u8 = 0;
 const HASH_LEN: usize = 32;
@@ -254,15 +263,20 @@ fn write_file(
         ctx: Context::new(&SHA256),
     };
     let meta_bytes = encode_meta(meta)?;
+    // One generation for the whole file (a restore cannot swap it meanwhile).
+    let trees = state.read();
+    let version = if outbox::has_counted_layout(&trees.meta)? {
+        FORMAT_VERSION_COUNTED_SUBSCRIPTIONS
+    } else {
+        FORMAT_VERSION
+    };
     w.put(MAGIC)?;
-    w.put(&FORMAT_VERSION.to_be_bytes())?;
+    w.put(&version.to_be_bytes())?;
     w.put_len(meta_bytes.len(), MAX_META_BYTES, "snapshot metadata")?;
     w.put(&meta_bytes)?;
     let header_hash = w.ctx.clone().finish();
     w.put(header_hash.as_ref())?;
 
-    // One generation for the whole file (a restore cannot swap it meanwhile).
-    let trees = state.read();
     let db = state.db();
     let mut count: u64 = 0;
     for (name, physical) in trees.names(db) {
@@ -376,7 +390,7 @@ impl<R: Read> SnapshotReader<R> {
             return Err(corrupt("not a snapshot file (bad magic)"));
         }
         let version = s.u32()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_COUNTED_SUBSCRIPTIONS {
             return Err(SnapshotError::UnknownVersion(version));
         }
         let meta_len = s.len(MAX_META_BYTES, "snapshot metadata")?;

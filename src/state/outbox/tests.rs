@@ -7,6 +7,8 @@ use crate::kms::key_provisioning::MAX_SEALED_INFO_BYTES;
 use crate::state::command::Command;
 use crate::state::test_util::Log;
 
+mod scale;
+
 const ALL: [EventKind; 7] = [
     EventKind::GroupKeyCreated,
     EventKind::GroupKeyRotated,
