@@ -10,10 +10,14 @@
 //! `Idempotent` (a command with a client's idempotency key); 5 = the partner certificate commands,
 //! `NoteFederatedDelivery` and `PutServiceKeyProvisioning`; 6 = `ImportFederatedGroupKey`; 7 =
 //! the CAPIF commands (`SetCapifPublication`, `RevokeCapifInvoker`,
-//! `ReinstateCapifInvoker`). An envelope carries the smallest
-//! version its command needs ([`Command::min_version`], set by [`Envelope::new`]), not the
-//! binary's newest, so a version-1 command proposed by a newer binary still applies on an older
-//! one during a rolling upgrade. New variants are only ever appended at the END of [`Command`]:
+//! `ReinstateCapifInvoker`); 8 = `PutSubscription` under the outbox layout that holds up to
+//! 10,000 subscriptions (in an envelope below 8 it may make at most 1,000, as the binaries
+//! before it did, so an old log replays as it was applied). An envelope carries the version its
+//! command is proposed with ([`Command::proposed_version`], set by [`Envelope::new`]: the
+//! smallest it needs, [`Command::min_version`], except `PutSubscription`, proposed at 8), not
+//! the binary's newest, so a version-1 command proposed by a newer binary still applies on an
+//! older one during a rolling upgrade, and an older node meeting a version-8 subscription stops
+//! instead of applying it with a lower limit. New variants are only ever appended at the END of [`Command`]:
 //! bincode encodes the variant index, so existing encodings stay byte-for-byte the same. An
 //! envelope whose version is below its command's minimum is refused (deterministically) by apply.
 //!
@@ -30,7 +34,7 @@ use crate::kms::partner::PartnerCertificate;
 use crate::kms::period::PeriodParams;
 
 /// The newest envelope version this binary understands.
-pub const COMMAND_VERSION: u16 = 7;
+pub const COMMAND_VERSION: u16 = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -41,10 +45,10 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// An envelope with the smallest version `command` needs: what a proposer should send.
+    /// An envelope with the version `command` is proposed with: what a proposer should send.
     pub fn new(request_id: u64, command: Command) -> Self {
         Self {
-            version: command.min_version(),
+            version: command.proposed_version(),
             request_id,
             command,
         }
@@ -228,6 +232,21 @@ pub enum Command {
 }
 
 impl Command {
+    /// The envelope version a proposer sends: [`Command::min_version`], except
+    /// `PutSubscription` (8: it may then make up to 10,000 subscriptions, see the module docs).
+    ///
+    /// The value goes through `black_box` for the reason given at [`Command::min_version`]:
+    /// written as a plain `match`, the optimised build compared a 1 it returned unequal to 1.
+    pub fn proposed_version(&self) -> u16 {
+        let min = std::hint::black_box(self.min_version());
+        let v = match self {
+            Command::PutSubscription { .. } => 8,
+            Command::Idempotent { command, .. } => command.proposed_version().max(min),
+            _ => min,
+        };
+        std::hint::black_box(v)
+    }
+
     /// The smallest envelope version that may carry this command.
     ///
     /// Written as a table lookup on a small variant number rather than one `match` returning
@@ -479,8 +498,11 @@ mod tests {
             },
         ];
         for (i, command) in cmds.into_iter().enumerate() {
+            let put = matches!(command, Command::PutSubscription { .. });
+            assert_eq!(command.min_version(), 2);
             let env = Envelope::new(i as u64, command);
-            assert_eq!(env.version, 2);
+            // A subscription is proposed at 8 (the 10,000-subscription limit).
+            assert_eq!(env.version, if put { 8 } else { 2 });
             assert_eq!(decode(&try_encode(&env).unwrap()).unwrap(), env);
             // The variant index follows the six version-1 variants.
             assert_eq!(try_encode(&env).unwrap()[2], 6 + i as u8);
@@ -605,5 +627,24 @@ mod tests {
             assert_eq!(u32::from(got), u32::from(want));
             assert!(Envelope::new(1, command).version == want);
         }
+        // A subscription is proposed at 8, also inside an idempotent command; it needs 2.
+        let put = || Command::PutSubscription {
+            id: "s".into(),
+            principal: "p".into(),
+            callback_url: "https://h/cb".into(),
+            kinds: vec![EventKind::GroupKeyRotated],
+            group_filter: None,
+        };
+        assert!(put().min_version() == 2);
+        assert!(put().proposed_version() == 8);
+        assert!(Envelope::new(1, put()).version == 8);
+        let wrapped = Command::Idempotent {
+            key: "k".into(),
+            fingerprint: vec![1],
+            command: Box::new(put()),
+        };
+        assert!(wrapped.min_version() == 4);
+        assert!(wrapped.proposed_version() == 8);
+        assert!(Envelope::new(1, one()).version == 1);
     }
 }

@@ -81,7 +81,13 @@ fn result_of(command: &Command) -> IdempotentResult {
 }
 
 /// Applies `command` once per `key`.
-pub(super) fn apply(tx: &Tx, key: &str, fingerprint: &[u8], command: &Command) -> TxResult<()> {
+pub(super) fn apply(
+    tx: &Tx,
+    key: &str,
+    fingerprint: &[u8],
+    command: &Command,
+    envelope_version: u16,
+) -> TxResult<()> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return reject(format!("an idempotency key has 1 to {MAX_KEY_BYTES} bytes"));
     }
@@ -100,7 +106,7 @@ pub(super) fn apply(tx: &Tx, key: &str, fingerprint: &[u8], command: &Command) -
         // A repeat: the first application stands, nothing is written.
         return Ok(());
     }
-    apply_in_tx(tx, command)?;
+    apply_in_tx(tx, command, envelope_version)?;
     let seq = match t.get(NEXT_SEQ_KEY)? {
         None => 0,
         Some(v) => {

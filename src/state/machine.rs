@@ -129,7 +129,7 @@ pub(super) fn apply_checked(tx: &Tx, env: &Envelope) -> TxResult<()> {
             env.version
         ));
     }
-    apply_in_tx(tx, &env.command)
+    apply_in_tx(tx, &env.command, env.version)
 }
 
 fn revocation_key(kms_uri: &str, identity: &str) -> Vec<u8> {
@@ -416,7 +416,8 @@ fn get_community(c: &TransactionalTree, kms_uri: &str) -> TxResult<Option<Commun
     }
 }
 
-pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
+/// `envelope_version` is the entry's: the subscription limit depends on it.
+pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command, envelope_version: u16) -> TxResult<()> {
     let (c, r, m) = (tx.communities, tx.revocations, tx.meta);
     match cmd {
         Command::CreateCommunity { kms_uri, period } => match get_community(c, kms_uri)? {
@@ -565,6 +566,7 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             callback_url,
             kinds,
             group_filter.as_deref(),
+            outbox::subscription_limit(envelope_version),
         ),
         Command::RemoveSubscription { id } => outbox::remove_subscription(tx, id),
         Command::AckEvents {
@@ -580,7 +582,7 @@ pub(super) fn apply_in_tx(tx: &Tx, cmd: &Command) -> TxResult<()> {
             key,
             fingerprint,
             command,
-        } => idempotency::apply(tx, key, fingerprint, command),
+        } => idempotency::apply(tx, key, fingerprint, command, envelope_version),
         Command::ImportPartnerCertificate {
             certificate,
             rotate,

@@ -46,8 +46,10 @@
 //! and a new binary applying the same subscription commands (offsets no longer jumped, the
 //! list replaced by the count and the index): during a rolling upgrade, nodes that hold
 //! subscriptions show different state digests until all run this binary (what they return
-//! stays the same), and an old node refuses a subscription beyond its 1,000th that a new one
-//! accepts: upgrade every node before making more than 1,000. An old binary would misread a
+//! stays the same). A new binary proposes `PutSubscription` in a version-8 envelope, which an
+//! old node does not know: it stops rather than apply it (`state::command`), so no replica
+//! ever refuses a subscription that another accepted; in an envelope below 8 (an old log) the
+//! limit stays 1,000 ([`subscription_limit`]). An old binary would misread a
 //! state of this layout, so a snapshot of one carries snapshot format version 2, which it
 //! refuses (`state::snapshot`): a lagging old node must be upgraded to install it. No
 //! downgrade once migrated.
@@ -69,6 +71,18 @@ pub const MAX_BACKLOG: u64 = 10_000;
 /// bounds it is the readers that list them all (the distributor's round, the API's count
 /// per principal).
 pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// Most subscriptions a `PutSubscription` in an envelope below version 8 may make: the limit
+/// of the binaries before this layout, so their log replays as it was applied.
+pub const MAX_SUBSCRIPTIONS_BEFORE_V8: usize = 1_000;
+
+/// The subscription limit of a `PutSubscription` carried in an envelope of `version`.
+pub fn subscription_limit(envelope_version: u16) -> usize {
+    if envelope_version >= 8 {
+        MAX_SUBSCRIPTIONS
+    } else {
+        MAX_SUBSCRIPTIONS_BEFORE_V8
+    }
+}
 
 const LAST_ID_KEY: &[u8] = b"outbox_last_id";
 const TRIMMED_KEY: &[u8] = b"outbox_trimmed";
@@ -176,6 +190,7 @@ pub(super) fn put_subscription(
     callback_url: &str,
     kinds: &[EventKind],
     group_filter: Option<&[String]>,
+    limit: usize,
 ) -> TxResult<()> {
     let sub = match Subscription::new(id, principal, callback_url, kinds, group_filter) {
         Ok(s) => s,
@@ -201,8 +216,8 @@ pub(super) fn put_subscription(
             }
         }
         None => {
-            if count >= MAX_SUBSCRIPTIONS as u64 {
-                return reject(format!("at most {MAX_SUBSCRIPTIONS} subscriptions"));
+            if count >= limit as u64 {
+                return reject(format!("at most {limit} subscriptions"));
             }
             index::put_count(tx, count + 1)?;
             let start = Offset {

@@ -58,7 +58,9 @@ fn a_table_is_built_at_the_second_sighting_and_the_cache_is_bounded() {
     let b = first.to_bytes();
     assert!(cache.table(&first.0.to_point(), &b).is_none());
     assert!(!cache.has_table(&b));
-    let t = cache.table(&first.0.to_point(), &b).expect("built at the second sighting");
+    let t = cache
+        .table(&first.0.to_point(), &b)
+        .expect("built at the second sighting");
     assert!(cache.has_table(&b));
     // The table computes multiples of the KPAK.
     let k = reduce_bytes(&[0x5Au8; 32]);

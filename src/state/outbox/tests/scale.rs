@@ -304,3 +304,32 @@ fn a_state_of_the_id_list_layout_reads_the_same_and_migrates() {
         "no subscription left, no index key left"
     );
 }
+
+#[test]
+fn a_subscription_in_an_envelope_below_version_8_keeps_the_old_limit() {
+    use crate::state::command::{Envelope, Outcome};
+    let mut l = Log::new();
+    l.community("k");
+    l.acl("gms", Role::Gms, &["*"]);
+    for i in 0..super::super::MAX_SUBSCRIPTIONS_BEFORE_V8 {
+        l.ok(subscribe(&format!("s{i}"), "gms", &ALL, None));
+    }
+    // The same command as an old binary proposed it (version 2): refused at 1,000 …
+    let mut old = Envelope::new(0, subscribe("old", "gms", &ALL, None));
+    assert_eq!(old.version, 8);
+    old.version = 2;
+    let idx = l.next;
+    l.next += 1;
+    match l
+        .s
+        .apply(idx, &old)
+        .unwrap()
+        .expect("a new index is applied")
+    {
+        Outcome::Rejected(why) => assert!(why.contains("at most 1000 subscriptions"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // … and accepted as this binary proposes it.
+    l.ok(subscribe("new", "gms", &ALL, None));
+    assert_eq!(l.s.subscriptions().unwrap().len(), 1_001);
+}
