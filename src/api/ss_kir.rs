@@ -233,6 +233,7 @@ pub async fn key_records(
         });
         if !capif.logs.durable(seq, DURABLE_WAIT).await {
             tracing::error!("an invocation's log record could not be written; answered 503");
+            capif.logs.refused(seq, 503);
             return Err(Problem {
                 error: ApiError::Unavailable { retry_after_s: 1 },
                 cause: Some("INVOCATION_LOG_UNAVAILABLE"),

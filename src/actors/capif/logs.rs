@@ -11,7 +11,10 @@
 //!   meanwhile in one write (group commit). The file is rewritten (temporary file, fsync,
 //!   rename) after a delivery or a drop. A record the writer cannot make durable within
 //!   [`DURABLE_WAIT`] (a failing disk) gets its invocation answered 503.
-//! - The shipper ([`run_shipper`]) sends what is spooled to the CCF.
+//! - The shipper ([`run_shipper`]) sends what is spooled and on disk to the CCF. A record
+//!   whose invocation was answered 503 because it did not reach the disk in time is amended
+//!   to 503 ([`LogSpool::refused`]) and may then go before it reaches the disk: the CCF is
+//!   told the answer actually sent, never the one computed before the refusal.
 //! - The spool is bounded (`log_spool_max`): a full spool drops the oldest record and counts
 //!   it (`sealkm_capif_logs_dropped_total`).
 //! - A batch goes when an invoker has `log_batch` records or every `log_flush_ms`; a failed
@@ -46,8 +49,11 @@ struct Inner {
     spool: Spool,
     /// Pushed but not yet appended to the file.
     unsynced: VecDeque<SpoolEntry>,
-    /// The file must be rewritten from `spool` (after a delivery or a drop).
+    /// The file must be rewritten from `spool` (after a delivery, a drop or an amendment).
     rewrite: bool,
+    /// Records not yet durable whose invocation was answered 503 ([`LogSpool::refused`]):
+    /// their status is final, so they may be shipped before they reach the disk.
+    settled: std::collections::BTreeSet<u64>,
 }
 
 /// The spool of one node (see module docs).
@@ -93,6 +99,7 @@ impl LogSpool {
                 spool,
                 unsynced: VecDeque::new(),
                 rewrite: dropped > 0,
+                settled: Default::default(),
             }),
             wake: tokio::sync::Notify::new(),
             write: tokio::sync::Notify::new(),
@@ -131,6 +138,30 @@ impl LogSpool {
             .await
             .is_ok_and(|r| r.is_ok());
         done
+    }
+
+    /// Record `seq` could not be made durable in time and its invocation was answered `status`
+    /// (503) instead of what the record says: the record is amended (and the file rewritten
+    /// with it), so the CCF learns the answer actually sent.
+    pub fn refused(&self, seq: u64, status: u16) {
+        {
+            let mut g = lock(&self.inner);
+            if g.spool.amend(seq, status) {
+                g.settled.insert(seq);
+                g.rewrite = true;
+            }
+        }
+        self.write.notify_one();
+    }
+
+    /// The next batch to ship: only records on disk, or settled by [`LogSpool::refused`]; a
+    /// record whose answer may still turn into a 503 waits.
+    fn next_batch(&self, batch: usize) -> Option<(String, Vec<SpoolEntry>)> {
+        let durable_below = *self.synced.borrow();
+        let g = lock(&self.inner);
+        g.spool.next_batch(batch, |e| {
+            e.seq < durable_below || g.settled.contains(&e.seq)
+        })
     }
 
     /// Records spooled, delivered and dropped, and failed sends, for status and metrics.
@@ -237,7 +268,7 @@ enum Sent {
 /// Sends the next batch, if any.
 async fn send_batch(capif: &Arc<Capif>) -> Option<Sent> {
     let cfg = &capif.cfg;
-    let (invoker, batch) = lock(&capif.logs.inner).spool.next_batch(cfg.log_batch)?;
+    let (invoker, batch) = capif.logs.next_batch(cfg.log_batch)?;
     let Ok(Some(api_id)) = capif.api_id() else {
         return Some(Sent::NotPublished);
     };
@@ -265,6 +296,9 @@ async fn send_batch(capif: &Arc<Capif>) -> Option<Sent> {
         Sent::Delivered | Sent::Refused => {
             let mut g = lock(&logs.inner);
             g.spool.remove(&seqs);
+            for s in &seqs {
+                g.settled.remove(s);
+            }
             g.rewrite = true;
             let counter = match outcome {
                 Sent::Delivered => &logs.delivered,
@@ -378,5 +412,34 @@ mod tests {
         logs.persist().unwrap();
         assert!(logs.durable(a, Duration::ZERO).await);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_record_ships_as_503_and_an_unsettled_one_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone").join(SPOOL_FILE);
+        let logs = LogSpool::open(&path, 10).unwrap();
+        let a = logs.record(inv("a"));
+        let b = logs.record(inv("b"));
+        assert!(logs.persist().is_err());
+        // Neither is on disk nor settled: nothing ships.
+        assert!(logs.next_batch(10).is_none());
+        // a's invocation was answered 503: it ships, saying 503; b still waits.
+        logs.refused(a, 503);
+        let (who, batch) = logs.next_batch(10).unwrap();
+        assert_eq!(who, "a");
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].invocation.result, 503);
+        // Once the disk is back, the file holds the amended record, and b ships too.
+        std::fs::create_dir(dir.path().join("gone")).unwrap();
+        logs.persist().unwrap();
+        assert!(logs.durable(b, Duration::ZERO).await);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first: SpoolEntry = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!((first.seq, first.invocation.result), (a, 503));
+        let (who, _) = logs.next_batch(10).unwrap();
+        assert_eq!(who, "a");
+        lock(&logs.inner).spool.remove(&[a]);
+        assert_eq!(logs.next_batch(10).unwrap().0, "b");
     }
 }

@@ -97,18 +97,35 @@ impl Spool {
         })
     }
 
-    /// The next batch: the oldest entry's invoker and up to `batch` of its entries.
-    pub fn next_batch(&self, batch: usize) -> Option<(String, Vec<SpoolEntry>)> {
-        let first = self.entries.front()?;
+    /// The next batch among the entries `ready` admits (the shell's: on disk, or their
+    /// status final): the oldest such entry's invoker and up to `batch` of its ready entries.
+    pub fn next_batch(
+        &self,
+        batch: usize,
+        ready: impl Fn(&SpoolEntry) -> bool,
+    ) -> Option<(String, Vec<SpoolEntry>)> {
+        let first = self.entries.iter().find(|e| ready(e))?;
         let invoker = first.invocation.api_invoker_id.clone();
         let list = self
             .entries
             .iter()
-            .filter(|e| e.invocation.api_invoker_id == invoker)
+            .filter(|e| e.invocation.api_invoker_id == invoker && ready(e))
             .take(batch.max(1))
             .cloned()
             .collect();
         Some((invoker, list))
+    }
+
+    /// Sets the status of entry `seq` (the answer actually sent differed from the one
+    /// recorded); false if it is no longer spooled.
+    pub fn amend(&mut self, seq: u64, result: u16) -> bool {
+        match self.entries.iter_mut().find(|e| e.seq == seq) {
+            Some(e) => {
+                e.invocation.result = result;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes the entries of a delivered batch.
@@ -146,12 +163,33 @@ mod tests {
         }
         assert!(s.has_full_batch(3));
         assert!(!s.has_full_batch(4));
-        let (who, batch) = s.next_batch(2).unwrap();
+        let all = |_: &SpoolEntry| true;
+        let (who, batch) = s.next_batch(2, all).unwrap();
         assert_eq!(who, "a");
         assert_eq!(batch.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 2]);
         s.remove(&[0, 2]);
-        let (who, batch) = s.next_batch(5).unwrap();
+        let (who, batch) = s.next_batch(5, all).unwrap();
         assert_eq!((who.as_str(), batch.len()), ("b", 2));
+        // Only ready entries go: left are 1 (b), 3 (a), 4 (b); with 1 not ready, the oldest
+        // ready entry is a's, and with 3 not ready either, b's batch is 4 alone.
+        let (who, batch) = s.next_batch(5, |e| e.seq != 1).unwrap();
+        assert_eq!(who, "a");
+        assert_eq!(batch.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        let (who, batch) = s.next_batch(5, |e| e.seq == 4).unwrap();
+        assert_eq!(who, "b");
+        assert_eq!(batch.iter().map(|e| e.seq).collect::<Vec<_>>(), [4]);
+        assert!(s.next_batch(5, |_| false).is_none());
+    }
+
+    #[test]
+    fn an_entry_is_amended_while_spooled() {
+        let mut s = Spool::new(10, Vec::new());
+        let (e, _) = s.push(inv("a"));
+        assert_eq!(e.invocation.result, 200);
+        assert!(s.amend(e.seq, 503));
+        assert_eq!(s.entries().next().unwrap().invocation.result, 503);
+        s.remove(&[e.seq]);
+        assert!(!s.amend(e.seq, 503));
     }
 
     #[test]
