@@ -7,6 +7,10 @@
 //! the CPU has it; `*_portable` with the `u128` field); `p256/*` are the `p256` crate's, the
 //! baseline they replaced.
 
+#[path = "common/medians.rs"]
+mod medians;
+use medians::{consume, median_us};
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use p256::{ProjectivePoint, Scalar};
 use ring::rand::SystemRandom;
@@ -87,24 +91,6 @@ fn benches(c: &mut Criterion) {
     c.bench_function("kdf/kdf_fc50", |b| {
         b.iter(|| kdf(black_box(&[7u8; 16]), 0x50, &[b"sip:alice@example.org"]))
     });
-}
-
-/// Takes a result by value so that its drop is timed too.
-fn consume<T>(_: T) {}
-
-/// The median of `n` individually timed calls. On a shared machine a preempted call lands in
-/// the tail, not the median, so this figure is comparable with a C harness that times each
-/// call the same way (criterion's means include the preemption).
-fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| {
-            let start = std::time::Instant::now();
-            f();
-            start.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[n / 2]
 }
 
 /// `ECCSI_MEDIANS=1 cargo bench --bench eccsi`: per-call medians of the ECCSI lines and of the

@@ -13,6 +13,10 @@
 //! (`median sakke/<op> (<backend>): X µs`, for each Montgomery backend), comparable with the
 //! wolfSSL harness in scripts/bench/wolfssl/ (SAKKE_MEDIANS_N calls per line, default 300).
 
+#[path = "common/medians.rs"]
+mod medians;
+use medians::{consume, median_us_with};
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sealkm::crypto::curve::{table::FixedBaseTable, AffinePoint};
 use sealkm::crypto::fp::mont::{self, Backend};
@@ -107,25 +111,6 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// Takes a result by value so that its drop is timed too.
-fn consume<T>(_: T) {}
-
-/// The median of `n` individually timed calls of `f`, each on the output of `setup` (not
-/// timed). On a shared machine a preempted call lands in the tail, not the median, so this
-/// figure is comparable with a C harness that times each call the same way.
-fn median_us<S>(n: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(S)) -> f64 {
-    let mut t: Vec<f64> = (0..n)
-        .map(|_| {
-            let s = setup();
-            let start = std::time::Instant::now();
-            f(s);
-            start.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[n / 2]
-}
-
 /// `SAKKE_MEDIANS=1 cargo bench --bench sakke -- medians`: per-call medians of the SAKKE lines
 /// for each Montgomery backend. "decapsulate_cached" reuses one `Rsk` (its Miller lines
 /// computed once); "decapsulate_first_use" and "rsk_validate" get an `Rsk` decoded afresh for
@@ -166,19 +151,19 @@ fn medians(_: &mut Criterion) {
         let lines: [(&str, f64); 5] = [
             (
                 "sakke/rsk_issue",
-                median_us(n, || (), |()| consume(black_box(issue_rsk(&master, id)))),
+                median_us_with(n, || (), |()| consume(black_box(issue_rsk(&master, id)))),
             ),
             (
                 "sakke/rsk_validate",
-                median_us(n, fresh, |r| consume(black_box(validate_rsk(&z, id, &r)))),
+                median_us_with(n, fresh, |r| consume(black_box(validate_rsk(&z, id, &r)))),
             ),
             (
                 "sakke/encapsulate",
-                median_us(n, || (), |()| consume(black_box(encapsulate(&z, id, &ssv)))),
+                median_us_with(n, || (), |()| consume(black_box(encapsulate(&z, id, &ssv)))),
             ),
             (
                 "sakke/decapsulate_cached",
-                median_us(
+                median_us_with(
                     n,
                     || (),
                     |()| consume(black_box(decapsulate(&z, id, &rsk, black_box(&data)))),
@@ -186,7 +171,7 @@ fn medians(_: &mut Criterion) {
             ),
             (
                 "sakke/decapsulate_first_use",
-                median_us(n, fresh, |r| {
+                median_us_with(n, fresh, |r| {
                     consume(black_box(decapsulate(&z, id, &r, black_box(&data))))
                 }),
             ),
