@@ -455,7 +455,36 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         if self.misrouted_proposal(&msg) || self.refused_for_space(&msg) {
             return Ok(());
         }
+        self.check_not_emptied(&msg)?;
         Ok(self.node.step(msg)?)
+    }
+
+    /// A current leader's heartbeat names a commit index up to what it knows this node holds.
+    /// One beyond this node's last log index means the node lost entries it had acknowledged:
+    /// its data folder was emptied or replaced and it came back under its old id. raft-rs
+    /// would stop the process with an assertion (`to_commit … is out of range`); the driver
+    /// halts instead, with the reason and the remedy, before that node can do anything else.
+    fn check_not_emptied(&mut self, msg: &Message) -> Result<(), DriverError> {
+        let last = self.node.raft.raft_log.last_index();
+        if msg.get_msg_type() != MessageType::MsgHeartbeat
+            || msg.term < self.node.raft.term
+            || msg.commit <= last
+        {
+            return Ok(());
+        }
+        let why = format!(
+            "node {} lost acknowledged Raft entries: its log ends at {last}, but leader {} \
+             says {} of it is committed (its data folder was emptied or replaced). It must not \
+             rejoin under this id: remove it with `cluster leave {}` and add a node with a new \
+             id with `cluster join` (README)",
+            self.id(),
+            msg.from,
+            msg.commit,
+            self.id()
+        );
+        tracing::error!("{why}");
+        self.halted = Some(why.clone());
+        Err(DriverError::Halted(why))
     }
 
     /// A message that would bring new data while space is low (see

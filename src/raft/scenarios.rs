@@ -2,6 +2,7 @@
 //! or the property they check.
 
 mod disk_full;
+mod emptied_node;
 mod membership_crash;
 mod proposals;
 mod snapshot_build;
