@@ -11,6 +11,8 @@
 # that a 429 in the results means something other than the dev defaults. Any non-200 answer is
 # reported by the load tool.
 #
+# Prints at the end the node's mean issuance time (from its /metrics).
+#
 # Environment: DURATION (s, default 10), CONCURRENCY (default "1 32"), USERS (cold identity
 # pool per run, default 40000), PORT (default 18443), JSON=1 for JSON lines.
 set -euo pipefail
@@ -76,3 +78,9 @@ for c in $CONCURRENCY; do
         --users "$USERS" --concurrency "$c" --duration "$DURATION" --mode both "${JSON_FLAG[@]}"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Where a cold request's time goes on the node: the issuance (blocking-pool hand-off and the
+# crypto of a key set) from the node's own histogram, over every run above.
+if metrics=$(curl -sf --cacert "$TMP/env/ca.pem" "$URL/metrics"); then
+    awk '/^sealkm_issuance_seconds_sum /{s=$2} /^sealkm_issuance_seconds_count /{n=$2}
+         END{if (n>0) printf "node: %d issuances, mean %.3f ms each (hand-off + crypto)\n", n, 1000*s/n}' <<<"$metrics"
+fi
