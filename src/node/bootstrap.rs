@@ -171,9 +171,10 @@ pub async fn ensure_communities(node: &KmsNode, cfg: &NodeConfig) -> Result<(), 
                 // keeps this node from issuing while its clock is off the leader's).
                 Err(NodeError::Rejected(_)) => {
                     let community = node.community(&c.kms_uri).await?;
-                    if !community.has_issuing_or_future_certificate(node.now()) {
-                        community.issuing_certificate(node.now())?;
-                    } else if community.issuing_certificate(node.now()).is_err() {
+                    if let Err(e) = community.issuing_certificate(node.now()) {
+                        if !community.has_issuing_or_future_certificate(node.now()) {
+                            return Err(e.into());
+                        }
                         tracing::warn!(
                             community = %c.kms_uri,
                             "the community's certificate starts after this node's clock: is the clock right?"
