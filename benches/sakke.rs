@@ -15,7 +15,7 @@
 
 #[path = "common/medians.rs"]
 mod medians;
-use medians::{consume, median_us_with};
+use medians::{consume, median_us, median_us_with};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sealkm::crypto::curve::{table::FixedBaseTable, AffinePoint};
@@ -151,7 +151,7 @@ fn medians(_: &mut Criterion) {
         let lines: [(&str, f64); 5] = [
             (
                 "sakke/rsk_issue",
-                median_us_with(n, || (), |()| consume(black_box(issue_rsk(&master, id)))),
+                median_us(n, || consume(black_box(issue_rsk(&master, id)))),
             ),
             (
                 "sakke/rsk_validate",
@@ -159,15 +159,13 @@ fn medians(_: &mut Criterion) {
             ),
             (
                 "sakke/encapsulate",
-                median_us_with(n, || (), |()| consume(black_box(encapsulate(&z, id, &ssv)))),
+                median_us(n, || consume(black_box(encapsulate(&z, id, &ssv)))),
             ),
             (
                 "sakke/decapsulate_cached",
-                median_us_with(
-                    n,
-                    || (),
-                    |()| consume(black_box(decapsulate(&z, id, &rsk, black_box(&data)))),
-                ),
+                median_us(n, || {
+                    consume(black_box(decapsulate(&z, id, &rsk, black_box(&data))))
+                }),
             ),
             (
                 "sakke/decapsulate_first_use",

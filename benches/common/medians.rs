@@ -22,7 +22,6 @@ pub fn median_us_with<S>(n: usize, mut setup: impl FnMut() -> S, mut f: impl FnM
 }
 
 /// The median of `n` individually timed calls of `f`.
-#[allow(dead_code)] // used by the ECCSI bench only
 pub fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
     median_us_with(n, || (), |()| f())
 }

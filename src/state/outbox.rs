@@ -245,6 +245,7 @@ pub(super) fn remove_subscription(tx: &Tx, id: &str) -> TxResult<()> {
 }
 
 pub(super) fn ack_events(tx: &Tx, id: &str, up_to: u64) -> TxResult<()> {
+    // Migrates a state of the id-list layout first: the residue counts must exist.
     index::count_tx(tx)?;
     let Some(stored) = offset_tx(tx, id)? else {
         return reject(format!("unknown subscription {id}"));

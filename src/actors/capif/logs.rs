@@ -119,6 +119,9 @@ impl LogSpool {
             if dropped > 0 {
                 g.rewrite = true;
                 g.unsynced.clear();
+                // The oldest entries went: so do their settled marks.
+                let oldest = g.spool.entries().next().map_or(u64::MAX, |e| e.seq);
+                g.settled.retain(|s| *s >= oldest);
             } else {
                 g.unsynced.push_back(entry.clone());
             }
@@ -441,5 +444,16 @@ mod tests {
         assert_eq!(who, "a");
         lock(&logs.inner).spool.remove(&[a]);
         assert_eq!(logs.next_batch(10).unwrap().0, "b");
+    }
+
+    #[test]
+    fn a_settled_record_pushed_out_of_a_full_spool_leaves_no_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogSpool::open(&dir.path().join(SPOOL_FILE), 1).unwrap();
+        let a = logs.record(inv("a"));
+        logs.refused(a, 503);
+        assert!(lock(&logs.inner).settled.contains(&a));
+        logs.record(inv("b"));
+        assert!(lock(&logs.inner).settled.is_empty());
     }
 }

@@ -19,7 +19,7 @@
 use sled::transaction::TransactionalTree;
 
 use super::super::machine::{dec_tx, Abort, StateError, Tx, TxResult, META_TREE};
-use super::{meta_u64_tx, Offset, MAX_BACKLOG};
+use super::{meta_u64_tx, u64_value, Offset, MAX_BACKLOG};
 
 /// Period of the lazy backlog rule: a lagging subscriber jumps every `PERIOD` events.
 pub(super) const PERIOD: u64 = MAX_BACKLOG + 1;
@@ -170,11 +170,7 @@ pub(super) fn min_effective(tx: &Tx, last: u64) -> TxResult<u64> {
 /// written, the list is removed.
 pub(super) fn count_tx(tx: &Tx) -> TxResult<u64> {
     if let Some(v) = tx.meta.get(COUNT_KEY)? {
-        let arr: [u8; 8] = v
-            .as_ref()
-            .try_into()
-            .map_err(|_| Abort::fail(StateError::Corrupt(META_TREE.into())))?;
-        return Ok(u64::from_be_bytes(arr));
+        return u64_value(META_TREE, &v).map_err(Abort::fail);
     }
     let Some(v) = tx.meta.get(LEGACY_IDS_KEY)? else {
         return Ok(0);
