@@ -288,6 +288,51 @@ async fn a_distributor_acknowledges_events_its_subscriber_does_not_get_once_it_l
 }
 
 #[actix_rt::test]
+async fn a_leading_distributor_lets_skipped_events_wait_for_their_ack_until_the_slack_or_a_new_term(
+) {
+    let n = start_node(Arc::new(SystemClock)).await;
+    subscribe(&n.node, "revocations", &[EventKind::CertificateRevoked]).await;
+    let arbiter = actix_rt::Arbiter::new();
+    let (_tx, rx) = following(&n.node);
+    let d = distribution::start(n.node.clone(), rx, no_tls(), &arbiter.handle());
+    let leader = progress(&n.node, NodeRole::Leader);
+    d.send(Progress(leader)).await.expect("alive");
+    assert!(d.send(Inspect).await.expect("alive").leading);
+    let before = acked(&n.node, "revocations");
+
+    // An event it does not receive: one of far fewer than ACK_SLACK, so no proposal for it.
+    n.node
+        .groups
+        .create_group_key("g", None, &who(), None)
+        .await
+        .expect("created");
+    let newest = n.node.store().state().newest_event_id().unwrap();
+    assert!(newest > before && distribution::ACK_SLACK > newest - before);
+    for _ in 0..2 {
+        let round = d.send(Round).await.expect("alive");
+        assert!(
+            matches!(&round, Ok(Rounded::Started(v)) if v.is_empty()),
+            "{round:?}"
+        );
+    }
+    assert_eq!(acked(&n.node, "revocations"), before);
+
+    // A new term settles it: the first round acknowledges every skipped event.
+    let follower = progress(&n.node, NodeRole::Follower);
+    d.send(Progress(follower)).await.expect("alive");
+    let next_term = StoreProgress {
+        term: leader.term + 1,
+        ..leader
+    };
+    d.send(Progress(next_term)).await.expect("alive");
+    until(&n.node, "the ack of the new term", |_| {
+        acked(&n.node, "revocations") == newest
+    })
+    .await;
+    arbiter.stop();
+}
+
+#[actix_rt::test]
 async fn a_distributor_backs_off_a_failing_subscriber_and_forgets_it_when_it_stops_leading() {
     let n = start_node(Arc::new(SystemClock)).await;
     subscribe(&n.node, "keys", &[EventKind::GroupKeyCreated]).await;

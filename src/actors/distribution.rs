@@ -22,7 +22,18 @@
 //! subscriber whose backlog overflowed (`state::outbox::MAX_BACKLOG`) gets a notification with
 //! `"must_resync": true` — it must re-read the current state through the read APIs — and the
 //! ack of that notification clears the flag. Events of kinds or groups a subscriber does not
-//! receive are acknowledged without a notification, so they never hold the outbox back.
+//! receive are acknowledged without a notification, so they never hold the outbox back for
+//! long: once [`ACK_SLACK`] of them are pending (or at the first round of a term), not one Raft
+//! proposal per subscriber per event.
+//!
+//! Cost with many subscriptions: a write reaches every subscription's offset only through the
+//! outbox, so a commit must not cost a proposal (and a round) per subscriber. The leader keeps
+//! per subscriber how far it examined the outbox ([`Schedule::examined`], soft state): an
+//! examined stretch without a matching event is not read again, and only acknowledged once it
+//! is [`ACK_SLACK`] events long (the backlog bound is four times that, so no subscriber is told
+//! to resync for events it does not receive). A round skips a subscriber with nothing after its
+//! examined point without reading the outbox, rounds for commits run only when an event was
+//! appended, and a finished delivery runs a round for its own subscriber only.
 //!
 //! The decisions are pure and live here ([`plan`], [`Backoff`], [`Schedule`]); the actor is
 //! the thin shell with the HTTP client, the Raft proposals and the wake-ups.
@@ -51,6 +62,9 @@ pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Bound of one notification POST (connect, send, answer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events a subscriber does not receive that may wait for their silent ack: a quarter of the
+/// backlog bound, so the ack always comes long before the bound would force a resync.
+pub const ACK_SLACK: u64 = crate::state::MAX_BACKLOG / 4;
 
 /// What a callback receives (POST, `application/json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -157,8 +171,10 @@ pub enum Step {
 }
 
 /// The next step of subscription `id` acknowledged up to `acked`, given the page of events
-/// after `acked`.
-pub fn plan(id: &str, acked: u64, page: &EventPage) -> Step {
+/// after its examined point (at or after `acked`; everything between is known not to be
+/// for it). Skipped events are acknowledged silently once `slack` of them (or more) wait;
+/// fewer wait as [`Step::Idle`] (the caller remembers `page.next_after` as examined).
+pub fn plan(id: &str, acked: u64, page: &EventPage, slack: u64) -> Step {
     if page.must_resync || !page.events.is_empty() {
         Step::Deliver {
             notification: Notification {
@@ -168,7 +184,7 @@ pub fn plan(id: &str, acked: u64, page: &EventPage) -> Step {
             },
             up_to: page.next_after.max(acked),
         }
-    } else if page.next_after > acked {
+    } else if page.next_after > acked && page.next_after - acked >= slack.max(1) {
         Step::Ack {
             up_to: page.next_after,
         }
@@ -222,6 +238,9 @@ struct SubState {
 pub struct Schedule {
     backoff: Backoff,
     subs: HashMap<String, SubState>,
+    /// Per subscriber, the outbox id up to which it was examined and found to hold nothing
+    /// for it (soft: a new leader starts from the acknowledged offsets).
+    examined: HashMap<String, u64>,
 }
 
 impl Schedule {
@@ -229,7 +248,20 @@ impl Schedule {
         Self {
             backoff,
             subs: HashMap::new(),
+            examined: HashMap::new(),
         }
+    }
+
+    /// Where reading the outbox for `id`, acknowledged up to `acked`, resumes: its examined
+    /// point, or `acked` when that is further.
+    pub fn examined(&self, id: &str, acked: u64) -> u64 {
+        self.examined.get(id).map_or(acked, |&e| e.max(acked))
+    }
+
+    /// The outbox up to `up_to` holds nothing more for `id`.
+    pub fn set_examined(&mut self, id: &str, up_to: u64) {
+        let e = self.examined.entry(id.to_owned()).or_default();
+        *e = (*e).max(up_to);
     }
 
     /// May an attempt for `id` start at `now`?
@@ -293,10 +325,12 @@ impl Schedule {
     /// report).
     pub fn retain(&mut self, exists: impl Fn(&str) -> bool) {
         self.subs.retain(|id, s| s.in_flight || exists(id));
+        self.examined.retain(|id, _| exists(id));
     }
 
     /// Leadership lost: forget every backoff (attempts in flight still report).
     pub fn reset(&mut self) {
+        self.examined.clear();
         self.subs.retain(|_, s| s.in_flight);
         for s in self.subs.values_mut() {
             s.failures = 0;
@@ -339,7 +373,7 @@ mod tests {
     #[test]
     fn plan_delivers_new_events_and_acks_up_to_the_last_examined() {
         let p = page(vec![event(4, "g"), event(6, "g")], 7, false);
-        match plan("s", 3, &p) {
+        match plan("s", 3, &p, ACK_SLACK) {
             Step::Deliver {
                 notification,
                 up_to,
@@ -357,15 +391,47 @@ mod tests {
     #[test]
     fn plan_acks_skipped_events_silently_and_idles_when_nothing_is_new() {
         assert_eq!(
-            plan("s", 3, &page(vec![], 9, false)),
+            plan("s", 3, &page(vec![], 9, false), 1),
             Step::Ack { up_to: 9 }
         );
-        assert_eq!(plan("s", 9, &page(vec![], 9, false)), Step::Idle);
+        assert_eq!(plan("s", 9, &page(vec![], 9, false), 1), Step::Idle);
+        assert_eq!(plan("s", 9, &page(vec![], 9, false), 0), Step::Idle);
+    }
+
+    #[test]
+    fn plan_lets_skipped_events_wait_for_their_ack_up_to_the_slack() {
+        let acked = 100;
+        let short = page(vec![], acked + ACK_SLACK - 1, false);
+        assert_eq!(plan("s", acked, &short, ACK_SLACK), Step::Idle);
+        let long = page(vec![], acked + ACK_SLACK, false);
+        assert_eq!(
+            plan("s", acked, &long, ACK_SLACK),
+            Step::Ack {
+                up_to: acked + ACK_SLACK
+            }
+        );
+        // The slack stays well inside the backlog bound.
+        assert!(ACK_SLACK * 4 <= crate::state::MAX_BACKLOG && ACK_SLACK > 0);
+    }
+
+    #[test]
+    fn the_schedule_resumes_reading_at_the_examined_point_until_leadership_is_lost() {
+        let mut s = Schedule::new(Backoff::default());
+        assert_eq!(s.examined("a", 5), 5);
+        s.set_examined("a", 40);
+        s.set_examined("a", 30);
+        assert_eq!(s.examined("a", 5), 40, "never moves back");
+        assert_eq!(s.examined("a", 50), 50, "an ack beyond it wins");
+        s.set_examined("b", 7);
+        s.retain(|id| id == "a");
+        assert_eq!(s.examined("b", 0), 0, "a removed subscription is forgotten");
+        s.reset();
+        assert_eq!(s.examined("a", 5), 5, "a new term starts from the offsets");
     }
 
     #[test]
     fn plan_tells_an_overflowed_subscriber_to_resync_even_without_events() {
-        match plan("s", 12_000, &page(vec![], 12_000, true)) {
+        match plan("s", 12_000, &page(vec![], 12_000, true), ACK_SLACK) {
             Step::Deliver {
                 notification,
                 up_to,

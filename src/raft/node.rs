@@ -701,7 +701,9 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
     /// [`RaftDriver::handle_ready`], handing the messages that need no persistence (a
     /// leader's appends and heartbeats, step 1 of the Ready) to `send_now` before this round's
     /// entries are written and synced: the leader's fsync then overlaps the followers' (Raft
-    /// thesis §10.2.1). [`Output::messages`] holds the rest, to send after it returns.
+    /// thesis §10.2.1); and those that had to wait for it (votes, append responses) as soon as
+    /// it is done, before this round applies anything. [`Output::messages`] holds the rest, to
+    /// send after it returns.
     pub fn handle_ready_sending(
         &mut self,
         send_now: &mut dyn FnMut(Vec<Message>),
@@ -771,7 +773,15 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             }
             Err(e) => return Err(e.into()),
         }
-        self.after_persist(ready, out)
+        self.after_persist(ready, out, send_now)
+    }
+
+    /// Hands messages that may leave now to `send_now`, proposals stamped.
+    fn send_unlocked(&mut self, mut msgs: Vec<Message>, send_now: &mut dyn FnMut(Vec<Message>)) {
+        if !msgs.is_empty() {
+            self.stamp_proposals(&mut msgs);
+            send_now(msgs);
+        }
     }
 
     /// Steps 1 and 2 of a new Ready: what may go out before persistence (returned, to send
@@ -810,14 +820,17 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
         Ok((ready, early))
     }
 
-    /// Steps 4 to 9, once the Ready is persisted.
+    /// Steps 4 to 9, once the Ready is persisted. The messages this persistence unlocked go
+    /// to `send_now` before anything is applied: a follower's append response (what the
+    /// leader waits for to commit) does not wait for the entries it applies in the same round.
     fn after_persist(
         &mut self,
         mut ready: Ready,
         mut out: Output<A::Outcome>,
+        send_now: &mut dyn FnMut(Vec<Message>),
     ) -> Result<Output<A::Outcome>, DriverError> {
         // 4. Messages that must follow persistence (votes, append responses).
-        out.messages.extend(ready.take_persisted_messages());
+        self.send_unlocked(ready.take_persisted_messages(), send_now);
         out.read_states.extend(ready.take_read_states());
 
         // 5. Apply what is committed.
@@ -837,7 +850,7 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
                 _ => {}
             }
         }
-        out.messages.extend(light.take_messages());
+        self.send_unlocked(light.take_messages(), send_now);
         self.apply_entries(light.take_committed_entries(), &mut out)?;
 
         // 8. Everything handed over is applied, unless it waits for a snapshot build.

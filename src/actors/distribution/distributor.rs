@@ -5,10 +5,14 @@
 //! When it acts (there is no fixed poll):
 //! - it follows the key store's progress ([`crate::actors::progress`]): when its node becomes
 //!   the leader (a new term) it makes a read barrier, handling nothing else meanwhile (retried
-//!   [`super::BACKOFF_BASE`] after a failure), then runs a round; while it leads, a round after every commit (the applied index
-//!   grew: new events, acks, subscriptions); when its node stops leading, it forgets its retry
-//!   state and starts nothing new;
-//! - a round after each successful delivery (the ack is applied: the next batch may go);
+//!   [`super::BACKOFF_BASE`] after a failure), then runs a round that also settles every
+//!   pending silent ack; while it leads, a round after a commit that appended an event (a
+//!   commit of anything else — an ack, a new subscription, which starts after the newest
+//!   event — gives no subscriber anything new), and such rounds take at most half of the
+//!   actor's time: the next one waits at least as long as the last one took; when its node
+//!   stops leading, it forgets its retry state and starts nothing new;
+//! - a round for its own subscriber after each finished attempt (after a success the ack is
+//!   applied: the next batch may go);
 //! - at the earliest retry deadline of its backoff schedule ([`super::Schedule::next_retry`]),
 //!   one timer at a time;
 //! - when sent [`Round`].
@@ -19,13 +23,14 @@
 //! actor, and its supervisor restarts it with a fresh schedule, acting again
 //! [`RESTART_DELAY`] later (attempts in flight are dropped; their events are delivered again).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::watch;
 
-use super::{plan, Backoff, Schedule, Step, BACKOFF_BASE, MAX_BATCH, REQUEST_TIMEOUT};
+use super::{plan, Backoff, Schedule, Step, ACK_SLACK, BACKOFF_BASE, MAX_BATCH, REQUEST_TIMEOUT};
 use crate::actors::progress::{self, Progress};
 use crate::node::KmsNode;
 use crate::state::{Command, StateError};
@@ -96,6 +101,15 @@ pub struct Distributor {
     /// The one retry timer, with its deadline.
     retry: Option<(Instant, SpawnHandle)>,
     restarts: u32,
+    /// The next round acknowledges every skipped event, whatever the slack (set when the
+    /// node starts leading).
+    settle: bool,
+    /// The newest outbox event id when the last full round read the subscriptions.
+    newest_seen: Option<u64>,
+    /// No round for a commit before this (the last one's duration after its end), and the
+    /// timer of the round that waits for it.
+    commit_round_after: Option<Instant>,
+    deferred: Option<SpawnHandle>,
 }
 
 /// Starts the Distributor of `node` on `arbiter`, following `progress` (the key store's
@@ -124,6 +138,10 @@ pub fn start(
             lead: Lead::Not,
             retry: None,
             restarts: 0,
+            settle: false,
+            newest_seen: None,
+            commit_round_after: None,
+            deferred: None,
         }
     })
 }
@@ -148,6 +166,10 @@ impl Supervised for Distributor {
         self.progress = None;
         self.lead = Lead::Not;
         self.retry = None;
+        self.settle = false;
+        self.newest_seen = None;
+        self.commit_round_after = None;
+        self.deferred = None;
     }
 }
 
@@ -166,7 +188,7 @@ impl Handler<Round> for Distributor {
         if !matches!(self.lead, Lead::Leading(_)) {
             return Ok(Rounded::NotLeading);
         }
-        self.round(ctx).map(Rounded::Started)
+        self.round(ctx, None).map(Rounded::Started)
     }
 }
 
@@ -186,8 +208,8 @@ impl Handler<Delivered> for Distributor {
             }
         }
         if matches!(self.lead, Lead::Leading(_)) {
-            // After a success the next batch may go; after a failure, the timer moves.
-            let _ = self.round(ctx);
+            // After a success its next batch may go; after a failure, the timer moves.
+            let _ = self.round(ctx, Some(id));
         }
     }
 }
@@ -225,7 +247,7 @@ impl Distributor {
         match self.lead {
             Lead::Leading(term) if term == p.term => {
                 if was.is_none_or(|w| p.applied > w.applied) {
-                    let _ = self.round(ctx);
+                    self.commit_round(ctx);
                 }
             }
             Lead::CatchingUp(term) if term == p.term => {}
@@ -241,7 +263,13 @@ impl Distributor {
     fn stand_down(&mut self, ctx: &mut Context<Self>) {
         self.lead = Lead::Not;
         self.schedule.reset();
-        if let Some((_, handle)) = self.retry.take() {
+        self.settle = false;
+        self.newest_seen = None;
+        self.commit_round_after = None;
+        for handle in [self.retry.take().map(|(_, h)| h), self.deferred.take()]
+            .into_iter()
+            .flatten()
+        {
             ctx.cancel_future(handle);
         }
     }
@@ -260,7 +288,8 @@ impl Distributor {
                 Ok(()) => {
                     tracing::info!("distributor: leader; delivering from the replicated offsets");
                     act.lead = Lead::Leading(term);
-                    let _ = act.round(ctx);
+                    act.settle = true;
+                    let _ = act.round(ctx, None);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "distributor: read barrier failed; retrying");
@@ -274,10 +303,46 @@ impl Distributor {
         }));
     }
 
-    /// One pass over every subscription: start what is due, then set the retry timer. A
-    /// failure to read the outbox stops the actor (its supervisor restarts it).
-    fn round(&mut self, ctx: &mut Context<Self>) -> Result<Vec<(String, Step)>, StateError> {
-        let res = self.start_due(ctx);
+    /// A round for a commit while leading: none when no event was appended since the last
+    /// full round, and none sooner than the last one's duration after its end (later, by a
+    /// timer), so that rounds over many subscriptions take at most half of the actor's time.
+    fn commit_round(&mut self, ctx: &mut Context<Self>) {
+        let newest = match self.node.store().state().newest_event_id() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "distributor: reading the outbox failed; restarting");
+                ctx.stop();
+                return;
+            }
+        };
+        if self.newest_seen == Some(newest) || self.deferred.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(after) = self.commit_round_after.filter(|&t| t > now) {
+            let handle = ctx.run_later(after - now, |act, ctx| {
+                act.deferred = None;
+                if matches!(act.lead, Lead::Leading(_)) {
+                    act.commit_round(ctx);
+                }
+            });
+            self.deferred = Some(handle);
+            return;
+        }
+        let _ = self.round(ctx, None);
+        let end = Instant::now();
+        self.commit_round_after = Some(end + (end - now));
+    }
+
+    /// One pass over every subscription (`only`: over that one), starting what is due, then
+    /// the retry timer. A failure to read the outbox stops the actor (its supervisor restarts
+    /// it).
+    fn round(
+        &mut self,
+        ctx: &mut Context<Self>,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, Step)>, StateError> {
+        let res = self.start_due(ctx, only);
         match &res {
             Ok(_) => self.arm_retry(ctx),
             Err(e) => {
@@ -288,12 +353,26 @@ impl Distributor {
         res
     }
 
-    fn start_due(&mut self, ctx: &mut Context<Self>) -> Result<Vec<(String, Step)>, StateError> {
+    fn start_due(
+        &mut self,
+        ctx: &mut Context<Self>,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, Step)>, StateError> {
         let node = self.node.clone();
         let state = node.store().state();
-        let subs = state.subscriptions()?;
-        self.schedule
-            .retain(|id| subs.iter().any(|s| s.subscription.id == id));
+        let newest = state.newest_event_id()?;
+        let slack = if self.settle { 1 } else { ACK_SLACK };
+        let subs = match only {
+            Some(id) => state.subscription(id)?.into_iter().collect(),
+            None => {
+                let subs = state.subscriptions()?;
+                let ids: HashSet<&str> = subs.iter().map(|s| s.subscription.id.as_str()).collect();
+                self.schedule.retain(|id| ids.contains(id));
+                self.newest_seen = Some(newest);
+                self.settle = false;
+                subs
+            }
+        };
         let now = Instant::now();
         let mut started = Vec::new();
         for s in subs {
@@ -301,11 +380,17 @@ impl Distributor {
             if !self.schedule.due(&id, now) {
                 continue;
             }
-            let Some(page) = state.events_for(&id, s.acked, MAX_BATCH)? else {
+            // Everything up to `from` is acknowledged or known to hold nothing for it.
+            let from = self.schedule.examined(&id, s.acked);
+            if from >= newest && !s.must_resync && (from == s.acked || slack > 1) {
+                continue;
+            }
+            let Some(page) = state.events_for(&id, from, MAX_BATCH)? else {
                 continue;
             };
-            let step = plan(&id, s.acked, &page);
+            let step = plan(&id, s.acked, &page, slack);
             if step == Step::Idle {
+                self.schedule.set_examined(&id, page.next_after);
                 continue;
             }
             self.schedule.started(&id);
@@ -338,7 +423,7 @@ impl Distributor {
             let handle = ctx.run_later(after, |act, ctx| {
                 act.retry = None;
                 if matches!(act.lead, Lead::Leading(_)) {
-                    let _ = act.round(ctx);
+                    let _ = act.round(ctx, None);
                 }
             });
             self.retry = Some((at, handle));
