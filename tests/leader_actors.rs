@@ -250,6 +250,25 @@ fn no_tls() -> Arc<rustls::ClientConfig> {
     Arc::new(sealkm::tls::empty_client_config().expect("client config"))
 }
 
+/// A Distributor of `node` on its own arbiter, told that its node leads (it has made its read
+/// barrier and first round when this returns): its address, its arbiter, the progress it was
+/// told, and the sender of its watch (keep it: the Distributor follows that watch).
+async fn leading_distributor(
+    node: &Arc<KmsNode>,
+) -> (
+    actix::Addr<distribution::Distributor>,
+    actix_rt::Arbiter,
+    StoreProgress,
+    watch::Sender<StoreProgress>,
+) {
+    let arbiter = actix_rt::Arbiter::new();
+    let (tx, rx) = following(node);
+    let d = distribution::start(node.clone(), rx, no_tls(), &arbiter.handle());
+    let leader = progress(node, NodeRole::Leader);
+    d.send(Progress(leader)).await.expect("alive");
+    (d, arbiter, leader, tx)
+}
+
 #[actix_rt::test]
 async fn a_distributor_acknowledges_events_its_subscriber_does_not_get_once_it_leads() {
     let n = start_node(Arc::new(SystemClock)).await;
@@ -292,11 +311,7 @@ async fn a_leading_distributor_lets_skipped_events_wait_for_their_ack_until_the_
 ) {
     let n = start_node(Arc::new(SystemClock)).await;
     subscribe(&n.node, "revocations", &[EventKind::CertificateRevoked]).await;
-    let arbiter = actix_rt::Arbiter::new();
-    let (_tx, rx) = following(&n.node);
-    let d = distribution::start(n.node.clone(), rx, no_tls(), &arbiter.handle());
-    let leader = progress(&n.node, NodeRole::Leader);
-    d.send(Progress(leader)).await.expect("alive");
+    let (d, arbiter, leader, _tx) = leading_distributor(&n.node).await;
     assert!(d.send(Inspect).await.expect("alive").leading);
     let before = acked(&n.node, "revocations");
 
@@ -336,11 +351,7 @@ async fn a_leading_distributor_lets_skipped_events_wait_for_their_ack_until_the_
 async fn a_distributor_backs_off_a_failing_subscriber_and_forgets_it_when_it_stops_leading() {
     let n = start_node(Arc::new(SystemClock)).await;
     subscribe(&n.node, "keys", &[EventKind::GroupKeyCreated]).await;
-    let arbiter = actix_rt::Arbiter::new();
-    let (_tx, rx) = following(&n.node);
-    let d = distribution::start(n.node.clone(), rx, no_tls(), &arbiter.handle());
-    let leader = progress(&n.node, NodeRole::Leader);
-    d.send(Progress(leader)).await.expect("alive");
+    let (d, arbiter, leader, _tx) = leading_distributor(&n.node).await;
 
     let failed = Delivered {
         subscription_id: "keys".into(),
