@@ -250,6 +250,16 @@ fn no_tls() -> Arc<rustls::ClientConfig> {
     Arc::new(sealkm::tls::empty_client_config().expect("client config"))
 }
 
+/// Appends an event of another kind than the subscriptions here receive (a group key is
+/// created) and returns the newest event id.
+async fn group_key_event(node: &KmsNode) -> u64 {
+    node.groups
+        .create_group_key("g", None, &who(), None)
+        .await
+        .expect("created");
+    node.store().state().newest_event_id().expect("state")
+}
+
 /// A Distributor of `node` on its own arbiter, told that its node leads (it has made its read
 /// barrier and first round when this returns): its address, its arbiter, the progress it was
 /// told, and the sender of its watch (keep it: the Distributor follows that watch).
@@ -273,12 +283,7 @@ async fn leading_distributor(
 async fn a_distributor_acknowledges_events_its_subscriber_does_not_get_once_it_leads() {
     let n = start_node(Arc::new(SystemClock)).await;
     subscribe(&n.node, "revocations", &[EventKind::CertificateRevoked]).await;
-    n.node
-        .groups
-        .create_group_key("g", None, &who(), None)
-        .await
-        .expect("created");
-    let newest = n.node.store().state().newest_event_id().unwrap();
+    let newest = group_key_event(&n.node).await;
     assert!(newest > 0 && acked(&n.node, "revocations") < newest);
     let arbiter = actix_rt::Arbiter::new();
     let (_tx, rx) = following(&n.node);
@@ -316,12 +321,7 @@ async fn a_leading_distributor_lets_skipped_events_wait_for_their_ack_until_the_
     let before = acked(&n.node, "revocations");
 
     // An event it does not receive: one of far fewer than ACK_SLACK, so no proposal for it.
-    n.node
-        .groups
-        .create_group_key("g", None, &who(), None)
-        .await
-        .expect("created");
-    let newest = n.node.store().state().newest_event_id().unwrap();
+    let newest = group_key_event(&n.node).await;
     assert!(newest > before && distribution::ACK_SLACK > newest - before);
     for _ in 0..2 {
         let round = d.send(Round).await.expect("alive");
