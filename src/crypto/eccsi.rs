@@ -480,11 +480,10 @@ fn parse_signature(signature: &[u8]) -> Result<(Scalar, Scalar, [u8; 32], Affine
     Ok((r, s, r_bytes, pvt))
 }
 
-/// Final check of RFC 6507 §5.2.2 step 6: J ≠ O and x(J) = r.
+/// Final check of RFC 6507 §5.2.2 step 6: J ≠ O and x(J) = r (compared as X = r·Z, with no
+/// inversion; r < q < p is a field element).
 fn check_j_vartime(j: Point, r_bytes: &[u8; 32]) -> Result<(), CryptoError> {
-    let ja: Option<Affine> = ec256::to_affine(&j).into();
-    let ja = ja.ok_or(CryptoError::BadSignature)?;
-    if ja.x_bytes() != *r_bytes {
+    if !ec256::x_matches_vartime(&j, r_bytes) {
         return Err(CryptoError::BadSignature);
     }
     Ok(())
