@@ -306,7 +306,8 @@ pub(crate) unsafe fn sqr(a: &[u64; 4]) -> [u64; 4] {
 }
 
 /// a + b mod p for a, b < p: add with carry, subtract p, keep the sum where that borrows
-/// (`cmovc`). Baseline x86-64 instructions only (no CPU feature needed).
+/// (`cmovnc` takes the difference where it does not). Baseline x86-64 instructions only (no
+/// CPU feature needed).
 #[inline(always)]
 pub(crate) fn add(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
     let [mut r0, mut r1, mut r2, mut r3] = *a;

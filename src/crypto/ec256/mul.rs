@@ -152,6 +152,12 @@ fn scan(row: &Row, abs: u16) -> [u64; 8] {
         // SAFETY: the CPU has AVX2.
         return unsafe { scan_avx2(row, abs) };
     }
+    scan_masks(row, abs)
+}
+
+/// [`scan`] without AVX2.
+#[inline(always)]
+fn scan_masks(row: &Row, abs: u64) -> [u64; 8] {
     // All the masks first, by arithmetic: x = 0 exactly for the entry wanted, and x < 2^6, so
     // x − 1 has its top bit set iff x = 0. Then one optimisation barrier on the whole mask
     // array (instead of a `subtle` barrier per entry): the compiler can no longer see that a
@@ -224,7 +230,8 @@ fn select_ct(row: &Row, d: i16) -> Affine {
 /// [h + A]G with A = Σ_{k<i} d_k·2^(6k), |A| ≤ 32·(2^(6i) − 1)/63 < 2^(6i); row i adds [T]G with
 /// T = d_i·2^(6i). The addition is exceptional only if h + A ≡ ±T or h + A ≡ 0 (mod q), i.e.
 /// if −h ≡ A ∓ T or −h ≡ A. For i ≤ 41 these integers have absolute value below
-/// 33·2^(6i) < 2^252, while h mod q = 2^255 lies in [2^252, q − 2^252]: never. Rows 42 and 43,
+/// 33·2^(6i) < 2^252, while −h mod q = q − 2^255 lies in [2^252, q − 2^252]: never (T itself,
+/// |T| ≤ 2^251, is never O either). Rows 42 and 43,
 /// where 33·2^(6i) exceeds that, use the complete formulas, and so does the final − H.
 const JACOBIAN_ROWS: usize = 42;
 // The bound above is for 6-bit digits and 44 rows.
@@ -524,6 +531,28 @@ mod tests {
             le.reverse();
             assert_eq!(&bytes[..32], &le[..]);
             assert_eq!(bytes[32], 0);
+        }
+    }
+
+    /// Both row scans return exactly the entry the index names (zeros for 0).
+    #[test]
+    fn scans_select_the_named_entry() {
+        let table = g_table();
+        for row in [&table.rows[0], &table.rows[ROWS - 1]] {
+            for abs in 0..=ROW as u16 {
+                let want = if abs == 0 {
+                    [0u64; 8]
+                } else {
+                    row[usize::from(abs) - 1]
+                };
+                assert_eq!(scan(row, abs), want);
+                assert_eq!(scan_masks(row, u64::from(abs)), want);
+                #[cfg(target_arch = "x86_64")]
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    assert_eq!(unsafe { scan_avx2(row, u64::from(abs)) }, want);
+                }
+            }
         }
     }
 
