@@ -7,14 +7,14 @@
 //! | module | what |
 //! |--------|------|
 //! | [`field`] | F_p in Montgomery form; portable `u128` multiplication and the `mulx`/`adx` one |
-//! | `adx`     | the x86-64 `mulx`/`adcx`/`adox` Montgomery multiplication (`asm!`) |
+//! | `adx`     | x86-64 `asm!`: `mulx`/`adcx`/`adox` Montgomery multiplication and squaring; addition, subtraction |
 //! | [`point`] | projective points, complete Renes–Costello–Batina formulas (a = −3) |
 //! | [`mul`]   | fixed-base [k]G (constant time and variable time), fixed-base tables of other public points, Straus multi-scalar (variable time) |
 //!
 //! The backend is chosen at run time ([`backend`], [`set_backend`]): `mulx`/`adx` only where
-//! the CPU has BMI2 and ADX ([`detect`]); the default is the portable field, which measured
-//! faster on this project's machine (see [`default_backend`]). Scalars (mod q) stay the `p256`
-//! crate's `Scalar`; they enter here as 32 big-endian octets. Functions named `*_vartime` take public inputs only.
+//! the CPU has BMI2 and ADX ([`detect`]), and then by default ([`default_backend`]). Scalars
+//! (mod q) stay the `p256` crate's `Scalar`; they enter here as 32 big-endian octets. Functions
+//! named `*_vartime` take public inputs only.
 
 // Crate-private: `field::Adx` must not be reachable from outside, where its multiplication
 // could be called on a CPU without BMI2/ADX; the public surface is the functions below.
@@ -62,13 +62,14 @@ pub fn detect() -> Backend {
     Backend::Portable
 }
 
-/// The default backend: the portable field. On the project's machine (Intel Xeon, 2 vCPUs)
-/// it measured 7–13 % faster than the `asm!` one (docs/PERFORMANCE.md): LLVM folds the
-/// reduction by p's special limbs into shifts and keeps operands in registers across calls,
-/// while the `asm!` block reads both operands from memory and multiplies by p's limbs with
-/// `mulx`. [`set_backend`] selects the `mulx`/`adx` path; both are proven equal by the tests.
+/// The default backend: the `mulx`/`adx` field where the CPU has BMI2 and ADX ([`detect`]),
+/// else the portable one. The `asm!` multiplication keeps every intermediate word in a
+/// register and reduces by p's shape (shifts instead of two `mulx` by p's limbs per step), and
+/// the squaring takes ten word products instead of sixteen; docs/PERFORMANCE.md has the
+/// figures (faster than the portable field on the project's machine). Both backends are proven
+/// equal by the tests.
 pub fn default_backend() -> Backend {
-    Backend::Portable
+    detect()
 }
 
 /// The backend in use (the default on first use).
@@ -178,6 +179,12 @@ pub fn lincomb_prepared_vartime(g: Option<&Scalar>, terms: &[(&Prepared, Scalar)
     let pairs: Vec<(&Prepared, &[u8; 32])> = terms.iter().map(|(p, _)| *p).zip(t.iter()).collect();
     let g = g.map(scalar_bytes);
     dispatch!(mul::lincomb_prepared_vartime, g.as_ref(), &pairs)
+}
+
+/// Whether P ≠ O and x(P) = x (32 big-endian octets), without an inversion. Variable time:
+/// public inputs only.
+pub fn x_matches_vartime(p: &Point, x: &[u8; 32]) -> bool {
+    dispatch!(mul::x_matches_vartime, p, x)
 }
 
 /// P + Q (constant time).
@@ -311,6 +318,58 @@ mod tests {
                 let want5 = crate_sec1(&(ProjectivePoint::GENERATOR * (k * Scalar::from(5u64))));
                 assert_eq!(ours_sec1(&l), want5);
             }
+        });
+    }
+
+    /// [k]G for raw 256-bit k (not reduced mod q) whose digits reach the special cases of the
+    /// constant-time ladder: every lower digit zero (the Jacobian rows start from O), a single
+    /// bit, the top rows only, k ≥ q, k = q ([k]G = O), all ones.
+    #[test]
+    fn mul_g_raw_edge_scalars() {
+        let q: [u8; 32] = Scalar::ZERO.sub(&Scalar::ONE).to_repr().into();
+        let mut ks: Vec<[u8; 32]> = vec![[0; 32], [0xFF; 32]];
+        let mut k = q;
+        k[31] = k[31].wrapping_add(1); // q
+        ks.push(k);
+        k[31] = k[31].wrapping_add(5); // q + 5
+        ks.push(k);
+        for bit in 0..256 {
+            let mut k = [0u8; 32];
+            k[31 - bit / 8] = 1 << (bit % 8);
+            ks.push(k);
+            k[31] |= 3;
+            ks.push(k);
+        }
+        for top in 0..=255u8 {
+            let mut k = [0u8; 32];
+            k[0] = top;
+            ks.push(k);
+            k[1] = 0x80;
+            ks.push(k);
+        }
+        each_backend(|| {
+            for k in &ks {
+                let want = crate_sec1(&(ProjectivePoint::GENERATOR * scalar(*k)));
+                assert_eq!(ours_sec1(&dispatch!(mul::mul_g, k)), want, "{k:?}");
+                assert_eq!(ours_sec1(&dispatch!(mul::mul_g_vartime, k)), want, "{k:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn x_matches_without_inversion() {
+        each_backend(|| {
+            let p = mul_g(&Scalar::from(11u64));
+            let x = Option::<Affine>::from(to_affine(&p)).unwrap().x_bytes();
+            assert!(x_matches_vartime(&p, &x));
+            // The same point scaled (X : Y : Z)·λ.
+            let q = add(&p, &Point::IDENTITY);
+            assert!(x_matches_vartime(&q, &x));
+            let mut other = x;
+            other[31] ^= 1;
+            assert!(!x_matches_vartime(&p, &other));
+            assert!(!x_matches_vartime(&p, &[0xFF; 32]));
+            assert!(!x_matches_vartime(&Point::IDENTITY, &[0; 32]));
         });
     }
 

@@ -74,9 +74,15 @@ fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// G's SEC1 encoding, computed once.
+fn g_sec1() -> &'static [u8; POINT_LEN] {
+    static G: std::sync::OnceLock<[u8; POINT_LEN]> = std::sync::OnceLock::new();
+    G.get_or_init(|| Affine::GENERATOR.to_sec1())
+}
+
 /// HS = hash(G ‖ KPAK ‖ ID ‖ PVT) (RFC 6507 §5.1.1 step 3), as octets.
 fn hs_bytes(kpak: &[u8; POINT_LEN], id: &[u8], pvt: &[u8; POINT_LEN]) -> [u8; 32] {
-    sha256_parts(&[&Affine::GENERATOR.to_sec1(), kpak, id, pvt])
+    sha256_parts(&[g_sec1(), kpak, id, pvt])
 }
 
 /// The affine form of a point computed from a secret whose result is public (KPAK, PVT), or
@@ -98,7 +104,10 @@ fn he_scalar(hs: &[u8; 32], r: &[u8; 32], msg: &[u8]) -> Scalar {
 pub struct EccsiMasterSecret {
     ksak: Scalar,
     kpak: Kpak,
-    v_key: SecretBytes<32>,
+    /// Kv's HMAC key schedule (the inner and outer SHA-256 states), kept so that an issue does
+    /// not recompute it (two compressions). ring does not zeroize it on drop — nor did it the
+    /// schedule built per call before; Kv's own octets are zeroized as soon as it is built.
+    v_key: hmac::Key,
 }
 
 impl EccsiMasterSecret {
@@ -120,12 +129,14 @@ impl EccsiMasterSecret {
 
     fn from_scalar(ksak: Scalar) -> Result<Self, CryptoError> {
         // The KPAK is the public key; KSAK ≠ 0 (checked by both callers), so it is not O.
-        let kpak = Kpak(
+        let kpak = Kpak::new(
             public_affine(&ec256::mul_g(&ksak))
                 .ok_or(CryptoError::ScalarOutOfRange { what: "KSAK" })?,
         );
         let mut ksak_bytes: [u8; 32] = ksak.to_repr().into();
-        let v_key = SecretBytes::new(kdf(&ksak_bytes, FC_V_KEY, &[V_KEY_LABEL]));
+        let mut kv = kdf(&ksak_bytes, FC_V_KEY, &[V_KEY_LABEL]);
+        let v_key = hmac::Key::new(hmac::HMAC_SHA256, &kv);
+        kv.zeroize();
         ksak_bytes.zeroize();
         Ok(Self { ksak, kpak, v_key })
     }
@@ -142,13 +153,14 @@ impl EccsiMasterSecret {
 
     /// v for `id` and retry `counter` (module docs).
     fn derive_v(&self, id: &[u8], counter: u32) -> Scalar {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.v_key.expose());
         let ctr = counter.to_be_bytes();
         let mut wide = [0u8; 64];
+        // ID ‖ counter is hashed once; the two blocks continue from copies of that state.
+        let mut prefix = hmac::Context::with_key(&self.v_key);
+        prefix.update(id);
+        prefix.update(&ctr);
         for (b, half) in [1u8, 2u8].iter().zip(wide.chunks_exact_mut(32)) {
-            let mut ctx = hmac::Context::with_key(&key);
-            ctx.update(id);
-            ctx.update(&ctr);
+            let mut ctx = prefix.clone();
             ctx.update(&[*b]);
             half.copy_from_slice(ctx.sign().as_ref());
         }
@@ -173,17 +185,22 @@ impl core::fmt::Debug for EccsiMasterSecret {
     }
 }
 
-/// KMS Public Authentication Key: a point on P-256, never the identity.
+/// KMS Public Authentication Key: a point on P-256, never the identity, with its SEC1
+/// encoding (hashed into every HS).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Kpak(Affine);
+pub struct Kpak(Affine, [u8; POINT_LEN]);
 
 impl Kpak {
+    fn new(point: Affine) -> Self {
+        Self(point, point.to_sec1())
+    }
+
     /// `0x04 ‖ x ‖ y`, on the curve (the identity has no such encoding).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        Affine::from_sec1(bytes, "KPAK").map(Self)
+        Affine::from_sec1(bytes, "KPAK").map(Self::new)
     }
     pub fn to_bytes(&self) -> [u8; POINT_LEN] {
-        self.0.to_sec1()
+        self.1
     }
 }
 
@@ -268,7 +285,7 @@ fn issue_attempt(master: &EccsiMasterSecret, id: &[u8], v: &Scalar) -> Option<(S
     // v ≠ 0, so [v]G ≠ O.
     let pvt = public_affine(&ec256::mul_g(v))?;
     let pvt_bytes = pvt.to_sec1();
-    let hs = reduce_bytes(&hs_bytes(&master.kpak.to_bytes(), id, &pvt_bytes));
+    let hs = reduce_bytes(&hs_bytes(&master.kpak.1, id, &pvt_bytes));
     if bool::from(hs.is_zero()) {
         return None;
     }
@@ -480,11 +497,10 @@ fn parse_signature(signature: &[u8]) -> Result<(Scalar, Scalar, [u8; 32], Affine
     Ok((r, s, r_bytes, pvt))
 }
 
-/// Final check of RFC 6507 §5.2.2 step 6: J ≠ O and x(J) = r.
+/// Final check of RFC 6507 §5.2.2 step 6: J ≠ O and x(J) = r (compared as X = r·Z, with no
+/// inversion; r < q < p is a field element).
 fn check_j_vartime(j: Point, r_bytes: &[u8; 32]) -> Result<(), CryptoError> {
-    let ja: Option<Affine> = ec256::to_affine(&j).into();
-    let ja = ja.ok_or(CryptoError::BadSignature)?;
-    if ja.x_bytes() != *r_bytes {
+    if !ec256::x_matches_vartime(&j, r_bytes) {
         return Err(CryptoError::BadSignature);
     }
     Ok(())

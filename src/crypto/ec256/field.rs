@@ -6,11 +6,16 @@
 //! simply the low word of the running sum. Two backends compute the same value:
 //!
 //! * [`Portable`]: `u128` products, for every target (also a `const fn`, for the constants);
-//! * [`Adx`] (x86-64): `mulx`/`adcx`/`adox` in `core::arch::asm!` (module `adx`), used only
-//!   after the CPU was seen to have BMI2 and ADX (see [`super::backend`]).
+//! * [`Adx`] (x86-64): `mulx`/`adcx`/`adox` in `core::arch::asm!` (module `adx`), with a
+//!   dedicated squaring, used only after the CPU was seen to have BMI2 and ADX (see
+//!   [`super::backend`]).
+//!
+//! Addition and subtraction are shared by both backends: on x86-64 short `asm!` carry chains
+//! with `cmovnc` / a masked p (baseline instructions, module `adx`), elsewhere the Rust forms
+//! (`add_portable`, `sub_portable`, which the tests compare with them).
 //!
 //! Every operation is constant time: no branch or memory index depends on a value; the final
-//! conditional subtractions are mask selects. Values are kept fully reduced (< p).
+//! conditional subtractions are mask selects or `cmov`. Values are kept fully reduced (< p).
 
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
@@ -71,6 +76,12 @@ impl FieldMul for Adx {
         // happens only where the CPU has BMI2 and ADX (or a test forced it on a CPU that
         // executes them): the instructions are available.
         Fe(unsafe { super::adx::mul(&a.0, &b.0) })
+    }
+
+    #[inline(always)]
+    fn square(a: &Fe) -> Fe {
+        // SAFETY: as for `mul`.
+        Fe(unsafe { super::adx::sqr(&a.0) })
     }
 }
 
@@ -198,6 +209,20 @@ impl Fe {
     /// a + b mod p.
     #[inline(always)]
     pub fn add(&self, b: &Fe) -> Fe {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Fe(super::adx::add(&self.0, &b.0))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self.add_portable(b)
+        }
+    }
+
+    /// a + b mod p in Rust (the reference for the tests; the only one off x86-64).
+    #[inline(always)]
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    pub(crate) fn add_portable(&self, b: &Fe) -> Fe {
         let mut t = [0u64; 5];
         let mut carry = 0u64;
         for (i, w) in t.iter_mut().take(4).enumerate() {
@@ -220,6 +245,20 @@ impl Fe {
     /// a − b mod p.
     #[inline(always)]
     pub fn sub(&self, b: &Fe) -> Fe {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Fe(super::adx::sub(&self.0, &b.0))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self.sub_portable(b)
+        }
+    }
+
+    /// a − b mod p in Rust (the reference for the tests; the only one off x86-64).
+    #[inline(always)]
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    pub(crate) fn sub_portable(&self, b: &Fe) -> Fe {
         let mut d = [0u64; 4];
         let mut borrow = 0u64;
         for (i, w) in d.iter_mut().enumerate() {
@@ -340,12 +379,35 @@ mod tests {
         let (a, b) = (canonical(x), canonical(y));
         let (fa, fb) = (fe(&a), fe(&b));
         let want = a.mul_mod(&b, &modulus());
-        assert_eq!(value(&Portable::mul(&fa, &fb)), want);
+        let want_sq = a.mul_mod(&a, &modulus());
+        let pm = Portable::mul(&fa, &fb);
+        let ps = Portable::square(&fa);
+        assert_eq!(value(&pm), want);
+        assert_eq!(value(&ps), want_sq);
+        // Fully reduced: the limbs are below p.
+        assert!(U256::from_words(pm.0) < U256::from_words(P));
+        assert!(U256::from_words(ps.0) < U256::from_words(P));
         #[cfg(target_arch = "x86_64")]
         if super::super::adx_if_available().is_some() {
-            assert_eq!(value(&Adx::mul(&fa, &fb)), want);
+            // The same limbs as the portable field (both fully reduced).
+            assert_eq!(Adx::mul(&fa, &fb).0, pm.0);
+            assert_eq!(Adx::mul(&fb, &fa).0, pm.0);
+            assert_eq!(Adx::square(&fa).0, ps.0);
+            assert_eq!(Adx::mul(&fa, &fa).0, ps.0);
+            // And on the canonical limbs taken as Montgomery forms (edge limbs such as p − 1
+            // reach the multiplication unchanged).
+            let (ra, rb) = (Fe(*a.as_words()), Fe(*b.as_words()));
+            assert_eq!(Adx::mul(&ra, &rb).0, Portable::mul(&ra, &rb).0);
+            assert_eq!(Adx::square(&ra).0, Portable::square(&ra).0);
         }
         assert_eq!(value(&fa.add(&fb)), a.add_mod(&b, &modulus()));
+        assert_eq!(fa.add(&fb), fa.add_portable(&fb));
+        assert_eq!(fa.sub(&fb), fa.sub_portable(&fb));
+        let (ra, rb) = (Fe(*a.as_words()), Fe(*b.as_words()));
+        assert_eq!(ra.add(&rb), ra.add_portable(&rb));
+        assert_eq!(ra.sub(&rb), ra.sub_portable(&rb));
+        assert!(U256::from_words(ra.add(&rb).0) < U256::from_words(P));
+        assert!(U256::from_words(ra.sub(&rb).0) < U256::from_words(P));
         assert_eq!(value(&fa.sub(&fb)), a.sub_mod(&b, &modulus()));
         assert_eq!(value(&fa.neg()), U256::ZERO.sub_mod(&a, &modulus()));
     }
@@ -389,6 +451,10 @@ mod tests {
                 .add_mod(&U256::from_u64(3), &modulus());
             let inv = fe(&x).invert::<Portable>();
             assert_eq!(value(&Portable::mul(&fe(&x), &inv)), U256::ONE);
+            #[cfg(target_arch = "x86_64")]
+            if super::super::adx_if_available().is_some() {
+                assert_eq!(fe(&x).invert::<Adx>(), inv);
+            }
         }
         assert_eq!(Fe::ZERO.invert::<Portable>(), Fe::ZERO);
     }

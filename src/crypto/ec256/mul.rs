@@ -2,15 +2,20 @@
 //!
 //! - **Fixed base G, constant time** ([`mul_g`]): signed [`WINDOW`]-bit digits, one row of
 //!   affine multiples `j·2^(W·i)·G` (j = 1..2^(W−1)) per digit, so no doublings at all: one
-//!   complete mixed addition per digit. Each row is read whole with mask-and-OR (no index
-//!   depends on the scalar); the sign is applied by a conditional negation; a zero digit adds
-//!   a dummy entry whose sum is discarded by a select.
+//!   mixed addition per digit — Jacobian (`madd_ct`, cheaper) on the rows where, starting
+//!   from a fixed H = [2^255]G, the digit bounds exclude every exceptional case (see
+//!   `JACOBIAN_ROWS`), complete projective on the last two and for the final − H. Each row
+//!   is read whole with mask-and-OR (no index depends on the scalar; AVX2 compares where the
+//!   CPU has it, else arithmetic masks behind one optimisation barrier); the sign is applied
+//!   by a conditional negation; a zero digit adds a dummy entry whose sum is discarded by a
+//!   select.
 //! - **Fixed base, variable time** ([`mul_g_vartime`], [`mul_table_vartime`]): the same kind
 //!   of table, for G or for a long-lived public point ([`BaseTable`]: the KPAK), reading only
 //!   the entry a digit names, with Jacobian mixed additions. Public scalars only.
 //! - **Multi-scalar, variable time** ([`lincomb_vartime`]): [g]G + Σ [k_i]P_i for public inputs
-//!   (RFC 6507 §5.2.2 verification, §5.1.2 validation's public half): G from the table, the
-//!   P_i by Straus's interleaving of wNAF digits over one shared chain of doublings, in
+//!   (RFC 6507 §5.2.2 verification, §5.1.2 validation's public half): G and the P_i by
+//!   Straus's interleaving of wNAF digits over one shared chain of doublings (G's odd
+//!   multiples, width [`WNAF_G`], built once), in
 //!   Jacobian coordinates ([`super::jacobian`]) with affine odd multiples ([`Prepared`]; a
 //!   verifier for one signer keeps Y's).
 
@@ -136,38 +141,164 @@ fn signed_digits(k: &[u8; 32]) -> [i16; ROWS] {
     digits
 }
 
-/// `d`-th multiple of the row base (d in [−2^(W−1), 2^(W−1)], d ≠ 0 for a meaningful result),
-/// read in constant time: every entry of the row is loaded and masked.
+/// The entry j = `abs` of `row` (1 ≤ abs ≤ 2^(W−1); all zeros for abs = 0), read in constant
+/// time: every entry is loaded and masked.
 #[inline(always)]
-fn select_ct(row: &Row, d: i16) -> Affine {
-    let neg = (d >> 15) & 1;
-    let abs = ((d ^ neg.wrapping_neg()).wrapping_add(neg)) as u16;
+fn scan(row: &Row, abs: u16) -> [u64; 8] {
+    // An optimisation barrier on the index: the compiler cannot know its value below.
+    let abs = core::hint::black_box(u64::from(abs));
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { scan_avx2(row, abs) };
+    }
+    scan_masks(row, abs)
+}
+
+/// [`scan`] without AVX2.
+#[inline(always)]
+fn scan_masks(row: &Row, abs: u64) -> [u64; 8] {
+    // All the masks first, by arithmetic: x = 0 exactly for the entry wanted, and x < 2^6, so
+    // x − 1 has its top bit set iff x = 0. Then one optimisation barrier on the whole mask
+    // array (instead of a `subtle` barrier per entry): the compiler can no longer see that a
+    // mask is all-ones or zero, so it cannot turn the scan into a branch (it did, without it).
+    let mut masks = [0u64; ROW];
+    for (j, m) in masks.iter_mut().enumerate() {
+        let x = abs ^ (j as u64 + 1);
+        *m = (x.wrapping_sub(1) >> 63).wrapping_neg();
+    }
+    let masks = core::hint::black_box(masks);
     let mut acc = [0u64; 8];
-    for (j, entry) in row.iter().enumerate() {
-        let hit = abs.ct_eq(&(j as u16 + 1));
-        let mask = 0u64.wrapping_sub(u64::from(hit.unwrap_u8()));
+    for (entry, mask) in row.iter().zip(masks.iter()) {
         for (a, e) in acc.iter_mut().zip(entry.iter()) {
             *a |= e & mask;
         }
     }
+    acc
+}
+
+/// [`scan`] with AVX2: per entry, a 64-bit lane compare of the index with j gives the mask
+/// (vector compares and masks, no branch), two 256-bit lanes are ANDed and ORed in.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scan_avx2(row: &Row, abs: u64) -> [u64; 8] {
+    use core::arch::x86_64::{
+        __m256i, _mm256_add_epi64, _mm256_and_si256, _mm256_cmpeq_epi64, _mm256_loadu_si256,
+        _mm256_or_si256, _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_storeu_si256,
+    };
+    let mut out = [0u64; 8];
+    // SAFETY: AVX2 is there (the caller's guarantee); every load reads 32 octets inside one
+    // entry of `row` and every store writes 32 octets inside `out` (unaligned forms).
+    unsafe {
+        let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let index = _mm256_set1_epi64x(abs as i64);
+        let one = _mm256_set1_epi64x(1);
+        let mut j = one;
+        for entry in row.iter() {
+            let mask = _mm256_cmpeq_epi64(index, j);
+            j = _mm256_add_epi64(j, one);
+            let p = entry.as_ptr().cast::<__m256i>();
+            a0 = _mm256_or_si256(a0, _mm256_and_si256(_mm256_loadu_si256(p), mask));
+            a1 = _mm256_or_si256(a1, _mm256_and_si256(_mm256_loadu_si256(p.add(1)), mask));
+        }
+        let o = out.as_mut_ptr().cast::<__m256i>();
+        _mm256_storeu_si256(o, a0);
+        _mm256_storeu_si256(o.add(1), a1);
+    }
+    out
+}
+
+/// `d`-th multiple of the row base (d in [−2^(W−1), 2^(W−1)], d ≠ 0 for a meaningful result),
+/// read in constant time ([`scan`]), negated under a select for d < 0.
+#[inline(always)]
+fn select_ct(row: &Row, d: i16) -> Affine {
+    let neg = (d >> 15) & 1;
+    let abs = ((d ^ neg.wrapping_neg()).wrapping_add(neg)) as u16;
+    let mut acc = scan(row, abs);
     let t = from_limbs(&acc);
     acc.iter_mut().for_each(|w| *w = 0);
     let negated = t.neg();
     Affine::conditional_select(&t, &negated, Choice::from(neg as u8))
 }
 
-/// [k]G in constant time, k given as 32 big-endian octets (any 256-bit value).
+/// Rows of [`mul_g`] added with the incomplete Jacobian mixed addition ([`madd_ct`]).
+///
+/// The accumulator starts at H = [h]G with h = 2^255 (not at O), so before row i it is
+/// [h + A]G with A = Σ_{k<i} d_k·2^(6k), |A| ≤ 32·(2^(6i) − 1)/63 < 2^(6i); row i adds [T]G with
+/// T = d_i·2^(6i). The addition is exceptional only if h + A ≡ ±T or h + A ≡ 0 (mod q), i.e.
+/// if −h ≡ A ∓ T or −h ≡ A. For i ≤ 41 these integers have absolute value below
+/// 33·2^(6i) < 2^252, while −h mod q = q − 2^255 lies in [2^252, q − 2^252]: never (T itself,
+/// |T| ≤ 2^251, is never O either). Rows 42 and 43,
+/// where 33·2^(6i) exceeds that, use the complete formulas, and so does the final − H.
+const JACOBIAN_ROWS: usize = 42;
+// The bound above is for 6-bit digits and 44 rows.
+const _: () = assert!(WINDOW == 6 && ROWS == 44);
+/// H = [2^255]G = 8·2^(6·42)·G: row 42, entry j = 8.
+const H_ROW: usize = 42;
+const H_ENTRY: usize = 7;
+
+/// P + Q for a Jacobian P = (X : Y : Z) (x = X/Z², y = Y/Z³) and an affine Q, by
+/// "madd-2004-hmv" (Explicit-Formulas Database; 8M + 3S): correct whenever P ≠ ±Q and P ≠ O,
+/// which [`JACOBIAN_ROWS`] guarantees for the rows it is used on (a zero digit's dummy sum is
+/// discarded by a select). Constant time: a fixed sequence of field operations.
+#[inline(always)]
+fn madd_ct<M: FieldMul>(p: &[Fe; 3], q: &Affine) -> [Fe; 3] {
+    let [x1, y1, z1] = p;
+    let z1z1 = M::square(z1);
+    let u2 = M::mul(&z1z1, &q.x);
+    let s2 = M::mul(&M::mul(&z1z1, z1), &q.y);
+    let h = u2.sub(x1);
+    let r = s2.sub(y1);
+    let z3 = M::mul(z1, &h);
+    let hh = M::square(&h);
+    let hhh = M::mul(&hh, &h);
+    let v = M::mul(&hh, x1);
+    let x3 = M::square(&r).sub(&v.double()).sub(&hhh);
+    let y3 = M::mul(&v.sub(&x3), &r).sub(&M::mul(&hhh, y1));
+    [x3, y3, z3]
+}
+
+#[inline(always)]
+fn select3(a: &[Fe; 3], b: &[Fe; 3], choice: Choice) -> [Fe; 3] {
+    [
+        Fe::conditional_select(&a[0], &b[0], choice),
+        Fe::conditional_select(&a[1], &b[1], choice),
+        Fe::conditional_select(&a[2], &b[2], choice),
+    ]
+}
+
+/// [k]G in constant time, k given as 32 big-endian octets (any 256-bit value): H + [k]G − H
+/// (see [`JACOBIAN_ROWS`]), rows below it in Jacobian coordinates with [`madd_ct`], the rest
+/// and − H with the complete projective mixed addition; a zero digit's (dummy) sum is
+/// discarded by a select.
 pub fn mul_g<M: FieldMul>(k: &[u8; 32]) -> Point {
     let table = g_table();
+    let h = from_limbs(&table.rows[H_ROW][H_ENTRY]);
     let mut digits = signed_digits(k);
-    let mut acc = Point::IDENTITY;
-    for (row, d) in table.rows.iter().zip(digits.iter()) {
+    let mut jac = [h.x, h.y, Fe::ONE];
+    for (row, d) in table.rows.iter().zip(digits.iter()).take(JACOBIAN_ROWS) {
+        let t = select_ct(row, *d);
+        let sum = madd_ct::<M>(&jac, &t);
+        jac = select3(&jac, &sum, !d.ct_eq(&0));
+    }
+    // (X : Y : Z) Jacobian is (X·Z : Y : Z³) projective (Z ≠ 0: the accumulator is never O).
+    let z2 = M::square(&jac[2]);
+    let mut acc = Point {
+        x: M::mul(&jac[0], &jac[2]),
+        y: jac[1],
+        z: M::mul(&z2, &jac[2]),
+    };
+    for (row, d) in table.rows.iter().zip(digits.iter()).skip(JACOBIAN_ROWS) {
         let t = select_ct(row, *d);
         let sum = acc.add_affine::<M>(&t);
         acc = Point::conditional_select(&acc, &sum, !d.ct_eq(&0));
     }
     digits.iter_mut().for_each(|d| *d = 0);
-    acc
+    jac.iter_mut().for_each(|f| *f = Fe::ZERO);
+    acc.add_affine::<M>(&h.neg())
 }
 
 /// [k]G in variable time: public scalars only.
@@ -308,23 +439,48 @@ pub fn lincomb_vartime<M: FieldMul>(g: Option<&[u8; 32]>, terms: &[(Point, [u8; 
     lincomb_prepared_vartime::<M>(g, &pairs)
 }
 
+/// wNAF width of G in [`lincomb_prepared_vartime`]: its 64 odd multiples are built once.
+pub const WNAF_G: usize = 8;
+
+fn g_prepared() -> &'static Prepared {
+    static TABLE: OnceLock<Prepared> = OnceLock::new();
+    // Built once, with the portable field; G is not the identity.
+    TABLE.get_or_init(|| {
+        prepare_vartime::<Portable>(&[Affine::GENERATOR.to_point()], WNAF_G)
+            .pop()
+            .flatten()
+            .expect("G is not the identity")
+    })
+}
+
 /// [g]G + Σ [k_i]P_i over prepared points: Straus's interleaving, one chain of Jacobian
-/// doublings shared by all the P_i, mixed additions of their odd multiples; G from the
-/// fixed-base table. Variable time: public inputs only.
+/// doublings shared by all the terms, G included (width [`WNAF_G`], odd multiples built once),
+/// mixed additions of affine odd multiples. With no P_i, [g]G from the fixed-base table.
+/// Variable time: public inputs only.
 pub fn lincomb_prepared_vartime<M: FieldMul>(
     g: Option<&[u8; 32]>,
     terms: &[(&Prepared, &[u8; 32])],
 ) -> Point {
-    let digits: Vec<[i8; 257]> = terms.iter().map(|(p, k)| wnaf(k, p.width)).collect();
-    let top = digits
+    if terms.is_empty() {
+        return match g {
+            Some(g) => mul_g_vartime::<M>(g),
+            None => Point::IDENTITY,
+        };
+    }
+    let mut all: Vec<(&Prepared, [i8; 257])> =
+        terms.iter().map(|(p, k)| (*p, wnaf(k, p.width))).collect();
+    if let Some(g) = g {
+        all.push((g_prepared(), wnaf(g, WNAF_G)));
+    }
+    let top = all
         .iter()
-        .filter_map(|d| d.iter().rposition(|&x| x != 0))
+        .filter_map(|(_, d)| d.iter().rposition(|&x| x != 0))
         .max();
     let mut acc = Jacobian::IDENTITY;
     if let Some(top) = top {
         for i in (0..=top).rev() {
             acc = acc.double_vartime::<M>();
-            for ((p, _), d) in terms.iter().zip(&digits) {
+            for (p, d) in &all {
                 let d = d[i];
                 if d > 0 {
                     acc = acc.add_affine_vartime::<M>(&p.odd[(d as usize) / 2]);
@@ -334,11 +490,16 @@ pub fn lincomb_prepared_vartime<M: FieldMul>(
             }
         }
     }
-    let acc = acc.to_point::<M>();
-    match g {
-        Some(g) => acc.add::<M>(&mul_g_vartime::<M>(g)),
-        None => acc,
-    }
+    acc.to_point::<M>()
+}
+
+/// Whether P ≠ O and x(P) = x for 32 big-endian octets x (RFC 6507 §5.2.2 step 6), without
+/// an inversion: X = x·Z. Variable time (public inputs).
+pub fn x_matches_vartime<M: FieldMul>(p: &Point, x: &[u8; 32]) -> bool {
+    let Some(x) = Option::<Fe>::from(Fe::from_be_bytes(x)) else {
+        return false;
+    };
+    !bool::from(p.is_identity()) && M::mul(&x, &p.z) == p.x
 }
 
 #[cfg(test)]
@@ -370,6 +531,28 @@ mod tests {
             le.reverse();
             assert_eq!(&bytes[..32], &le[..]);
             assert_eq!(bytes[32], 0);
+        }
+    }
+
+    /// Both row scans return exactly the entry the index names (zeros for 0).
+    #[test]
+    fn scans_select_the_named_entry() {
+        let table = g_table();
+        for row in [&table.rows[0], &table.rows[ROWS - 1]] {
+            for abs in 0..=ROW as u16 {
+                let want = if abs == 0 {
+                    [0u64; 8]
+                } else {
+                    row[usize::from(abs) - 1]
+                };
+                assert_eq!(scan(row, abs), want);
+                assert_eq!(scan_masks(row, u64::from(abs)), want);
+                #[cfg(target_arch = "x86_64")]
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    assert_eq!(unsafe { scan_avx2(row, u64::from(abs)) }, want);
+                }
+            }
         }
     }
 
