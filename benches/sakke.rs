@@ -115,6 +115,9 @@ fn bench(c: &mut Criterion) {
 /// for each Montgomery backend. "decapsulate_cached" reuses one `Rsk` (its Miller lines
 /// computed once); "decapsulate_first_use" and "rsk_validate" get an `Rsk` decoded afresh for
 /// every call (the decoding itself is not timed, as the wolfSSL harness gets a decoded point).
+/// "encapsulate" goes to one identifier again and again (from its second use on, with the
+/// table of its receiver point [b]P + Z); "encapsulate_first_recipient" to a new identifier
+/// each call (no such table).
 fn medians(_: &mut Criterion) {
     if std::env::var_os("SAKKE_MEDIANS").is_none() {
         return;
@@ -148,7 +151,8 @@ fn medians(_: &mut Criterion) {
             continue;
         }
         mont::set_backend(be);
-        let lines: [(&str, f64); 5] = [
+        let mut fresh_id = 0u64;
+        let lines: [(&str, f64); 6] = [
             (
                 "sakke/rsk_issue",
                 median_us(n, || consume(black_box(issue_rsk(&master, id)))),
@@ -160,6 +164,14 @@ fn medians(_: &mut Criterion) {
             (
                 "sakke/encapsulate",
                 median_us(n, || consume(black_box(encapsulate(&z, id, &ssv)))),
+            ),
+            (
+                "sakke/encapsulate_first_recipient",
+                median_us(n, || {
+                    fresh_id += 1;
+                    let id = format!("sip:{fresh_id}@example.org");
+                    consume(black_box(encapsulate(&z, id.as_bytes(), &ssv)))
+                }),
             ),
             (
                 "sakke/decapsulate_cached",
