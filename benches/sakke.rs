@@ -87,6 +87,8 @@ fn bench(c: &mut Criterion) {
         .0;
     g.bench_function("fp_mul", |b| b.iter(|| black_box(x) * black_box(x)));
     g.bench_function("fp_invert", |b| b.iter(|| black_box(x).invert()));
+    g.bench_function("fp_add", |b| b.iter(|| black_box(x) + black_box(x)));
+    g.bench_function("fp_sub", |b| b.iter(|| black_box(x) - black_box(-x)));
     g.finish();
 
     let mut g = c.benchmark_group("mont");

@@ -25,6 +25,11 @@
 //!   F_p at ψ(Q)), so the Miller function and hence the reduced pairing are unchanged, with
 //!   353 instead of 513 chord steps. The RFC-exact binary walk is [`pairing`]; tests check that
 //!   both agree and that ⟨P, P⟩ = g.
+//! * Evaluating normalised lines (c2 = 1), a tangent and the chord that follows it are
+//!   multiplied together first: both have imaginary part Q_y, so their product costs two F_p
+//!   products, and the step one F_p² product instead of two.
+//! * [`MillerLines::eval_unreduced_times_pow_vartime`] multiplies a power x^e into the Miller
+//!   loop, sharing its squarings (RSK validation: ⟨P, K⟩^a · ⟨Z, K⟩).
 //! * The walk ends at C = [q − 1]R, which equals −R exactly when R has order q: a free
 //!   subgroup check on the first argument ([`MillerLines::first_argument_has_order_q`]).
 //!

@@ -49,7 +49,6 @@ use super::curve::table::FixedBaseTable;
 use super::curve::{AffinePoint, JacobianPoint, POINT_BYTES};
 use super::error::CryptoError;
 use super::fp::{Fp, Fq, FP_BYTES, Q};
-use super::fp2::Fp2;
 use super::pairing::MillerLines;
 use super::secret::{SecretBytes, SecretVec};
 use crypto_bigint::U1024;
