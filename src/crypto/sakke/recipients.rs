@@ -2,8 +2,9 @@
 //! (RFC 6508 §6.2.1 R_(b,S) = [r]([b]P + Z_S); §6.2.2 recomputes it to check the message).
 //!
 //! Without such a table, [r]([b]P + Z_S) is [r·b]P + [r]Z_S: two fixed-base multiplications and
-//! an inversion. With it, one. A table costs about as much as twenty encapsulations to build
-//! (1.3 MiB), and a sender meets many identifiers once, so a receiver's table is built at its
+//! an inversion. With it, one. A table has 5,472 points (1.3 MiB): building it takes as many
+//! point additions as 32 walks of it, plus their conversion to affine form, and a sender meets
+//! many identifiers once, so a receiver's table is built at its
 //! second use, not its first (as the ECCSI KPAK tables are): a recipient met once costs nothing
 //! extra, and a stream of ever-new identifiers never triggers a build. At most [`CAPACITY`]
 //! identifiers per public key are remembered, most recent first. Everything here is public
