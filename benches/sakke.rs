@@ -144,6 +144,8 @@ fn medians(_: &mut Criterion) {
     let out = decapsulate(&z, id, &fresh(), &data).expect("dec");
     assert_eq!(out.expose(), ssv.expose(), "decapsulated SSV differs");
     println!("# sakke medians: {n} calls per line");
+    // New identifiers across all backends' rounds (none is met twice).
+    let mut fresh_id = 0u64;
     for (name, be) in [
         ("crypto-bigint", Backend::CryptoBigint),
         ("portable", Backend::Portable),
@@ -153,7 +155,6 @@ fn medians(_: &mut Criterion) {
             continue;
         }
         mont::set_backend(be);
-        let mut fresh_id = 0u64;
         let lines: [(&str, f64); 6] = [
             (
                 "sakke/rsk_issue",
