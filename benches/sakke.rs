@@ -87,6 +87,8 @@ fn bench(c: &mut Criterion) {
         .0;
     g.bench_function("fp_mul", |b| b.iter(|| black_box(x) * black_box(x)));
     g.bench_function("fp_invert", |b| b.iter(|| black_box(x).invert()));
+    g.bench_function("fp_add", |b| b.iter(|| black_box(x) + black_box(x)));
+    g.bench_function("fp_sub", |b| b.iter(|| black_box(x) - black_box(-x)));
     g.finish();
 
     let mut g = c.benchmark_group("mont");
@@ -115,6 +117,9 @@ fn bench(c: &mut Criterion) {
 /// for each Montgomery backend. "decapsulate_cached" reuses one `Rsk` (its Miller lines
 /// computed once); "decapsulate_first_use" and "rsk_validate" get an `Rsk` decoded afresh for
 /// every call (the decoding itself is not timed, as the wolfSSL harness gets a decoded point).
+/// "encapsulate" goes to one identifier again and again (from its second use on, with the
+/// table of its receiver point [b]P + Z); "encapsulate_first_recipient" to a new identifier
+/// each call (no such table).
 fn medians(_: &mut Criterion) {
     if std::env::var_os("SAKKE_MEDIANS").is_none() {
         return;
@@ -139,6 +144,8 @@ fn medians(_: &mut Criterion) {
     let out = decapsulate(&z, id, &fresh(), &data).expect("dec");
     assert_eq!(out.expose(), ssv.expose(), "decapsulated SSV differs");
     println!("# sakke medians: {n} calls per line");
+    // New identifiers across all backends' rounds (none is met twice).
+    let mut fresh_id = 0u64;
     for (name, be) in [
         ("crypto-bigint", Backend::CryptoBigint),
         ("portable", Backend::Portable),
@@ -148,7 +155,7 @@ fn medians(_: &mut Criterion) {
             continue;
         }
         mont::set_backend(be);
-        let lines: [(&str, f64); 5] = [
+        let lines: [(&str, f64); 6] = [
             (
                 "sakke/rsk_issue",
                 median_us(n, || consume(black_box(issue_rsk(&master, id)))),
@@ -160,6 +167,14 @@ fn medians(_: &mut Criterion) {
             (
                 "sakke/encapsulate",
                 median_us(n, || consume(black_box(encapsulate(&z, id, &ssv)))),
+            ),
+            (
+                "sakke/encapsulate_first_recipient",
+                median_us(n, || {
+                    fresh_id += 1;
+                    let id = format!("sip:{fresh_id}@example.org");
+                    consume(black_box(encapsulate(&z, id.as_bytes(), &ssv)))
+                }),
             ),
             (
                 "sakke/decapsulate_cached",

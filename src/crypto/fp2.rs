@@ -63,6 +63,16 @@ impl Fp2 {
         }
     }
 
+    /// x0 − i·x1. For x ≠ 0 this is x^−1 times the F_p element x0² + x1², so in PF_p it is
+    /// the inverse of x (a free inversion for exponentiations read in PF_p).
+    #[inline(always)]
+    pub fn conjugate(&self) -> Self {
+        Self {
+            c0: self.c0,
+            c1: -self.c1,
+        }
+    }
+
     /// The PF_p value x1/x0 (RFC 6508 §2.1), in constant time. If x0 = 0 — impossible for
     /// an element of order dividing q, which is odd — the result is 0 rather than a panic;
     /// callers compare it with expected values, so a bogus input simply fails that check.

@@ -25,6 +25,11 @@
 //!   F_p at ψ(Q)), so the Miller function and hence the reduced pairing are unchanged, with
 //!   353 instead of 513 chord steps. The RFC-exact binary walk is [`pairing`]; tests check that
 //!   both agree and that ⟨P, P⟩ = g.
+//! * Evaluating normalised lines (c2 = 1), a tangent and the chord that follows it are
+//!   multiplied together first: both have imaginary part Q_y, so their product costs two F_p
+//!   products, and the step one F_p² product instead of two.
+//! * [`MillerLines::eval_unreduced_times_pow_vartime`] multiplies a power x^e into the Miller
+//!   loop, sharing its squarings (RSK validation: ⟨P, K⟩^a · ⟨Z, K⟩).
 //! * The walk ends at C = [q − 1]R, which equals −R exactly when R has order q: a free
 //!   subgroup check on the first argument ([`MillerLines::first_argument_has_order_q`]).
 //!
@@ -200,26 +205,162 @@ impl MillerLines {
     /// (and their powers) can share one [`final_exponentiation`].
     pub fn eval_unreduced(&self, q: &AffinePoint) -> Fp2 {
         let mut v = Fp2::ONE;
-        let mut it = self.lines.iter();
-        let mut next = || it.next().copied().unwrap_or_default();
-        if self.normalized {
-            for &d in self.digits {
-                let l = next();
-                v = v.square().mul(&Fp2::new(l.c0 * q.x + l.c1, q.y));
-                if d != 0 {
-                    let l = next();
-                    v = v.mul(&Fp2::new(l.c0 * q.x + l.c1, q.y));
-                }
+        let mut steps = self.steps(q);
+        for &d in self.digits {
+            v = v.square().mul(&steps.next_factor(d));
+        }
+        v
+    }
+
+    /// f_R(ψ(Q)) · x^e for a public exponent e, with the squarings of the exponentiation
+    /// shared with those of the Miller loop, and correct only up to an F_p* factor, i.e. as an
+    /// element of PF_p (after [`final_exponentiation`] it equals ⟨R, Q⟩ · (x⁴ in PF_p)^e).
+    ///
+    /// e is written in signed windows (width-[`POW_WINDOW`] NAF); the digit of weight 2^k is
+    /// multiplied in right after the squaring that leaves k squarings to go, digits above the
+    /// loop's length are raised beforehand. A negative digit multiplies by the conjugate of the
+    /// odd power, which is its inverse times an F_p element (hence "up to an F_p* factor").
+    /// Variable time in e only: the arithmetic on x, Q and the lines is branch-free, so x, Q
+    /// and R may be secret. Requires e < 2^1023 (exponents here are below q < 2^1022).
+    pub fn eval_unreduced_times_pow_vartime(&self, q: &AffinePoint, x: &Fp2, e: &U1024) -> Fp2 {
+        const HALF: usize = 1 << (POW_WINDOW - 2);
+        assert!(e.bit_width_vartime() < 1024, "exponent of 1024 bits");
+        let k = wnaf_vartime(e, POW_WINDOW);
+        let n = self.digits.len();
+        // Odd powers x, x³, …, x^(2^(w−1) − 1).
+        let x2 = x.square();
+        let mut odd = [*x; HALF];
+        for j in 1..HALF {
+            odd[j] = odd[j - 1].mul(&x2);
+        }
+        let digit_power = |d: i8| -> Fp2 {
+            let t = odd[usize::from(d.unsigned_abs() / 2)];
+            if d > 0 {
+                t
+            } else {
+                t.conjugate()
             }
-        } else {
-            for &d in self.digits {
-                v = v.square().mul(&next().eval(q));
-                if d != 0 {
-                    v = v.mul(&next().eval(q));
+        };
+        // The digits of weight ≥ 2^n, left to right (square-and-multiply by small digits).
+        let mut v = Fp2::ONE;
+        let mut started = false;
+        for &d in k.iter().skip(n).rev() {
+            if started {
+                v = v.square();
+            }
+            if d != 0 {
+                v = if started {
+                    v.mul(&digit_power(d))
+                } else {
+                    digit_power(d)
+                };
+                started = true;
+            }
+        }
+        let mut steps = self.steps(q);
+        for (j, &d) in self.digits.iter().enumerate() {
+            v = v.square().mul(&steps.next_factor(d));
+            // n − 1 − j squarings remain: this is the place of the digit of weight 2^(n−1−j).
+            if let Some(&kd) = k.get(n - 1 - j) {
+                if kd != 0 {
+                    v = v.mul(&digit_power(kd));
                 }
             }
         }
         v
+    }
+
+    fn steps<'a>(&'a self, q: &'a AffinePoint) -> Steps<'a> {
+        Steps {
+            lines: self.lines.iter(),
+            q,
+            normalized: self.normalized,
+            qy2: if self.normalized {
+                q.y.square()
+            } else {
+                Fp::ZERO
+            },
+        }
+    }
+
+    /// Whether [`MillerLines::normalize`] has run.
+    pub fn is_normalized(&self) -> bool {
+        self.normalized
+    }
+}
+
+impl Clone for MillerLines {
+    fn clone(&self) -> Self {
+        Self {
+            lines: self.lines.clone(),
+            digits: self.digits,
+            order_q: self.order_q,
+            normalized: self.normalized,
+        }
+    }
+}
+
+/// Window width of the exponent in [`MillerLines::eval_unreduced_times_pow_vartime`].
+const POW_WINDOW: u32 = 6;
+
+/// The width-w NAF of e, least significant digit first: odd digits in (−2^(w−1), 2^(w−1))
+/// separated by at least w − 1 zeros. Public exponents only.
+fn wnaf_vartime(e: &U1024, w: u32) -> Vec<i8> {
+    let mut k = *e;
+    let mut out = Vec::with_capacity(1030);
+    let modulus = 1i64 << w;
+    while !bool::from(k.is_zero()) {
+        let mut d = 0i64;
+        if k.bit_vartime(0) {
+            d = (k.as_words()[0] & (modulus as u64 - 1)) as i64;
+            if d >= modulus / 2 {
+                d -= modulus;
+            }
+            k = if d > 0 {
+                k.wrapping_sub(&U1024::from_u64(d as u64))
+            } else {
+                k.wrapping_add(&U1024::from_u64(d.unsigned_abs()))
+            };
+        }
+        out.push(d as i8);
+        k = k.shr_vartime(1);
+    }
+    out
+}
+
+/// The factor each Miller step multiplies in, evaluated at one point Q.
+struct Steps<'a> {
+    lines: core::slice::Iter<'a, Line>,
+    q: &'a AffinePoint,
+    normalized: bool,
+    /// Q_y² (normalised lines only).
+    qy2: Fp,
+}
+
+impl Steps<'_> {
+    /// The tangent line of the next step, times its chord line if the digit is nonzero.
+    /// Normalised lines are A + i·Q_y with A = c0·Q_x + c1, and a tangent–chord pair costs two
+    /// products: (A1 + i·Q_y)(A2 + i·Q_y) = (A1·A2 − Q_y²) + i·Q_y(A1 + A2).
+    #[inline(always)]
+    fn next_factor(&mut self, d: i8) -> Fp2 {
+        let q = self.q;
+        let mut next = || self.lines.next().copied().unwrap_or_default();
+        let tangent = next();
+        if self.normalized {
+            let a1 = tangent.c0 * q.x + tangent.c1;
+            if d == 0 {
+                return Fp2::new(a1, q.y);
+            }
+            let chord = next();
+            let a2 = chord.c0 * q.x + chord.c1;
+            Fp2::new(a1 * a2 - self.qy2, q.y * (a1 + a2))
+        } else {
+            let l1 = tangent.eval(q);
+            if d == 0 {
+                return l1;
+            }
+            l1.mul(&next().eval(q))
+        }
     }
 }
 
@@ -252,6 +393,57 @@ mod tests {
         }
         assert!(acc != 0);
         assert_eq!(binary_digits().len(), 1021);
+    }
+
+    #[test]
+    fn wnaf_reconstructs_the_exponent() {
+        for e in [
+            U1024::ZERO,
+            U1024::ONE,
+            U1024::from_u64(0xFFFF_FFFF),
+            Q.wrapping_sub(&U1024::ONE),
+            U1024::MAX.shr_vartime(2),
+        ] {
+            let k = wnaf_vartime(&e, POW_WINDOW);
+            let mut acc = U1024::ZERO;
+            for &d in k.iter().rev() {
+                acc = acc.shl_vartime(1);
+                acc = if d >= 0 {
+                    acc.wrapping_add(&U1024::from_u64(d as u64))
+                } else {
+                    acc.wrapping_sub(&U1024::from_u64(d.unsigned_abs() as u64))
+                };
+                assert!(d == 0 || (d % 2 != 0 && d.unsigned_abs() < 1 << (POW_WINDOW - 1)));
+            }
+            assert_eq!(acc, e);
+        }
+    }
+
+    #[test]
+    fn shared_loop_equals_pairing_times_power() {
+        let p = AffinePoint::generator();
+        let two_p = JacobianPoint::from_affine(&p)
+            .double()
+            .to_affine_vartime()
+            .unwrap();
+        let x = Fp2::new(Fp::from_u64(3), Fp::from_u64(0xABCD));
+        let raw = MillerLines::new(&p);
+        let mut normalized = raw.clone();
+        normalized.normalize();
+        for e in [
+            U1024::ZERO,
+            U1024::ONE,
+            U1024::from_u64(0x1F),
+            U1024::from_u64(0xDEAD_BEEF_1234),
+            Q.wrapping_sub(&U1024::ONE),
+            U1024::MAX.shr_vartime(1),
+        ] {
+            let want = final_exponentiation(&raw.eval_unreduced(&two_p).mul(&x.pow_vartime(&e)));
+            for lines in [&raw, &normalized] {
+                let got = lines.eval_unreduced_times_pow_vartime(&two_p, &x, &e);
+                assert_eq!(final_exponentiation(&got), want);
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use zeroize::Zeroize;
 const Q_BITS: usize = 1022;
 
 /// A fixed-base table for W-bit signed windows (2 ≤ W ≤ 8). Memory: ceil(1023/W)·2^(W−1)·256
-/// octets (W = 8: 4 MiB; W = 6: 1.3 MiB). The base is public.
+/// octets (W = 8: 4 MiB; W = 7: 2.4 MiB; W = 6: 1.3 MiB). The base is public.
 pub struct FixedBaseTable<const W: usize> {
     /// Row-major: window i, entry j ↦ (j+1)·2^(W·i)·B as x‖y Montgomery words.
     entries: Vec<[u64; 2 * LIMBS]>,
@@ -200,6 +200,11 @@ mod tests {
             let b = gj.mul_vartime(&s.to_uint()).to_affine_vartime();
             assert_eq!(a, b, "W = {W}, d = {d}");
         }
+    }
+
+    #[test]
+    fn exceptional_last_window_w7() {
+        exceptional_scalars_for::<7>();
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::crypto::fp2::Fp2;
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::Zeroize;
 
-const W: usize = 8;
+const W: usize = 6;
 const HALF: usize = 1 << (W - 1);
 
 pub(crate) struct GPowTable {
