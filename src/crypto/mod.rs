@@ -32,6 +32,7 @@ pub mod p256ext;
 pub mod pairing;
 pub mod sakke;
 pub mod seal;
+mod second_use;
 pub mod secret;
 
 pub use error::CryptoError;
