@@ -380,9 +380,10 @@ impl Distributor {
             if !self.schedule.due(&id, now) {
                 continue;
             }
-            // Everything up to `from` is acknowledged or known to hold nothing for it.
+            // Everything up to `from` is acknowledged or known to hold nothing for it (at a
+            // term's settling round nothing is examined yet: `from` is the offset).
             let from = self.schedule.examined(&id, s.acked);
-            if from >= newest && !s.must_resync && (from == s.acked || slack > 1) {
+            if from >= newest && !s.must_resync {
                 continue;
             }
             let Some(page) = state.events_for(&id, from, MAX_BATCH)? else {
