@@ -111,14 +111,15 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     let node = n.node.clone();
     let delivery = actix_rt::spawn(async move {
         let now = node.now();
-        let set = node
-            .key_sets
-            .key_set(&community, "sip:alice@sealkm.test", None, now)
-            .await?;
         node.key_sets
-            .audit_delivery(&set, &Actor("test".into()))
-            .await?;
-        Ok::<_, sealkm::node::NodeError>(set)
+            .key_set_for(
+                &community,
+                "sip:alice@sealkm.test",
+                None,
+                now,
+                &Actor("test".into()),
+            )
+            .await
     });
     // The writer has written and synced the batch with the delivery's record and is held
     // before acknowledging it: the delivery must still be waiting.
@@ -143,14 +144,25 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     use futures_util::FutureExt;
     gate.hold.store(true, Ordering::SeqCst);
     let alice = Actor("test".into());
-    let repeat = n.node.key_sets.audit_delivery(&set, &alice).now_or_never();
+    let community = n.node.community_for_host(None).await.expect("community");
+    let now = n.node.now();
+    let deliver = |actor: Actor| {
+        let node = n.node.clone();
+        let community = community.clone();
+        async move {
+            node.key_sets
+                .key_set_for(&community, "sip:alice@sealkm.test", None, now, &actor)
+                .await
+        }
+    };
+    let repeat = deliver(alice.clone()).now_or_never();
     assert!(
-        matches!(repeat, Some(Ok(()))),
-        "a repeat waited: {repeat:?}"
+        matches!(&repeat, Some(Ok(again)) if Arc::ptr_eq(again, &set)),
+        "a repeat waited or was issued again: {repeat:?}"
     );
     // Another principal receiving the same key set is a new exposure: it waits.
     let someone_else = Actor("someone-else".into());
-    let mut other = Box::pin(n.node.key_sets.audit_delivery(&set, &someone_else));
+    let mut other = Box::pin(deliver(someone_else.clone()));
     let other_early = (&mut other).now_or_never();
     reached.recv().await.expect("the writer synced a batch");
     gate.hold.store(false, Ordering::SeqCst);
@@ -164,6 +176,20 @@ async fn a_key_delivery_is_answered_only_after_its_audit_record_is_synced() {
     assert_eq!(
         verify_file(&n.audit_file).expect("valid").records,
         before + 3
+    );
+
+    // A recorded delivery that was not made after all is recorded as withheld.
+    n.node.key_sets.withheld(&set, &someone_else);
+    n.node.audit_log().flush().expect("flushed");
+    let log = std::fs::read_to_string(&n.audit_file).expect("read");
+    let last = log.lines().last().expect("a record");
+    assert!(
+        last.contains("key_set_withheld") && last.contains("someone-else"),
+        "{last}"
+    );
+    assert_eq!(
+        verify_file(&n.audit_file).expect("valid").records,
+        before + 4
     );
 }
 

@@ -14,7 +14,8 @@
 # Prints at the end the node's mean issuance time (from its /metrics).
 #
 # Environment: DURATION (s, default 10), CONCURRENCY (default "1 32"), USERS (cold identity
-# pool per run, default 40000), PORT (default 18443), JSON=1 for JSON lines.
+# pool per run, default 40000), PORT (default 18443), JSON=1 for JSON lines, SEALKM_BIN (a
+# built sealkm binary instead of `cargo build --release`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,8 +26,12 @@ PORT=${PORT:-18443}
 JSON_FLAG=()
 [[ "${JSON:-0}" == 1 ]] && JSON_FLAG=(--json)
 
-cargo build --release --quiet
-BIN=target/release/sealkm
+if [[ -n "${SEALKM_BIN:-}" ]]; then
+    BIN=$SEALKM_BIN
+else
+    cargo build --release --quiet
+    BIN=target/release/sealkm
+fi
 
 TMP=$(mktemp -d)
 NODE_PID=""

@@ -318,10 +318,12 @@ async fn serve(
                 ),
                 None => None,
             };
+            // Resolves once the delivery to `actor` is audited (synced while a first key set
+            // is issued).
             let set = state
                 .node
                 .key_sets
-                .key_set(&community, &identity, period, ctx.now)
+                .key_set_for(&community, &identity, period, ctx.now, &actor)
                 .await?;
             (KmsMessageDoc::KeyProv(vec![set.to_doc()]), Some(set))
         }
@@ -349,12 +351,14 @@ async fn serve(
         client_req_url: ctx.client_req_url.clone(),
         body: KmsResponseBody::Message(message),
     };
-    // Rendered before the delivery is audited: an answer that cannot be sent is not recorded
-    // as delivered; a delivery that cannot be audited is not made.
-    let xml = render_kms_response(&doc).map_err(|e| ApiError::Internal(format!("render: {e}")))?;
-    if let Some(set) = &delivered {
-        state.node.key_sets.audit_delivery(set, &actor).await?;
-    }
+    // A key set's delivery is audited already; an answer that cannot be rendered after all
+    // is recorded as withheld.
+    let xml = render_kms_response(&doc).map_err(|e| {
+        if let Some(set) = &delivered {
+            state.node.key_sets.withheld(set, &actor);
+        }
+        ApiError::Internal(format!("render: {e}"))
+    })?;
     Ok(xml_response(
         actix_web::http::StatusCode::OK,
         ZeroizingBody(xml),

@@ -67,6 +67,9 @@ pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
 pub enum AuditKind {
     /// A user key set (SSK/PVT/RSK) was delivered (TS 33.180 D.3.3 KeyProv response).
     KeySetDelivered,
+    /// A key set whose delivery was recorded (`KeySetDelivered`) was not delivered after all:
+    /// its issuance, or the rendering of its answer, failed after the record was synced.
+    KeySetWithheld,
     /// Key information was pushed by a VAL server (TS 33.434 5.8 SEAL key provisioning).
     KeyProvisioned,
     CertificateCreated,

@@ -72,9 +72,7 @@ impl KeySets {
     /// revocation and the period window; a cache miss goes through admission control. The one
     /// time `now_unix` decides the window, the default period and the issuing certificate.
     ///
-    /// Nothing is audited here: the caller renders its answer first and then records the
-    /// delivery with [`KeySets::audit_delivery`] before sending it (a delivery that cannot be
-    /// audited is not made; an answer that cannot be rendered is never audited as delivered).
+    /// Nothing is audited here (see [`KeySets::key_set_for`] for a delivery to a principal).
     /// `community` must come from a linearizable read ([`NodeCore::community_for_host`]) made
     /// for this request: the revocation check below reads the same applied state.
     pub async fn key_set(
@@ -84,6 +82,41 @@ impl KeySets {
         period: Option<u64>,
         now_unix: u64,
     ) -> Result<Arc<KeySet>, NodeError> {
+        let (cert, requested) = self.plan(community, identity, period, now_unix)?;
+        self.issued(community, cert, identity, requested, None)
+            .await
+    }
+
+    /// The key set of `identity` like [`KeySets::key_set`], for delivery to `actor`: resolves
+    /// only once a synced audit record says `actor` receives it (a delivery that cannot be
+    /// audited is not made). Everything the record holds is known before the key set is
+    /// issued, so a first issuance writes and syncs the record while the key set is computed
+    /// instead of after it. Should the issuance, or the caller's rendering of its answer, fail
+    /// after the record is synced, a [`AuditKind::KeySetWithheld`] record follows
+    /// ([`KeySets::withheld`]): the log never shows less exposure than there was, and says
+    /// when a recorded delivery was not made.
+    pub async fn key_set_for(
+        self: &Arc<Self>,
+        community: &Community,
+        identity: &str,
+        period: Option<u64>,
+        now_unix: u64,
+        actor: &Actor,
+    ) -> Result<Arc<KeySet>, NodeError> {
+        let (cert, requested) = self.plan(community, identity, period, now_unix)?;
+        self.issued(community, cert, identity, requested, Some(actor))
+            .await
+    }
+
+    /// The checks of a key-set request and what they decide: the certificate to issue under
+    /// and the period.
+    fn plan(
+        &self,
+        community: &Community,
+        identity: &str,
+        period: Option<u64>,
+        now_unix: u64,
+    ) -> Result<(Certificate, u64), NodeError> {
         // Which period is current depends on this node's clock (the clock-skew rule).
         self.check_clock()?;
         if self
@@ -111,7 +144,7 @@ impl KeySets {
             .into());
         }
         let cert = community.issuing_certificate(now_unix)?.clone();
-        self.issued(community, cert, identity, requested).await
+        Ok((cert, requested))
     }
 
     /// The key set of `identity` for the key period current at `now_unix` under `cert`, one of
@@ -139,63 +172,116 @@ impl KeySets {
             .period
             .period_at_unix(now_unix)
             .ok_or(KmsError::BadTime)?;
-        self.issued(community, cert.clone(), identity, current)
+        self.issued(community, cert.clone(), identity, current, None)
             .await
     }
 
     /// `identity`'s key set of `requested` under `cert`: from the cache, or issued through
-    /// admission control off the async workers.
+    /// admission control off the async workers; with `deliver_to`, its delivery audited (the
+    /// record synced while a first issuance runs).
     async fn issued(
         self: &Arc<Self>,
         community: &Community,
         cert: Certificate,
         identity: &str,
         requested: u64,
+        deliver_to: Option<&Actor>,
     ) -> Result<Arc<KeySet>, NodeError> {
+        let event = deliver_to.map(|actor| {
+            delivery_event(
+                actor,
+                identity,
+                requested,
+                &community.kms_uri,
+                &cert.cert_uri,
+            )
+        });
         let cached = self.cache.get(&cert.cert_uri, identity, requested);
         self.metrics.cache(cached.is_some());
-        let set = match cached {
-            Some(s) => s,
-            None => {
-                let _permit = self
-                    .admission
-                    .try_admit(identity, self.started.elapsed())
-                    .map_err(NodeError::Shed)?;
-                let masters = self.masters(&cert)?;
-                let community = community.clone();
-                let identity_owned = identity.to_owned();
-                let started = std::time::Instant::now();
-                // About a millisecond of CPU: off the async workers.
-                let set = actix_web::rt::task::spawn_blocking(move || {
-                    issue_key_set(&community, &cert, &masters, &identity_owned, requested)
-                })
-                .await
-                .map_err(|e| NodeError::Internal(format!("issuance task failed: {e}")))??;
-                self.metrics.issuance(started.elapsed().as_secs_f64());
-                let set = Arc::new(set);
-                self.cache.insert(set.clone());
-                set
+        if let Some(set) = cached {
+            if let Some(event) = event {
+                self.record_delivery(event).await?;
+            }
+            return Ok(set);
+        }
+        let _permit = self
+            .admission
+            .try_admit(identity, self.started.elapsed())
+            .map_err(NodeError::Shed)?;
+        let masters = self.masters(&cert)?;
+        let community = community.clone();
+        let identity_owned = identity.to_owned();
+        let started = std::time::Instant::now();
+        // About half a millisecond of CPU: off the async workers.
+        let issue = async {
+            let set = actix_web::rt::task::spawn_blocking(move || {
+                issue_key_set(&community, &cert, &masters, &identity_owned, requested)
+            })
+            .await
+            .map_err(|e| NodeError::Internal(format!("issuance task failed: {e}")))??;
+            self.metrics.issuance(started.elapsed().as_secs_f64());
+            Ok::<_, NodeError>(Arc::new(set))
+        };
+        let set = match event {
+            None => issue.await?,
+            Some(event) => {
+                let withheld = event.clone();
+                let (set, audited) = tokio::join!(issue, self.record_delivery(event));
+                match (set, audited) {
+                    (Ok(set), Ok(())) => {
+                        if !delivery_matches(&withheld, &set) {
+                            self.withheld_event(withheld);
+                            return Err(NodeError::Internal(
+                                "issued key set differs from its audit record".into(),
+                            ));
+                        }
+                        set
+                    }
+                    (Ok(set), Err(e)) => {
+                        // Issued but not audited: cached for the next try, not delivered.
+                        self.cache.insert(set);
+                        return Err(e);
+                    }
+                    (Err(e), audited) => {
+                        if audited.is_ok() {
+                            self.withheld_event(withheld);
+                        }
+                        return Err(e);
+                    }
+                }
             }
         };
+        self.cache.insert(set.clone());
         Ok(set)
     }
 
-    /// Records the delivery of `set` to `actor`; an error means the delivery must not be made.
-    /// Resolves once a record of this exposure is synced: the first delivery of `set` to
-    /// `actor` in this process waits for its own record, a repeat is recorded without waiting
-    /// (see `audit::exposure`).
-    pub async fn audit_delivery(&self, set: &KeySet, actor: &Actor) -> Result<(), NodeError> {
+    /// Records a delivery and resolves once a record of this exposure is synced (see
+    /// `audit::exposure`); an error means the delivery must not be made.
+    async fn record_delivery(&self, event: AuditEvent) -> Result<(), NodeError> {
         self.audit
-            .record_exposure(AuditEvent {
-                kind: AuditKind::KeySetDelivered,
-                actor: actor.0.clone(),
-                identity: Some(set.user_uri.clone()),
-                key_period: Some(set.period_no),
-                community: Some(set.kms_uri.clone()),
-                detail: Some(set.cert_uri.clone()),
-            })
+            .record_exposure(event)
             .await
             .map_err(|e| NodeError::Internal(format!("audit: {e}")))
+    }
+
+    /// Records that the delivery of `set` to `actor`, audited by [`KeySets::key_set_for`],
+    /// was not made (the caller could not render its answer). Not waited for: it adds to the
+    /// log, it never stands between a key and its record.
+    pub fn withheld(&self, set: &KeySet, actor: &Actor) {
+        self.withheld_event(delivery_event(
+            actor,
+            &set.user_uri,
+            set.period_no,
+            &set.kms_uri,
+            &set.cert_uri,
+        ));
+    }
+
+    fn withheld_event(&self, mut event: AuditEvent) {
+        event.kind = AuditKind::KeySetWithheld;
+        if let Err(e) = self.audit.queue(event) {
+            tracing::warn!(error = %e, "audit: the record of a withheld key set was not queued");
+        }
     }
 
     /// Drops the unsealed master secrets, and the cached key sets, of every certificate this
@@ -255,4 +341,31 @@ impl KeySets {
     pub fn admission_inflight(&self) -> usize {
         self.admission.inflight()
     }
+}
+
+/// The audit record of the delivery of `identity`'s key set of `period` under `cert_uri` to
+/// `actor`.
+fn delivery_event(
+    actor: &Actor,
+    identity: &str,
+    period: u64,
+    kms_uri: &str,
+    cert_uri: &str,
+) -> AuditEvent {
+    AuditEvent {
+        kind: AuditKind::KeySetDelivered,
+        actor: actor.0.clone(),
+        identity: Some(identity.to_owned()),
+        key_period: Some(period),
+        community: Some(kms_uri.to_owned()),
+        detail: Some(cert_uri.to_owned()),
+    }
+}
+
+/// Whether `set` is the key set `event` records.
+fn delivery_matches(event: &AuditEvent, set: &KeySet) -> bool {
+    event.identity.as_deref() == Some(set.user_uri.as_str())
+        && event.key_period == Some(set.period_no)
+        && event.community.as_deref() == Some(set.kms_uri.as_str())
+        && event.detail.as_deref() == Some(set.cert_uri.as_str())
 }
