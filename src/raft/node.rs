@@ -456,7 +456,36 @@ impl<S: LogStore, A: Applier> RaftDriver<S, A> {
             return Ok(());
         }
         self.check_not_emptied(&msg)?;
+        if self.refuses_vote_while_empty(&msg) {
+            return Ok(());
+        }
         Ok(self.node.step(msg)?)
+    }
+
+    /// A node whose log is empty cannot tell a first start from a restart after its data
+    /// folder was emptied, and in the second case it has forgotten the vote it may already
+    /// have cast in the current term: voting again could give that term two leaders. So while
+    /// its log is empty it grants no vote (nor pre-vote) to a candidate whose log is not
+    /// (`msg.index`, the candidate's last index, above 0): the cluster has a history then,
+    /// and a node that truly is new catches up from a leader before it votes (an emptied one
+    /// halts at the first heartbeat, [`RaftDriver::check_not_emptied`]). The first election
+    /// of a new cluster, between empty logs, is unaffected. The price: a cluster that needs
+    /// such a node's vote for a quorum waits for another member to return.
+    fn refuses_vote_while_empty(&self, msg: &Message) -> bool {
+        let refused = matches!(
+            msg.get_msg_type(),
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+        ) && msg.index > 0
+            && self.node.raft.raft_log.last_index() == 0;
+        if refused {
+            tracing::warn!(
+                node = self.id(),
+                candidate = msg.from,
+                term = msg.term,
+                "vote not granted: this node's Raft log is empty and the candidate's is not"
+            );
+        }
+        refused
     }
 
     /// A current leader's heartbeat names a commit index up to what it knows this node holds.
