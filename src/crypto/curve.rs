@@ -178,15 +178,16 @@ impl JacobianPoint {
     /// reuses: alpha = 3(X² − Z⁴), delta = Z², gamma = Y².
     #[inline(always)]
     pub(crate) fn double_with_parts(&self) -> (Self, Fp, Fp, Fp) {
-        let delta = self.z.square();
-        let gamma = self.y.square();
-        let beta = self.x * gamma;
-        let t = (self.x - delta) * (self.x + delta);
+        // Independent products go together (`Fp::mul_n`: overlapped with the IFMA backend).
+        let ypz = self.y + self.z;
+        let [delta, gamma, ypz2] = Fp::mul_n([&self.z, &self.y, &ypz], [&self.z, &self.y, &ypz]);
+        let (xmd, xpd) = (self.x - delta, self.x + delta);
+        let [beta, t, gamma2] = Fp::mul_n([&self.x, &xmd, &gamma], [&gamma, &xpd, &gamma]);
         let alpha = t.double() + t;
         let beta4 = beta.double().double();
         let x3 = alpha.square() - beta4.double();
-        let z3 = (self.y + self.z).square() - gamma - delta;
-        let gamma2_8 = gamma.square().double().double().double();
+        let z3 = ypz2 - gamma - delta;
+        let gamma2_8 = gamma2.double().double().double();
         let y3 = alpha * (beta4 - x3) - gamma2_8;
         (
             Self {
@@ -206,17 +207,18 @@ impl JacobianPoint {
     /// wrong and must be replaced by a doubling); self = ∞ gives garbage.
     #[inline(always)]
     pub(crate) fn add_mixed_raw(&self, p: &AffinePoint) -> (Self, Fp, Fp) {
+        // Independent products go together (`Fp::mul_n`: overlapped with the IFMA backend).
         let z1z1 = self.z.square();
-        let u2 = p.x * z1z1;
-        let s2 = p.y * self.z * z1z1;
+        let [u2, z1z1z1] = Fp::mul_n([&p.x, &self.z], [&z1z1, &z1z1]);
+        let s2 = p.y * z1z1z1;
         let h = u2 - self.x;
         let r = s2 - self.y;
-        let hh = h.square();
-        let hhh = h * hh;
-        let v = self.x * hh;
-        let x3 = r.square() - hhh - v.double();
-        let y3 = r * (v - x3) - self.y * hhh;
-        let z3 = self.z * h;
+        let [hh, rr, z3] = Fp::mul_n([&h, &r, &self.z], [&h, &r, &h]);
+        let [hhh, v] = Fp::mul_n([&h, &self.x], [&hh, &hh]);
+        let x3 = rr - hhh - v.double();
+        let vmx = v - x3;
+        let [ry, yh] = Fp::mul_n([&r, &self.y], [&vmx, &hhh]);
+        let y3 = ry - yh;
         (
             Self {
                 x: x3,

@@ -136,19 +136,21 @@ impl MillerLines {
         for &d in digits {
             // Tangent at C: λ = alpha/(2YZ); line·2YZ³ = alpha(Q_x·Z² + X) − 2Y² + i·Q_y·2YZ³.
             let (c2, alpha, delta, gamma) = c.double_with_parts();
+            let [c0, ax, z3d] = Fp::mul_n([&alpha, &alpha, &c2.z], [&delta, &c.x, &delta]);
             lines.push(Line {
-                c0: alpha * delta,
-                c1: alpha * c.x - gamma.double(),
-                c2: c2.z * delta,
+                c0,
+                c1: ax - gamma.double(),
+                c2: z3d,
             });
             c = c2;
             if d != 0 {
                 // Chord through C and T = ±R: λ = r/(Z·H); line·Z3 = r(Q_x + T_x) − T_y·Z3 + i·Q_y·Z3.
                 let t = if d > 0 { r } else { &neg_r };
                 let (sum, _h, rr) = c.add_mixed_raw(t);
+                let [rx, yz] = Fp::mul_n([&rr, &t.y], [&t.x, &sum.z]);
                 lines.push(Line {
                     c0: rr,
-                    c1: rr * t.x - t.y * sum.z,
+                    c1: rx - yz,
                     c2: sum.z,
                 });
                 c = sum;
@@ -179,11 +181,12 @@ impl MillerLines {
         // A zero c2 (only for a degenerate Miller point) leaves garbage, never a panic.
         let (mut inv, _) = acc.invert();
         for (l, pre) in self.lines.iter_mut().zip(prefix.iter()).rev() {
-            let c2inv = inv * *pre;
-            inv = inv * l.c2;
+            let [c2inv, next] = Fp::mul_n([&inv, &inv], [pre, &l.c2]);
+            inv = next;
+            let [c0, c1] = Fp::mul_n([&l.c0, &l.c1], [&c2inv, &c2inv]);
             *l = Line {
-                c0: l.c0 * c2inv,
-                c1: l.c1 * c2inv,
+                c0,
+                c1,
                 c2: Fp::ONE,
             };
         }

@@ -23,9 +23,9 @@
 //! scalar arithmetic take the same time whatever the operands.
 
 use core::arch::x86_64::{
-    __m512i, _mm512_alignr_epi64, _mm512_and_si512, _mm512_maskz_permutex2var_epi64,
-    _mm512_or_si512, _mm512_sllv_epi64, _mm512_srlv_epi64, _mm512_castsi512_si128, _mm512_loadu_si512,
-    _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_set1_epi64, _mm512_setzero_si512,
+    __m512i, _mm512_alignr_epi64, _mm512_and_si512, _mm512_castsi512_si128, _mm512_loadu_si512,
+    _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_maskz_permutex2var_epi64, _mm512_or_si512,
+    _mm512_set1_epi64, _mm512_setzero_si512, _mm512_sllv_epi64, _mm512_srlv_epi64,
     _mm512_storeu_si512, _mm_extract_epi64,
 };
 
