@@ -6,8 +6,9 @@
 //!
 //! Both are crypto-bigint 0.7 `ConstMontyForm`s: the modulus is fixed at compile time, inversion
 //! is crypto-bigint's constant-time safegcd; products and squares are the specialised 16-limb
-//! Montgomery multiplication of [`mont`] (x86-64 `mulx`/`adcx`/`adox` when the CPU has them),
-//! equal to crypto-bigint's; additions, subtractions, doublings and negations are the
+//! Montgomery multiplication of [`mont`] (AVX-512 IFMA, else x86-64 `mulx`/`adcx`/`adox`, when
+//! the CPU has them), equal to crypto-bigint's; `Fp::mul_n` runs independent products
+//! together; additions, subtractions, doublings and negations are the
 //! branch-free [`add_mod`] and [`sub_mod`] (`adc`/`sbb` chains on x86-64, word loops
 //! elsewhere), equal to crypto-bigint's too. Every
 //! operation here is constant-time in the values; the only `*_vartime` function is

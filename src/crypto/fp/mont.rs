@@ -6,8 +6,11 @@
 //! t += a·b_i, then t += m·u with u = t_0·(−m^−1) mod 2^64 and a shift by one word), followed by
 //! one subtraction of m selected by a mask. Nothing branches on or indexes by the values.
 //!
+//! * [`Backend::Ifma`]: radix 2^52 with AVX-512 IFMA (`super::ifma`, a different but equivalent
+//!   reduction: 20 steps of 52 bits on b·2^16), chosen at run time when the CPU announces
+//!   AVX-512F and IFMA (valgrind's emulated CPU does not, so there detection picks `Adx`);
 //! * [`Backend::Adx`]: x86-64 `mulx`/`adcx`/`adox` in `core::arch::asm!` — two independent carry
-//!   chains per row — chosen at run time when the CPU has BMI2 and ADX;
+//!   chains per row — chosen at run time when the CPU has BMI2 and ADX (and no IFMA);
 //! * [`Backend::Portable`]: the same CIOS with `u128` products, for every other target;
 //! * [`Backend::CryptoBigint`]: crypto-bigint's own multiplication, kept for comparison.
 //!
