@@ -37,6 +37,15 @@ impl Fp2 {
     /// Karatsuba: (a0 + i a1)(b0 + i b1) = (a0b0 − a1b1) + i((a0 + a1)(b0 + b1) − a0b0 − a1b1).
     #[inline(always)]
     pub fn mul(&self, rhs: &Self) -> Self {
+        if !Fp::batched() {
+            let v0 = self.c0 * rhs.c0;
+            let v1 = self.c1 * rhs.c1;
+            let t = (self.c0 + self.c1) * (rhs.c0 + rhs.c1);
+            return Self {
+                c0: v0 - v1,
+                c1: t - v0 - v1,
+            };
+        }
         let s0 = self.c0 + self.c1;
         let s1 = rhs.c0 + rhs.c1;
         let [v0, v1, t] = Fp::mul_n([&self.c0, &self.c1, &s0], [&rhs.c0, &rhs.c1, &s1]);
@@ -49,6 +58,11 @@ impl Fp2 {
     /// (a0 + i a1)² = (a0 + a1)(a0 − a1) + i·2a0a1.
     #[inline(always)]
     pub fn square(&self) -> Self {
+        if !Fp::batched() {
+            let c0 = (self.c0 + self.c1) * (self.c0 - self.c1);
+            let c1 = (self.c0 * self.c1).double();
+            return Self { c0, c1 };
+        }
         let s = self.c0 + self.c1;
         let d = self.c0 - self.c1;
         let [c0, m] = Fp::mul_n([&s, &self.c0], [&d, &self.c1]);

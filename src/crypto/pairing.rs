@@ -347,7 +347,7 @@ impl Steps<'_> {
     /// product. The same values as `v.square().mul(&self.next_factor(d))`.
     #[inline(always)]
     fn step(&mut self, v: &Fp2, d: i8) -> Fp2 {
-        if !self.normalized {
+        if !self.normalized || !Fp::batched() {
             return v.square().mul(&self.next_factor(d));
         }
         let q = self.q;
