@@ -7,11 +7,12 @@
 //!
 //! The group "mont" measures F_p multiplication, RSK issue and decapsulation once per
 //! Montgomery multiplication backend (`fp::mont`: crypto-bigint's, the portable CIOS, the
-//! x86-64 ADX one), back to back in one run: `cargo bench --bench sakke -- mont/`.
+//! x86-64 ADX one, the AVX-512 IFMA one where the CPU has them), back to back in one run: `cargo bench --bench sakke -- mont/`.
 //!
 //! `SAKKE_MEDIANS=1 cargo bench --bench sakke -- medians` prints per-call medians instead
 //! (`median sakke/<op> (<backend>): X µs`, for each Montgomery backend), comparable with the
-//! wolfSSL harness in scripts/bench/wolfssl/ (SAKKE_MEDIANS_N calls per line, default 300).
+//! wolfSSL harness in scripts/bench/wolfssl/ (SAKKE_MEDIANS_N calls per line, default 300;
+//! SAKKE_MEDIANS_BACKENDS=adx,ifma limits the run to the backends named).
 
 #[path = "common/medians.rs"]
 mod medians;
@@ -93,8 +94,13 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("mont");
     g.sample_size(20);
-    for be in [Backend::CryptoBigint, Backend::Portable, Backend::Adx] {
-        if be == Backend::Adx && mont::detect() != Backend::Adx {
+    for be in [
+        Backend::CryptoBigint,
+        Backend::Portable,
+        Backend::Adx,
+        Backend::Ifma,
+    ] {
+        if !available(be) {
             continue;
         }
         mont::set_backend(be);
@@ -143,6 +149,10 @@ fn medians(_: &mut Criterion) {
     assert_eq!(out.expose(), ssv.expose(), "decapsulated SSV differs");
     let out = decapsulate(&z, id, &fresh(), &data).expect("dec");
     assert_eq!(out.expose(), ssv.expose(), "decapsulated SSV differs");
+    // SAKKE_MEDIANS_BACKENDS=adx,ifma measures only those backends (default: all).
+    let wanted: Option<Vec<String>> = std::env::var("SAKKE_MEDIANS_BACKENDS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_owned).collect());
     println!("# sakke medians: {n} calls per line");
     // New identifiers across all backends' rounds (none is met twice).
     let mut fresh_id = 0u64;
@@ -150,8 +160,9 @@ fn medians(_: &mut Criterion) {
         ("crypto-bigint", Backend::CryptoBigint),
         ("portable", Backend::Portable),
         ("adx", Backend::Adx),
+        ("ifma", Backend::Ifma),
     ] {
-        if be == Backend::Adx && mont::detect() != Backend::Adx {
+        if !available(be) || !wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == name)) {
             continue;
         }
         mont::set_backend(be);
@@ -194,6 +205,15 @@ fn medians(_: &mut Criterion) {
         }
     }
     mont::set_backend(mont::detect());
+}
+
+/// Whether this CPU runs backend `be` (`set_backend` would otherwise fall back silently).
+fn available(be: Backend) -> bool {
+    match be {
+        Backend::Adx => sealkm::crypto::has_mulx_adx(),
+        Backend::Ifma => mont::has_ifma(),
+        _ => true,
+    }
 }
 
 criterion_group!(benches, bench, medians);

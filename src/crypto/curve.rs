@@ -178,6 +178,35 @@ impl JacobianPoint {
     /// reuses: alpha = 3(X² − Z⁴), delta = Z², gamma = Y².
     #[inline(always)]
     pub(crate) fn double_with_parts(&self) -> (Self, Fp, Fp, Fp) {
+        if !Fp::batched() {
+            return self.double_with_parts_serial();
+        }
+        // Independent products go together (`Fp::mul_n`: overlapped with the IFMA backend).
+        let ypz = self.y + self.z;
+        let [delta, gamma, ypz2] = Fp::mul_n([&self.z, &self.y, &ypz], [&self.z, &self.y, &ypz]);
+        let (xmd, xpd) = (self.x - delta, self.x + delta);
+        let [beta, t, gamma2] = Fp::mul_n([&self.x, &xmd, &gamma], [&gamma, &xpd, &gamma]);
+        let alpha = t.double() + t;
+        let beta4 = beta.double().double();
+        let x3 = alpha.square() - beta4.double();
+        let z3 = ypz2 - gamma - delta;
+        let gamma2_8 = gamma2.double().double().double();
+        let y3 = alpha * (beta4 - x3) - gamma2_8;
+        (
+            Self {
+                x: x3,
+                y: y3,
+                z: z3,
+            },
+            alpha,
+            delta,
+            gamma,
+        )
+    }
+
+    /// [`JacobianPoint::double_with_parts`] one product at a time (backends other than IFMA).
+    #[inline(always)]
+    fn double_with_parts_serial(&self) -> (Self, Fp, Fp, Fp) {
         let delta = self.z.square();
         let gamma = self.y.square();
         let beta = self.x * gamma;
@@ -200,12 +229,9 @@ impl JacobianPoint {
         )
     }
 
-    /// The mixed-addition core (8M + 3S): returns the sum for the generic case together with
-    /// H = x2·Z1² − X1 and R = y2·Z1³ − Y1. H = 0, R ≠ 0 means self = −p (the formula then
-    /// yields Z3 = 0, the point at infinity, correctly); H = R = 0 means self = p (the result is
-    /// wrong and must be replaced by a doubling); self = ∞ gives garbage.
+    /// [`JacobianPoint::add_mixed_raw`] one product at a time (backends other than IFMA).
     #[inline(always)]
-    pub(crate) fn add_mixed_raw(&self, p: &AffinePoint) -> (Self, Fp, Fp) {
+    fn add_mixed_raw_serial(&self, p: &AffinePoint) -> (Self, Fp, Fp) {
         let z1z1 = self.z.square();
         let u2 = p.x * z1z1;
         let s2 = p.y * self.z * z1z1;
@@ -217,6 +243,38 @@ impl JacobianPoint {
         let x3 = r.square() - hhh - v.double();
         let y3 = r * (v - x3) - self.y * hhh;
         let z3 = self.z * h;
+        (
+            Self {
+                x: x3,
+                y: y3,
+                z: z3,
+            },
+            h,
+            r,
+        )
+    }
+
+    /// The mixed-addition core (8M + 3S): returns the sum for the generic case together with
+    /// H = x2·Z1² − X1 and R = y2·Z1³ − Y1. H = 0, R ≠ 0 means self = −p (the formula then
+    /// yields Z3 = 0, the point at infinity, correctly); H = R = 0 means self = p (the result is
+    /// wrong and must be replaced by a doubling); self = ∞ gives garbage.
+    #[inline(always)]
+    pub(crate) fn add_mixed_raw(&self, p: &AffinePoint) -> (Self, Fp, Fp) {
+        if !Fp::batched() {
+            return self.add_mixed_raw_serial(p);
+        }
+        // Independent products go together (`Fp::mul_n`: overlapped with the IFMA backend).
+        let z1z1 = self.z.square();
+        let [u2, z1z1z1] = Fp::mul_n([&p.x, &self.z], [&z1z1, &z1z1]);
+        let s2 = p.y * z1z1z1;
+        let h = u2 - self.x;
+        let r = s2 - self.y;
+        let [hh, rr, z3] = Fp::mul_n([&h, &r, &self.z], [&h, &r, &h]);
+        let [hhh, v] = Fp::mul_n([&h, &self.x], [&hh, &hh]);
+        let x3 = rr - hhh - v.double();
+        let vmx = v - x3;
+        let [ry, yh] = Fp::mul_n([&r, &self.y], [&vmx, &hhh]);
+        let y3 = ry - yh;
         (
             Self {
                 x: x3,

@@ -37,9 +37,18 @@ impl Fp2 {
     /// Karatsuba: (a0 + i a1)(b0 + i b1) = (a0b0 − a1b1) + i((a0 + a1)(b0 + b1) − a0b0 − a1b1).
     #[inline(always)]
     pub fn mul(&self, rhs: &Self) -> Self {
-        let v0 = self.c0 * rhs.c0;
-        let v1 = self.c1 * rhs.c1;
-        let t = (self.c0 + self.c1) * (rhs.c0 + rhs.c1);
+        if !Fp::batched() {
+            let v0 = self.c0 * rhs.c0;
+            let v1 = self.c1 * rhs.c1;
+            let t = (self.c0 + self.c1) * (rhs.c0 + rhs.c1);
+            return Self {
+                c0: v0 - v1,
+                c1: t - v0 - v1,
+            };
+        }
+        let s0 = self.c0 + self.c1;
+        let s1 = rhs.c0 + rhs.c1;
+        let [v0, v1, t] = Fp::mul_n([&self.c0, &self.c1, &s0], [&rhs.c0, &rhs.c1, &s1]);
         Self {
             c0: v0 - v1,
             c1: t - v0 - v1,
@@ -49,17 +58,24 @@ impl Fp2 {
     /// (a0 + i a1)² = (a0 + a1)(a0 − a1) + i·2a0a1.
     #[inline(always)]
     pub fn square(&self) -> Self {
-        let c0 = (self.c0 + self.c1) * (self.c0 - self.c1);
-        let c1 = (self.c0 * self.c1).double();
-        Self { c0, c1 }
+        if !Fp::batched() {
+            let c0 = (self.c0 + self.c1) * (self.c0 - self.c1);
+            let c1 = (self.c0 * self.c1).double();
+            return Self { c0, c1 };
+        }
+        let s = self.c0 + self.c1;
+        let d = self.c0 - self.c1;
+        let [c0, m] = Fp::mul_n([&s, &self.c0], [&d, &self.c1]);
+        Self { c0, c1: m.double() }
     }
 
     /// Multiplication by (1 + i·t), the normalised PF_p representative of t (2 products).
     #[inline(always)]
     pub fn mul_by_one_plus_it(&self, t: &Fp) -> Self {
+        let [x, y] = Fp::mul_n([&self.c1, &self.c0], [t, t]);
         Self {
-            c0: self.c0 - self.c1 * *t,
-            c1: self.c1 + self.c0 * *t,
+            c0: self.c0 - x,
+            c1: self.c1 + y,
         }
     }
 

@@ -136,19 +136,21 @@ impl MillerLines {
         for &d in digits {
             // Tangent at C: λ = alpha/(2YZ); line·2YZ³ = alpha(Q_x·Z² + X) − 2Y² + i·Q_y·2YZ³.
             let (c2, alpha, delta, gamma) = c.double_with_parts();
+            let [c0, ax, z3d] = Fp::mul_n([&alpha, &alpha, &c2.z], [&delta, &c.x, &delta]);
             lines.push(Line {
-                c0: alpha * delta,
-                c1: alpha * c.x - gamma.double(),
-                c2: c2.z * delta,
+                c0,
+                c1: ax - gamma.double(),
+                c2: z3d,
             });
             c = c2;
             if d != 0 {
                 // Chord through C and T = ±R: λ = r/(Z·H); line·Z3 = r(Q_x + T_x) − T_y·Z3 + i·Q_y·Z3.
                 let t = if d > 0 { r } else { &neg_r };
                 let (sum, _h, rr) = c.add_mixed_raw(t);
+                let [rx, yz] = Fp::mul_n([&rr, &t.y], [&t.x, &sum.z]);
                 lines.push(Line {
                     c0: rr,
-                    c1: rr * t.x - t.y * sum.z,
+                    c1: rx - yz,
                     c2: sum.z,
                 });
                 c = sum;
@@ -179,11 +181,12 @@ impl MillerLines {
         // A zero c2 (only for a degenerate Miller point) leaves garbage, never a panic.
         let (mut inv, _) = acc.invert();
         for (l, pre) in self.lines.iter_mut().zip(prefix.iter()).rev() {
-            let c2inv = inv * *pre;
-            inv = inv * l.c2;
+            let [c2inv, next] = Fp::mul_n([&inv, &inv], [pre, &l.c2]);
+            inv = next;
+            let [c0, c1] = Fp::mul_n([&l.c0, &l.c1], [&c2inv, &c2inv]);
             *l = Line {
-                c0: l.c0 * c2inv,
-                c1: l.c1 * c2inv,
+                c0,
+                c1,
                 c2: Fp::ONE,
             };
         }
@@ -207,7 +210,7 @@ impl MillerLines {
         let mut v = Fp2::ONE;
         let mut steps = self.steps(q);
         for &d in self.digits {
-            v = v.square().mul(&steps.next_factor(d));
+            v = steps.step(&v, d);
         }
         v
     }
@@ -259,7 +262,7 @@ impl MillerLines {
         }
         let mut steps = self.steps(q);
         for (j, &d) in self.digits.iter().enumerate() {
-            v = v.square().mul(&steps.next_factor(d));
+            v = steps.step(&v, d);
             // n − 1 − j squarings remain: this is the place of the digit of weight 2^(n−1−j).
             if let Some(&kd) = k.get(n - 1 - j) {
                 if kd != 0 {
@@ -338,6 +341,36 @@ struct Steps<'a> {
 }
 
 impl Steps<'_> {
+    /// v² times the next factor. For normalised lines, the products that do not wait for each
+    /// other go together through [`Fp::mul_n`] (with the IFMA backend their latencies overlap):
+    /// v²'s two with the lines' Q_x products, then A1·A2 with Q_y(A1 + A2), then the F_p²
+    /// product. The same values as `v.square().mul(&self.next_factor(d))`.
+    #[inline(always)]
+    fn step(&mut self, v: &Fp2, d: i8) -> Fp2 {
+        if !self.normalized || !Fp::batched() {
+            return v.square().mul(&self.next_factor(d));
+        }
+        let q = self.q;
+        let tangent = self.lines.next().copied().unwrap_or_default();
+        let s = v.c0 + v.c1;
+        let diff = v.c0 - v.c1;
+        if d == 0 {
+            let [sq0, sq1, x1] = Fp::mul_n([&s, &v.c0, &tangent.c0], [&diff, &v.c1, &q.x]);
+            let sq = Fp2::new(sq0, sq1.double());
+            return sq.mul(&Fp2::new(x1 + tangent.c1, q.y));
+        }
+        let chord = self.lines.next().copied().unwrap_or_default();
+        let [sq0, sq1, x1, x2] = Fp::mul_n(
+            [&s, &v.c0, &tangent.c0, &chord.c0],
+            [&diff, &v.c1, &q.x, &q.x],
+        );
+        let (a1, a2) = (x1 + tangent.c1, x2 + chord.c1);
+        let sum = a1 + a2;
+        let [a12, y12] = Fp::mul_n([&a1, &q.y], [&a2, &sum]);
+        let sq = Fp2::new(sq0, sq1.double());
+        sq.mul(&Fp2::new(a12 - self.qy2, y12))
+    }
+
     /// The tangent line of the next step, times its chord line if the digit is nonzero.
     /// Normalised lines are A + i·Q_y with A = c0·Q_x + c1, and a tangent–chord pair costs two
     /// products: (A1 + i·Q_y)(A2 + i·Q_y) = (A1·A2 − Q_y²) + i·Q_y(A1 + A2).

@@ -110,7 +110,7 @@ impl Applier for Recorder {
     }
     fn restore(&mut self, snap: &Snapshot) -> Result<(), RecorderError> {
         let data = &snap.data;
-        if data.len() % 16 != 0 {
+        if !data.len().is_multiple_of(16) {
             return Err(RecorderError::Restore);
         }
         self.applied = data

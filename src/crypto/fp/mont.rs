@@ -6,8 +6,11 @@
 //! t += a·b_i, then t += m·u with u = t_0·(−m^−1) mod 2^64 and a shift by one word), followed by
 //! one subtraction of m selected by a mask. Nothing branches on or indexes by the values.
 //!
+//! * [`Backend::Ifma`]: radix 2^52 with AVX-512 IFMA (`super::ifma`, a different but equivalent
+//!   reduction: 20 steps of 52 bits on b·2^16), chosen at run time when the CPU announces
+//!   AVX-512F and IFMA (valgrind's emulated CPU does not, so there detection picks `Adx`);
 //! * [`Backend::Adx`]: x86-64 `mulx`/`adcx`/`adox` in `core::arch::asm!` — two independent carry
-//!   chains per row — chosen at run time when the CPU has BMI2 and ADX;
+//!   chains per row — chosen at run time when the CPU has BMI2 and ADX (and no IFMA);
 //! * [`Backend::Portable`]: the same CIOS with `u128` products, for every other target;
 //! * [`Backend::CryptoBigint`]: crypto-bigint's own multiplication, kept for comparison.
 //!
@@ -18,10 +21,17 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::LIMBS;
 
-/// A modulus with its Montgomery constant −m^−1 mod 2^64.
+/// A modulus with its Montgomery constant −m^−1 mod 2^64, and both in radix 2^52 for the
+/// IFMA backend.
 pub(crate) struct Modulus {
     pub(crate) m: [u64; LIMBS],
     pub(crate) minv: u64,
+    /// m in 20 limbs of 52 bits (24 lanes, the top four zero).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) m52: [u64; 24],
+    /// −m^−1 mod 2^52.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) k52: u64,
 }
 
 impl Modulus {
@@ -37,8 +47,29 @@ impl Modulus {
         Self {
             m,
             minv: inv.wrapping_neg(),
+            m52: radix52(&m),
+            k52: inv.wrapping_neg() & ((1 << 52) - 1),
         }
     }
+}
+
+/// m as 20 limbs of 52 bits in 24 lanes (m < 2^1024).
+const fn radix52(m: &[u64; LIMBS]) -> [u64; 24] {
+    let mut out = [0u64; 24];
+    let mut k = 0;
+    while k < 20 {
+        let start = 52 * k;
+        let (w, s) = (start / 64, (start % 64) as u32);
+        let lo = m[w] >> s;
+        let hi = if s > 12 && w + 1 < LIMBS {
+            m[w + 1] << (64 - s)
+        } else {
+            0
+        };
+        out[k] = (lo | hi) & ((1 << 52) - 1);
+        k += 1;
+    }
+    out
 }
 
 /// Which implementation [`mul`] uses.
@@ -51,16 +82,34 @@ pub enum Backend {
     Portable = 2,
     /// CIOS with x86-64 `mulx`/`adcx`/`adox`.
     Adx = 3,
+    /// Radix 2^52 with AVX-512 IFMA (`fp::ifma`).
+    Ifma = 4,
 }
 
 static BACKEND: AtomicU8 = AtomicU8::new(0);
 
 /// The fastest backend this CPU supports.
 pub fn detect() -> Backend {
+    if has_ifma() {
+        return Backend::Ifma;
+    }
     if crate::crypto::has_mulx_adx() {
         return Backend::Adx;
     }
     Backend::Portable
+}
+
+/// Whether the CPU (as announced by CPUID, with the OS saving the vector state) has AVX-512F
+/// and AVX-512 IFMA. Valgrind's emulated CPU announces neither.
+pub fn has_ifma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512ifma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// The backend in use (detected on first use).
@@ -70,6 +119,7 @@ pub fn backend() -> Backend {
         1 => Backend::CryptoBigint,
         2 => Backend::Portable,
         3 => Backend::Adx,
+        4 => Backend::Ifma,
         _ => {
             let b = detect();
             BACKEND.store(b as u8, Ordering::Relaxed);
@@ -79,12 +129,13 @@ pub fn backend() -> Backend {
 }
 
 /// Selects the backend for the whole process (benchmarks compare old and new in one run).
-/// `Adx` on a CPU without BMI2/ADX falls back to the detected backend.
+/// `Adx` on a CPU without BMI2/ADX, or `Ifma` on one without AVX-512 IFMA, falls back to the
+/// detected backend.
 pub fn set_backend(b: Backend) {
-    let b = if b == Backend::Adx && detect() != Backend::Adx {
-        detect()
-    } else {
-        b
+    let b = match b {
+        Backend::Adx if !crate::crypto::has_mulx_adx() => detect(),
+        Backend::Ifma if !has_ifma() => detect(),
+        b => b,
     };
     BACKEND.store(b as u8, Ordering::Relaxed);
 }
@@ -101,7 +152,7 @@ pub unsafe fn force_backend(b: Backend) {
 
 /// t − m if t ≥ m else t, for t < 2m held in 17 words; branch-free.
 #[inline(always)]
-fn final_sub(t: &[u64; LIMBS + 1], m: &[u64; LIMBS]) -> [u64; LIMBS] {
+pub(super) fn final_sub(t: &[u64; LIMBS + 1], m: &[u64; LIMBS]) -> [u64; LIMBS] {
     let mut r = [0u64; LIMBS];
     let mut borrow = 0u64;
     for i in 0..LIMBS {
@@ -169,6 +220,10 @@ pub(crate) fn mul_portable(a: &[u64; LIMBS], b: &[u64; LIMBS], n: &Modulus) -> [
 pub(crate) fn mul(a: &[u64; LIMBS], b: &[u64; LIMBS], n: &Modulus, be: Backend) -> [u64; LIMBS] {
     #[cfg(target_arch = "x86_64")]
     {
+        if be == Backend::Ifma {
+            // SAFETY: `Ifma` is only ever selected when the CPU has AVX-512F and IFMA.
+            return unsafe { super::ifma::mul(a, b, n) };
+        }
         if be == Backend::Adx {
             // SAFETY: `Adx` is only ever selected when the CPU has BMI2 and ADX.
             return unsafe { adx::mul(a, b, n) };
@@ -351,6 +406,24 @@ mod tests {
             unsafe {
                 assert_eq!(adx::mul(a, b, &P_MONT), want_p);
                 assert_eq!(adx::mul(&reduce(a, &Q), &reduce(b, &Q), &Q_MONT), want_q);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_ifma() {
+            let (aq, bq) = (reduce(a, &Q), reduce(b, &Q));
+            // SAFETY: the CPU has AVX-512F and IFMA.
+            unsafe {
+                assert_eq!(super::super::ifma::mul(a, b, &P_MONT), want_p);
+                assert_eq!(super::super::ifma::mul(&aq, &bq, &Q_MONT), want_q);
+                // Two and three products at once, in every position.
+                let [x, y] = super::super::ifma::mul_n::<2>([a, &aq], [b, &bq], &P_MONT);
+                assert_eq!(x, want_p);
+                assert_eq!(y, reference_p(&aq, &bq));
+                let [x, y, z] =
+                    super::super::ifma::mul_n::<3>([&aq, &bq, &aq], [&bq, &aq, &aq], &Q_MONT);
+                assert_eq!(x, want_q);
+                assert_eq!(y, want_q);
+                assert_eq!(z, reference_q(&aq, &aq));
             }
         }
     }
