@@ -112,6 +112,10 @@ fn deliver(inbox: &mpsc::Sender<Message>, msgs: Vec<Message>) -> bool {
 
 /// Frames a stream may send back to its sender: a pong, then the close.
 const OUT_FRAMES: usize = 8;
+/// A stream on which nothing arrives for this long is closed, so a sender that vanished
+/// without closing its connection leaves no reader behind. A leader's streams carry
+/// heartbeats and never idle this long; a stream opened for an election may.
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `GET /raft/v1/stream`: a WebSocket on which one peer sends this node its messages, one
 /// binary frame per batch (clock stamp + batch). The identity middleware has checked the
@@ -186,8 +190,18 @@ struct StreamReader {
 impl StreamReader {
     async fn run(mut self, mut payload: web::Payload) {
         let mut buf = BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let Ok(chunk) = chunk else { return };
+        loop {
+            let chunk = match tokio::time::timeout(STREAM_IDLE, payload.next()).await {
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(None | Some(Err(_))) => return,
+                Err(_) => {
+                    // Idle (or a sender gone without closing): the sender opens a new one
+                    // with its next batch.
+                    tracing::debug!("idle raft peer stream closed");
+                    let normal = ws::Message::Close(Some(ws::CloseCode::Normal.into()));
+                    return self.reply(normal).await;
+                }
+            };
             buf.extend_from_slice(&chunk);
             loop {
                 let frame = match self.codec.decode(&mut buf) {
