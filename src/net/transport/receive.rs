@@ -173,7 +173,7 @@ enum StreamClose {
     Frame(#[from] DecodeError),
     #[error("message from node {0}, which the client certificate does not name")]
     NotTheSender(u64),
-    #[error("a text frame on the peer stream")]
+    #[error("a text or continuation frame on the peer stream (only whole binary frames are sent)")]
     Text,
 }
 
