@@ -3,14 +3,21 @@
 //! nodes send to this one to the caller's bounded inbox.
 //!
 //! It owns:
-//! - the wire format of a batch ([`encode_batch`] / [`decode_batch`]): a sequence of
-//!   `u32` big-endian length + protobuf message, bounded in bytes and in messages;
+//! - the wire format ([`wire`]): a batch is a sequence of `u32` big-endian length + protobuf
+//!   message, bounded in bytes and in messages; a stream frame is the sender's clock + a batch;
 //! - the sender side ([`PeerTransport`]): one bounded queue and one task per peer, so a slow
-//!   or dead peer only delays its own queue; a full queue drops (Raft retransmits);
-//! - the receiver side ([`configure`]): `POST /raft/v1/messages` on the peer listener.
+//!   or dead peer only delays its own queue; a full queue drops (Raft retransmits). Each task
+//!   keeps one long-lived stream to its peer (`GET /raft/v1/stream`, a WebSocket of binary
+//!   frames, [`stream`]) and writes every batch to it as soon as it has it, without waiting
+//!   for an answer, as etcd's peer streams do. A peer without the stream route (an older
+//!   node) gets one `POST /raft/v1/messages` per batch instead;
+//! - the receiver side ([`configure`], [`receive`]): both routes on the peer listener;
+//! - who speaks on a connection ([`identity`]): the client certificate must name a node, and
+//!   every message must come from a node it names.
 //!
-//! Every POST carries the sender's clock ([`CLOCK_HEADER`]); a receiver given a
-//! [`PeerClocks`] as app data records it (the clock-skew rule, [`crate::clock`]).
+//! Every frame (and every POST, [`CLOCK_HEADER`]) carries the sender's clock; a receiver given
+//! a [`PeerClocks`](crate::clock::PeerClocks) as app data records it (the clock-skew rule,
+//! [`crate::clock`]).
 //!
 //! The peer listener and the client both use mutual TLS with the cluster CA
 //! ([`crate::tls::peer_server_config`], [`crate::tls::peer_client_config`]): protobuf 2.28
@@ -21,59 +28,48 @@
 //! delay a send), or else on the current one, and then [`PeerTransport::new`] and
 //! [`PeerTransport::add_peer`] must run inside an actix (or tokio `LocalSet`) context.
 
+pub mod identity;
+pub mod receive;
+mod stream;
+pub mod wire;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpMessage, HttpResponse};
-use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
 
-use crate::clock::{Clock, PeerClocks, SystemClock, CLOCK_HEADER};
-use crate::tls::PeerCert;
+pub use self::identity::{require_node_identity, PeerNames, PeerNodes};
+pub use self::receive::{configure, configure_with_identity};
+pub use self::wire::{
+    decode_batch, decode_frame, encode_batch, encode_frame, encode_message, DecodeError,
+    EncodeError,
+};
+use crate::clock::{Clock, SystemClock, CLOCK_HEADER};
 
-/// The path peers POST message batches to.
+/// The path peers POST message batches to (one batch per POST; older nodes send these).
 pub const MESSAGES_PATH: &str = "/raft/v1/messages";
+/// The path of the peer stream (a WebSocket: one binary frame per batch).
+pub const STREAM_PATH: &str = "/raft/v1/stream";
 /// Messages waiting for one peer; beyond this, sends to that peer are dropped.
 pub const PEER_QUEUE_LEN: usize = 1024;
-/// Most messages in one POST (sender) and accepted in one POST (receiver).
+/// Most messages in one batch (a POST or a stream frame), sent and accepted.
 pub const MAX_BATCH_MESSAGES: usize = 64;
-/// Largest accepted request body. An append is at most 1 MiB of entries
-/// (`node::MAX_SIZE_PER_MSG`), so a full batch of appends needs several POSTs; the sender
+/// Largest accepted batch. An append is at most 1 MiB of entries
+/// (`node::MAX_SIZE_PER_MSG`), so a full batch of appends needs several batches; the sender
 /// splits by size.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Time for one POST, connection and TLS handshake included.
+/// Time for one POST, connection and TLS handshake included; also for opening a stream and
+/// for writing one frame to it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// A reasonable capacity for the caller's inbox: at least one full batch, or every batch
-/// would be refused with 503.
+/// would be refused.
 pub const INBOX_LEN: usize = 4 * MAX_BATCH_MESSAGES;
-
-/// Bytes of the length prefix before each message.
-const PREFIX: usize = 4;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecodeError {
-    #[error("empty batch")]
-    Empty,
-    #[error("more than {MAX_BATCH_MESSAGES} messages in one batch")]
-    TooManyMessages,
-    #[error("batch of {0} bytes is over the {MAX_BODY_BYTES} byte limit")]
-    TooLarge(usize),
-    #[error("truncated message at byte {0}")]
-    Truncated(usize),
-    #[error("message at byte {offset}: {reason}")]
-    Protobuf { offset: usize, reason: String },
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EncodeError {
-    #[error("message of {0} bytes cannot be framed within {MAX_BODY_BYTES} bytes")]
-    TooLarge(usize),
-    #[error("protobuf: {0}")]
-    Protobuf(String),
-}
+/// After a peer answered that it has no stream route, how long its batches go by POST before
+/// the stream is tried again (it may have been upgraded meanwhile).
+const STREAM_RETRY: Duration = Duration::from_secs(30);
 
 /// Why [`PeerTransport::send`] did not queue a message. Every variant means the message is
 /// lost: the caller reports the peer unreachable to Raft, which retransmits.
@@ -85,234 +81,6 @@ pub enum SendError {
     UnknownPeer(u64),
     #[error("sender task of peer {0} has stopped")]
     Closed(u64),
-}
-
-/// Encodes one message with its length prefix, appended to `out`.
-pub fn encode_message(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let bytes = msg
-        .write_to_bytes()
-        .map_err(|e| EncodeError::Protobuf(e.to_string()))?;
-    if bytes.len() + PREFIX > MAX_BODY_BYTES {
-        return Err(EncodeError::TooLarge(bytes.len()));
-    }
-    // Fits: checked against MAX_BODY_BYTES, far below u32::MAX.
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(&bytes);
-    Ok(())
-}
-
-/// Encodes a batch (test and tooling helper; the sender frames incrementally).
-pub fn encode_batch(msgs: &[Message]) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::new();
-    for m in msgs {
-        encode_message(m, &mut out)?;
-    }
-    Ok(out)
-}
-
-/// Decodes a batch from a peer. Never panics: every length is checked against what is left.
-pub fn decode_batch(body: &[u8]) -> Result<Vec<Message>, DecodeError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(DecodeError::TooLarge(body.len()));
-    }
-    if body.is_empty() {
-        return Err(DecodeError::Empty);
-    }
-    let mut msgs = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        let offset = body.len() - rest.len();
-        if msgs.len() == MAX_BATCH_MESSAGES {
-            return Err(DecodeError::TooManyMessages);
-        }
-        let (prefix, tail) = rest
-            .split_first_chunk::<PREFIX>()
-            .ok_or(DecodeError::Truncated(offset))?;
-        let len = u32::from_be_bytes(*prefix) as usize;
-        if len > tail.len() {
-            return Err(DecodeError::Truncated(offset));
-        }
-        let (bytes, tail) = tail.split_at(len);
-        let msg = Message::parse_from_bytes(bytes).map_err(|e| DecodeError::Protobuf {
-            offset,
-            reason: e.to_string(),
-        })?;
-        msgs.push(msg);
-        rest = tail;
-    }
-    Ok(msgs)
-}
-
-/// Registers `POST /raft/v1/messages` on the peer listener; decoded messages go to `inbox`
-/// in order, all of a batch or none (503 when the inbox has no room for the whole batch).
-/// `inbox` should hold at least [`MAX_BATCH_MESSAGES`] (see [`INBOX_LEN`]). No identity check
-/// beyond the TLS handshake: for tests and in-process wiring only; the peer listener uses
-/// [`configure_with_identity`].
-pub fn configure(cfg: &mut web::ServiceConfig, inbox: mpsc::Sender<Message>) {
-    configure_with_identity(cfg, inbox, PeerNames(None));
-}
-
-/// Like [`configure`], and with `names` set, the connection's client certificate must name a
-/// node (checked before the body is read) and every message of a batch must come from the
-/// node it names (see [`PeerNames`]); otherwise 403.
-pub fn configure_with_identity(
-    cfg: &mut web::ServiceConfig,
-    inbox: mpsc::Sender<Message>,
-    names: PeerNames,
-) {
-    cfg.app_data(web::Data::new(inbox))
-        .app_data(web::Data::new(names))
-        .route(MESSAGES_PATH, web::post().to(receive));
-}
-
-/// How a node id is named in peer certificates: node `N` presents a certificate whose DNS
-/// subject alternative names include `node<N>.<domain>` literally (a wildcard names no node).
-/// `None`: no names are checked (the CA check alone; tests only — a node config must set
-/// `peer_name_domain`).
-#[derive(Debug, Clone, Default)]
-pub struct PeerNames(pub Option<String>);
-
-/// The node ids a peer connection's certificate names, found before anything is read
-/// ([`require_node_identity`]); kept in the request's extensions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerNodes(pub Vec<u64>);
-
-impl PeerNames {
-    /// The node ids `cert` names: every literal DNS name `node<N>.<domain>` (N > 0, no
-    /// leading zero) among its subject alternative names that it is valid for.
-    pub fn node_ids(&self, cert: &PeerCert) -> Vec<u64> {
-        let Some(domain) = &self.0 else {
-            return Vec::new();
-        };
-        let Ok(ee) = webpki::EndEntityCert::try_from(&cert.0) else {
-            return Vec::new();
-        };
-        let suffix = format!(".{}", domain.to_ascii_lowercase());
-        let mut ids = Vec::new();
-        for name in crate::tls::certificate_names(&cert.0) {
-            let lower = name.to_ascii_lowercase();
-            let Some(digits) = lower
-                .strip_suffix(suffix.as_str())
-                .and_then(|h| h.strip_prefix("node"))
-            else {
-                continue;
-            };
-            if digits.is_empty()
-                || digits.starts_with('0')
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                continue;
-            }
-            let Ok(id) = digits.parse::<u64>() else {
-                continue;
-            };
-            let Ok(server_name) =
-                rustls::pki_types::ServerName::try_from(format!("node{id}.{domain}"))
-            else {
-                continue;
-            };
-            if ee.verify_is_valid_for_subject_name(&server_name).is_ok() && !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        ids
-    }
-
-    /// The nodes the connection of `req` speaks for; empty when it names none (or when no
-    /// domain is set).
-    fn nodes_of(&self, req: &actix_web::HttpRequest) -> Vec<u64> {
-        if let Some(known) = req.extensions().get::<PeerNodes>() {
-            return known.0.clone();
-        }
-        req.conn_data::<PeerCert>()
-            .map(|c| self.node_ids(c))
-            .unwrap_or_default()
-    }
-}
-
-/// The body of a refusal for a connection whose certificate names no node.
-const NOT_A_NODE: &str = "the client certificate does not name a node of this cluster";
-
-/// Middleware for the whole peer listener (`App::wrap(from_fn(require_node_identity))`):
-/// before any route runs, its extractors included (so before a body is read or any state is
-/// touched), the connection's client certificate must name a node (`node<N>.<domain>`, with
-/// the [`PeerNames`] of the app's data); otherwise 403. The ids it names are kept in the
-/// request's extensions as [`PeerNodes`]. Without a `PeerNames` domain, every request is
-/// refused: the listener never serves on the CA check alone.
-pub async fn require_node_identity(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let ids = req
-        .app_data::<web::Data<PeerNames>>()
-        .map(|n| n.get_ref())
-        .filter(|n| n.0.is_some())
-        .map(|n| n.nodes_of(req.request()))
-        .unwrap_or_default();
-    if ids.is_empty() {
-        tracing::warn!(path = %req.path(), "peer request refused: the certificate names no node");
-        return Ok(req.into_response(HttpResponse::Forbidden().body(NOT_A_NODE)));
-    }
-    req.extensions_mut().insert(PeerNodes(ids));
-    next.call(req).await
-}
-
-async fn receive(
-    req: actix_web::HttpRequest,
-    inbox: web::Data<mpsc::Sender<Message>>,
-    names: web::Data<PeerNames>,
-    clocks: Option<web::Data<PeerClocks>>,
-    payload: web::Payload,
-) -> HttpResponse {
-    let names = names.get_ref();
-    // Who speaks, before a byte of the body is read.
-    let nodes = names.nodes_of(&req);
-    if names.0.is_some() && nodes.is_empty() {
-        return HttpResponse::Forbidden().body(NOT_A_NODE);
-    }
-    let body = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => return HttpResponse::BadRequest().body(e.to_string()),
-        Err(_) => {
-            return HttpResponse::PayloadTooLarge()
-                .body(DecodeError::TooLarge(MAX_BODY_BYTES + 1).to_string())
-        }
-    };
-    let msgs = match decode_batch(&body) {
-        Ok(m) => m,
-        Err(e) => return HttpResponse::BadRequest().body(e.to_string()),
-    };
-    if names.0.is_some() {
-        if let Some(m) = msgs.iter().find(|m| !nodes.contains(&m.from)) {
-            tracing::warn!(
-                from = m.from,
-                "raft batch refused: the peer certificate does not name the sender"
-            );
-            return HttpResponse::Forbidden()
-                .body("the client certificate does not name the sending node");
-        }
-    }
-    // The sender's clock, for the clock-skew rule (a batch holds one sender's messages).
-    let stamp = req
-        .headers()
-        .get(CLOCK_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let (Some(clocks), Some(sent), Some(m)) = (&clocks, stamp, msgs.first()) {
-        clocks.record(m.from, sent);
-    }
-    // Reserve room for the whole batch first, so a batch is never half delivered.
-    match inbox.try_reserve_many(msgs.len()) {
-        Ok(permits) => {
-            for (permit, msg) in permits.zip(msgs) {
-                permit.send(msg);
-            }
-            HttpResponse::NoContent().finish()
-        }
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "1"))
-            .body("raft inbox full"),
-    }
 }
 
 /// The peer addresses to use, from the members recorded in the replicated state and the
@@ -333,9 +101,10 @@ pub fn peer_addresses(
 struct Counters {
     /// Refused by a full queue.
     dropped: AtomicU64,
-    /// Acknowledged by the peer (2xx).
+    /// Written and flushed to the peer's stream, or acknowledged by the peer (a POST's 2xx).
     delivered: AtomicU64,
-    /// Lost in a failed POST (error, timeout, non-2xx) or too large to frame.
+    /// Lost: the stream could not be opened or written (error, timeout), a failed POST
+    /// (error, timeout, non-2xx), or too large to frame.
     failed: AtomicU64,
 }
 
@@ -354,11 +123,12 @@ struct Peer {
 }
 
 /// An HTTPS client for peer requests (mTLS through `tls`), with one timeout for connect,
-/// handshake and the whole request.
+/// handshake and the whole request; TCP_NODELAY on its connections.
 pub fn peer_client(tls: Arc<rustls::ClientConfig>, timeout: Duration) -> awc::Client {
     awc::Client::builder()
         .connector(
             awc::Connector::new()
+                .connector(stream::NoDelay::default())
                 .rustls_0_23(tls)
                 .timeout(timeout)
                 .handshake_timeout(timeout),
@@ -371,13 +141,13 @@ pub fn peer_client(tls: Arc<rustls::ClientConfig>, timeout: Duration) -> awc::Cl
 pub struct PeerTransport {
     tls: Arc<rustls::ClientConfig>,
     peers: HashMap<u64, Peer>,
-    /// Peers whose queue overflowed or whose POST failed since the last
+    /// Peers whose queue overflowed or whose stream or POST failed since the last
     /// [`PeerTransport::take_unreachable`].
     unreachable: Arc<Mutex<BTreeSet<u64>>>,
     timeout: Duration,
     /// Where the sender tasks run (`None`: the current arbiter).
     arbiter: Option<actix_rt::ArbiterHandle>,
-    /// The clock each POST is stamped with ([`CLOCK_HEADER`]).
+    /// The clock each frame (and POST, [`CLOCK_HEADER`]) is stamped with.
     clock: Arc<dyn Clock>,
 }
 
@@ -414,7 +184,8 @@ impl PeerTransport {
         Self::with_timeout(tls, peers, SEND_TIMEOUT)
     }
 
-    /// Like [`PeerTransport::new`] with another POST timeout.
+    /// Like [`PeerTransport::new`] with another timeout (for a POST, for opening a stream,
+    /// for writing a frame).
     pub fn with_timeout(
         tls: Arc<rustls::ClientConfig>,
         peers: impl IntoIterator<Item = (u64, String)>,
@@ -434,7 +205,7 @@ impl PeerTransport {
         t
     }
 
-    /// Stamps POSTs to peers added from now on with `clock` (default: the system clock).
+    /// Stamps frames and POSTs to peers added from now on with `clock` (default: the system clock).
     pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
         self.clock = clock;
     }
@@ -445,15 +216,20 @@ impl PeerTransport {
         let counters = Arc::new(Counters::default());
         let (tls, timeout, clock) = (self.tls.clone(), self.timeout, self.clock.clone());
         let url = format!("https://{addr}{MESSAGES_PATH}");
+        let stream_url = stream::url(&addr);
         let (task_counters, unreachable) = (counters.clone(), self.unreachable.clone());
         let start = move || {
             let task = PeerTask {
                 id,
                 url,
+                stream_url,
                 client: peer_client(tls, timeout),
+                timeout,
                 counters: task_counters,
                 unreachable,
                 clock,
+                conn: None,
+                posts_since: None,
             };
             actix_rt::spawn(task.run(rx));
         };
@@ -507,7 +283,7 @@ impl PeerTransport {
         failed
     }
 
-    /// Peers that lost messages (full queue, failed POST) since the last call, for
+    /// Peers that lost messages (full queue, failed stream or POST) since the last call, for
     /// `report_unreachable`.
     pub fn take_unreachable(&self) -> BTreeSet<u64> {
         match self.unreachable.lock() {
@@ -537,21 +313,27 @@ fn mark(set: &Mutex<BTreeSet<u64>>, id: u64) {
 struct PeerTask {
     id: u64,
     url: String,
+    stream_url: String,
     client: awc::Client,
+    timeout: Duration,
     counters: Arc<Counters>,
     unreachable: Arc<Mutex<BTreeSet<u64>>>,
     clock: Arc<dyn Clock>,
+    /// The open stream to the peer, if any (opened with the first batch after a failure).
+    conn: Option<stream::Conn>,
+    /// Since when the peer gets POSTs: it answered that it has no stream route.
+    posts_since: Option<Instant>,
 }
 
 impl PeerTask {
-    async fn run(self, mut rx: mpsc::Receiver<Message>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
         let mut batch = Vec::with_capacity(MAX_BATCH_MESSAGES);
-        // A message that did not fit in the previous body opens the next one.
+        // A message that did not fit in the previous batch opens the next one.
         let mut carry: Option<Vec<u8>> = None;
         loop {
             if batch.is_empty()
                 && carry.is_none()
-                && rx.recv_many(&mut batch, MAX_BATCH_MESSAGES).await == 0
+                && self.next_batch(&mut rx, &mut batch).await == 0
             {
                 return;
             }
@@ -577,7 +359,68 @@ impl PeerTask {
             }
             batch.drain(..drained);
             if count > 0 {
-                self.post(body, count as u64).await;
+                self.send(body, count as u64).await;
+            }
+        }
+    }
+
+    /// Waits for the next messages (0: the queue is closed). Meanwhile an open stream is
+    /// watched, so one the peer closed is dropped (and reported) before the next write.
+    async fn next_batch(
+        &mut self,
+        rx: &mut mpsc::Receiver<Message>,
+        batch: &mut Vec<Message>,
+    ) -> usize {
+        let Some(conn) = self.conn.as_mut() else {
+            return rx.recv_many(batch, MAX_BATCH_MESSAGES).await;
+        };
+        tokio::select! {
+            n = rx.recv_many(batch, MAX_BATCH_MESSAGES) => n,
+            why = stream::closed(conn) => {
+                tracing::debug!(peer = self.id, error = %why, "raft stream ended");
+                self.conn = None;
+                mark(&self.unreachable, self.id);
+                rx.recv_many(batch, MAX_BATCH_MESSAGES).await
+            }
+        }
+    }
+
+    /// Sends one batch of `count` messages: on the stream (opened first if needed), or by
+    /// POST to a peer without the stream route.
+    async fn send(&mut self, body: Vec<u8>, count: u64) {
+        if self
+            .posts_since
+            .is_some_and(|since| since.elapsed() < STREAM_RETRY)
+        {
+            return self.post(body, count).await;
+        }
+        let conn = match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => match stream::connect(&self.client, &self.stream_url, self.timeout).await {
+                Ok(conn) => {
+                    self.posts_since = None;
+                    self.conn.insert(conn)
+                }
+                Err(stream::StreamError::NoStreamRoute(status)) => {
+                    tracing::info!(peer = self.id, %status, "peer without the raft stream: sending by POST");
+                    self.posts_since = Some(Instant::now());
+                    return self.post(body, count).await;
+                }
+                Err(e) => {
+                    tracing::debug!(peer = self.id, error = %e, "raft stream not opened");
+                    return self.lost(count);
+                }
+            },
+        };
+        let frame = encode_frame(self.clock.now_unix_ms(), &body);
+        match stream::write(conn, frame, self.timeout).await {
+            Ok(()) => {
+                self.counters.delivered.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::debug!(peer = self.id, error = %e, "raft stream broken");
+                self.conn = None;
+                self.lost(count);
             }
         }
     }
@@ -614,23 +457,6 @@ impl PeerTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft::eraftpb::{Entry, MessageType};
-
-    fn msg(i: u64) -> Message {
-        let mut m = Message::default();
-        m.set_msg_type(MessageType::MsgAppend);
-        m.to = 2;
-        m.from = 1;
-        m.term = 3;
-        m.index = i;
-        let e = Entry {
-            index: i + 1,
-            data: vec![i as u8; 10].into(),
-            ..Default::default()
-        };
-        m.entries = vec![e].into();
-        m
-    }
 
     #[test]
     fn a_recorded_member_address_wins_over_the_configured_one() {
@@ -644,76 +470,5 @@ mod tests {
         assert_eq!(addrs.get(&3).map(String::as_str), Some("10.0.0.3:7000"));
         assert_eq!(addrs.get(&4).map(String::as_str), Some("10.0.0.4:7000"));
         assert_eq!(addrs.len(), 3);
-    }
-
-    #[test]
-    fn node_ids_come_from_literal_node_names_of_the_domain() {
-        let ca = crate::tls::DevCa::generate("t").unwrap();
-        let names = PeerNames(Some("cluster.test".into()));
-        let ids = |sans: &[&str]| {
-            let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-            let (pem, _) = ca.issue(&sans).unwrap();
-            let der = rustls_pemfile::certs(&mut pem.as_bytes())
-                .next()
-                .unwrap()
-                .unwrap();
-            names.node_ids(&PeerCert(der))
-        };
-        assert_eq!(ids(&["node3.cluster.test", "127.0.0.1"]), vec![3]);
-        assert_eq!(ids(&["NODE12.Cluster.Test"]), vec![12]);
-        assert!(ids(&["*.cluster.test"]).is_empty());
-        assert!(ids(&[
-            "node.cluster.test",
-            "node0.cluster.test",
-            "node01.cluster.test"
-        ])
-        .is_empty());
-        assert!(ids(&[
-            "node1.other.test",
-            "val.cluster.test",
-            "sip:node1.cluster.test"
-        ])
-        .is_empty());
-        assert!(PeerNames(None)
-            .node_ids(&PeerCert(rustls::pki_types::CertificateDer::from(vec![
-                1u8, 2
-            ])))
-            .is_empty());
-    }
-
-    #[test]
-    fn batch_roundtrip_in_order() {
-        let msgs: Vec<_> = (0..MAX_BATCH_MESSAGES as u64).map(msg).collect();
-        let body = encode_batch(&msgs).expect("encode");
-        assert_eq!(decode_batch(&body).expect("decode"), msgs);
-    }
-
-    #[test]
-    fn decode_rejects_bad_batches() {
-        assert_eq!(decode_batch(&[]), Err(DecodeError::Empty));
-        assert_eq!(decode_batch(&[0, 0]), Err(DecodeError::Truncated(0)));
-        assert_eq!(
-            decode_batch(&[0, 0, 0, 9, 1]),
-            Err(DecodeError::Truncated(0))
-        );
-        assert_eq!(
-            decode_batch(&[0xff, 0xff, 0xff, 0xff]),
-            Err(DecodeError::Truncated(0))
-        );
-        // A field with wire type 7 does not exist.
-        assert!(matches!(
-            decode_batch(&[0, 0, 0, 1, 0x0f]),
-            Err(DecodeError::Protobuf { offset: 0, .. })
-        ));
-        let too_many: Vec<_> = (0..=MAX_BATCH_MESSAGES as u64).map(msg).collect();
-        assert_eq!(
-            decode_batch(&encode_batch(&too_many).expect("encode")),
-            Err(DecodeError::TooManyMessages)
-        );
-        // The second message is cut short.
-        let mut two = encode_batch(&[msg(1), msg(2)]).expect("encode");
-        let first_len = two.len() / 2;
-        two.pop();
-        assert_eq!(decode_batch(&two), Err(DecodeError::Truncated(first_len)));
     }
 }

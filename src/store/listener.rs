@@ -1,5 +1,6 @@
 //! The peer listener (ARCHITECTURE §7), the key store's network endpoint: mutual TLS with the cluster (node) CA, serving
-//! - `POST /raft/v1/messages` — Raft message batches into the key store's inbox
+//! - `GET /raft/v1/stream` — a peer's long-lived stream of Raft message batches (a WebSocket)
+//!   and `POST /raft/v1/messages` — one batch (older nodes), both into the key store's inbox
 //!   ([`crate::net::transport`]),
 //! - `GET /raft/v1/snapshots/{index}?offset=N` — snapshot file chunks
 //!   ([`crate::net::snapshot_fetch`]),
