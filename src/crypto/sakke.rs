@@ -223,6 +223,17 @@ impl SakkePublicKey {
         self.point.to_bytes().to_vec()
     }
 
+    /// A copy that shares this key's [r]Z table and Miller lines but remembers no receivers
+    /// (no table of [b]P + Z yet): the state of a key meeting every identifier for the first
+    /// time, without rebuilding the per-key tables (the constant-time bench compares classes
+    /// of RSKs under it).
+    pub fn without_receivers(&self) -> Self {
+        Self {
+            recipients: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     pub fn point(&self) -> &AffinePoint {
         &self.point
     }
