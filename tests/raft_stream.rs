@@ -4,7 +4,6 @@
 //! new stream after the peer restarts, a peer without the stream route (an older node) gets
 //! POSTs, and every frame carries the sender's clock.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,33 +16,9 @@ use sealkm::net::transport::{self, PeerTransport, INBOX_LEN, MESSAGES_PATH, STRE
 use sealkm::tls::{self, DevCa};
 use tokio::sync::mpsc;
 
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn pki(ca: &DevCa, extra: &[&str]) -> Pki {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-    names.extend(extra.iter().map(|n| n.to_string()));
-    let (cert_pem, key_pem) = ca.issue(&names).expect("issue");
-    let p = |n: &str| dir.path().join(n);
-    std::fs::write(p("ca.pem"), &ca.cert_pem).expect("write");
-    std::fs::write(p("node.pem"), cert_pem).expect("write");
-    std::fs::write(p("node.key"), key_pem.as_bytes()).expect("write");
-    Pki {
-        ca: p("ca.pem"),
-        cert: p("node.pem"),
-        key: p("node.key"),
-        _dir: dir,
-    }
-}
-
-fn client_tls(pki: &Pki) -> Arc<rustls::ClientConfig> {
-    Arc::new(tls::peer_client_config(&pki.cert, &pki.key, &pki.ca).expect("client tls"))
-}
+#[path = "support/peer_pki.rs"]
+mod peer_pki;
+use peer_pki::{client_tls, pki_named as pki, Pki};
 
 fn msg(from: u64, i: u64) -> Message {
     let mut m = Message::default();

@@ -1,7 +1,6 @@
 //! The Raft peer transport over real loopback sockets with mutual TLS: delivery in order,
 //! isolation of a dead peer, queue overflow, refusal of unauthenticated clients, bad bodies.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,34 +12,12 @@ use sealkm::net::transport::{
 use sealkm::tls::{self, DevCa};
 use tokio::sync::mpsc;
 
-/// A node's PKI files in a temporary directory.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
+#[path = "support/peer_pki.rs"]
+mod peer_pki;
+use peer_pki::{client_tls, pki_named, Pki};
 
 fn pki(ca: &DevCa) -> Pki {
     pki_named(ca, &[])
-}
-
-/// A node's PKI whose certificate also carries the DNS names `extra`.
-fn pki_named(ca: &DevCa, extra: &[&str]) -> Pki {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-    names.extend(extra.iter().map(|n| n.to_string()));
-    let (cert_pem, key_pem) = ca.issue(&names).expect("issue");
-    let p = |n: &str| dir.path().join(n);
-    std::fs::write(p("ca.pem"), &ca.cert_pem).expect("write");
-    std::fs::write(p("node.pem"), cert_pem).expect("write");
-    std::fs::write(p("node.key"), key_pem.as_bytes()).expect("write");
-    Pki {
-        ca: p("ca.pem"),
-        cert: p("node.pem"),
-        key: p("node.key"),
-        _dir: dir,
-    }
 }
 
 /// Starts a peer listener on an ephemeral port; returns "127.0.0.1:port" and its inbox.
@@ -57,10 +34,6 @@ fn listen(pki: &Pki) -> (String, mpsc::Receiver<Message>) {
     let addr = server.addrs()[0].to_string();
     actix_rt::spawn(server.run());
     (addr, rx)
-}
-
-fn client_tls(pki: &Pki) -> Arc<rustls::ClientConfig> {
-    Arc::new(tls::peer_client_config(&pki.cert, &pki.key, &pki.ca).expect("client tls"))
 }
 
 fn msg(to: u64, i: u64) -> Message {
