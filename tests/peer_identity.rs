@@ -4,7 +4,6 @@
 //! works. And the config check refuses a cluster config whose peer CA is the parties' CA, or
 //! that has no `peer_name_domain`; `sealkm dev` gives nodes a CA of their own.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,33 +17,13 @@ use tokio::sync::mpsc;
 
 const DOMAIN: &str = "cluster.test";
 
-/// PEM files of one certificate in a temporary directory.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn issue(ca: &DevCa, names: &[&str]) -> Pki {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let (cert_pem, key_pem) = ca.issue(&names).expect("issue");
-    let p = |n: &str| dir.path().join(n);
-    std::fs::write(p("ca.pem"), &ca.cert_pem).expect("write");
-    std::fs::write(p("cert.pem"), cert_pem).expect("write");
-    std::fs::write(p("key.pem"), key_pem.as_bytes()).expect("write");
-    Pki {
-        ca: p("ca.pem"),
-        cert: p("cert.pem"),
-        key: p("key.pem"),
-        _dir: dir,
-    }
-}
+#[path = "support/peer_pki.rs"]
+#[allow(dead_code)] // shared with the transport tests; this one names its certificates exactly
+mod peer_pki;
+use peer_pki::{client_tls, pki_exactly as issue, Pki};
 
 fn client(pki: &Pki) -> awc::Client {
-    let tls = tls::peer_client_config(&pki.cert, &pki.key, &pki.ca).expect("client tls");
-    transport::peer_client(Arc::new(tls), Duration::from_secs(10))
+    transport::peer_client(client_tls(pki), Duration::from_secs(10))
 }
 
 /// A one-node key store and its peer listener (node 2 of `DOMAIN`) with a snapshot file

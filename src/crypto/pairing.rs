@@ -452,13 +452,18 @@ mod tests {
         }
     }
 
+    /// [2]P.
+    fn double(p: &AffinePoint) -> AffinePoint {
+        JacobianPoint::from_affine(p)
+            .double()
+            .to_affine_vartime()
+            .unwrap()
+    }
+
     #[test]
     fn shared_loop_equals_pairing_times_power() {
         let p = AffinePoint::generator();
-        let two_p = JacobianPoint::from_affine(&p)
-            .double()
-            .to_affine_vartime()
-            .unwrap();
+        let two_p = double(&p);
         let x = Fp2::new(Fp::from_u64(3), Fp::from_u64(0xABCD));
         let raw = MillerLines::new(&p);
         let mut normalized = raw.clone();
@@ -482,10 +487,7 @@ mod tests {
     #[test]
     fn naf_walk_equals_rfc_walk_and_checks_order() {
         let p = AffinePoint::generator();
-        let two_p = JacobianPoint::from_affine(&p)
-            .double()
-            .to_affine_vartime()
-            .unwrap();
+        let two_p = double(&p);
         let lines = MillerLines::new(&p);
         assert!(bool::from(lines.first_argument_has_order_q()));
         assert_eq!(lines.eval(&two_p), pairing(&p, &two_p));

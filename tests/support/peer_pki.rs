@@ -1,6 +1,6 @@
-//! A node's peer PKI for the transport tests (`raft_transport`, `raft_stream`): a certificate
-//! of a dev CA for 127.0.0.1 and localhost (plus extra DNS names), its key and the CA, as
-//! files in a temporary directory, and the peer client TLS config made of them.
+//! A node's peer PKI for the transport tests (`raft_transport`, `raft_stream`,
+//! `peer_identity`): a certificate of a dev CA, its key and the CA, as files in a temporary
+//! directory, and the peer client TLS config made of them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,11 +15,17 @@ pub struct Pki {
     pub key: PathBuf,
 }
 
-/// A node's PKI whose certificate also carries the DNS names `extra`.
+/// A node's PKI whose certificate carries 127.0.0.1, localhost and the DNS names `extra`.
 pub fn pki_named(ca: &DevCa, extra: &[&str]) -> Pki {
+    let mut names = vec!["127.0.0.1", "localhost"];
+    names.extend_from_slice(extra);
+    pki_exactly(ca, &names)
+}
+
+/// A PKI whose certificate carries exactly the subject alternative names `names`.
+pub fn pki_exactly(ca: &DevCa, names: &[&str]) -> Pki {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-    names.extend(extra.iter().map(|n| n.to_string()));
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let (cert_pem, key_pem) = ca.issue(&names).expect("issue");
     let p = |n: &str| dir.path().join(n);
     std::fs::write(p("ca.pem"), &ca.cert_pem).expect("write");

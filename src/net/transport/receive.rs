@@ -50,12 +50,11 @@ async fn receive(
     clocks: Option<web::Data<PeerClocks>>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let names = names.get_ref();
     // Who speaks, before a byte of the body is read.
-    let nodes = names.nodes_of(&req);
-    if names.0.is_some() && nodes.is_empty() {
-        return HttpResponse::Forbidden().body(NOT_A_NODE);
-    }
+    let nodes = match speakers(&names, &req) {
+        Ok(nodes) => nodes,
+        Err(NotANode) => return HttpResponse::Forbidden().body(NOT_A_NODE),
+    };
     let body = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => return HttpResponse::BadRequest().body(e.to_string()),
@@ -68,15 +67,13 @@ async fn receive(
         Ok(m) => m,
         Err(e) => return HttpResponse::BadRequest().body(e.to_string()),
     };
-    if names.0.is_some() {
-        if let Some(m) = msgs.iter().find(|m| !nodes.contains(&m.from)) {
-            tracing::warn!(
-                from = m.from,
-                "raft batch refused: the peer certificate does not name the sender"
-            );
-            return HttpResponse::Forbidden()
-                .body("the client certificate does not name the sending node");
-        }
+    if let Some(from) = foreign_sender(nodes.as_deref(), &msgs) {
+        tracing::warn!(
+            from,
+            "raft batch refused: the peer certificate does not name the sender"
+        );
+        return HttpResponse::Forbidden()
+            .body("the client certificate does not name the sending node");
     }
     // The sender's clock, for the clock-skew rule (a batch holds one sender's messages).
     let stamp = req
@@ -94,6 +91,31 @@ async fn receive(
             .insert_header(("Retry-After", "1"))
             .body("raft inbox full")
     }
+}
+
+/// The nodes the connection of `req` speaks for, per its client certificate (`None`: no names
+/// are checked, tests only); `Err` for a certificate that names no node (403).
+fn speakers(names: &PeerNames, req: &actix_web::HttpRequest) -> Result<Option<Vec<u64>>, NotANode> {
+    if names.0.is_none() {
+        return Ok(None);
+    }
+    let nodes = names.nodes_of(req);
+    if nodes.is_empty() {
+        return Err(NotANode);
+    }
+    Ok(Some(nodes))
+}
+
+/// A connection whose client certificate names no node of this cluster.
+struct NotANode;
+
+/// The sender of the first message of `msgs` that does not come from one of `nodes` (`None`:
+/// every sender is allowed).
+fn foreign_sender(nodes: Option<&[u64]>, msgs: &[Message]) -> Option<u64> {
+    let nodes = nodes?;
+    msgs.iter()
+        .map(|m| m.from)
+        .find(|from| !nodes.contains(from))
 }
 
 /// Puts a whole batch into `inbox`, or nothing of it (`false`: no room for all of it).
@@ -129,11 +151,10 @@ async fn receive_stream(
     clocks: Option<web::Data<PeerClocks>>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let nodes = names.nodes_of(&req);
-    let check_names = names.0.is_some();
-    if check_names && nodes.is_empty() {
-        return HttpResponse::Forbidden().body(NOT_A_NODE);
-    }
+    let nodes = match speakers(&names, &req) {
+        Ok(nodes) => nodes,
+        Err(NotANode) => return HttpResponse::Forbidden().body(NOT_A_NODE),
+    };
     if let Err(e) = ws::verify_handshake(req.head()) {
         return HttpResponse::BadRequest().body(e.to_string());
     }
@@ -147,7 +168,7 @@ async fn receive_stream(
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(OUT_FRAMES);
     let reader = StreamReader {
         inbox: inbox.into_inner(),
-        nodes: check_names.then_some(nodes),
+        nodes,
         clocks: clocks.map(|c| c.into_inner()),
         out: out_tx,
         codec: ws::Codec::new().max_size(MAX_BODY_BYTES + STAMP),
@@ -232,10 +253,8 @@ impl StreamReader {
     /// inbox has no room for it).
     fn frame(&self, bytes: &[u8]) -> Result<(), StreamClose> {
         let (sent_ms, msgs) = decode_frame(bytes)?;
-        if let Some(nodes) = &self.nodes {
-            if let Some(m) = msgs.iter().find(|m| !nodes.contains(&m.from)) {
-                return Err(StreamClose::NotTheSender(m.from));
-            }
+        if let Some(from) = foreign_sender(self.nodes.as_deref(), &msgs) {
+            return Err(StreamClose::NotTheSender(from));
         }
         if let (Some(clocks), Some(m)) = (&self.clocks, msgs.first()) {
             clocks.record(m.from, sent_ms);
